@@ -1,0 +1,27 @@
+package identity
+
+import "slices"
+
+// Roles a user can hold within a tenant, carried as cognito:groups.
+const (
+	RoleTenantAdmin   = "tenant_admin"
+	RoleTenantMember  = "tenant_member"
+	RolePlatformAdmin = "platform_admin"
+)
+
+// Principal is who is calling, taken only from a verified token (DESIGN decision 9a).
+type Principal struct {
+	TenantID string
+	UserID   string
+	Email    string
+	Roles    []string
+}
+
+// Has reports whether the principal holds role.
+func (p Principal) Has(role string) bool { return slices.Contains(p.Roles, role) }
+
+// CanAccessTenant reports whether the principal may act on tenant: its own tenant,
+// or any tenant for a platform admin (whose access is audited by the caller).
+func (p Principal) CanAccessTenant(tenant string) bool {
+	return tenant != "" && (p.TenantID == tenant || p.Has(RolePlatformAdmin))
+}
