@@ -18,7 +18,7 @@ type StreamID string
 
 const (
 	maxTenantIDLen = 64
-	maxStreamIDLen = 256
+	maxStreamIDLen = 320 // room for a prefix plus a 256-character item id
 )
 
 // validID reports whether s is 1..max characters of [A-Za-z0-9._:-]. '#' and '/'

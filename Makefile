@@ -1,0 +1,47 @@
+# tenantstream — `make run` starts the platform locally, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+DATA ?= ./data
+ADDR ?= localhost:8080
+BIN := bin/tenantstream
+# cgo is needed for the embedded SQLite (github.com/mattn/go-sqlite3); gcc must be installed.
+export CGO_ENABLED := 1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BENCH_COUNT ?= 6
+BENCH_TIME ?= 1s
+
+.PHONY: all run build test test-short bench lint fmt tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tenantstream
+
+run: build
+	$(BIN) serve --addr $(ADDR) --data $(DATA) $(ARGS)
+
+# Every test, with the race detector. Fuzz seed corpora run as ordinary tests.
+test:
+	@command -v gcc >/dev/null || { echo "gcc is required for the embedded SQLite (cgo): apt-get install gcc"; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+# Benchmarks, several runs each, summarised by benchstat (results in bench.out).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) -timeout 60m ./... | tee bench.out
+	$(GO) run $(BENCHSTAT) bench.out
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin bench.out

@@ -1,0 +1,2 @@
+// Package commands holds one file per command: authorize, validate, load, decide and append events.
+package commands

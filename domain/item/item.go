@@ -1,0 +1,87 @@
+package item
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tenantstream/tenantstream/domain"
+)
+
+// Stable event type names. Never rename: they are stored.
+const (
+	TypePut     = "item.put"
+	TypeDeleted = "item.deleted"
+)
+
+// StreamType is the stream type of item streams.
+const StreamType = "item"
+
+// MaxIDLen and MaxDataBytes bound an item.
+const (
+	MaxIDLen     = 256
+	MaxDataBytes = 64 << 10
+)
+
+// Put stores an item's whole data. Size and PrevSize (bytes of data) let billing
+// meter storage without reading state.
+type Put struct {
+	ItemID   string          `json:"item_id"`
+	Data     json.RawMessage `json:"data"`
+	Size     int64           `json:"size"`
+	PrevSize int64           `json:"prev_size"`
+	At       time.Time       `json:"at"`
+}
+
+// Deleted removes an item.
+type Deleted struct {
+	ItemID   string    `json:"item_id"`
+	PrevSize int64     `json:"prev_size"`
+	At       time.Time `json:"at"`
+}
+
+// Item is an item's folded state.
+type Item struct {
+	ID        string          `json:"item_id"`
+	Data      json.RawMessage `json:"data"`
+	Version   int64           `json:"version"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Deleted   bool            `json:"deleted,omitempty"`
+}
+
+// Size is the item's stored size in bytes (0 when deleted).
+func (it *Item) Size() int64 {
+	if it == nil || it.Deleted {
+		return 0
+	}
+	return int64(len(it.Data))
+}
+
+// Apply folds one item event.
+func (it *Item) Apply(version int64, ev any) {
+	switch e := ev.(type) {
+	case *Put:
+		it.ID, it.Data, it.UpdatedAt, it.Deleted = e.ItemID, e.Data, e.At, false
+	case *Deleted:
+		it.ID, it.Data, it.UpdatedAt, it.Deleted = e.ItemID, nil, e.At, true
+	}
+	it.Version = version
+}
+
+// StreamID is the stream of an item.
+func StreamID(id string) string { return "item-" + id }
+
+// ValidateID checks an item id: 1-256 characters of A-Z a-z 0-9 . _ : -
+func ValidateID(id string) error {
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return domain.FieldError("item_id", "must be 1-%d characters long", MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return domain.FieldError("item_id", "may contain only A-Z, a-z, 0-9, '.', '_', ':' and '-'")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package tenant
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/tenantstream/tenantstream/domain"
+)
+
+// Stable event type names. Never rename: they are stored.
+const (
+	TypeOnboarded    = "tenant.onboarded"
+	TypePlanChanged  = "tenant.plan_changed"
+	TypeNameReserved = "tenant.name_reserved"
+	TypeUserAdded    = "user.added"
+)
+
+// Stream types and ids.
+const (
+	StreamType     = "tenant"
+	StreamID       = "tenant" // one profile stream per tenant
+	UserStreamType = "user"
+	NameStreamType = "tenant_name"
+)
+
+// Onboarded starts a tenant's profile stream.
+type Onboarded struct {
+	TenantID    string    `json:"tenant_id"`
+	Name        string    `json:"tenant_name"`
+	Plan        string    `json:"plan"`
+	AdminUserID string    `json:"admin_user_id"`
+	AdminEmail  string    `json:"admin_email"`
+	At          time.Time `json:"at"`
+}
+
+// PlanChanged moves a tenant to another plan, effective At.
+type PlanChanged struct {
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
+}
+
+// NameReserved claims a tenant name platform-wide (stream name-<lowercase name>,
+// appended with expected version "no stream", so the name is unique).
+type NameReserved struct {
+	Name       string `json:"tenant_name"`
+	TenantID   string `json:"tenant_id"`
+	AdminEmail string `json:"admin_email"`
+	UserID     string `json:"admin_user_id"`
+	Plan       string `json:"plan"`
+}
+
+// UserAdded creates a user in a tenant (stream user-<email key>).
+type UserAdded struct {
+	UserID       string    `json:"user_id"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"password_hash"`
+	Roles        []string  `json:"roles"`
+	At           time.Time `json:"at"`
+}
+
+// Tenant is the folded profile.
+type Tenant struct {
+	ID        string    `json:"tenant_id"`
+	Name      string    `json:"tenant_name"`
+	Plan      string    `json:"plan"`
+	AdminID   string    `json:"admin_user_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
+}
+
+// Apply folds one profile event into the tenant.
+func (t *Tenant) Apply(version int64, ev any) {
+	switch e := ev.(type) {
+	case *Onboarded:
+		t.ID, t.Name, t.Plan, t.AdminID = e.TenantID, e.Name, e.Plan, e.AdminUserID
+		t.CreatedAt, t.UpdatedAt = e.At, e.At
+	case *PlanChanged:
+		t.Plan, t.UpdatedAt = e.To, e.At
+	}
+	t.Version = version
+}
+
+// NameKey is the case-insensitive uniqueness key of a tenant name.
+func NameKey(name string) string { return strings.ToLower(name) }
+
+// NameStreamID is the platform stream that reserves a tenant name.
+func NameStreamID(name string) string { return "name-" + NameKey(name) }
+
+// UserStreamID is the stream of the user with this (normalized) email in a tenant.
+// Emails are hashed because '@' is not a stream-id character; the stream's
+// "no stream" precondition makes emails unique within a tenant.
+func UserStreamID(normalizedEmail string) string {
+	sum := sha256.Sum256([]byte(normalizedEmail))
+	return "user-" + hex.EncodeToString(sum[:16])
+}
+
+// ValidateName checks a tenant name: 3-63 characters of a-z, 0-9, '_' and '-'
+// (upper case is accepted and compared without case).
+func ValidateName(name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return domain.FieldError("tenant_name", "must be 3-63 characters long")
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return domain.FieldError("tenant_name", "may contain only a-z, 0-9, '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// NormalizeEmail validates an email address and returns its canonical (lower-case) form.
+func NormalizeEmail(email string) (string, error) {
+	if len(email) == 0 || len(email) > 254 {
+		return "", domain.FieldError("email", "must be 1-254 characters long")
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return "", domain.FieldError("email", "is not a valid email address")
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 1 || !strings.Contains(email[at+1:], ".") || strings.ContainsAny(email, " \t\r\n") {
+		return "", domain.FieldError("email", "is not a valid email address")
+	}
+	return strings.ToLower(email), nil
+}

@@ -1,0 +1,25 @@
+package schema
+
+import (
+	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+)
+
+// Registry holds every event type tenantstream stores. Add a type here when you add
+// one to the domain; give it an upcaster when you change its schema.
+var Registry = newRegistry()
+
+func newRegistry() *events.Registry {
+	r := events.NewRegistry()
+	r.Register(tenant.TypeOnboarded, 1, tenant.Onboarded{})
+	r.Register(tenant.TypePlanChanged, 1, tenant.PlanChanged{})
+	r.Register(tenant.TypeNameReserved, 1, tenant.NameReserved{})
+	r.Register(tenant.TypeUserAdded, 1, tenant.UserAdded{})
+	r.Register(item.TypePut, 1, item.Put{})
+	r.Register(item.TypeDeleted, 1, item.Deleted{})
+	r.Register(metering.TypeRecorded, 1, metering.Recorded{})
+	registerBilling(r)
+	return r
+}
