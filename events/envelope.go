@@ -117,7 +117,12 @@ type AppendRequest struct {
 	CorrelationID  string
 	CausationID    string
 	Actor          string
-	Events         []NewEvent
+	// SkipDuplicateIDs drops, instead of writing, every event whose ID the tenant
+	// already has, and reports how many in AppendResult.Skipped. Usage ingestion
+	// uses it with ids derived from client usage ids, so a retried usage record
+	// is never stored (or billed) twice. When set, every event must carry an ID.
+	SkipDuplicateIDs bool
+	Events           []NewEvent
 }
 
 // AppendResult is what an append wrote (or, for a retry, what the first attempt wrote).
@@ -126,6 +131,8 @@ type AppendResult struct {
 	Events []Event
 	// Duplicate is true when the idempotency key had already been used and nothing was written.
 	Duplicate bool
+	// Skipped counts events dropped by SkipDuplicateIDs; Events holds only those written.
+	Skipped int
 }
 
 // LastVersion returns the stream version after the append.

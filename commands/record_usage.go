@@ -1,0 +1,131 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/events"
+)
+
+// Usage limits (issue: at most 1,000 records per request, ids kept at least 35 days).
+const (
+	MaxUsagePerRequest = 1000
+	UsageFutureSkew    = 5 * time.Minute
+	UsageMaxAge        = 35 * 24 * time.Hour
+	maxUsageIDLen      = 128
+)
+
+// MeterCatalog says which meters clients may report (custom meters of the catalogue).
+type MeterCatalog interface {
+	CustomMeter(id string) bool
+}
+
+// UsageRecord is one reported usage event.
+type UsageRecord struct {
+	ID         string
+	Meter      string
+	Quantity   string
+	Timestamp  time.Time
+	Properties map[string]string
+}
+
+// UsageResult says what happened to a batch.
+type UsageResult struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}
+
+var quantityRE = regexp.MustCompile(`^[0-9]{1,20}(\.[0-9]{1,12})?$`)
+
+// usageNamespace derives event ids from (tenant, usage id): a retried record maps
+// to the same event id, which the store refuses to write twice.
+var usageNamespace = uuid.MustParse("6f1c3f0e-6a0e-4f39-9f3a-0e2b1f4c7a11")
+
+// UsageEventID is the event id of a tenant's usage record.
+func UsageEventID(tenant events.TenantID, usageID string) string {
+	return uuid.NewSHA1(usageNamespace, []byte(string(tenant)+"\x00"+usageID)).String()
+}
+
+// RecordUsage validates a batch completely (all or nothing) and appends it;
+// records whose id the tenant already reported count as duplicates.
+func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, meters MeterCatalog, recs []UsageRecord) (UsageResult, error) {
+	tid, err := s.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return UsageResult{}, err
+	}
+	if len(recs) == 0 {
+		return UsageResult{}, domain.FieldError("events", "must hold at least one usage event")
+	}
+	if len(recs) > MaxUsagePerRequest {
+		return UsageResult{}, domain.FieldError("events", "holds %d usage events, at most %d per request", len(recs), MaxUsagePerRequest)
+	}
+	now := s.Clock.Now()
+	seen := make(map[string]struct{}, len(recs))
+	byPeriod := map[string][]events.NewEvent{}
+	var order []string
+	batchDup := 0
+	for i, r := range recs {
+		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+		if r.ID == "" || len(r.ID) > maxUsageIDLen {
+			return UsageResult{}, domain.FieldError(field("id"), "must be 1-%d characters", maxUsageIDLen)
+		}
+		if r.Meter == "" || !meters.CustomMeter(r.Meter) {
+			return UsageResult{}, domain.FieldError(field("meter"), "unknown meter %q", r.Meter)
+		}
+		if !quantityRE.MatchString(r.Quantity) {
+			return UsageResult{}, domain.FieldError(field("quantity"), "must be a non-negative decimal string such as \"12.5\"")
+		}
+		if r.Timestamp.IsZero() {
+			return UsageResult{}, domain.FieldError(field("timestamp"), "is required (RFC 3339)")
+		}
+		if r.Timestamp.After(now.Add(UsageFutureSkew)) {
+			return UsageResult{}, domain.FieldError(field("timestamp"), "is in the future")
+		}
+		if r.Timestamp.Before(now.Add(-UsageMaxAge)) {
+			return UsageResult{}, domain.FieldError(field("timestamp"), "is older than %d days", int(UsageMaxAge.Hours()/24))
+		}
+		if len(r.Properties) > 16 {
+			return UsageResult{}, domain.FieldError(field("properties"), "at most 16 properties")
+		}
+		if _, dup := seen[r.ID]; dup {
+			batchDup++
+			continue
+		}
+		seen[r.ID] = struct{}{}
+		ts := r.Timestamp.UTC()
+		ne := newEvent(&metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: ts, Properties: r.Properties, Source: "api"})
+		ne.ID, ne.OccurredAt = UsageEventID(tid, r.ID), ts
+		period := ts.Format("2006-01")
+		if _, ok := byPeriod[period]; !ok {
+			order = append(order, period)
+		}
+		byPeriod[period] = append(byPeriod[period], ne)
+	}
+	out := UsageResult{Duplicates: batchDup}
+	for _, period := range order {
+		evs := byPeriod[period]
+		for start := 0; start < len(evs); start += 100 {
+			chunk := evs[start:min(start+100, len(evs))]
+			res, err := s.Store.Append(ctx, events.AppendRequest{
+				Tenant: tid, Stream: events.StreamID(UsageStreamID(period)), StreamType: metering.StreamType,
+				Expected: events.AnyVersion, SkipDuplicateIDs: true, CorrelationID: m.CorrelationID,
+				Actor: m.Principal.UserID, Events: chunk,
+			})
+			if err != nil {
+				return out, storeError("record usage", err)
+			}
+			out.Accepted += len(res.Events)
+			out.Duplicates += res.Skipped
+		}
+	}
+	return out, nil
+}
+
+// UsageStreamID is the tenant's usage stream for a month (YYYY-MM).
+func UsageStreamID(period string) string { return "usage-" + period }

@@ -1,0 +1,108 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// GetTenant returns the tenant's profile, folded from its stream (always current).
+func (s *Service) GetTenant(ctx context.Context, m Meta, tenantID string) (tenant.Tenant, error) {
+	tid, err := s.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	return s.loadTenant(ctx, tid)
+}
+
+func (s *Service) loadTenant(ctx context.Context, tid events.TenantID) (tenant.Tenant, error) {
+	evs, err := s.Store.Load(ctx, tid, tenant.StreamID, 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return tenant.Tenant{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
+	}
+	if err != nil {
+		return tenant.Tenant{}, storeError("load tenant", err)
+	}
+	var t tenant.Tenant
+	for _, ev := range evs {
+		p, err := schema.Registry.Decode(ev)
+		if err != nil {
+			return tenant.Tenant{}, storeError("decode tenant", err)
+		}
+		t.Apply(ev.Version, p)
+	}
+	return t, nil
+}
+
+// ChangePlan moves the tenant to another plan at once (tenant_admin only).
+func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string) (tenant.Tenant, error) {
+	tid, err := s.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+		return tenant.Tenant{}, err
+	}
+	if !s.Plans.HasPlan(plan) {
+		return tenant.Tenant{}, domain.FieldError("plan", "unknown plan %q", plan)
+	}
+	for attempt := 0; ; attempt++ {
+		t, err := s.loadTenant(ctx, tid)
+		if err != nil {
+			return tenant.Tenant{}, err
+		}
+		if t.Plan == plan && m.IdempotencyKey == "" {
+			return t, nil // already there: nothing to record
+		}
+		ev := &tenant.PlanChanged{From: t.Plan, To: plan, At: s.Clock.Now()}
+		res, err := s.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType, Expected: events.Exactly(t.Version),
+			IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+			Events: []events.NewEvent{newEvent(ev)},
+		})
+		if errors.Is(err, events.ErrConcurrency) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return tenant.Tenant{}, storeError("change plan", err)
+		}
+		if !res.Duplicate {
+			t.Apply(res.LastVersion(), ev)
+			return t, nil
+		}
+		return s.loadTenant(ctx, tid)
+	}
+}
+
+// EventLog returns a page of the tenant's own events (tenant_admin only).
+func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after events.Cursor, limit int) (events.Page, error) {
+	tid, err := s.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return events.Page{}, err
+	}
+	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+		return events.Page{}, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	page, err := s.Store.ReadTenant(ctx, tid, after, events.ReadOptions{Limit: limit})
+	if errors.Is(err, events.ErrInvalidCursor) {
+		return events.Page{}, domain.FieldError("after", "invalid cursor")
+	}
+	if err != nil {
+		return events.Page{}, storeError("read events", err)
+	}
+	// Secrets never leave through the log, even to the tenant's admin.
+	for i := range page.Events {
+		if page.Events[i].Type == tenant.TypeUserAdded {
+			page.Events[i].Data = redactPasswordHash(page.Events[i].Data)
+		}
+	}
+	return page, nil
+}

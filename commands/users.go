@@ -1,0 +1,112 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// AddUser adds a member (or another admin) to the tenant; tenant_admin only.
+type AddUser struct {
+	Tenant   string
+	Email    string
+	Password string
+	Role     string // tenant_member (default) or tenant_admin
+}
+
+// User is a user as the API shows it (never with its password hash).
+type User struct {
+	UserID   string   `json:"user_id"`
+	TenantID string   `json:"tenant_id"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles"`
+}
+
+// AddUser runs the command.
+func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy PasswordPolicy) (User, error) {
+	tid, err := s.authorizeTenant(ctx, m, c.Tenant)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+		return User{}, err
+	}
+	email, err := tenant.NormalizeEmail(c.Email)
+	if err != nil {
+		return User{}, err
+	}
+	role := c.Role
+	if role == "" {
+		role = identity.RoleTenantMember
+	}
+	if role != identity.RoleTenantMember && role != identity.RoleTenantAdmin {
+		return User{}, domain.FieldError("role", "must be %s or %s", identity.RoleTenantMember, identity.RoleTenantAdmin)
+	}
+	if policy != nil {
+		if err := policy(c.Password); err != nil {
+			return User{}, err
+		}
+	}
+	hash, err := s.Passwords.Hash(c.Password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	ev := &tenant.UserAdded{UserID: uuid.Must(uuid.NewV7()).String(), Email: email, PasswordHash: hash, Roles: []string{role}, At: s.Clock.Now()}
+	res, err := s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
+		Expected: events.NoStream, IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		Events: []events.NewEvent{newEvent(ev)},
+	})
+	if errors.Is(err, events.ErrConcurrency) {
+		return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
+	}
+	if err != nil {
+		return User{}, storeError("add user", err)
+	}
+	stored, err := events.DecodeAs[tenant.UserAdded](schema.Registry, res.Events[0])
+	if err != nil {
+		return User{}, storeError("decode user", err)
+	}
+	return User{UserID: stored.UserID, TenantID: string(tid), Email: stored.Email, Roles: slices.Clone(stored.Roles)}, nil
+}
+
+// findUser loads a user by tenant and normalized email.
+func (s *Service) findUser(ctx context.Context, tid events.TenantID, email string) (tenant.UserAdded, bool, error) {
+	evs, err := s.Store.Load(ctx, tid, events.StreamID(tenant.UserStreamID(email)), 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return tenant.UserAdded{}, false, nil
+	}
+	if err != nil {
+		return tenant.UserAdded{}, false, storeError("load user", err)
+	}
+	u, err := events.DecodeAs[tenant.UserAdded](schema.Registry, evs[0])
+	if err != nil {
+		return tenant.UserAdded{}, false, storeError("decode user", err)
+	}
+	return u, true, nil
+}
+
+func redactPasswordHash(data json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if json.Unmarshal(data, &m) != nil {
+		return data
+	}
+	if _, ok := m["password_hash"]; ok {
+		m["password_hash"] = "[redacted]"
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return out
+}
