@@ -1,0 +1,151 @@
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/tenantstream/tenantstream/domain"
+)
+
+// DecodeJSON decodes r's body into dst strictly: the Content-Type must be JSON,
+// the body at most maxBytes, a single JSON value with no unknown fields. Every
+// failure is a *domain.Error (invalid, or too_large) whose message names the
+// offending field or byte offset, so clients can fix their request.
+func DecodeJSON(r *http.Request, maxBytes int64, dst any) error {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	if r.ContentLength > maxBytes {
+		return tooLarge(maxBytes, nil)
+	}
+	if r.Body == nil {
+		return domain.Errorf(domain.CodeInvalid, "The request body is empty; expected a JSON value.")
+	}
+	// A nil ResponseWriter is allowed: the reader then only limits, which is all we need.
+	body := http.MaxBytesReader(nil, r.Body, maxBytes)
+	defer body.Close()
+	return decode(body, maxBytes, dst)
+}
+
+func decode(body io.Reader, maxBytes int64, dst any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err, maxBytes)
+	}
+	// A second value, even whitespace-separated, means the client sent something
+	// other than what it thinks; refuse rather than silently ignore it.
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body must contain a single JSON value."}
+	default:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(maxBytes, err)
+		}
+		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body must contain a single JSON value.", Err: err}
+	}
+}
+
+func checkContentType(ct string) error {
+	if ct == "" {
+		return &domain.Error{Code: domain.CodeInvalid, Field: "Content-Type", Message: "Content-Type must be application/json."}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return &domain.Error{Code: domain.CodeInvalid, Field: "Content-Type", Message: "Content-Type is malformed; expected application/json.", Err: err}
+	}
+	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return &domain.Error{Code: domain.CodeInvalid, Field: "Content-Type", Message: fmt.Sprintf("Content-Type %q is not supported; expected application/json.", mt)}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return &domain.Error{Code: domain.CodeInvalid, Field: "Content-Type", Message: "Only the utf-8 charset is supported."}
+	}
+	return nil
+}
+
+func tooLarge(maxBytes int64, cause error) error {
+	return &domain.Error{Code: domain.CodeTooLarge, Message: fmt.Sprintf("The request body exceeds %d bytes.", maxBytes), Err: cause}
+}
+
+// decodeError turns encoding/json's errors into messages a client can act on.
+func decodeError(err error, maxBytes int64) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+		inv *json.InvalidUnmarshalError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(maxBytes, err)
+	case errors.Is(err, io.EOF):
+		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body is empty; expected a JSON value.", Err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body is malformed JSON: it ends unexpectedly.", Err: err}
+	case errors.As(err, &syn):
+		return &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("The request body is malformed JSON at byte %d.", syn.Offset), Err: err}
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("The request body must be a JSON %s, not %s.", jsonKind(typ.Type), typ.Value), Err: err}
+		}
+		return &domain.Error{Code: domain.CodeInvalid, Field: field, Message: fmt.Sprintf("Field %q must be %s, not %s.", field, article(jsonKind(typ.Type)), typ.Value), Err: err}
+	case errors.As(err, &inv):
+		// A programming error (dst not a pointer), not the client's.
+		return fmt.Errorf("decode json: %w", err)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if len(name) > 64 {
+			// The name is the client's own input: echo enough to find it, not a megabyte.
+			name = strings.ToValidUTF8(name[:64], "") + "..."
+		}
+		return &domain.Error{Code: domain.CodeInvalid, Field: name, Message: fmt.Sprintf("Field %q is not allowed.", name), Err: err}
+	}
+	// Invalid UTF-8 or a value the target's UnmarshalJSON rejected.
+	return &domain.Error{Code: domain.CodeInvalid, Message: "The request body could not be decoded.", Err: err}
+}
+
+// jsonKind names the JSON type that decodes into t, in the client's vocabulary.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "value"
+}
+
+func article(kind string) string {
+	switch kind {
+	case "integer", "array", "object":
+		return "an " + kind
+	}
+	return "a " + kind
+}
