@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/clock"
+	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/handlers/problem"
+)
+
+// Body limits.
+const (
+	maxCommandBody = 16 << 10
+	maxItemBody    = 64 << 10
+	maxUsageBody   = 1 << 20
+)
+
+// Authenticator verifies a request's bearer token.
+type Authenticator func(r *http.Request) (identity.Principal, error)
+
+// Logins issues tokens.
+type Logins interface {
+	Login(ctx context.Context, c commands.Login) (commands.Tokens, error)
+	Refresh(ctx context.Context, refreshToken string) (commands.Tokens, error)
+}
+
+// Billing answers the billing queries.
+type Billing interface {
+	Summary(ctx context.Context, m commands.Meta, tenant string) (any, error)
+	Invoices(ctx context.Context, m commands.Meta, tenant string) (any, error)
+	Invoice(ctx context.Context, m commands.Meta, tenant, invoiceID string) (any, error)
+}
+
+// UsageCounter counts a tenant's API requests (the api_requests meter).
+type UsageCounter interface {
+	CountRequest(tenant string, at time.Time)
+}
+
+// API holds what the routes need. Fields left nil disable their feature.
+type API struct {
+	Service        *commands.Service
+	Authenticate   Authenticator
+	Logins         Logins
+	Billing        Billing
+	Meters         commands.MeterCatalog
+	PasswordPolicy commands.PasswordPolicy
+	Usage          UsageCounter
+	// TestClock, when set, enables POST /test-clock; Advanced runs the work that
+	// became due (period closes) before the request answers.
+	TestClock *clock.Test
+	Advanced  func(ctx context.Context) error
+	// WellKnown serves /.well-known/jwks.json and /.well-known/openid-configuration.
+	JWKS, OpenIDConfig http.Handler
+	Metrics            *Metrics
+	Ready              func(ctx context.Context) error
+	OpenAPI            []byte
+	Log                *slog.Logger
+}
+
+// Handler returns the API's single http.Handler.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, authed bool, h func(w http.ResponseWriter, r *http.Request) error) {
+		route := pattern
+		if i := strings.IndexByte(route, ' '); i >= 0 {
+			route = route[i+1:]
+		}
+		var hh http.Handler = a.wrap(h)
+		if authed {
+			hh = a.requireAuth(hh)
+		}
+		mux.Handle(pattern, a.Metrics.instrument(route, hh))
+	}
+	handle("POST /onboarding", false, a.onboard)
+	handle("POST /auth/login", false, a.login)
+	handle("POST /auth/refresh", false, a.refresh)
+	if a.JWKS != nil {
+		mux.Handle("GET /.well-known/jwks.json", a.JWKS)
+	}
+	if a.OpenIDConfig != nil {
+		mux.Handle("GET /.well-known/openid-configuration", a.OpenIDConfig)
+	}
+	handle("GET /tenants/{tenant_id}", true, a.getTenant)
+	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
+	handle("POST /tenants/{tenant_id}/users", true, a.addUser)
+	handle("GET /tenants/{tenant_id}/events", true, a.eventLog)
+	handle("GET /tenants/{tenant_id}/data", true, a.listItems)
+	handle("PUT /tenants/{tenant_id}/data/{item_id}", true, a.putItem)
+	handle("GET /tenants/{tenant_id}/data/{item_id}", true, a.getItem)
+	handle("DELETE /tenants/{tenant_id}/data/{item_id}", true, a.deleteItem)
+	handle("POST /tenants/{tenant_id}/usage", true, a.recordUsage)
+	handle("GET /billing/{tenant_id}", true, a.billingSummary)
+	handle("GET /billing/{tenant_id}/invoices", true, a.invoices)
+	handle("GET /billing/{tenant_id}/invoices/{invoice_id}", true, a.invoice)
+	handle("POST /test-clock", false, a.advanceClock)
+	handle("GET /healthz", false, func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	handle("GET /readyz", false, a.ready)
+	handle("GET /openapi.json", false, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(a.OpenAPI)
+		return err
+	})
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.Metrics.Handler())
+	}
+	mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
+	}))
+	return a.withRequestID(mux)
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) identity.Principal {
+	p, _ := ctx.Value(principalKey{}).(identity.Principal)
+	return p
+}
+
+func (a *API) requireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantstream"`)
+			problem.Write(w, r, err)
+			return
+		}
+		if a.Usage != nil && p.TenantID != "" {
+			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func (a *API) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(problem.WithRequestID(r.Context(), id)))
+	})
+}
+
+// wrap turns an error-returning handler into an http.Handler; errors become
+// problem+json, and a panic becomes a logged 500, never a dropped connection.
+func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				a.log().ErrorContext(r.Context(), "panic in handler", "panic", v, "path", r.URL.Path, "request_id", problem.RequestIDFrom(r.Context()))
+				problem.Write(w, r, &domain.Error{Code: domain.CodeInternal, Message: "internal error"})
+			}
+		}()
+		if err := h(w, r); err != nil {
+			if domain.ErrorCode(err) == domain.CodeInternal {
+				a.log().ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path, "request_id", problem.RequestIDFrom(r.Context()))
+			}
+			problem.Write(w, r, err)
+		}
+	})
+}
+
+func (a *API) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+func (a *API) meta(r *http.Request) (commands.Meta, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 200 {
+		return commands.Meta{}, domain.FieldError("Idempotency-Key", "at most 200 characters")
+	}
+	return commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// queryInt parses an optional non-negative integer query parameter.
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, domain.FieldError(name, "must be an integer from 1 to %d", max)
+	}
+	return n, nil
+}

@@ -1,0 +1,374 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/handlers/problem"
+)
+
+// OnboardRequest is the body of POST /onboarding.
+type OnboardRequest struct {
+	TenantName string `json:"tenant_name"`
+	Email      string `json:"email"`
+	Password   string `json:"password"`
+	Plan       string `json:"plan,omitempty"`
+}
+
+func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
+	var body OnboardRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.Service.Onboard(r.Context(), m, commands.Onboard{TenantName: body.TenantName, Email: body.Email, Password: body.Password, Plan: body.Plan}, a.PasswordPolicy)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/tenants/"+out.TenantID)
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+// LoginRequest is the body of POST /auth/login.
+type LoginRequest struct {
+	TenantName string `json:"tenant_name"`
+	Email      string `json:"email"`
+	Password   string `json:"password"`
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	var body LoginRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	t, err := a.Logins.Login(r.Context(), commands.Login{TenantName: body.TenantName, Email: body.Email, Password: body.Password, ClientIP: host})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// RefreshRequest is the body of POST /auth/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
+	var body RefreshRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	t, err := a.Logins.Refresh(r.Context(), body.RefreshToken)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.Service.GetTenant(r.Context(), m, r.PathValue("tenant_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// PlanRequest is the body of PUT /tenants/{tenant_id}/plan.
+type PlanRequest struct {
+	Plan string `json:"plan"`
+}
+
+func (a *API) changePlan(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	var body PlanRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	t, err := a.Service.ChangePlan(r.Context(), m, r.PathValue("tenant_id"), body.Plan)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// AddUserRequest is the body of POST /tenants/{tenant_id}/users.
+type AddUserRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Role     string `json:"role,omitempty"`
+}
+
+func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	var body AddUserRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	u, err := a.Service.AddUser(r.Context(), m, commands.AddUser{Tenant: r.PathValue("tenant_id"), Email: body.Email, Password: body.Password, Role: body.Role}, a.PasswordPolicy)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, u)
+}
+
+func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	page, err := a.Service.EventLog(r.Context(), m, r.PathValue("tenant_id"), events.Cursor(r.URL.Query().Get("after")), limit)
+	if err != nil {
+		return err
+	}
+	evs := page.Events
+	if evs == nil {
+		evs = []events.Event{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next": string(page.Next), "more": page.More})
+}
+
+// itemView is how the API shows an item.
+type itemView struct {
+	ItemID    string          `json:"item_id"`
+	Data      json.RawMessage `json:"data"`
+	Version   int64           `json:"version"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func viewOf(it item.Item) itemView {
+	return itemView{ItemID: it.ID, Data: it.Data, Version: it.Version, UpdatedAt: it.UpdatedAt}
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch parses If-Match ("<version>" as our ETag, or * for "exists"); -1 means absent.
+func ifMatch(r *http.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return -1, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v < 0 || !strings.HasPrefix(h, `"`) {
+		return 0, domain.FieldError("If-Match", `must be an ETag returned by this API, such as "3"`)
+	}
+	return v, nil
+}
+
+func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	im, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var data json.RawMessage
+	if err := problem.DecodeJSON(r, maxItemBody, &data); err != nil {
+		return err
+	}
+	it, err := a.Service.PutItem(r.Context(), m, commands.PutItem{Tenant: r.PathValue("tenant_id"), ItemID: r.PathValue("item_id"), Data: data, IfMatch: im})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(it.Version))
+	return writeJSON(w, http.StatusOK, viewOf(it))
+}
+
+func (a *API) getItem(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	it, err := a.Service.GetItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(it.Version))
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(it.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, viewOf(it))
+}
+
+func (a *API) deleteItem(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	im, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.DeleteItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"), im); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listItems(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	cursor := r.URL.Query().Get("cursor")
+	if cursor != "" {
+		if err := item.ValidateID(cursor); err != nil {
+			return domain.FieldError("cursor", "invalid cursor")
+		}
+	}
+	items, next, err := a.Service.ListItems(r.Context(), m, r.PathValue("tenant_id"), cursor, limit)
+	if err != nil {
+		return err
+	}
+	views := make([]itemView, 0, len(items))
+	for _, it := range items {
+		views = append(views, viewOf(it))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": views, "next_cursor": next})
+}
+
+// UsageRequest is the body of POST /tenants/{tenant_id}/usage.
+type UsageRequest struct {
+	Events []UsageEvent `json:"events"`
+}
+
+// UsageEvent is one reported usage record.
+type UsageEvent struct {
+	ID         string            `json:"id"`
+	Meter      string            `json:"meter"`
+	Quantity   string            `json:"quantity"`
+	Timestamp  time.Time         `json:"timestamp"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+func (a *API) recordUsage(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	var body UsageRequest
+	if err := problem.DecodeJSON(r, maxUsageBody, &body); err != nil {
+		return err
+	}
+	recs := make([]commands.UsageRecord, len(body.Events))
+	for i, e := range body.Events {
+		recs[i] = commands.UsageRecord{ID: e.ID, Meter: e.Meter, Quantity: e.Quantity, Timestamp: e.Timestamp, Properties: e.Properties}
+	}
+	res, err := a.Service.RecordUsage(r.Context(), m, r.PathValue("tenant_id"), a.Meters, recs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, res)
+}
+
+func (a *API) billingSummary(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.Billing.Summary(r.Context(), m, r.PathValue("tenant_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) invoices(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.Billing.Invoices(r.Context(), m, r.PathValue("tenant_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) invoice(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.Billing.Invoice(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("invoice_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// ClockRequest is the body of POST /test-clock.
+type ClockRequest struct {
+	Now time.Time `json:"now"`
+}
+
+func (a *API) advanceClock(w http.ResponseWriter, r *http.Request) error {
+	if a.TestClock == nil {
+		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
+	}
+	var body ClockRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	if body.Now.IsZero() {
+		return domain.FieldError("now", "is required (RFC 3339)")
+	}
+	if err := a.TestClock.Set(body.Now); err != nil {
+		return domain.FieldError("now", "the test clock only moves forward (it is at %s)", a.TestClock.Now().Format(time.RFC3339))
+	}
+	if a.Advanced != nil {
+		if err := a.Advanced(r.Context()); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"now": a.TestClock.Now().Format(time.RFC3339Nano)})
+}
+
+func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
+	if a.Ready != nil {
+		if err := a.Ready(r.Context()); err != nil {
+			return &domain.Error{Code: domain.CodeUnavailable, Message: "not ready", Err: err}
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
