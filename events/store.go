@@ -58,3 +58,26 @@ type Store interface {
 type Notifier interface {
 	Subscribe() (ch <-chan struct{}, cancel func())
 }
+
+// ReplayOptions narrows a full-history replay.
+type ReplayOptions struct {
+	// Tenant, when set, replays only that tenant's history.
+	Tenant TenantID
+	// Types, when not empty, delivers only events of these types; the others are
+	// never decoded.
+	Types []string
+	// After resumes after a cursor from ReadAll, ReadTenant or an earlier Replay.
+	After Cursor
+}
+
+// Replayer is implemented by stores that can stream their whole history much faster
+// than paging through ReadAll, for projection rebuilds (DESIGN decision 5). fn is
+// called from one goroutine, in position order, so each stream's events arrive in
+// version order; the history is streamed, never held in memory at once.
+type Replayer interface {
+	// Replay calls fn for every matching event present when it starts and returns
+	// the cursor after the last position it examined, from which a tail continues.
+	// An error from fn stops the replay and is returned wrapped.
+	// Errors: ErrInvalidCursor, ErrInvalid, ErrClosed, ctx.Err().
+	Replay(ctx context.Context, opts ReplayOptions, fn func(Event) error) (Cursor, error)
+}

@@ -1,0 +1,35 @@
+package sqlite
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/storetest"
+)
+
+func openTest(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "events.db"), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil && !errors.Is(err, events.ErrClosed) {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t) })
+}
+
+// The cache must never change what Load returns, so the suite also runs without it.
+func TestContractNoCache(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t, WithCacheEvents(0)) })
+}

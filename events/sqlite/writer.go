@@ -1,0 +1,341 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/tenantstream/tenantstream/events"
+)
+
+// timePrecision is the precision of stored times: the codec keeps Unix microseconds,
+// and Append truncates before answering so the caller sees exactly what Load returns.
+const timePrecision = time.Microsecond
+
+type appendOp struct {
+	ctx  context.Context
+	req  events.AppendRequest
+	res  events.AppendResult
+	err  error
+	done chan struct{}
+	// evs is filled when the op committed, for the cache after the commit.
+	wrote []events.Event
+}
+
+type writeStmts struct {
+	insert, head, idemGet, idemPut, rangeLoad driver.Stmt
+}
+
+func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
+	var err error
+	prep := func(q string) driver.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st driver.Stmt
+		st, err = c.Prepare(q)
+		return st
+	}
+	w.insert = prep(`INSERT INTO events (tenant, stream, version, type, body) VALUES (?, ?, ?, ?, ?)`)
+	w.head = prep(`SELECT max(version) FROM events WHERE tenant = ? AND stream = ?`)
+	w.idemGet = prep(`SELECT stream, first_version, last_version FROM idempotency WHERE tenant = ? AND key = ?`)
+	w.idemPut = prep(`INSERT INTO idempotency (tenant, key, stream, first_version, last_version) VALUES (?, ?, ?, ?, ?)`)
+	w.rangeLoad = prep(`SELECT pos, body FROM events WHERE tenant = ? AND stream = ? AND version BETWEEN ? AND ? ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("prepare writer statements: %w", err)
+	}
+	return nil
+}
+
+func (w *writeStmts) close() {
+	for _, st := range []driver.Stmt{w.insert, w.head, w.idemGet, w.idemPut, w.rangeLoad} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+type streamKey struct {
+	tenant events.TenantID
+	stream events.StreamID
+}
+
+type idemKey struct {
+	tenant events.TenantID
+	key    string
+}
+
+// Append validates req and hands it to the writer, which commits it with whatever
+// else is queued. It returns after the commit is durable (fsynced).
+func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	if err := req.Validate(s.cfg.limits); err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	op := &appendOp{ctx: ctx, req: req, done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, events.ErrClosed)
+	}
+	s.submitting.Add(1)
+	s.mu.RUnlock()
+	select {
+	case s.queue <- op:
+		s.submitting.Done()
+	case <-ctx.Done():
+		s.submitting.Done()
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, ctx.Err())
+	}
+	// Once queued the op is answered even if ctx ends: abandoning it here would
+	// leave the caller unsure whether it committed, and the writer is never slow
+	// for long.
+	<-op.done
+	if op.err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, op.err)
+	}
+	return op.res, nil
+}
+
+// run is the single writer. Because it is the only writer and commits batches one
+// after another, row ids (positions) become visible in increasing order: a reader
+// that has seen position p has seen every position below p, which is what makes
+// "pos > cursor" tails and replays skip nothing.
+func (s *Store) run() {
+	defer close(s.writerDone)
+	heads := map[streamKey]int64{}
+	batch := make([]*appendOp, 0, 256)
+	for op := range s.queue {
+		batch = append(batch[:0], op)
+		n := len(op.req.Events)
+	drain:
+		for n < s.cfg.maxBatchEvents {
+			select {
+			case op, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+				n += len(op.req.Events)
+			default:
+				break drain
+			}
+		}
+		// The head cache only saves a query per append; bound it crudely.
+		if len(heads) > 100_000 {
+			clear(heads)
+		}
+		s.commitBatch(batch, heads)
+		for _, op := range batch {
+			close(op.done)
+		}
+		clear(batch)
+	}
+}
+
+// errSkip marks an op that failed on its own (conflict, key reuse, cancelled) and
+// wrote nothing, so the rest of its batch can still commit.
+type opFailure struct{ err error }
+
+func (e *opFailure) Error() string { return e.err.Error() }
+func (e *opFailure) Unwrap() error { return e.err }
+
+func (s *Store) commitBatch(batch []*appendOp, heads map[streamKey]int64) {
+	now := s.cfg.clock.Now().UTC().Truncate(timePrecision)
+	err := s.tryBatch(batch, heads, now)
+	if err == nil {
+		return
+	}
+	// Something other than a per-request failure went wrong (disk, constraint): the
+	// whole transaction rolled back. Retry each request alone so one bad request
+	// cannot fail its neighbours.
+	clear(heads)
+	if len(batch) == 1 {
+		batch[0].err = err
+		return
+	}
+	for _, op := range batch {
+		op.err, op.wrote = nil, nil
+		if err := s.tryBatch([]*appendOp{op}, heads, now); err != nil {
+			clear(heads)
+			op.err = err
+		}
+	}
+}
+
+// tryBatch runs the ops in one transaction. It returns an error only when the
+// transaction as a whole failed; per-op failures are stored in op.err.
+func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.Time) error {
+	if _, err := s.writer.Exec("BEGIN IMMEDIATE", nil); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	pending := map[streamKey]int64{}
+	keys := map[idemKey]*appendOp{}
+	buf := make([]byte, 0, 1024)
+	for _, op := range batch {
+		var err error
+		buf, err = s.applyOne(op, now, heads, pending, keys, buf)
+		if err != nil {
+			var f *opFailure
+			if errors.As(err, &f) {
+				op.err = f.err
+				continue
+			}
+			_, _ = s.writer.Exec("ROLLBACK", nil)
+			return err
+		}
+	}
+	if _, err := s.writer.Exec("COMMIT", nil); err != nil {
+		_, _ = s.writer.Exec("ROLLBACK", nil)
+		return fmt.Errorf("commit: %w", err)
+	}
+	for k, v := range pending {
+		heads[k] = v
+	}
+	for _, op := range batch {
+		if op.err == nil && !op.res.Duplicate {
+			s.cache.appended(streamKey{op.req.Tenant, op.req.Stream}, op.wrote)
+		}
+	}
+	s.notify()
+	return nil
+}
+
+func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, buf []byte) ([]byte, error) {
+	req := &op.req
+	if err := op.ctx.Err(); err != nil {
+		return buf, &opFailure{err}
+	}
+	sk := streamKey{req.Tenant, req.Stream}
+	if req.IdempotencyKey != "" {
+		ik := idemKey{req.Tenant, req.IdempotencyKey}
+		if first, ok := keys[ik]; ok {
+			if first.req.Stream != req.Stream {
+				return buf, &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
+			}
+			op.res = events.AppendResult{Events: first.res.Events, Duplicate: true}
+			return buf, nil
+		}
+		done, err := s.findIdempotent(op)
+		if err != nil || done {
+			return buf, err
+		}
+	}
+	head, ok := pending[sk]
+	if !ok {
+		head, ok = heads[sk]
+	}
+	if !ok {
+		var err error
+		if head, err = s.readHead(sk); err != nil {
+			return buf, err
+		}
+		heads[sk] = head
+	}
+	if req.Expected != events.AnyVersion && int64(req.Expected) != head {
+		return buf, &opFailure{fmt.Errorf("expected version %d, stream is at %d: %w", req.Expected, head, events.ErrConcurrency)}
+	}
+	evs, err := req.Build(head+1, now)
+	if err != nil {
+		return buf, &opFailure{err}
+	}
+	for i := range evs {
+		ev := &evs[i]
+		ev.OccurredAt = ev.OccurredAt.Truncate(timePrecision)
+		buf = appendEnvelope(buf[:0], ev)
+		res, err := stmtExec(s.wstmt.insert, named(string(ev.TenantID), string(ev.StreamID), ev.Version, ev.Type, buf))
+		if err != nil {
+			return buf, fmt.Errorf("insert %s v%d: %w", ev.StreamID, ev.Version, err)
+		}
+		if ev.Position, err = res.LastInsertId(); err != nil {
+			return buf, fmt.Errorf("insert %s v%d: %w", ev.StreamID, ev.Version, err)
+		}
+	}
+	last := evs[len(evs)-1].Version
+	if req.IdempotencyKey != "" {
+		if _, err := stmtExec(s.wstmt.idemPut, named(string(req.Tenant), req.IdempotencyKey, string(req.Stream), head+1, last)); err != nil {
+			return buf, fmt.Errorf("record idempotency key: %w", err)
+		}
+		keys[idemKey{req.Tenant, req.IdempotencyKey}] = op
+	}
+	pending[sk] = last
+	op.res = events.AppendResult{Events: evs}
+	op.wrote = evs
+	return buf, nil
+}
+
+// findIdempotent answers op from a committed append with the same key, if any.
+func (s *Store) findIdempotent(op *appendOp) (bool, error) {
+	req := &op.req
+	rows, err := stmtQuery(context.Background(), s.wstmt.idemGet, named(string(req.Tenant), req.IdempotencyKey))
+	if err != nil {
+		return false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	vals := make([]driver.Value, 3)
+	err = rows.Next(vals)
+	_ = rows.Close()
+	if isEOF(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	stream, _ := vals[0].(string)
+	first, _ := vals[1].(int64)
+	last, _ := vals[2].(int64)
+	if stream != string(req.Stream) {
+		return false, &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
+	}
+	rows, err = stmtQuery(context.Background(), s.wstmt.rangeLoad, named(string(req.Tenant), stream, first, last))
+	if err != nil {
+		return false, fmt.Errorf("read first result: %w", err)
+	}
+	evs, err := readEvents(rows, nil)
+	if err != nil {
+		return false, fmt.Errorf("read first result: %w", err)
+	}
+	op.res = events.AppendResult{Events: evs, Duplicate: true}
+	return true, nil
+}
+
+func (s *Store) readHead(sk streamKey) (int64, error) {
+	rows, err := stmtQuery(context.Background(), s.wstmt.head, named(string(sk.tenant), string(sk.stream)))
+	if err != nil {
+		return 0, fmt.Errorf("read head of %s: %w", sk.stream, err)
+	}
+	defer rows.Close()
+	var v int64
+	if err := scanInts(rows, &v); err != nil {
+		return 0, fmt.Errorf("read head of %s: %w", sk.stream, err)
+	}
+	return v, nil
+}
+
+// readEvents reads (pos, body) rows, appending to dst, and closes rows.
+func readEvents(rows driver.Rows, dst []events.Event) ([]events.Event, error) {
+	defer rows.Close()
+	vals := make([]driver.Value, 2)
+	for {
+		err := rows.Next(vals)
+		if isEOF(err) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+		pos, _ := vals[0].(int64)
+		body, _ := vals[1].([]byte)
+		dst = append(dst, events.Event{})
+		ev := &dst[len(dst)-1]
+		if err := decodeEnvelope(body, ev); err != nil {
+			return dst, err
+		}
+		ev.Position = pos
+	}
+}
