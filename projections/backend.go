@@ -1,0 +1,76 @@
+package projections
+
+import (
+	"context"
+	"time"
+
+	"github.com/tenantstream/tenantstream/events"
+)
+
+// Backend stores read models, per-stream checkpoints, parked events and
+// generations. SQLite implements it locally (projections/sqlite) and MemoryBackend
+// in tests. A DynamoDB backend fits the same shape: its BackendTx buffers the writes
+// and commits them with the checkpoints in one TransactWriteItems conditioned on the
+// checkpoint values it read.
+type Backend interface {
+	// Begin starts a read-write transaction. Transactions are serialized.
+	Begin(ctx context.Context) (BackendTx, error)
+	// Reader reads the active generation of each projection's read model.
+	Reader
+	// Parked lists the events parked by projection, oldest first.
+	Parked(ctx context.Context, projection string) ([]ParkedEvent, error)
+	// DropGenerations deletes the read-model data and checkpoints of projection
+	// (of one tenant, or of all when tenant is empty) in every generation but keep.
+	DropGenerations(ctx context.Context, projection string, tenant events.TenantID, keep int64) error
+	// DiscardGeneration deletes all data of one generation (a failed rebuild).
+	DiscardGeneration(ctx context.Context, projection string, gen int64) error
+	Close() error
+}
+
+// BackendTx is one transaction of a Backend. Nothing is visible to Readers until Commit.
+type BackendTx interface {
+	// ReadModel is projection's read model in generation gen, inside this transaction.
+	ReadModel(projection string, gen int64) Tx
+	// ActiveGeneration is the generation that tenant's queries read (1 before any rebuild).
+	ActiveGeneration(ctx context.Context, projection string, tenant events.TenantID) (int64, error)
+	// NewGeneration allocates a generation number never used before by projection.
+	NewGeneration(ctx context.Context, projection string) (int64, error)
+	// SwitchGeneration makes gen active for tenant, or for all tenants when tenant is
+	// empty (dropping per-tenant overrides), and clears the parked events it covers.
+	SwitchGeneration(ctx context.Context, projection string, tenant events.TenantID, gen int64) error
+	// Checkpoint is the last applied version of the stream (0 when none).
+	Checkpoint(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID) (int64, error)
+	// SetCheckpoint records the last applied version of the stream.
+	SetCheckpoint(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID, version int64) error
+	// Park records an event whose Apply failed.
+	Park(ctx context.Context, p ParkedEvent) error
+	Commit() error
+	// Rollback abandons the transaction; after Commit it does nothing.
+	Rollback() error
+}
+
+// ParkedEvent is an event a projection could not apply during live processing.
+type ParkedEvent struct {
+	Projection string
+	EventID    string
+	Tenant     events.TenantID
+	Stream     events.StreamID
+	Version    int64
+	Type       string
+	Reason     string
+	ParkedAt   time.Time
+}
+
+// DumpEntry is one read-model value with its full key.
+type DumpEntry struct {
+	Tenant     events.TenantID
+	Collection string
+	Key        string
+	Value      []byte
+}
+
+// Dumper is implemented by backends that can list a projection's whole active read
+// model, sorted by tenant, collection and key; projectiontest compares dumps.
+type Dumper interface {
+	Dump(ctx context.Context, projection string) ([]DumpEntry, error)
+}
