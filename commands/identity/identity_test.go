@@ -298,9 +298,12 @@ func TestVerifyRefresh(t *testing.T) {
 		"access token as refresh": func() error { _, err := is.VerifyRefresh(toks.AccessToken); return err },
 		"id token as refresh":     func() error { _, err := is.VerifyRefresh(toks.IDToken); return err },
 		"garbage":                 func() error { _, err := is.VerifyRefresh("a.b.c"); return err },
-		"tampered":                func() error { _, err := is.VerifyRefresh(toks.RefreshToken[:len(toks.RefreshToken)-3] + "AAA"); return err },
-		"other issuer":            func() error { _, err := other.VerifyRefresh(toks.RefreshToken); return err },
-		"other client":            func() error { _, err := otherClient.VerifyRefresh(toks.RefreshToken); return err },
+		"tampered": func() error {
+			_, err := is.VerifyRefresh(toks.RefreshToken[:len(toks.RefreshToken)-3] + "AAA")
+			return err
+		},
+		"other issuer": func() error { _, err := other.VerifyRefresh(toks.RefreshToken); return err },
+		"other client": func() error { _, err := otherClient.VerifyRefresh(toks.RefreshToken); return err },
 	} {
 		err := check()
 		assert.ErrorIs(t, err, identity.ErrInvalidRefreshToken, name)
