@@ -17,12 +17,12 @@ import (
 // Service runs commands and queries. Its fields are the ports it needs; cmd wires
 // the local (SQLite) or AWS adapters into them.
 type Service struct {
-	Store  events.Store
-	Reader projections.Reader // read models; may lag the store by the projection lag
-	Clock  clock.Clock
-	Plans  PlanCatalog
+	Store     events.Store
+	Reader    projections.Reader // read models; may lag the store by the projection lag
+	Clock     clock.Clock
+	Plans     PlanCatalog
 	Passwords PasswordHasher
-	Log    *slog.Logger
+	Log       *slog.Logger
 }
 
 // PlanCatalog answers which plans exist (the billing catalogue implements it).

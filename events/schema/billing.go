@@ -1,5 +1,10 @@
 package schema
 
-import "github.com/tenantstream/tenantstream/events"
+import (
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/events"
+)
 
-func registerBilling(r *events.Registry) {}
+func registerBilling(r *events.Registry) {
+	r.Register(billing.TypeInvoiceIssued, 1, billing.Issued{})
+}

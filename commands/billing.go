@@ -1,0 +1,442 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// Catalog adapts the billing catalogue to the ports commands need.
+type Catalog struct{ *billing.Catalog }
+
+// HasPlan implements PlanCatalog.
+func (c Catalog) HasPlan(id string) bool { _, err := c.Plan(id); return err == nil }
+
+// DefaultPlan implements PlanCatalog: "free" when it exists, else the first plan.
+func (c Catalog) DefaultPlan() string {
+	if c.HasPlan("free") {
+		return "free"
+	}
+	return c.Plans[0].ID
+}
+
+// CustomMeter implements MeterCatalog: clients may report declared meters only,
+// never the built-in ones the platform measures itself.
+func (c Catalog) CustomMeter(id string) bool {
+	if _, ok := c.Meter(id); !ok {
+		return false
+	}
+	switch id {
+	case metering.MeterAPIRequests, metering.MeterItemWrites, metering.MeterStorageBytes:
+		return false
+	}
+	return true
+}
+
+// Billing computes ledgers and invoices from the event store. Ledgers are folded
+// from the store itself, not from a projection: the summary a tenant sees, the
+// invoice a close issues and the audit finance runs are the same fold of the same
+// events (DESIGN decision 6), and the summary never lags. A per-period cache folds
+// only what was appended since the last look.
+type Billing struct {
+	Service *Service
+	Catalog *billing.Catalog
+	// Grace is how long after a period ends it may be closed (default one hour),
+	// so usage reported a little late still lands on the period's own invoice.
+	Grace time.Duration
+	Log   *slog.Logger
+	// OnIssued, when set, is told about each newly issued invoice (for metrics).
+	OnIssued func(billing.Invoice)
+
+	mu    sync.Mutex
+	cache map[ledgerKey]*cachedLedger
+}
+
+type ledgerKey struct {
+	tenant events.TenantID
+	period billing.Period
+}
+
+type cachedLedger struct {
+	mu             sync.Mutex
+	ledger         *billing.Ledger
+	segs           []billing.PlanSegment
+	usageVersion   int64
+	profileVersion int64
+	opening        map[string]decimal.Decimal
+}
+
+// fold is a period's ledger with what it was computed from.
+type fold struct {
+	ledger         *billing.Ledger
+	segs           []billing.PlanSegment
+	usageVersion   int64
+	profileVersion int64
+	opening        map[string]decimal.Decimal
+	profile        tenant.Tenant
+}
+
+func (b *Billing) grace() time.Duration {
+	if b.Grace > 0 {
+		return b.Grace
+	}
+	return time.Hour
+}
+
+// profileHistory returns the tenant's profile and its plan timeline.
+func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tenant.Tenant, []planAt, error) {
+	evs, err := b.Service.Store.Load(ctx, tid, tenant.StreamID, 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return tenant.Tenant{}, nil, domain.Errorf(domain.CodeNotFound, "no such tenant")
+	}
+	if err != nil {
+		return tenant.Tenant{}, nil, storeError("load tenant", err)
+	}
+	var t tenant.Tenant
+	var timeline []planAt
+	for _, ev := range evs {
+		p, err := schema.Registry.Decode(ev)
+		if err != nil {
+			return tenant.Tenant{}, nil, storeError("decode tenant", err)
+		}
+		t.Apply(ev.Version, p)
+		switch e := p.(type) {
+		case *tenant.Onboarded:
+			timeline = append(timeline, planAt{e.At.UTC(), e.Plan})
+		case *tenant.PlanChanged:
+			timeline = append(timeline, planAt{e.At.UTC(), e.To})
+		}
+	}
+	return t, timeline, nil
+}
+
+type planAt struct {
+	at   time.Time
+	plan string
+}
+
+// segmentsOf cuts a period into plan segments from the plan timeline; none when
+// the tenant did not exist during the period.
+func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
+	var segs []billing.PlanSegment
+	for i, pa := range timeline {
+		from, to := pa.at, p.End()
+		if i+1 < len(timeline) {
+			to = timeline[i+1].at
+		}
+		if from.Before(p.Start()) {
+			from = p.Start()
+		}
+		if to.After(p.End()) {
+			to = p.End()
+		}
+		if !from.Before(to) {
+			continue
+		}
+		if n := len(segs); n > 0 && segs[n-1].Plan == pa.plan && segs[n-1].To.Equal(from) {
+			segs[n-1].To = to // a change to the same plan is no cut
+			continue
+		}
+		segs = append(segs, billing.PlanSegment{Plan: pa.plan, From: from, To: to})
+	}
+	return segs
+}
+
+// usageOf converts a usage event into the billing domain's value.
+func usageOf(ev events.Event) (billing.Usage, error) {
+	r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
+	if err != nil {
+		return billing.Usage{}, err
+	}
+	q, err := decimal.NewFromString(r.Quantity)
+	if err != nil {
+		return billing.Usage{}, fmt.Errorf("usage %s quantity %q: %w", r.ID, r.Quantity, err)
+	}
+	return billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties}, nil
+}
+
+// addUsage folds usage events into a ledger, skipping meters the catalogue no
+// longer has (logged) so the summary, the close and the audit agree.
+func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (int64, error) {
+	last := int64(0)
+	for _, ev := range evs {
+		if upTo > 0 && ev.Version > upTo {
+			break
+		}
+		last = ev.Version
+		u, err := usageOf(ev)
+		if err != nil {
+			return last, err
+		}
+		if _, ok := b.Catalog.Meter(u.Meter); !ok {
+			b.log().Warn("usage of a meter the catalogue does not have is not billed", "meter", u.Meter, "event", ev.ID)
+			continue
+		}
+		if !l.Period().Contains(u.OccurredAt) {
+			continue
+		}
+		if _, err := l.Add(u); err != nil {
+			return last, fmt.Errorf("fold usage %s: %w", ev.ID, err)
+		}
+	}
+	return last, nil
+}
+
+// openingLevels finds the last gauge readings (max/latest meters) before the period.
+func (b *Billing) openingLevels(ctx context.Context, tid events.TenantID, p billing.Period, created time.Time) (map[string]decimal.Decimal, error) {
+	gauges := map[string]bool{}
+	for _, m := range b.Catalog.AllMeters() {
+		if m.Aggregation == billing.AggMax || m.Aggregation == billing.AggLatest {
+			gauges[m.ID] = true
+		}
+	}
+	out := map[string]decimal.Decimal{}
+	type reading struct {
+		at time.Time
+		id string
+	}
+	latest := map[string]reading{}
+	first := billing.PeriodOf(created)
+	for q := p.Prev(); !q.Start().Before(first.Start()) && len(out) < len(gauges); q = q.Prev() {
+		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(q.String())), 1)
+		if errors.Is(err, events.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, storeError("load usage", err)
+		}
+		found := map[string]bool{}
+		for _, ev := range evs {
+			u, err := usageOf(ev)
+			if err != nil {
+				return nil, err
+			}
+			if !gauges[u.Meter] || !q.Contains(u.OccurredAt) {
+				continue
+			}
+			if _, done := out[u.Meter]; done && !found[u.Meter] {
+				continue // already found in a later period
+			}
+			r, seen := latest[u.Meter]
+			if !seen || u.OccurredAt.After(r.at) || (u.OccurredAt.Equal(r.at) && u.ID > r.id) {
+				latest[u.Meter] = reading{u.OccurredAt, u.ID}
+				out[u.Meter] = u.Quantity
+				found[u.Meter] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// foldPeriod folds a period from scratch, up to usage version upTo (0: all).
+func (b *Billing) foldPeriod(ctx context.Context, tid events.TenantID, p billing.Period, upTo int64, opening map[string]decimal.Decimal) (fold, error) {
+	prof, timeline, err := b.profileHistory(ctx, tid)
+	if err != nil {
+		return fold{}, err
+	}
+	f := fold{profile: prof, profileVersion: prof.Version, segs: segmentsOf(p, timeline)}
+	if len(f.segs) == 0 {
+		return f, nil
+	}
+	f.ledger, err = billing.NewLedger(b.Catalog, p, billing.SegmentCuts(f.segs)...)
+	if err != nil {
+		return fold{}, fmt.Errorf("fold %s: %w", p, err)
+	}
+	if opening == nil {
+		if opening, err = b.openingLevels(ctx, tid, p, prof.CreatedAt); err != nil {
+			return fold{}, err
+		}
+	}
+	f.opening = opening
+	for m, v := range opening {
+		if err := f.ledger.SetOpening(m, v); err != nil {
+			return fold{}, fmt.Errorf("fold %s: %w", p, err)
+		}
+	}
+	evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(p.String())), 1)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return fold{}, storeError("load usage", err)
+	}
+	if f.usageVersion, err = b.addUsage(f.ledger, evs, upTo); err != nil {
+		return fold{}, err
+	}
+	return f, nil
+}
+
+// current returns an up-to-date draft invoice of a period, folding incrementally.
+func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Period) (billing.Invoice, fold, error) {
+	b.mu.Lock()
+	if b.cache == nil {
+		b.cache = map[ledgerKey]*cachedLedger{}
+	}
+	c, ok := b.cache[ledgerKey{tid, p}]
+	if !ok {
+		c = &cachedLedger{}
+		b.cache[ledgerKey{tid, p}] = c
+	}
+	b.mu.Unlock()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prof, _, err := b.profileHistory(ctx, tid)
+	if err != nil {
+		return billing.Invoice{}, fold{}, err
+	}
+	if c.ledger == nil || c.profileVersion != prof.Version {
+		f, err := b.foldPeriod(ctx, tid, p, 0, nil)
+		if err != nil {
+			return billing.Invoice{}, fold{}, err
+		}
+		c.ledger, c.segs, c.usageVersion, c.profileVersion, c.opening = f.ledger, f.segs, f.usageVersion, f.profileVersion, f.opening
+	} else {
+		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(p.String())), c.usageVersion+1)
+		if err != nil && !errors.Is(err, events.ErrNotFound) {
+			return billing.Invoice{}, fold{}, storeError("load usage", err)
+		}
+		if len(evs) > 0 {
+			last, err := b.addUsage(c.ledger, evs, 0)
+			if err != nil {
+				return billing.Invoice{}, fold{}, err
+			}
+			c.usageVersion = last
+		}
+	}
+	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof}
+	if c.ledger == nil {
+		return billing.Invoice{Period: p, Currency: b.Catalog.Currency}, f, nil
+	}
+	inv, err := billing.Rate(b.Catalog, c.segs, c.ledger)
+	if err != nil {
+		return billing.Invoice{}, fold{}, fmt.Errorf("rate %s: %w", p, err)
+	}
+	inv.TenantID = string(tid)
+	return inv, f, nil
+}
+
+func (b *Billing) log() *slog.Logger {
+	if b.Log != nil {
+		return b.Log
+	}
+	return slog.Default()
+}
+
+// InvoiceID is the stable id of a tenant's invoice for a period, so a retried or
+// repeated close names the same invoice.
+func InvoiceID(tid events.TenantID, p billing.Period) string {
+	return "inv_" + uuid.NewSHA1(usageNamespace, []byte("invoice\x00"+string(tid)+"\x00"+p.String())).String()
+}
+
+// InvoiceStreamID is the stream holding a period's invoice.
+func InvoiceStreamID(p billing.Period) string { return "invoice-" + p.String() }
+
+// issuedInvoice loads the invoice of a period, if any.
+func (b *Billing) issuedInvoice(ctx context.Context, tid events.TenantID, p billing.Period) (billing.Issued, bool, error) {
+	evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(InvoiceStreamID(p)), 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return billing.Issued{}, false, nil
+	}
+	if err != nil {
+		return billing.Issued{}, false, storeError("load invoice", err)
+	}
+	iss, err := events.DecodeAs[billing.Issued](schema.Registry, evs[0])
+	if err != nil {
+		return billing.Issued{}, false, storeError("decode invoice", err)
+	}
+	return iss, true, nil
+}
+
+// CloseResult says what closing one tenant's period did.
+type CloseResult struct {
+	TenantID string           `json:"tenant_id"`
+	Period   string           `json:"period"`
+	Issued   bool             `json:"issued"` // false: already closed, or nothing to bill
+	Invoice  *billing.Invoice `json:"invoice,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+}
+
+// Close issues the tenant's invoice for period p. It is idempotent: the invoice is
+// appended to stream invoice-<period> with expected version "no stream", so a
+// second close (or a concurrent one) changes nothing and returns the first invoice.
+func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Period) (CloseResult, error) {
+	res := CloseResult{TenantID: string(tid), Period: p.String()}
+	now := b.Service.Clock.Now()
+	if now.Before(p.End().Add(b.grace())) {
+		return res, domain.Errorf(domain.CodeUnprocessable, "period %s can be closed from %s (its end plus the grace window)", p, p.End().Add(b.grace()).Format(time.RFC3339))
+	}
+	if iss, ok, err := b.issuedInvoice(ctx, tid, p); err != nil || ok {
+		if ok {
+			res.Invoice, res.Reason = &iss.Invoice, "already closed"
+		}
+		return res, err
+	}
+	f, err := b.foldPeriod(ctx, tid, p, 0, nil)
+	if err != nil {
+		return res, err
+	}
+	if len(f.segs) == 0 {
+		res.Reason = "the tenant did not exist during the period"
+		return res, nil
+	}
+	inv, err := billing.Rate(b.Catalog, f.segs, f.ledger)
+	if err != nil {
+		return res, fmt.Errorf("close %s: %w", p, err)
+	}
+	number, err := b.nextNumber(ctx, tid, p, f.profile.CreatedAt)
+	if err != nil {
+		return res, err
+	}
+	inv.InvoiceID, inv.Number, inv.TenantID, inv.IssuedAt = InvoiceID(tid, p), number, string(tid), now
+	opening := map[string]string{}
+	for m, v := range f.opening {
+		opening[m] = v.String()
+	}
+	issued := &billing.Issued{Invoice: inv, UsageVersion: f.usageVersion, Opening: opening, ProfileVersion: f.profileVersion}
+	_, err = b.Service.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: events.StreamID(InvoiceStreamID(p)), StreamType: billing.InvoiceStreamType,
+		Expected: events.NoStream, Actor: "billing", Events: []events.NewEvent{newEvent(issued)},
+	})
+	if errors.Is(err, events.ErrConcurrency) {
+		iss, _, lerr := b.issuedInvoice(ctx, tid, p)
+		res.Invoice, res.Reason = &iss.Invoice, "already closed"
+		return res, lerr
+	}
+	if err != nil {
+		return res, storeError("issue invoice", err)
+	}
+	res.Issued, res.Invoice = true, &inv
+	if b.OnIssued != nil {
+		b.OnIssued(inv)
+	}
+	b.log().InfoContext(ctx, "invoice issued", "tenant", tid, "period", p.String(), "number", number, "subtotal", inv.Subtotal.String())
+	return res, nil
+}
+
+// nextNumber numbers invoices per tenant without gaps: one more than the latest
+// earlier invoice. Periods are closed in order per tenant by the scheduler.
+func (b *Billing) nextNumber(ctx context.Context, tid events.TenantID, p billing.Period, created time.Time) (int64, error) {
+	first := billing.PeriodOf(created)
+	for q := p.Prev(); !q.Start().Before(first.Start()); q = q.Prev() {
+		iss, ok, err := b.issuedInvoice(ctx, tid, q)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return iss.Invoice.Number + 1, nil
+		}
+	}
+	return 1, nil
+}

@@ -1,0 +1,166 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// Summary is GET /billing/{tenant_id}: the current period as billed so far.
+type Summary struct {
+	TenantID string                `json:"tenant_id"`
+	Plan     string                `json:"plan"`
+	Currency string                `json:"currency"`
+	Period   SummaryPeriod         `json:"period"`
+	Usage    map[string]string     `json:"usage"`
+	Segments []billing.PlanSegment `json:"segments"`
+	Lines    json.RawMessage       `json:"lines"`
+	Subtotal string                `json:"subtotal"`
+	Invoices []json.RawMessage     `json:"invoices"`
+}
+
+// SummaryPeriod is a period's bounds and name.
+type SummaryPeriod struct {
+	ID    string    `json:"id"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Summary implements the billing summary query.
+func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (any, error) {
+	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	p := billing.PeriodOf(b.Service.Clock.Now())
+	inv, f, err := b.current(ctx, tid, p)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(inv)
+	if err != nil {
+		return nil, err
+	}
+	var draft struct {
+		Lines    json.RawMessage `json:"lines"`
+		Subtotal string          `json:"subtotal"`
+	}
+	if err := json.Unmarshal(raw, &draft); err != nil {
+		return nil, err
+	}
+	if string(draft.Lines) == "null" {
+		draft.Lines = json.RawMessage("[]")
+	}
+	usage := map[string]string{}
+	if f.ledger != nil {
+		for meter, q := range f.ledger.Totals() {
+			usage[meter] = q.String()
+		}
+	}
+	for _, mt := range b.Catalog.AllMeters() {
+		if _, ok := usage[mt.ID]; !ok {
+			usage[mt.ID] = decimal.Zero.String()
+		}
+	}
+	invs, err := b.invoiceDocs(ctx, tid)
+	if err != nil {
+		return nil, err
+	}
+	segs := f.segs
+	if segs == nil {
+		segs = []billing.PlanSegment{}
+	}
+	return Summary{
+		TenantID: string(tid), Plan: f.profile.Plan, Currency: b.Catalog.Currency,
+		Period: SummaryPeriod{ID: p.String(), Start: p.Start(), End: p.End()},
+		Usage:  usage, Segments: segs, Lines: draft.Lines, Subtotal: draft.Subtotal, Invoices: invs,
+	}, nil
+}
+
+// invoiceDocs lists the tenant's issued invoices from the invoices read model
+// (which trails the store by the projection lag), oldest first.
+func (b *Billing) invoiceDocs(ctx context.Context, tid events.TenantID) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	after := ""
+	for {
+		entries, err := b.Service.Reader.List(ctx, InvoicesProjection, tid, InvoicesCollection, after, 500)
+		if err != nil {
+			return nil, storeError("list invoices", err)
+		}
+		for _, e := range entries {
+			out = append(out, json.RawMessage(e.Value))
+		}
+		if len(entries) < 500 {
+			return out, nil
+		}
+		after = entries[len(entries)-1].Key
+	}
+}
+
+// Invoices implements GET /billing/{tenant_id}/invoices.
+func (b *Billing) Invoices(ctx context.Context, m Meta, tenantID string) (any, error) {
+	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	invs, err := b.invoiceDocs(ctx, tid)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"invoices": invs}, nil
+}
+
+// Invoice implements GET /billing/{tenant_id}/invoices/{invoice_id}.
+func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID string) (any, error) {
+	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if len(invoiceID) > 64 {
+		return nil, domain.Errorf(domain.CodeNotFound, "no such invoice")
+	}
+	invs, err := b.invoiceDocs(ctx, tid)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range invs {
+		var head struct {
+			ID string `json:"invoice_id"`
+		}
+		if json.Unmarshal(raw, &head) == nil && head.ID == invoiceID {
+			return raw, nil
+		}
+	}
+	return nil, domain.Errorf(domain.CodeNotFound, "no such invoice")
+}
+
+// Names under which the invoices projection keeps its read model.
+const (
+	InvoicesProjection = "invoices"
+	InvoicesCollection = "invoices"
+)
+
+// ListTenants pages through the platform's tenant directory (for scheduled jobs).
+func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]projections.TenantSummary, error) {
+	entries, err := s.Reader.List(ctx, "tenants", projections.PlatformTenant, "tenants", after, limit)
+	if err != nil {
+		return nil, storeError("list tenants", err)
+	}
+	out := make([]projections.TenantSummary, 0, len(entries))
+	for _, e := range entries {
+		var t projections.TenantSummary
+		if err := json.Unmarshal(e.Value, &t); err != nil {
+			return nil, storeError("decode tenant", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+

@@ -1,0 +1,22 @@
+package billing
+
+// TypeInvoiceIssued is the stable type name of the invoice.issued event. Never rename.
+const TypeInvoiceIssued = "invoice.issued"
+
+// InvoiceStreamType is the stream type of invoice streams ("invoice-<YYYY-MM>").
+const InvoiceStreamType = "invoice"
+
+// Issued is the invoice.issued event: the immutable invoice plus what it was
+// computed from, so an audit can recompute exactly the same fold.
+type Issued struct {
+	Invoice Invoice `json:"invoice"`
+	// UsageVersion is the version of the period's usage stream the ledger folded;
+	// usage recorded after it is late usage, billed as adjustments later.
+	UsageVersion int64 `json:"usage_version"`
+	// Opening holds the gauge levels (max/latest meters) carried into the period,
+	// as decimal strings.
+	Opening map[string]string `json:"opening,omitempty"`
+	// ProfileVersion is the version of the tenant's profile stream whose plan
+	// history gave the segments.
+	ProfileVersion int64 `json:"profile_version"`
+}

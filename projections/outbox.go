@@ -1,0 +1,71 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// Notification is one message the platform sends: an onboarding or an invoice.
+type Notification struct {
+	ID        string          `json:"id"` // the event id, so receivers can deduplicate
+	Type      string          `json:"type"`
+	TenantID  string          `json:"tenant_id"`
+	CreatedAt time.Time       `json:"created_at"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// OutboxCollection holds pending and sent notifications under PlatformTenant,
+// keyed by OutboxKey so a dispatcher can walk them in time order.
+const OutboxCollection = "outbox"
+
+// OutboxKey orders notifications by event time, then id.
+func OutboxKey(at time.Time, id string) string {
+	return at.UTC().Format("20060102T150405.000000000Z") + "/" + id
+}
+
+// Outbox turns events that users must hear about into notifications; the
+// dispatcher delivers them. Each notification stands alone, so order is irrelevant.
+type Outbox struct{}
+
+func init() { Register(Outbox{}) }
+
+// Name implements Projection.
+func (Outbox) Name() string { return "outbox" }
+
+// Handles implements Projection.
+func (Outbox) Handles() []string {
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued}
+}
+
+// Apply implements Projection.
+func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
+	p, err := schema.Registry.Decode(ev)
+	if err != nil {
+		return err
+	}
+	var data any
+	switch e := p.(type) {
+	case *tenant.Onboarded:
+		data = map[string]any{"tenant_name": e.Name, "plan": e.Plan, "admin_email": e.AdminEmail, "admin_user_id": e.AdminUserID}
+	case *billing.Issued:
+		data = e.Invoice
+	default:
+		return nil
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	n := Notification{ID: ev.ID, Type: ev.Type, TenantID: string(ev.TenantID), CreatedAt: ev.RecordedAt, Data: raw}
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, PlatformTenant, OutboxCollection, OutboxKey(ev.RecordedAt, ev.ID), b)
+}

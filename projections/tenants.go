@@ -1,0 +1,60 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// TenantSummary is one row of the platform's tenant directory.
+type TenantSummary struct {
+	TenantID  string    `json:"tenant_id"`
+	Name      string    `json:"tenant_name"`
+	Plan      string    `json:"plan"`
+	CreatedAt time.Time `json:"created_at"`
+	Version   int64     `json:"version"`
+}
+
+// Tenants keeps the platform-wide directory of tenants that scheduled jobs (period
+// close) walk. It writes under PlatformTenant, keyed by tenant id.
+type Tenants struct{}
+
+func init() { Register(Tenants{}) }
+
+// Name implements Projection.
+func (Tenants) Name() string { return "tenants" }
+
+// Handles implements Projection.
+func (Tenants) Handles() []string { return []string{tenant.TypeOnboarded, tenant.TypePlanChanged} }
+
+// Apply implements Projection. Both event types live on the tenant's one profile
+// stream, so folding in version order is all that is needed.
+func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
+	p, err := schema.Registry.Decode(ev)
+	if err != nil {
+		return err
+	}
+	var s TenantSummary
+	if raw, err := tx.Get(ctx, PlatformTenant, "tenants", string(ev.TenantID)); err == nil {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+	}
+	switch e := p.(type) {
+	case *tenant.Onboarded:
+		s = TenantSummary{TenantID: e.TenantID, Name: e.Name, Plan: e.Plan, CreatedAt: e.At}
+	case *tenant.PlanChanged:
+		s.Plan = e.To
+	}
+	s.TenantID = string(ev.TenantID)
+	s.Version = ev.Version
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, PlatformTenant, "tenants", string(ev.TenantID), b)
+}
