@@ -1,0 +1,146 @@
+package projectiontest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// counter counts "n.added" events per tenant and fails on data {"poison":true}
+// unless healed, to exercise parking and rebuilds.
+type counter struct{ healed bool }
+
+func (counter) Name() string      { return "counter" }
+func (counter) Handles() []string { return []string{"n.added"} }
+func (c *counter) Apply(ctx context.Context, tx projections.Tx, ev events.Event) error {
+	n := 0
+	if v, err := tx.Get(ctx, ev.TenantID, "c", "n"); err == nil {
+		n, _ = strconv.Atoi(string(v))
+	} else if !errors.Is(err, projections.ErrNotFound) {
+		return err
+	}
+	if err := tx.Put(ctx, ev.TenantID, "c", "n", []byte(strconv.Itoa(n+1))); err != nil {
+		return err
+	}
+	if err := tx.Put(ctx, ev.TenantID, "streams", string(ev.StreamID), []byte(strconv.FormatInt(ev.Version, 10))); err != nil {
+		return err
+	}
+	if !c.healed && string(ev.Data) == `{"poison":true}` {
+		return errors.New("poison event")
+	}
+	return nil
+}
+
+// RunBackend is the contract every projections.Backend passes: the engine's
+// checkpoints, parking and rebuilds through it, and its transactions' isolation.
+func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend) {
+	t.Run("transaction isolation", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := newBackend(t)
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		rm := tx.ReadModel("p", 1)
+		for i := range 5 {
+			require.NoError(t, rm.Put(ctx, "t1", "c", fmt.Sprintf("k%d", i), []byte{byte('a' + i)}))
+		}
+		require.NoError(t, rm.Delete(ctx, "t1", "c", "k2"))
+		got, err := rm.List(ctx, "t1", "c", "k0", 2)
+		require.NoError(t, err)
+		assert.Equal(t, []projections.Entry{{Key: "k1", Value: []byte("b")}, {Key: "k3", Value: []byte("d")}}, got)
+		require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t1", "s", 7))
+		require.NoError(t, tx.Rollback())
+
+		_, err = b.Get(ctx, "p", "t1", "c", "k1")
+		require.ErrorIs(t, err, projections.ErrNotFound, "rolled-back writes are invisible")
+		tx, err = b.Begin(ctx)
+		require.NoError(t, err)
+		cp, err := tx.Checkpoint(ctx, "p", 1, "t1", "s")
+		require.NoError(t, err)
+		assert.Zero(t, cp)
+		require.NoError(t, tx.ReadModel("p", 1).Put(ctx, "t1", "c", "k", []byte("v")))
+		require.NoError(t, tx.Commit())
+		v, err := b.Get(ctx, "p", "t1", "c", "k")
+		require.NoError(t, err)
+		assert.Equal(t, []byte("v"), v)
+		_, err = b.Get(ctx, "p", "t2", "c", "k")
+		require.ErrorIs(t, err, projections.ErrNotFound, "keys are scoped by tenant")
+	})
+
+	t.Run("engine park, gap fill, rebuild", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := newBackend(t)
+		store := memstore.New()
+		add := func(tenant events.TenantID, stream events.StreamID, data string) events.Event {
+			res, err := store.Append(ctx, events.AppendRequest{Tenant: tenant, Stream: stream, Expected: events.AnyVersion,
+				Events: []events.NewEvent{{Type: "n.added", Data: json.RawMessage(data)}}})
+			require.NoError(t, err)
+			return res.Events[0]
+		}
+		var evs []events.Event
+		for i := range 6 {
+			evs = append(evs, add(events.TenantID(fmt.Sprintf("t%d", i%2)), events.StreamID(fmt.Sprintf("s%d", i%3)), `{}`))
+		}
+		poison := add("t0", "s9", `{"poison":true}`)
+		proj := &counter{}
+		eng, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: b, Projections: []projections.Projection{proj}})
+		require.NoError(t, err)
+
+		// Deliver out of order with a duplicate and a gap: evs[5] first (t1/s2 v2 needs v1 = evs[2]).
+		require.NoError(t, eng.Handle(ctx, []events.Event{evs[5], evs[0], evs[0]}))
+		require.NoError(t, eng.Handle(ctx, append(evs, poison)))
+		read := func(tenant events.TenantID) string {
+			v, err := eng.Reader().Get(ctx, "counter", tenant, "c", "n")
+			require.NoError(t, err)
+			return string(v)
+		}
+		assert.Equal(t, "3", read("t0"), "the poison event's writes were dropped with it")
+		assert.Equal(t, "3", read("t1"))
+		parked, err := eng.Parked(ctx, "counter")
+		require.NoError(t, err)
+		require.Len(t, parked, 1)
+		assert.Equal(t, poison.ID, parked[0].EventID)
+		assert.Equal(t, "n.added", parked[0].Type)
+
+		// A rebuild with the bug still there fails and leaves the live model alone.
+		err = eng.Rebuild(ctx, "counter", projections.RebuildOptions{})
+		require.ErrorContains(t, err, "poison event")
+		assert.Equal(t, "3", read("t0"))
+
+		proj.healed = true
+		var phases []string
+		err = eng.Rebuild(ctx, "counter", projections.RebuildOptions{Tenant: "t0", BatchSize: 2, Progress: func(p projections.Progress) {
+			phases = append(phases, p.Phase)
+		}})
+		require.NoError(t, err)
+		assert.Equal(t, "4", read("t0"), "the healed rebuild applies the once-poisoned event")
+		assert.Equal(t, "3", read("t1"))
+		assert.Contains(t, phases, projections.PhaseSwitched)
+		parked, err = eng.Parked(ctx, "counter")
+		require.NoError(t, err)
+		assert.Empty(t, parked, "a rebuild clears the parked events it covers")
+
+		// Live events after the switch land in the new generation, once.
+		require.NoError(t, eng.Handle(ctx, []events.Event{add("t0", "s0", `{}`), poison}))
+		assert.Equal(t, "5", read("t0"))
+		require.NoError(t, eng.Rebuild(ctx, "counter", projections.RebuildOptions{}))
+		assert.Equal(t, "5", read("t0"))
+		assert.Equal(t, "3", read("t1"))
+		if d, ok := b.(projections.Dumper); ok {
+			dump, err := d.Dump(ctx, "counter")
+			require.NoError(t, err)
+			assert.Len(t, dump, 2+2+3+2, "only the active generation remains visible")
+		}
+	})
+}

@@ -1,0 +1,368 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+var (
+	_ projections.Backend = (*Backend)(nil)
+	_ projections.Dumper  = (*Backend)(nil)
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS read_models (
+	projection TEXT NOT NULL, gen INTEGER NOT NULL, tenant TEXT NOT NULL,
+	collection TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+	PRIMARY KEY (projection, gen, tenant, collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+	projection TEXT NOT NULL, gen INTEGER NOT NULL, tenant TEXT NOT NULL,
+	stream TEXT NOT NULL, version INTEGER NOT NULL,
+	PRIMARY KEY (projection, gen, tenant, stream)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS generations (
+	projection TEXT NOT NULL, tenant TEXT NOT NULL, gen INTEGER NOT NULL,
+	PRIMARY KEY (projection, tenant)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS generation_counters (
+	projection TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked (
+	projection TEXT NOT NULL, event_id TEXT NOT NULL, tenant TEXT NOT NULL, stream TEXT NOT NULL,
+	version INTEGER NOT NULL, type TEXT NOT NULL, reason TEXT NOT NULL, parked_at TEXT NOT NULL,
+	PRIMARY KEY (projection, event_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_cursors (name TEXT PRIMARY KEY, cursor TEXT NOT NULL) WITHOUT ROWID;
+`
+
+// activeGen resolves the generation a tenant reads: its override, else the
+// projection's default, else 1 (before any rebuild). ?1 projection, ?2 tenant.
+const activeGen = `COALESCE((SELECT gen FROM generations WHERE projection = ?1 AND tenant = ?2),
+	(SELECT gen FROM generations WHERE projection = ?1 AND tenant = ''), 1)`
+
+// Backend is a projections.Backend on SQLite. One connection writes (SQLite has one
+// writer anyway, and BEGIN IMMEDIATE avoids upgrade deadlocks); a pool reads
+// concurrently thanks to WAL.
+type Backend struct {
+	w *sql.DB
+	r *sql.DB
+}
+
+// Open opens or creates the database at path (a separate file from the event store).
+// synchronous=NORMAL is enough here: read models are derived data, and a lost last
+// transaction takes its checkpoints with it, so the feed simply redelivers.
+func Open(ctx context.Context, path string) (*Backend, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open read models %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.ExecContext(ctx, schema); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open read models %s: create schema: %w", path, err)
+	}
+	q.Del("_txlock")
+	q.Set("_query_only", "true")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open read models %s: %w", path, err)
+	}
+	return &Backend{w: w, r: r}, nil
+}
+
+// Close implements projections.Backend.
+func (b *Backend) Close() error { return errors.Join(b.r.Close(), b.w.Close()) }
+
+// Begin implements projections.Backend.
+func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
+	tx, err := b.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &backendTx{tx: tx}, nil
+}
+
+// Get implements projections.Reader.
+func (b *Backend) Get(ctx context.Context, projection string, tenant events.TenantID, collection, key string) ([]byte, error) {
+	return get(ctx, b.r, `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = `+activeGen+
+		` AND collection = ?3 AND key = ?4`, projection, string(tenant), collection, key)
+}
+
+// List implements projections.Reader.
+func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
+	return list(ctx, b.r, `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = `+activeGen+
+		` AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`, projection, string(tenant), collection, after, normLimit(limit))
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func get(ctx context.Context, q querier, query string, args ...any) ([]byte, error) {
+	var v []byte
+	err := q.QueryRowContext(ctx, query, args...).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get %v: %w", args[2:], projections.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %v: %w", args[2:], err)
+	}
+	return v, nil
+}
+
+func list(ctx context.Context, q querier, query string, args ...any) ([]projections.Entry, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %v: %w", args[2], err)
+	}
+	defer rows.Close()
+	var out []projections.Entry
+	for rows.Next() {
+		var e projections.Entry
+		if err := rows.Scan(&e.Key, &e.Value); err != nil {
+			return nil, fmt.Errorf("list %v: %w", args[2], err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %v: %w", args[2], err)
+	}
+	return out, nil
+}
+
+func normLimit(limit int) int {
+	if limit <= 0 {
+		return 1000
+	}
+	return limit
+}
+
+// Parked implements projections.Backend.
+func (b *Backend) Parked(ctx context.Context, projection string) ([]projections.ParkedEvent, error) {
+	rows, err := b.r.QueryContext(ctx, `SELECT event_id, tenant, stream, version, type, reason, parked_at
+		FROM parked WHERE projection = ? ORDER BY parked_at, event_id`, projection)
+	if err != nil {
+		return nil, fmt.Errorf("parked %s: %w", projection, err)
+	}
+	defer rows.Close()
+	var out []projections.ParkedEvent
+	for rows.Next() {
+		p := projections.ParkedEvent{Projection: projection}
+		var at string
+		if err := rows.Scan(&p.EventID, &p.Tenant, &p.Stream, &p.Version, &p.Type, &p.Reason, &at); err != nil {
+			return nil, fmt.Errorf("parked %s: %w", projection, err)
+		}
+		if p.ParkedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return nil, fmt.Errorf("parked %s: parked_at %q: %w", projection, at, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DropGenerations implements projections.Backend.
+func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant events.TenantID, keep int64) error {
+	for _, table := range []string{"read_models", "checkpoints"} {
+		q := `DELETE FROM ` + table + ` WHERE projection = ?1 AND gen <> ?2 AND (?3 = '' OR tenant = ?3)`
+		if _, err := b.w.ExecContext(ctx, q, projection, keep, string(tenant)); err != nil {
+			return fmt.Errorf("drop generations of %s: %w", projection, err)
+		}
+	}
+	return nil
+}
+
+// DiscardGeneration implements projections.Backend.
+func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen int64) error {
+	for _, table := range []string{"read_models", "checkpoints"} {
+		if _, err := b.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE projection = ? AND gen = ?`, projection, gen); err != nil {
+			return fmt.Errorf("discard generation %d of %s: %w", gen, projection, err)
+		}
+	}
+	return nil
+}
+
+// Dump implements projections.Dumper.
+func (b *Backend) Dump(ctx context.Context, projection string) ([]projections.DumpEntry, error) {
+	rows, err := b.r.QueryContext(ctx, `SELECT m.tenant, m.collection, m.key, m.value FROM read_models m
+		WHERE m.projection = ?1 AND m.gen = COALESCE((SELECT gen FROM generations WHERE projection = ?1 AND tenant = m.tenant),
+			(SELECT gen FROM generations WHERE projection = ?1 AND tenant = ''), 1)
+		ORDER BY m.tenant, m.collection, m.key`, projection)
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: %w", projection, err)
+	}
+	defer rows.Close()
+	var out []projections.DumpEntry
+	for rows.Next() {
+		var d projections.DumpEntry
+		if err := rows.Scan(&d.Tenant, &d.Collection, &d.Key, &d.Value); err != nil {
+			return nil, fmt.Errorf("dump %s: %w", projection, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// LoadCursor implements feed.CursorStore, so the feed's position lives next to the
+// checkpoints it feeds.
+func (b *Backend) LoadCursor(ctx context.Context, name string) (events.Cursor, error) {
+	var c string
+	err := b.w.QueryRowContext(ctx, `SELECT cursor FROM feed_cursors WHERE name = ?`, name).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load cursor %s: %w", name, err)
+	}
+	return events.Cursor(c), nil
+}
+
+// SaveCursor implements feed.CursorStore.
+func (b *Backend) SaveCursor(ctx context.Context, name string, c events.Cursor) error {
+	_, err := b.w.ExecContext(ctx, `INSERT INTO feed_cursors (name, cursor) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor`, name, string(c))
+	if err != nil {
+		return fmt.Errorf("save cursor %s: %w", name, err)
+	}
+	return nil
+}
+
+type backendTx struct {
+	tx *sql.Tx
+}
+
+func (t *backendTx) ReadModel(projection string, gen int64) projections.Tx {
+	return &readModel{tx: t.tx, projection: projection, gen: gen}
+}
+
+func (t *backendTx) ActiveGeneration(ctx context.Context, projection string, tenant events.TenantID) (int64, error) {
+	var g int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT `+activeGen, projection, string(tenant)).Scan(&g); err != nil {
+		return 0, fmt.Errorf("active generation of %s: %w", projection, err)
+	}
+	return g, nil
+}
+
+func (t *backendTx) NewGeneration(ctx context.Context, projection string) (int64, error) {
+	var g int64
+	// Generation 1 is the implicit first one, so the counter starts there.
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO generation_counters (projection, last) VALUES (?, 2)
+		ON CONFLICT (projection) DO UPDATE SET last = last + 1 RETURNING last`, projection).Scan(&g)
+	if err != nil {
+		return 0, fmt.Errorf("new generation of %s: %w", projection, err)
+	}
+	return g, nil
+}
+
+func (t *backendTx) SwitchGeneration(ctx context.Context, projection string, tenant events.TenantID, gen int64) error {
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM generations WHERE projection = ?1 AND (?2 = '' OR tenant = ?2)`, []any{projection, string(tenant)}},
+		{`INSERT INTO generations (projection, tenant, gen) VALUES (?, ?, ?)`, []any{projection, string(tenant), gen}},
+		{`DELETE FROM parked WHERE projection = ?1 AND (?2 = '' OR tenant = ?2)`, []any{projection, string(tenant)}},
+	}
+	for _, s := range stmts {
+		if _, err := t.tx.ExecContext(ctx, s.q, s.args...); err != nil {
+			return fmt.Errorf("switch %s to generation %d: %w", projection, gen, err)
+		}
+	}
+	return nil
+}
+
+func (t *backendTx) Checkpoint(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID) (int64, error) {
+	var v int64
+	err := t.tx.QueryRowContext(ctx, `SELECT version FROM checkpoints WHERE projection = ? AND gen = ? AND tenant = ? AND stream = ?`,
+		projection, gen, string(tenant), string(stream)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s/%s: %w", tenant, stream, err)
+	}
+	return v, nil
+}
+
+func (t *backendTx) SetCheckpoint(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID, version int64) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO checkpoints (projection, gen, tenant, stream, version) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (projection, gen, tenant, stream) DO UPDATE SET version = excluded.version`,
+		projection, gen, string(tenant), string(stream), version)
+	if err != nil {
+		return fmt.Errorf("set checkpoint %s/%s: %w", tenant, stream, err)
+	}
+	return nil
+}
+
+func (t *backendTx) Park(ctx context.Context, p projections.ParkedEvent) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO parked (projection, event_id, tenant, stream, version, type, reason, parked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (projection, event_id) DO UPDATE SET reason = excluded.reason, parked_at = excluded.parked_at`,
+		p.Projection, p.EventID, string(p.Tenant), string(p.Stream), p.Version, p.Type, p.Reason, p.ParkedAt.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("park %s: %w", p.EventID, err)
+	}
+	return nil
+}
+
+func (t *backendTx) Commit() error {
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (t *backendTx) Rollback() error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+type readModel struct {
+	tx         *sql.Tx
+	projection string
+	gen        int64
+}
+
+func (r *readModel) Get(ctx context.Context, tenant events.TenantID, collection, key string) ([]byte, error) {
+	return get(ctx, r.tx, `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?5 AND collection = ?3 AND key = ?4`,
+		r.projection, string(tenant), collection, key, r.gen)
+}
+
+func (r *readModel) Put(ctx context.Context, tenant events.TenantID, collection, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := r.tx.ExecContext(ctx, `INSERT INTO read_models (projection, gen, tenant, collection, key, value) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (projection, gen, tenant, collection, key) DO UPDATE SET value = excluded.value`,
+		r.projection, r.gen, string(tenant), collection, key, value)
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", collection, key, err)
+	}
+	return nil
+}
+
+func (r *readModel) Delete(ctx context.Context, tenant events.TenantID, collection, key string) error {
+	_, err := r.tx.ExecContext(ctx, `DELETE FROM read_models WHERE projection = ? AND gen = ? AND tenant = ? AND collection = ? AND key = ?`,
+		r.projection, r.gen, string(tenant), collection, key)
+	if err != nil {
+		return fmt.Errorf("delete %s/%s: %w", collection, key, err)
+	}
+	return nil
+}
+
+func (r *readModel) List(ctx context.Context, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
+	return list(ctx, r.tx, `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?6
+		AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`, r.projection, string(tenant), collection, after, normLimit(limit), r.gen)
+}
