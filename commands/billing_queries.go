@@ -163,4 +163,3 @@ func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]p
 	}
 	return out, nil
 }
-

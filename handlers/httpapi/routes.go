@@ -371,4 +371,3 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
-
