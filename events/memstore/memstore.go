@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
@@ -112,6 +113,12 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	built, err := req.Build(cur+1, s.clock.Now())
 	if err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	for i := range built {
+		// Every backend keeps microseconds (SQLite's text timestamps), so tests that
+		// pass on this fake pass on the real store too.
+		built[i].OccurredAt = built[i].OccurredAt.Truncate(time.Microsecond)
+		built[i].RecordedAt = built[i].RecordedAt.Truncate(time.Microsecond)
 	}
 	positions := make([]int64, len(built))
 	for i := range built {
