@@ -80,6 +80,9 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 		})
 		switch {
 		case err == nil:
+			if !res.Duplicate {
+				s.Meter.CountItemWrite(tenant, res.Events[0].RecordedAt)
+			}
 			return res.Events[0], nil
 		case errors.Is(err, events.ErrConcurrency) && ifMatch >= 0:
 			return events.Event{}, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)

@@ -22,7 +22,9 @@ type Service struct {
 	Clock     clock.Clock
 	Plans     PlanCatalog
 	Passwords PasswordHasher
-	Log       *slog.Logger
+	// Meter counts item writes for billing; nil meters nothing.
+	Meter *Meter
+	Log   *slog.Logger
 }
 
 // PlanCatalog answers which plans exist (the billing catalogue implements it).

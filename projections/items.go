@@ -3,14 +3,29 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
 )
 
+// ItemStats is a tenant's item totals.
+type ItemStats struct {
+	Bytes int64 `json:"bytes"`
+	Items int64 `json:"items"`
+}
+
+// Where the items projection keeps a tenant's totals.
+const (
+	ItemStatsCollection = "stats"
+	StorageKey          = "storage"
+)
+
 // Items keeps each tenant's current items, for listing and as the starting point
-// of reads (which then read the stream for anything newer).
+// of reads (which then read the stream for anything newer), and the tenant's
+// stored bytes. The totals are sums of the deltas each event carries, and sums do
+// not depend on the order of streams.
 type Items struct{}
 
 func init() { Register(Items{}) }
@@ -21,7 +36,7 @@ func (Items) Name() string { return "items" }
 // Handles implements Projection.
 func (Items) Handles() []string { return []string{item.TypePut, item.TypeDeleted} }
 
-// Apply implements Projection: one stream per item, so only per-stream order matters.
+// Apply implements Projection.
 func (Items) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	p, err := schema.Registry.Decode(ev)
 	if err != nil {
@@ -35,9 +50,40 @@ func (Items) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		if err != nil {
 			return err
 		}
-		return tx.Put(ctx, ev.TenantID, "items", e.ItemID, b)
+		if err := tx.Put(ctx, ev.TenantID, "items", e.ItemID, b); err != nil {
+			return err
+		}
+		var created int64
+		if e.PrevSize == 0 { // data is at least "{}", so 0 means the item did not exist
+			created = 1
+		}
+		return addStats(ctx, tx, ev.TenantID, e.Size-e.PrevSize, created)
 	case *item.Deleted:
-		return tx.Delete(ctx, ev.TenantID, "items", e.ItemID)
+		if err := tx.Delete(ctx, ev.TenantID, "items", e.ItemID); err != nil {
+			return err
+		}
+		return addStats(ctx, tx, ev.TenantID, -e.PrevSize, -1)
 	}
 	return nil
+}
+
+// addStats adds deltas to the tenant's totals.
+func addStats(ctx context.Context, tx Tx, tenant events.TenantID, bytes, items int64) error {
+	var st ItemStats
+	raw, err := tx.Get(ctx, tenant, ItemStatsCollection, StorageKey)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return err
+		}
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	st.Bytes += bytes
+	st.Items += items
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, tenant, ItemStatsCollection, StorageKey, b)
 }

@@ -1,0 +1,2 @@
+// Package notify delivers outbox notifications to the log, a JSON-lines file and signed webhooks.
+package notify

@@ -1,0 +1,257 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256>" over
+// "<t>.<body>", as Stripe signs webhooks, so receivers can check authenticity and
+// reject replays older than a tolerance.
+const SignatureHeader = "Tenantstream-Signature"
+
+// Sign returns the signature header value for body at time t.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a signature header against body, accepting timestamps within tolerance of now.
+func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range bytes.Split([]byte(header), []byte(",")) {
+		k, v, ok := bytes.Cut(part, []byte("="))
+		if !ok {
+			continue
+		}
+		switch string(k) {
+		case "t":
+			ts = string(v)
+		case "v1":
+			sig = string(v)
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("verify webhook: malformed signature header")
+	}
+	t := time.Unix(sec, 0)
+	if now.Sub(t) > tolerance || t.Sub(now) > tolerance {
+		return errors.New("verify webhook: timestamp outside tolerance")
+	}
+	want := Sign(secret, t, body)
+	if !hmac.Equal([]byte(want), []byte("t="+ts+",v1="+sig)) {
+		return errors.New("verify webhook: signature mismatch")
+	}
+	return nil
+}
+
+// Webhook is one configured receiver.
+type Webhook struct {
+	URL    string
+	Secret []byte
+}
+
+// Dispatcher walks the outbox read model and delivers each notification once to
+// the log and the JSON-lines file, and to every webhook with retries and
+// exponential backoff. Its cursor is saved in the data directory, so a restart
+// resumes; delivery is at least once and receivers deduplicate by notification id.
+type Dispatcher struct {
+	Reader   projections.Reader
+	Dir      string // data directory: notifications.jsonl and the cursor live here
+	Webhooks []Webhook
+	Client   *http.Client
+	Log      *slog.Logger
+	// MaxAttempts bounds webhook retries (default 8); Backoff is the first delay (default 1s).
+	MaxAttempts int
+	Backoff     time.Duration
+
+	mu     sync.Mutex
+	cursor string
+	loaded bool
+	wg     sync.WaitGroup
+}
+
+const (
+	fileName   = "notifications.jsonl"
+	cursorName = "notifications.cursor"
+)
+
+// FilePath is where a data directory's delivered notifications are written.
+func FilePath(dir string) string { return filepath.Join(dir, fileName) }
+
+func (d *Dispatcher) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.Default()
+}
+
+// Deliver delivers every notification after the saved cursor and returns how many.
+func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.loaded {
+		b, err := os.ReadFile(filepath.Join(d.Dir, cursorName))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("read notification cursor: %w", err)
+		}
+		d.cursor, d.loaded = string(bytes.TrimSpace(b)), true
+	}
+	n := 0
+	for {
+		entries, err := d.Reader.List(ctx, projections.Outbox{}.Name(), projections.PlatformTenant, projections.OutboxCollection, d.cursor, 200)
+		if err != nil {
+			return n, fmt.Errorf("list outbox: %w", err)
+		}
+		if len(entries) == 0 {
+			return n, nil
+		}
+		f, err := os.OpenFile(FilePath(d.Dir), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return n, fmt.Errorf("open notifications file: %w", err)
+		}
+		var buf bytes.Buffer
+		for _, e := range entries {
+			var note projections.Notification
+			if err := json.Unmarshal(e.Value, &note); err != nil {
+				d.log().Error("undecodable notification skipped", "key", e.Key, "err", err)
+				continue
+			}
+			d.log().Info("notification", "type", note.Type, "tenant", note.TenantID, "id", note.ID)
+			buf.Write(bytes.TrimSpace(e.Value))
+			buf.WriteByte('\n')
+			for _, w := range d.Webhooks {
+				d.wg.Add(1)
+				go d.post(context.WithoutCancel(ctx), w, note.ID, e.Value)
+			}
+		}
+		_, werr := f.Write(buf.Bytes())
+		if werr == nil {
+			werr = f.Sync()
+		}
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return n, fmt.Errorf("write notifications: %w", werr)
+		}
+		d.cursor = entries[len(entries)-1].Key
+		if err := writeFileAtomic(filepath.Join(d.Dir, cursorName), []byte(d.cursor)); err != nil {
+			return n, err
+		}
+		n += len(entries)
+	}
+}
+
+func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte) {
+	defer d.wg.Done()
+	client := d.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	attempts, backoff := d.MaxAttempts, d.Backoff
+	if attempts <= 0 {
+		attempts = 8
+	}
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	for i := 1; ; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+		if err != nil {
+			d.log().Error("bad webhook url", "url", w.URL, "err", err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Tenantstream-Notification-Id", id)
+		req.Header.Set(SignatureHeader, Sign(w.Secret, time.Now(), body))
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if i >= attempts {
+			d.log().Error("webhook delivery gave up", "url", w.URL, "id", id, "attempts", i, "err", err)
+			return
+		}
+		d.log().Warn("webhook delivery failed; retrying", "url", w.URL, "id", id, "attempt", i, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff << (i - 1)):
+		}
+	}
+}
+
+// Wait waits for in-flight webhook deliveries (for shutdown and tests).
+func (d *Dispatcher) Wait() { d.wg.Wait() }
+
+// Run delivers every interval until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
+				d.log().Warn("notification delivery failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// ReadFile returns the notifications delivered in a data directory.
+func ReadFile(dir string) ([]json.RawMessage, error) {
+	b, err := os.ReadFile(FilePath(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return []json.RawMessage{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read notifications: %w", err)
+	}
+	out := []json.RawMessage{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || !json.Valid(line) {
+			continue // a torn last line after a crash
+		}
+		out = append(out, json.RawMessage(line))
+	}
+	return out, nil
+}
