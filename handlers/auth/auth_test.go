@@ -434,3 +434,24 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifyCacheHonoursExpiry(t *testing.T) {
+	t.Parallel()
+	k, _ := keys(t)
+	good := issue(t, issuerURL, clientID, k, t0)
+	static, err := auth.NewStaticKeys(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.PublicJWK()}})
+	require.NoError(t, err)
+	clk := clock.NewTest(t0.Add(time.Minute))
+	v, err := auth.NewVerifier(auth.Config{Issuer: issuerURL, ClientIDs: []string{clientID}, Keys: static, Clock: clk})
+	require.NoError(t, err)
+	p1, err := v.Verify(context.Background(), good.AccessToken)
+	require.NoError(t, err)
+	p1.Roles[0] = "platform_admin" // must not poison the cache
+	p2, err := v.Verify(context.Background(), good.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"tenant_admin"}, p2.Roles)
+
+	require.NoError(t, clk.Set(t0.Add(2*time.Hour)))
+	_, err = v.Verify(context.Background(), good.AccessToken)
+	assert.ErrorIs(t, err, auth.ErrExpired, "a cached token still expires")
+}

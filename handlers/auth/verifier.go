@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -46,12 +47,28 @@ type Config struct {
 	Keys      KeySource
 	Clock     clock.Clock   // nil: clock.System
 	Leeway    time.Duration // clock skew allowed on exp, nbf and iat; 0: 30 s
+	// CacheSize bounds the cache of verified tokens; 0: 10,000, negative: no cache.
+	CacheSize int
 }
 
-// Verifier checks bearer tokens and turns them into Principals.
+// Verifier checks bearer tokens and turns them into Principals. It caches verified
+// tokens (for at most cacheTTL and never past exp) because a client sends the same
+// token on every request and an RSA verification costs tens of microseconds.
 type Verifier struct {
 	cfg Config
+
+	mu    sync.RWMutex
+	cache map[string]cached
 }
+
+type cached struct {
+	p       ident.Principal
+	expires time.Time
+}
+
+// cacheTTL bounds how long a token stays trusted without re-checking its key, so a
+// key withdrawn from a remote JWKS stops working within minutes.
+const cacheTTL = 5 * time.Minute
 
 // NewVerifier checks cfg.
 func NewVerifier(cfg Config) (*Verifier, error) {
@@ -78,7 +95,10 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Leeway <= 0 {
 		cfg.Leeway = 30 * time.Second
 	}
-	return &Verifier{cfg: cfg}, nil
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10_000
+	}
+	return &Verifier{cfg: cfg, cache: map[string]cached{}}, nil
 }
 
 // tokenClaims is the union of ID and access token claims we read.
@@ -105,6 +125,36 @@ func reject(message string, cause error) error {
 // aud/client_id) and returns the principal it names. Errors are unauthenticated
 // domain.Errors wrapping one of the Err* causes.
 func (v *Verifier) Verify(ctx context.Context, token string) (ident.Principal, error) {
+	if v.cfg.CacheSize > 0 {
+		v.mu.RLock()
+		c, ok := v.cache[token]
+		v.mu.RUnlock()
+		if ok && v.cfg.Clock.Now().Before(c.expires) {
+			c.p.Roles = slices.Clone(c.p.Roles) // callers may not alias the cached slice
+			return c.p, nil
+		}
+	}
+	var exp time.Time
+	p, err := v.verifyUncached(ctx, token, &exp)
+	if err != nil || v.cfg.CacheSize <= 0 {
+		return p, err
+	}
+	expires := v.cfg.Clock.Now().Add(cacheTTL)
+	if exp.Before(expires) {
+		expires = exp
+	}
+	v.mu.Lock()
+	if len(v.cache) >= v.cfg.CacheSize {
+		// Crude but bounded: a full cache starts over rather than tracking recency.
+		clear(v.cache)
+	}
+	v.cache[token] = cached{p: ident.Principal{TenantID: p.TenantID, UserID: p.UserID, Email: p.Email, Roles: slices.Clone(p.Roles)}, expires: expires}
+	v.mu.Unlock()
+	return p, nil
+}
+
+// verifyUncached does the full check and sets *exp to the token's expiry (plus leeway).
+func (v *Verifier) verifyUncached(ctx context.Context, token string, exp *time.Time) (ident.Principal, error) {
 	const invalid = "The access token is invalid."
 	if token == "" {
 		return ident.Principal{}, reject("A bearer token is required.", ErrMissingToken)
@@ -168,6 +218,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (ident.Principal, e
 			return ident.Principal{}, reject(invalid, fmt.Errorf("%w: client_id %q", ErrWrongAudience, c.ClientID))
 		}
 	}
+	*exp = c.Expiry.Time().Add(v.cfg.Leeway)
 	groups, err := parseGroupsJSON(c.Groups)
 	if err != nil {
 		return ident.Principal{}, reject(invalid, err)
