@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/catalog"
+	"github.com/tenantstream/tenantstream/commands/identity"
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/clock"
+	ident "github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/feed"
+	evsqlite "github.com/tenantstream/tenantstream/events/sqlite"
+	"github.com/tenantstream/tenantstream/handlers/auth"
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
+	"github.com/tenantstream/tenantstream/handlers/notify"
+	"github.com/tenantstream/tenantstream/projections"
+	rmsqlite "github.com/tenantstream/tenantstream/projections/sqlite"
+)
+
+// Config configures the local platform.
+type Config struct {
+	Addr        string
+	DataDir     string
+	TestClock   bool
+	CatalogFile string
+	// IssuerURL is the token issuer; default http://<addr>.
+	IssuerURL string
+	Grace     time.Duration
+	// Webhooks receive notifications, signed with WebhookSecret.
+	Webhooks      []string
+	WebhookSecret string
+	// Intervals of the background loops.
+	FlushInterval, ScheduleInterval, DeliverInterval time.Duration
+	Log                                              *slog.Logger
+	// StartAt sets the test clock's first reading (tests); zero: now.
+	StartAt time.Time
+}
+
+// App is the whole local platform in one process: the event store, the projection
+// engine fed by a tail of the store, the API, the meter, the scheduler and the
+// notification dispatcher. main only handles signals; tests start an App on :0.
+type App struct {
+	cfg        Config
+	Clock      clock.Clock
+	testClock  *clock.Test
+	Store      *evsqlite.Store
+	ReadModels *rmsqlite.Backend
+	Engine     *projections.Engine
+	Service    *commands.Service
+	Billing    *commands.Billing
+	Scheduler  *commands.Scheduler
+	Meter      *commands.Meter
+	Dispatcher *notify.Dispatcher
+	Registry   *prometheus.Registry
+	handler    http.Handler
+	lock       *os.File
+	issued     prometheus.Counter
+	log        *slog.Logger
+
+	// appliedPos is the store position of the last event the projections
+	// handled, so callers can wait for them to catch up.
+	mu         sync.Mutex
+	appliedPos int64
+	scanMu     sync.Mutex
+	scanInit   bool
+	scanCursor events.Cursor
+	scanHead   int64
+}
+
+// lockDataDir takes an exclusive lock on the data directory: the SQLite store
+// caches streams and assumes one writing process.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another tenantstream process (stop the server first): %w", dir, err)
+	}
+	return f, nil
+}
+
+// loadCatalog returns the catalogue from file, or the embedded default.
+func loadCatalog(path string) (*billing.Catalog, error) {
+	if path == "" {
+		return catalog.Default(), nil
+	}
+	c, err := catalog.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// OpenApp opens the data directory and wires the platform; Serve runs it.
+func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 5 * time.Second
+	}
+	if cfg.ScheduleInterval <= 0 {
+		cfg.ScheduleInterval = time.Minute
+	}
+	if cfg.DeliverInterval <= 0 {
+		cfg.DeliverInterval = time.Second
+	}
+	cat, err := loadCatalog(cfg.CatalogFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry()}
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Clock = clock.System{}
+	if cfg.TestClock {
+		start := cfg.StartAt
+		if start.IsZero() {
+			start = time.Now()
+		}
+		a.testClock = clock.NewTest(start)
+		a.Clock = a.testClock
+	}
+	if a.Store, err = evsqlite.Open(filepath.Join(cfg.DataDir, "events.db"), evsqlite.WithClock(a.Clock)); err != nil {
+		return nil, err
+	}
+	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
+		return nil, err
+	}
+	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Registerer: a.Registry, Clock: a.Clock, Logger: a.log}); err != nil {
+		return nil, err
+	}
+	hasher, err := identity.NewHasher(identity.HashParams{})
+	if err != nil {
+		return nil, err
+	}
+	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
+	a.Meter = &commands.Meter{Service: a.Service}
+	a.Service.Meter = a.Meter
+	a.issued = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantstream_invoices_issued_total", Help: "Invoices issued."})
+	appends := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantstream_projections_applied_position", Help: "Store position of the last event the projections applied."}, a.position)
+	a.Registry.MustRegister(a.issued, appends)
+	a.Billing = &commands.Billing{Service: a.Service, Catalog: cat, Grace: cfg.Grace, Log: a.log, OnIssued: func(billing.Invoice) { a.issued.Inc() }}
+	a.Scheduler = &commands.Scheduler{Billing: a.Billing}
+	a.Dispatcher = &notify.Dispatcher{Reader: a.Engine.Reader(), Dir: cfg.DataDir, Log: a.log}
+	for _, u := range cfg.Webhooks {
+		a.Dispatcher.Webhooks = append(a.Dispatcher.Webhooks, notify.Webhook{URL: u, Secret: []byte(cfg.WebhookSecret)})
+	}
+	return a, nil
+}
+
+func (a *App) position() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return float64(a.appliedPos)
+}
+
+// buildHandler wires the API once the listening address (and so the issuer URL) is known.
+func (a *App) buildHandler(addr string) error {
+	key, err := identity.LoadOrCreateSigningKey(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	issuerURL := a.cfg.IssuerURL
+	if issuerURL == "" {
+		issuerURL = "http://" + addr
+	}
+	const clientID = "tenantstream-local"
+	iss, err := identity.NewIssuer(identity.IssuerConfig{URL: issuerURL, ClientID: clientID, Key: key, Clock: a.Clock})
+	if err != nil {
+		return err
+	}
+	keys, err := auth.NewStaticKeys(iss.JWKS())
+	if err != nil {
+		return err
+	}
+	ver, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), ClientIDs: []string{clientID}, Keys: keys, Clock: a.Clock})
+	if err != nil {
+		return err
+	}
+	jwks, err := auth.JWKSHandler(iss.JWKS())
+	if err != nil {
+		return err
+	}
+	oidc, err := auth.OpenIDConfigurationHandler(iss.OpenIDConfiguration())
+	if err != nil {
+		return err
+	}
+	api := &httpapi.API{
+		Service: a.Service,
+		Authenticate: func(r *http.Request) (ident.Principal, error) {
+			tok, err := auth.BearerToken(r)
+			if err != nil {
+				return ident.Principal{}, err
+			}
+			return ver.Verify(r.Context(), tok)
+		},
+		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
+		Billing:        a.Billing,
+		Meters:         commands.Catalog{Catalog: a.Billing.Catalog},
+		PasswordPolicy: identity.ValidatePassword,
+		Usage:          a.Meter,
+		TestClock:      a.testClock,
+		Advanced:       a.runDue,
+		JWKS:           jwks,
+		OpenIDConfig:   oidc,
+		Metrics:        httpapi.NewMetrics(a.Registry),
+		Ready:          a.ready,
+		OpenAPI:        httpapi.OpenAPI,
+		Log:            a.log,
+	}
+	a.handler = api.Handler()
+	return nil
+}
+
+// issuerAdapter turns the identity package's tokens into the commands' shape.
+type issuerAdapter struct{ is *identity.Issuer }
+
+func (i issuerAdapter) Issue(p ident.Principal) (commands.Tokens, error) {
+	t, err := i.is.Issue(p)
+	if err != nil {
+		return commands.Tokens{}, err
+	}
+	return commands.Tokens{AccessToken: t.AccessToken, IDToken: t.IDToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn}, nil
+}
+
+func (i issuerAdapter) VerifyRefresh(token string) (ident.Principal, error) {
+	return i.is.VerifyRefresh(token)
+}
+
+func (a *App) ready(ctx context.Context) error {
+	_, err := a.Store.ReadAll(ctx, "", events.ReadOptions{Limit: 1})
+	return err
+}
+
+// handleBatch feeds the engine and records progress for WaitForProjections.
+func (a *App) handleBatch(ctx context.Context, batch []events.Event) error {
+	if err := a.Engine.Handle(ctx, batch); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if n := len(batch); n > 0 && batch[n-1].Position > a.appliedPos {
+		a.appliedPos = batch[n-1].Position
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// WaitForProjections waits until the projections have applied everything the
+// store held when it was called.
+func (a *App) WaitForProjections(ctx context.Context) error {
+	head, err := a.head(ctx)
+	if err != nil || head == 0 {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a.mu.Lock()
+		applied := a.appliedPos
+		a.mu.Unlock()
+		if applied >= head {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return errors.New("projections did not catch up within 30s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// head returns the store's last position. It scans forward from where its last
+// scan (or, the first time, the projections' saved cursor) ended, so it reads
+// each event at most once.
+func (a *App) head(ctx context.Context) (int64, error) {
+	a.scanMu.Lock()
+	defer a.scanMu.Unlock()
+	if !a.scanInit {
+		c, err := a.ReadModels.LoadCursor(ctx, "projections")
+		if err != nil {
+			return 0, err
+		}
+		a.scanCursor, a.scanInit = c, true
+	}
+	for {
+		page, err := a.Store.ReadAll(ctx, a.scanCursor, events.ReadOptions{Limit: 1000})
+		if err != nil {
+			return 0, err
+		}
+		if n := len(page.Events); n > 0 {
+			a.scanHead = page.Events[n-1].Position
+		}
+		a.scanCursor = page.Next
+		if !page.More || len(page.Events) == 0 {
+			return a.scanHead, nil
+		}
+	}
+}
+
+// runDue runs the scheduled work that became due: flush metering, let the
+// projections catch up, close due periods, then deliver notifications.
+func (a *App) runDue(ctx context.Context) error {
+	if err := a.Meter.Flush(ctx); err != nil {
+		return err
+	}
+	if err := a.WaitForProjections(ctx); err != nil {
+		return err
+	}
+	if _, err := a.Scheduler.RunDue(ctx); err != nil {
+		return err
+	}
+	if err := a.WaitForProjections(ctx); err != nil {
+		return err
+	}
+	_, err := a.Dispatcher.Deliver(ctx)
+	return err
+}
+
+// Serve runs the platform on ln until ctx ends, then shuts down gracefully:
+// it stops accepting requests, drains those in flight, flushes metering, lets the
+// projections catch up and delivers pending notifications.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if err := a.buildHandler(ln.Addr().String()); err != nil {
+		return err
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 250 * time.Millisecond})
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = tail.Run(bg) }()
+	loops, stopLoops := context.WithCancel(bg)
+	wg.Add(3)
+	go func() { defer wg.Done(); a.Meter.Run(loops, a.cfg.FlushInterval) }()
+	go func() { defer wg.Done(); a.Scheduler.Run(loops, a.cfg.ScheduleInterval) }()
+	go func() { defer wg.Done(); a.Dispatcher.Run(loops, a.cfg.DeliverInterval) }()
+
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("tenantstream serving", "addr", ln.Addr().String(), "data", a.cfg.DataDir, "test_clock", a.testClock != nil)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		a.log.Warn("shutdown: requests did not drain", "err", err)
+	}
+	stopLoops() // the meter flushes once more on its way out
+	wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = tail.Run(bg) }()
+	if err := a.WaitForProjections(shutdownCtx); err != nil {
+		a.log.Warn("shutdown: projections did not catch up", "err", err)
+	}
+	if _, err := a.Dispatcher.Deliver(shutdownCtx); err != nil {
+		a.log.Warn("shutdown: notifications not delivered", "err", err)
+	}
+	stopBG()
+	wg.Wait()
+	a.Dispatcher.Wait()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Close releases the stores and the data directory.
+func (a *App) Close() error {
+	var errs []error
+	if a.ReadModels != nil {
+		errs = append(errs, a.ReadModels.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	if a.lock != nil {
+		errs = append(errs, a.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// CatchUp applies every event the projections have not seen yet, then returns.
+func (a *App) CatchUp(ctx context.Context) error {
+	tailCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- tail.Run(tailCtx) }()
+	err := a.WaitForProjections(ctx)
+	stop()
+	if terr := <-done; err == nil && terr != nil && !errors.Is(terr, context.Canceled) {
+		err = terr
+	}
+	return err
+}
+
+// openReadOnly opens a data directory for reading alongside a running server
+// (SQLite's WAL lets readers in while the server writes): audits and listings.
+func openReadOnly(ctx context.Context, data, catalogFile string) (*App, error) {
+	if _, err := os.Stat(filepath.Join(data, "events.db")); err != nil {
+		return nil, fmt.Errorf("no event store in %s (run tenantstream serve first, or pass --data)", data)
+	}
+	cat, err := loadCatalog(catalogFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: clock.System{}}
+	// No stream cache: another process may be appending.
+	if a.Store, err = evsqlite.Open(filepath.Join(data, "events.db"), evsqlite.WithCacheEvents(0)); err != nil {
+		return nil, err
+	}
+	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(data, "readmodels.db")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Clock: a.Clock, Logger: a.log}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Log: a.log}
+	a.Billing = &commands.Billing{Service: a.Service, Catalog: cat, Log: a.log}
+	return a, nil
+}
