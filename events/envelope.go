@@ -118,9 +118,12 @@ type AppendRequest struct {
 	CausationID    string
 	Actor          string
 	// SkipDuplicateIDs drops, instead of writing, every event whose ID the tenant
-	// already has, and reports how many in AppendResult.Skipped. Usage ingestion
-	// uses it with ids derived from client usage ids, so a retried usage record
-	// is never stored (or billed) twice. When set, every event must carry an ID.
+	// already holds from an earlier SkipDuplicateIDs append (or that repeats an ID
+	// earlier in the same request), and reports how many in AppendResult.Skipped.
+	// Usage ingestion uses it with ids derived from client usage ids, so a retried
+	// usage record is never stored (or billed) twice. When set, every event must
+	// carry an ID. If every event is skipped nothing is written and the expected
+	// version is not checked.
 	SkipDuplicateIDs bool
 	Events           []NewEvent
 }
@@ -184,6 +187,9 @@ func (r *AppendRequest) Validate(l Limits) error {
 		}
 		if len(e.ID) > maxMetaLen {
 			return fmt.Errorf("%w: event %d id too long", ErrInvalid, i)
+		}
+		if r.SkipDuplicateIDs && e.ID == "" {
+			return fmt.Errorf("%w: event %d has no id, which SkipDuplicateIDs needs", ErrInvalid, i)
 		}
 		if e.SchemaVersion < 0 {
 			return fmt.Errorf("%w: event %d schema version %d", ErrInvalid, i, e.SchemaVersion)

@@ -50,6 +50,7 @@ type Store struct {
 	streams  map[streamKey][]int64 // positions, in version order
 	byTenant map[events.TenantID][]int64
 	idem     map[idemKey]idemRecord
+	ids      map[idemKey]bool // event ids of SkipDuplicateIDs appends
 	subs     map[int]chan struct{}
 	nextSub  int
 	closed   bool
@@ -72,6 +73,7 @@ func New(opts ...Option) *Store {
 		streams:  map[streamKey][]int64{},
 		byTenant: map[events.TenantID][]int64{},
 		idem:     map[idemKey]idemRecord{},
+		ids:      map[idemKey]bool{},
 		subs:     map[int]chan struct{}{},
 	}
 	for _, o := range opts {
@@ -105,6 +107,23 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 			return events.AppendResult{Events: out, Duplicate: true}, nil
 		}
 	}
+	skipped := 0
+	if req.SkipDuplicateIDs {
+		kept := make([]events.NewEvent, 0, len(req.Events))
+		seen := map[string]bool{}
+		for _, e := range req.Events {
+			if seen[e.ID] || s.ids[idemKey{req.Tenant, e.ID}] {
+				continue
+			}
+			seen[e.ID] = true
+			kept = append(kept, e)
+		}
+		skipped = len(req.Events) - len(kept)
+		if len(kept) == 0 {
+			return events.AppendResult{Skipped: skipped}, nil
+		}
+		req.Events = kept
+	}
 	sk := streamKey{req.Tenant, req.Stream}
 	cur := int64(len(s.streams[sk]))
 	if req.Expected != events.AnyVersion && int64(req.Expected) != cur {
@@ -131,13 +150,18 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	if req.IdempotencyKey != "" {
 		s.idem[idemKey{req.Tenant, req.IdempotencyKey}] = idemRecord{stream: req.Stream, positions: positions}
 	}
+	if req.SkipDuplicateIDs {
+		for _, e := range built {
+			s.ids[idemKey{req.Tenant, e.ID}] = true
+		}
+	}
 	for _, ch := range s.subs {
 		select {
 		case ch <- struct{}{}:
 		default: // a wake-up is already pending; the reader will see this commit too
 		}
 	}
-	return events.AppendResult{Events: built}, nil
+	return events.AppendResult{Events: built, Skipped: skipped}, nil
 }
 
 // Load implements events.Store.

@@ -46,6 +46,13 @@ var migrations = []string{
 		last_version  INTEGER NOT NULL,
 		PRIMARY KEY (tenant, key)
 	) WITHOUT ROWID;`,
+	// 2: the event ids written by SkipDuplicateIDs appends (usage records), so a
+	// retried record is recognised and skipped.
+	`CREATE TABLE event_ids (
+		tenant TEXT NOT NULL,
+		id     TEXT NOT NULL,
+		PRIMARY KEY (tenant, id)
+	) WITHOUT ROWID;`,
 }
 
 // Option configures a Store.

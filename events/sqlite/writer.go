@@ -28,7 +28,7 @@ type appendOp struct {
 }
 
 type writeStmts struct {
-	insert, head, idemGet, idemPut, rangeLoad driver.Stmt
+	insert, head, idemGet, idemPut, rangeLoad, idGet, idPut driver.Stmt
 }
 
 func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
@@ -46,6 +46,8 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 	w.idemGet = prep(`SELECT stream, first_version, last_version FROM idempotency WHERE tenant = ? AND key = ?`)
 	w.idemPut = prep(`INSERT INTO idempotency (tenant, key, stream, first_version, last_version) VALUES (?, ?, ?, ?, ?)`)
 	w.rangeLoad = prep(`SELECT pos, body FROM events WHERE tenant = ? AND stream = ? AND version BETWEEN ? AND ? ORDER BY version`)
+	w.idGet = prep(`SELECT 1 FROM event_ids WHERE tenant = ? AND id = ?`)
+	w.idPut = prep(`INSERT INTO event_ids (tenant, id) VALUES (?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare writer statements: %w", err)
 	}
@@ -53,7 +55,7 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 }
 
 func (w *writeStmts) close() {
-	for _, st := range []driver.Stmt{w.insert, w.head, w.idemGet, w.idemPut, w.rangeLoad} {
+	for _, st := range []driver.Stmt{w.insert, w.head, w.idemGet, w.idemPut, w.rangeLoad, w.idGet, w.idPut} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -187,10 +189,11 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	}
 	pending := map[streamKey]int64{}
 	keys := map[idemKey]*appendOp{}
+	ids := map[idemKey]bool{}
 	buf := make([]byte, 0, 1024)
 	for _, op := range batch {
 		var err error
-		buf, err = s.applyOne(op, now, heads, pending, keys, buf)
+		buf, err = s.applyOne(op, now, heads, pending, keys, ids, buf)
 		if err != nil {
 			var f *opFailure
 			if errors.As(err, &f) {
@@ -217,7 +220,7 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	return nil
 }
 
-func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, buf []byte) ([]byte, error) {
+func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, ids map[idemKey]bool, buf []byte) ([]byte, error) {
 	req := &op.req
 	if err := op.ctx.Err(); err != nil {
 		return buf, &opFailure{err}
@@ -236,6 +239,19 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 		if err != nil || done {
 			return buf, err
 		}
+	}
+	skipped := 0
+	if req.SkipDuplicateIDs {
+		kept, err := s.dropKnownIDs(req, ids)
+		if err != nil {
+			return buf, err
+		}
+		skipped = len(req.Events) - len(kept)
+		if len(kept) == 0 {
+			op.res = events.AppendResult{Skipped: skipped}
+			return buf, nil
+		}
+		req.Events = kept
 	}
 	head, ok := pending[sk]
 	if !ok {
@@ -274,10 +290,46 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 		}
 		keys[idemKey{req.Tenant, req.IdempotencyKey}] = op
 	}
+	if req.SkipDuplicateIDs {
+		for i := range evs {
+			if _, err := stmtExec(s.wstmt.idPut, named(string(req.Tenant), evs[i].ID)); err != nil {
+				return buf, fmt.Errorf("record event id: %w", err)
+			}
+			ids[idemKey{req.Tenant, evs[i].ID}] = true
+		}
+	}
 	pending[sk] = last
-	op.res = events.AppendResult{Events: evs}
+	op.res = events.AppendResult{Events: evs, Skipped: skipped}
 	op.wrote = evs
 	return buf, nil
+}
+
+// dropKnownIDs returns req's events whose ids the tenant does not hold yet,
+// dropping repeats within the request and the batch too.
+func (s *Store) dropKnownIDs(req *events.AppendRequest, batchIDs map[idemKey]bool) ([]events.NewEvent, error) {
+	kept := make([]events.NewEvent, 0, len(req.Events))
+	seen := make(map[string]bool, len(req.Events))
+	for _, e := range req.Events {
+		if seen[e.ID] || batchIDs[idemKey{req.Tenant, e.ID}] {
+			continue
+		}
+		seen[e.ID] = true
+		rows, err := stmtQuery(context.Background(), s.wstmt.idGet, named(string(req.Tenant), e.ID))
+		if err != nil {
+			return nil, fmt.Errorf("read event id: %w", err)
+		}
+		vals := make([]driver.Value, 1)
+		err = rows.Next(vals)
+		_ = rows.Close()
+		if isEOF(err) {
+			kept = append(kept, e)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read event id: %w", err)
+		}
+	}
+	return kept, nil
 }
 
 // findIdempotent answers op from a committed append with the same key, if any.

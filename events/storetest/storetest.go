@@ -50,6 +50,8 @@ func RunWith(t *testing.T, opts Options, newStore func(t *testing.T) events.Stor
 		{name: "ConcurrentIdempotentRetries", concurrent: true, run: concurrentIdempotent},
 		{name: "IdempotentRetry", run: idempotentRetry},
 		{name: "IdempotencyKeyReuse", run: idempotencyKeyReuse},
+		{name: "SkipDuplicateIDs", run: skipDuplicateIDs},
+		{name: "ConcurrentDuplicateIDs", concurrent: true, run: concurrentDuplicateIDs},
 		{name: "TenantIsolation", run: tenantIsolation},
 		{name: "LoadMissingStream", run: loadMissing},
 		{name: "LoadFrom", run: loadFrom},
@@ -389,6 +391,90 @@ func idempotencyKeyReuse(t *testing.T, s events.Store) {
 	require.ErrorIs(t, err, events.ErrIdempotencyKeyReuse)
 	_, err = s.Load(ctxT(t), "t1", "s2", 1)
 	require.ErrorIs(t, err, events.ErrNotFound, "the rejected append wrote nothing")
+}
+
+func withID(id, typ, data string) events.NewEvent {
+	e := ev(typ, data)
+	e.ID = id
+	return e
+}
+
+func skipDuplicateIDs(t *testing.T, s events.Store) {
+	dedup := func(tenant events.TenantID, stream events.StreamID, evs ...events.NewEvent) events.AppendResult {
+		r := req(tenant, stream, events.AnyVersion, evs...)
+		r.SkipDuplicateIDs = true
+		res, err := s.Append(ctxT(t), r)
+		require.NoError(t, err)
+		return res
+	}
+	first := dedup("t1", "usage", withID("u1", "usage.recorded", `{"q":1}`), withID("u2", "usage.recorded", `{"q":2}`),
+		withID("u1", "usage.recorded", `{"q":99}`))
+	assert.Equal(t, []string{"u1", "u2"}, ids(first.Events), "a repeat inside the request is dropped")
+	assert.Equal(t, 1, first.Skipped)
+
+	again := dedup("t1", "usage", withID("u2", "usage.recorded", `{"q":2}`), withID("u3", "usage.recorded", `{"q":3}`))
+	assert.Equal(t, []string{"u3"}, ids(again.Events))
+	assert.Equal(t, 1, again.Skipped)
+	assert.Equal(t, int64(3), again.LastVersion())
+
+	all := dedup("t1", "usage", withID("u1", "usage.recorded", `{}`), withID("u3", "usage.recorded", `{}`))
+	assert.Empty(t, all.Events, "nothing new: nothing written")
+	assert.Equal(t, 2, all.Skipped)
+
+	// Ids are per tenant, and on another stream of the tenant they still count.
+	other := dedup("t2", "usage", withID("u1", "usage.recorded", `{}`))
+	assert.Len(t, other.Events, 1)
+	elsewhere := dedup("t1", "usage-2", withID("u2", "usage.recorded", `{}`))
+	assert.Empty(t, elsewhere.Events)
+
+	got, err := s.Load(ctxT(t), "t1", "usage", 1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u1", "u2", "u3"}, ids(got))
+	var data []string
+	for _, e := range got {
+		data = append(data, string(e.Data))
+	}
+	assert.Equal(t, `{"q":1}`, data[0], "the first record wins")
+
+	// Without an id the request is malformed.
+	r := req("t1", "usage", events.AnyVersion, ev("usage.recorded", `{}`))
+	r.SkipDuplicateIDs = true
+	_, err = s.Append(ctxT(t), r)
+	require.ErrorIs(t, err, events.ErrInvalid)
+}
+
+// concurrentDuplicateIDs races retries of the same records: each id is stored once.
+func concurrentDuplicateIDs(t *testing.T, s events.Store) {
+	const workers, records = 8, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < records; i++ {
+				r := req("t1", "usage", events.AnyVersion, withID(fmt.Sprintf("r%d", i), "usage.recorded", `{}`))
+				r.SkipDuplicateIDs = true
+				if _, err := s.Append(ctxT(t), r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := s.Load(ctxT(t), "t1", "usage", 1)
+	require.NoError(t, err)
+	assert.Len(t, got, records, "every id exactly once")
+	seen := map[string]bool{}
+	for _, e := range got {
+		assert.False(t, seen[e.ID], "duplicate %s", e.ID)
+		seen[e.ID] = true
+	}
 }
 
 func tenantIsolation(t *testing.T, s events.Store) {
