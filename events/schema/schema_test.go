@@ -1,0 +1,94 @@
+package schema
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/domain/tenant"
+	"github.com/tenantstream/tenantstream/events"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var at = time.Date(2026, 11, 14, 9, 30, 0, 123456000, time.UTC)
+
+// samples holds one fully populated payload per stored event type. Stored events
+// never change, so their serialized form is pinned by a golden file each.
+func samples() map[string]any {
+	p, _ := billing.ParsePeriod("2026-10")
+	unit := decimal.RequireFromString("0.0005")
+	return map[string]any{
+		tenant.TypeOnboarded:    &tenant.Onboarded{TenantID: "01a2-tenant", Name: "acme", Plan: "starter", AdminUserID: "01a2-user", AdminEmail: "admin@acme.test", At: at},
+		tenant.TypePlanChanged:  &tenant.PlanChanged{From: "starter", To: "pro", At: at},
+		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"},
+		tenant.TypeUserAdded:    &tenant.UserAdded{UserID: "01a2-user", Email: "admin@acme.test", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Roles: []string{"tenant_admin"}, At: at},
+		item.TypePut:            &item.Put{ItemID: "doc-1", Data: json.RawMessage(`{"title":"hello"}`), Size: 17, PrevSize: 0, At: at},
+		item.TypeDeleted:        &item.Deleted{ItemID: "doc-1", PrevSize: 17, At: at},
+		metering.TypeRecorded:   &metering.Recorded{ID: "u-1", Meter: "compute_seconds", Quantity: "12.5", Timestamp: at, Properties: map[string]string{"region": "eu"}, Source: "api"},
+		billing.TypeInvoiceIssued: &billing.Issued{
+			Invoice: billing.Invoice{
+				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
+				Segments: []billing.PlanSegment{{Plan: "starter", From: p.Start(), To: p.End()}},
+				Lines: []billing.Line{
+					{Kind: billing.LineBaseFee, Plan: "starter", Description: "starter base fee", Quantity: decimal.NewFromInt(31), Billable: decimal.NewFromInt(31), Amount: decimal.RequireFromString("19.00")},
+					{Kind: billing.LineUsage, Plan: "starter", Meter: "api_requests", Description: "api_requests", Quantity: decimal.NewFromInt(120000), Billable: decimal.NewFromInt(20000), UnitPrice: &unit, Amount: decimal.RequireFromString("10.00")},
+				},
+				Subtotal: decimal.RequireFromString("29.00"), IssuedAt: at,
+			},
+			UsageVersion: 42, Opening: map[string]string{"storage_bytes": "1024"}, ProfileVersion: 2,
+		},
+	}
+}
+
+func TestEveryTypeHasAGoldenSample(t *testing.T) {
+	s := samples()
+	types := Registry.Types()
+	sort.Strings(types)
+	for _, typ := range types {
+		assert.Contains(t, s, typ, "add a sample (and a golden file) for %s", typ)
+	}
+	assert.Len(t, s, len(types))
+}
+
+func TestGoldenPayloads(t *testing.T) {
+	for typ, payload := range samples() {
+		t.Run(typ, func(t *testing.T) {
+			ne, err := Registry.New(payload)
+			require.NoError(t, err)
+			require.Equal(t, typ, ne.Type, "payload registered under its stable name")
+			var pretty json.RawMessage
+			require.NoError(t, json.Unmarshal(ne.Data, &pretty))
+			got, err := json.MarshalIndent(pretty, "", "  ")
+			require.NoError(t, err)
+			got = append(got, '\n')
+			path := filepath.Join("testdata", typ+".golden.json")
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test ./events/schema -update to create it")
+			assert.JSONEq(t, string(want), string(got), "the stored form of %s changed: add a new schema version and an upcaster instead", typ)
+
+			// Decoding the golden bytes gives back the payload.
+			back, err := Registry.Decode(events.Event{Type: typ, SchemaVersion: ne.SchemaVersion, Data: want})
+			require.NoError(t, err)
+			again, err := json.Marshal(back)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(ne.Data), string(again))
+			assert.Equal(t, reflect.TypeOf(payload), reflect.TypeOf(back))
+		})
+	}
+}
