@@ -1,0 +1,96 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/catalog"
+	"github.com/tenantstream/tenantstream/commands/identity"
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/clock"
+	ident "github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/projections"
+	"github.com/tenantstream/tenantstream/projections/projectiontest"
+)
+
+// platformHistory runs real commands against an in-memory store and returns the
+// events they wrote: onboardings, item puts and deletes across tenants, a plan
+// change, usage and issued invoices.
+func platformHistory(t *testing.T) []events.Event {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewTest(time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC))
+	store := memstore.New(memstore.WithClock(clk))
+	backend := projections.NewMemoryBackend()
+	engine, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: backend, Clock: clk})
+	require.NoError(t, err)
+	hasher, err := identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+	require.NoError(t, err)
+	cat := catalog.Default()
+	svc := &commands.Service{Store: store, Reader: engine.Reader(), Clock: clk, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher}
+	bill := &commands.Billing{Service: svc, Catalog: cat}
+
+	var tenants []string
+	for i, name := range []string{"acme", "globex", "initech"} {
+		out, err := svc.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: name, Email: fmt.Sprintf("admin%d@example.com", i), Password: "Sup3r-secret!", Plan: "starter"}, identity.ValidatePassword)
+		require.NoError(t, err)
+		tenants = append(tenants, out.TenantID)
+	}
+	for round := 0; round < 4; round++ {
+		for _, tid := range tenants {
+			m := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "u", Roles: []string{ident.RoleTenantAdmin}}}
+			for j := 0; j < 3; j++ {
+				_, err := svc.PutItem(ctx, m, commands.PutItem{Tenant: tid, ItemID: fmt.Sprintf("doc-%d", j), Data: json.RawMessage(fmt.Sprintf(`{"round":%d,"pad":"%0*d"}`, round, round*10+j, 0)), IfMatch: -1})
+				require.NoError(t, err)
+			}
+			if round == 2 {
+				require.NoError(t, svc.DeleteItem(ctx, m, tid, "doc-1", -1))
+				_, err := svc.ChangePlan(ctx, m, tid, "pro")
+				require.NoError(t, err)
+			}
+		}
+		require.NoError(t, clk.Set(clk.Now().Add(24*time.Hour)))
+	}
+	require.NoError(t, clk.Set(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)))
+	p, _ := billing.ParsePeriod("2026-10")
+	for _, tid := range tenants {
+		res, err := bill.Close(ctx, events.TenantID(tid), p)
+		require.NoError(t, err)
+		require.True(t, res.Issued)
+	}
+	var all []events.Event
+	cursor := events.Cursor("")
+	for {
+		page, err := store.ReadAll(ctx, cursor, events.ReadOptions{Limit: 500})
+		require.NoError(t, err)
+		all = append(all, page.Events...)
+		cursor = page.Next
+		if !page.More {
+			break
+		}
+	}
+	return all
+}
+
+// TestRegisteredProjectionsTolerateDelivery runs every registered projection
+// through the harness: shuffled, duplicated and out-of-order delivery must give the
+// read model that in-order delivery gives (DESIGN decision 4).
+func TestRegisteredProjectionsTolerateDelivery(t *testing.T) {
+	history := platformHistory(t)
+	require.Greater(t, len(history), 50)
+	regs := projections.Registered()
+	require.NotEmpty(t, regs)
+	for _, p := range regs {
+		t.Run(p.Name(), func(t *testing.T) {
+			projectiontest.Run(t, func() projections.Projection { return p }, history, projectiontest.Seeds(8))
+		})
+	}
+}
