@@ -52,7 +52,19 @@ type Engine struct {
 	// live batch lands between them.
 	mu         sync.Mutex
 	head       int64
+	headAt     time.Time // when head was last read from the store
 	rebuilding map[string]bool
+}
+
+// headEvery bounds how often Handle asks the store for its head position: the
+// query runs after the commit, inside the measured lag, so doing it per batch
+// (hundreds a second under load) would slow the very thing the gauge reports.
+const headEvery = 100 * time.Millisecond
+
+// headReader is implemented by stores that report their head position
+// (events/sqlite, events/memstore).
+type headReader interface {
+	Head(ctx context.Context) (int64, error)
 }
 
 // NewEngine returns an engine; it fails when a metric cannot be registered.
@@ -150,14 +162,12 @@ func (e *Engine) Handle(ctx context.Context, batch []events.Event) error {
 		maxPos = max(maxPos, ev.Position)
 	}
 	e.head = max(e.head, maxPos)
-	head := e.head
-	if h, ok := e.store.(interface {
-		Head(context.Context) (int64, error)
-	}); ok {
+	if h, ok := e.store.(headReader); ok && now.Sub(e.headAt) >= headEvery {
 		if v, err := h.Head(ctx); err == nil {
-			head = max(head, v)
+			e.head, e.headAt = max(e.head, v), now
 		}
 	}
+	head := e.head
 	for i, r := range e.projs {
 		e.observe(r.p.Name(), stats[i], now)
 		if maxPos > 0 {
