@@ -3,8 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/tenantstream/tenantstream/events"
 )
@@ -48,6 +48,8 @@ func (s *Store) Replay(ctx context.Context, opts events.ReplayOptions, fn func(e
 		results[i] = make(chan chunkResult, 1)
 	}
 	jobs := make(chan int)
+	// Reusing the chunks' event slices keeps replay's garbage to the row bodies.
+	pool := &chunkPool{}
 	slots := make(chan struct{}, window)
 	go func() {
 		defer close(jobs)
@@ -71,7 +73,7 @@ func (s *Store) Replay(ctx context.Context, opts events.ReplayOptions, fn func(e
 			for i := range jobs {
 				lo := start + int64(i)*replayChunk
 				hi := min(lo+replayChunk, end)
-				evs, err := s.replayRange(ctx, q, opts, lo, hi)
+				evs, err := s.replayRange(ctx, q, opts, lo, hi, pool.Get())
 				results[i] <- chunkResult{evs, err}
 			}
 		}()
@@ -91,6 +93,10 @@ func (s *Store) Replay(ctx context.Context, opts events.ReplayOptions, fn func(e
 				return encodeCursor(r.evs[j].Position - 1), fmt.Errorf("replay: at position %d: %w", r.evs[j].Position, err)
 			}
 		}
+		// fn received copies of the envelopes, so the chunk's slice can carry the
+		// next chunk; clearing it drops its references to this chunk's bodies.
+		clear(r.evs)
+		pool.Put(r.evs[:0])
 		<-slots
 	}
 	return encodeCursor(end), nil
@@ -101,7 +107,7 @@ type chunkResult struct {
 	err error
 }
 
-func (s *Store) replayRange(ctx context.Context, q string, opts events.ReplayOptions, lo, hi int64) ([]events.Event, error) {
+func (s *Store) replayRange(ctx context.Context, q string, opts events.ReplayOptions, lo, hi int64, dst []events.Event) ([]events.Event, error) {
 	rc, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -118,15 +124,39 @@ func (s *Store) replayRange(ctx context.Context, q string, opts events.ReplayOpt
 	for i := range args {
 		args[i].Ordinal = i + 1
 	}
-	rows, err := rc.c.QueryContext(ctx, q, args)
+	// A context with a Done channel makes the driver arm an interrupt around every
+	// row step; a chunk is short, so ctx is checked once per chunk instead.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := rc.c.QueryContext(context.Background(), q, args)
 	if err != nil {
 		return nil, err
 	}
-	evs, err := readEvents(rows, make([]events.Event, 0, 256))
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return nil, err
+	return readEvents(rows, dst)
+}
+
+// chunkPool recycles the event slices of delivered chunks.
+type chunkPool struct {
+	mu   sync.Mutex
+	free [][]events.Event
+}
+
+func (p *chunkPool) Get() []events.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		evs := p.free[n-1]
+		p.free = p.free[:n-1]
+		return evs
 	}
-	return evs, err
+	return make([]events.Event, 0, replayChunk)
+}
+
+func (p *chunkPool) Put(evs []events.Event) {
+	p.mu.Lock()
+	p.free = append(p.free, evs)
+	p.mu.Unlock()
 }
 
 // headPosition returns the highest committed position.
