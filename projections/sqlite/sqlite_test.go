@@ -1,9 +1,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -37,4 +41,36 @@ func TestFeedCursor(t *testing.T) {
 	c, err = b.LoadCursor(ctx, "feed")
 	require.NoError(t, err)
 	require.Equal(t, "x:2", string(c))
+}
+
+// TestBackgroundCheckpoint shows committed pages reaching the database file while
+// the backend stays open: automatic checkpoints are off on the writer, so only the
+// background checkpointer can have copied them out of the WAL.
+func TestBackgroundCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	b, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	before := st.Size()
+	value := bytes.Repeat([]byte("x"), 1024)
+	for i := range 4 {
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		rm := tx.ReadModel("p", 1)
+		for j := range 100 {
+			require.NoError(t, rm.Put(ctx, "t1", "c", fmt.Sprintf("k%d-%d", i, j), value))
+		}
+		require.NoError(t, tx.Commit())
+	}
+	require.Eventually(t, func() bool {
+		st, err := os.Stat(path)
+		return err == nil && st.Size() >= before+400*1024
+	}, 5*time.Second, 10*time.Millisecond, "the WAL is checkpointed into the database file")
+	v, err := b.Get(ctx, "p", "t1", "c", "k3-99")
+	require.NoError(t, err)
+	require.Equal(t, value, v)
 }
