@@ -23,11 +23,23 @@ var errCorrupt = errors.New("sqlite: corrupt stored event")
 // and recorded_at in Unix microseconds, and finally the JSON data to the end.
 // One compact blob is cheaper to write and to scan than a dozen columns.
 func appendEnvelope(dst []byte, ev *events.Event) []byte {
+	return appendEnvelopeTail(appendEnvelopeHead(dst, ev), ev)
+}
+
+// appendEnvelopeHead encodes the part of the envelope an appender knows before the
+// writer assigns versions and recorded_at: the tag and the strings. Append encodes
+// it on the caller's goroutine so the single writer only copies it.
+func appendEnvelopeHead(dst []byte, ev *events.Event) []byte {
 	dst = append(dst, codecV1)
 	for _, s := range [...]string{ev.ID, string(ev.TenantID), string(ev.StreamID), ev.StreamType, ev.Type, ev.CorrelationID, ev.CausationID, ev.Actor} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
+	return dst
+}
+
+// appendEnvelopeTail encodes the numbers and the data that follow the head.
+func appendEnvelopeTail(dst []byte, ev *events.Event) []byte {
 	dst = binary.AppendVarint(dst, ev.Version)
 	dst = binary.AppendUvarint(dst, uint64(ev.SchemaVersion))
 	dst = binary.AppendVarint(dst, ev.OccurredAt.UnixMicro())

@@ -88,7 +88,11 @@ type Store struct {
 	cfg    config
 	writer *sqlite3.SQLiteConn
 	wstmt  writeStmts
-	queue  chan *appendOp
+	// nextPos is the position the writer gives the next event; wbuf holds the
+	// rows of the batch being written. Both belong to the writer goroutine.
+	nextPos int64
+	wbuf    rowBuf
+	queue   chan *appendOp
 
 	// mu guards closed against Append submitting while Close closes the queue.
 	mu         sync.RWMutex
@@ -138,6 +142,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	var last int64
+	if err := queryRow(context.Background(), w, "SELECT max(pos) FROM events", nil, &last); err != nil {
+		s.wstmt.close()
+		_ = w.Close()
+		return nil, fmt.Errorf("open %s: read last position: %w", path, err)
+	}
+	s.nextPos = last + 1
 	for range cfg.readers {
 		rc, err := openReader(drv, path)
 		if err != nil {

@@ -1,12 +1,17 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
@@ -23,12 +28,22 @@ type appendOp struct {
 	res  events.AppendResult
 	err  error
 	done chan struct{}
-	// evs is filled when the op committed, for the cache after the commit.
+	// evs are the envelopes prepared by the appender; the writer fills in version,
+	// recorded_at (and occurred_at when unset) and position.
+	evs []events.Event
+	// heads[i] is evs[i]'s encoded envelope head (see appendEnvelopeHead).
+	heads [][]byte
+	// wrote is set when the op committed, for the cache after the commit.
 	wrote []events.Event
 }
 
+// insertSizes are the row counts of the prepared multi-row INSERTs, largest first;
+// a batch is written with as few statements as these sizes allow.
+var insertSizes = [...]int{64, 16, 4, 1}
+
 type writeStmts struct {
-	insert, head, idemGet, idemPut, rangeLoad, idGet, idPut driver.Stmt
+	insert                                          [len(insertSizes)]driver.Stmt
+	head, idemGet, idemPut, rangeLoad, idGet, idPut driver.Stmt
 }
 
 func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
@@ -41,7 +56,11 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 		st, err = c.Prepare(q)
 		return st
 	}
-	w.insert = prep(`INSERT INTO events (tenant, stream, version, type, body) VALUES (?, ?, ?, ?, ?)`)
+	for i, n := range insertSizes {
+		q := "INSERT INTO events (pos, tenant, stream, version, type, body) VALUES (?, ?, ?, ?, ?, ?)" +
+			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1)
+		w.insert[i] = prep(q)
+	}
 	w.head = prep(`SELECT max(version) FROM events WHERE tenant = ? AND stream = ?`)
 	w.idemGet = prep(`SELECT stream, first_version, last_version FROM idempotency WHERE tenant = ? AND key = ?`)
 	w.idemPut = prep(`INSERT INTO idempotency (tenant, key, stream, first_version, last_version) VALUES (?, ?, ?, ?, ?)`)
@@ -55,7 +74,7 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 }
 
 func (w *writeStmts) close() {
-	for _, st := range []driver.Stmt{w.insert, w.head, w.idemGet, w.idemPut, w.rangeLoad, w.idGet, w.idPut} {
+	for _, st := range append(w.insert[:], w.head, w.idemGet, w.idemPut, w.rangeLoad, w.idGet, w.idPut) {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -82,6 +101,9 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
 	op := &appendOp{ctx: ctx, req: req, done: make(chan struct{})}
+	if err := op.prepare(); err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -104,6 +126,63 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, op.err)
 	}
 	return op.res, nil
+}
+
+// prepare does, on the appender's goroutine, every part of building the envelopes
+// that does not depend on the stream's head: ids, defaults, JSON compaction and
+// the encoded envelope heads. The single writer is the throughput limit, so it is
+// left with assigning versions and copying bytes.
+func (op *appendOp) prepare() error {
+	req := &op.req
+	op.evs = make([]events.Event, len(req.Events))
+	op.heads = make([][]byte, len(req.Events))
+	size := 0
+	for _, ne := range req.Events {
+		size += len(ne.Data) + len(ne.ID) + len(ne.Type) + 36
+	}
+	meta := len(req.Tenant) + len(req.Stream) + len(req.StreamType) + len(req.CorrelationID) + len(req.CausationID) + len(req.Actor) + 16
+	heads := make([]byte, 0, len(req.Events)*meta+size)
+	data := make([]byte, 0, size)
+	for i, ne := range req.Events {
+		id := ne.ID
+		if id == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return fmt.Errorf("event id: %w", err)
+			}
+			id = u.String()
+		}
+		sv := ne.SchemaVersion
+		if sv == 0 {
+			sv = 1
+		}
+		occ := ne.OccurredAt
+		if !occ.IsZero() {
+			occ = occ.UTC().Truncate(timePrecision)
+		}
+		start := len(data)
+		data = compactJSON(data, ne.Data)
+		op.evs[i] = events.Event{
+			ID: id, TenantID: req.Tenant, StreamID: req.Stream, StreamType: req.StreamType,
+			Type: ne.Type, SchemaVersion: sv, OccurredAt: occ,
+			CorrelationID: req.CorrelationID, CausationID: req.CausationID, Actor: req.Actor,
+			Data: data[start:len(data):len(data)],
+		}
+		hs := len(heads)
+		heads = appendEnvelopeHead(heads, &op.evs[i])
+		op.heads[i] = heads[hs:len(heads):len(heads)]
+	}
+	return nil
+}
+
+// compactJSON appends b without insignificant whitespace (b is valid JSON: Append
+// validated it). Data is stored compact, as events.AppendRequest.Build does.
+func compactJSON(dst, b []byte) []byte {
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, b); err != nil {
+		return append(dst, b...)
+	}
+	return buf.Bytes()
 }
 
 // run is the single writer. Because it is the only writer and commits batches one
@@ -190,23 +269,29 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	pending := map[streamKey]int64{}
 	keys := map[idemKey]*appendOp{}
 	ids := map[idemKey]bool{}
-	buf := make([]byte, 0, 1024)
+	firstPos := s.nextPos
+	w := &s.wbuf
+	w.reset()
+	rollback := func(err error) error {
+		_, _ = s.writer.Exec("ROLLBACK", nil)
+		s.nextPos = firstPos
+		return err
+	}
 	for _, op := range batch {
-		var err error
-		buf, err = s.applyOne(op, now, heads, pending, keys, ids, buf)
-		if err != nil {
+		if err := s.applyOne(op, now, heads, pending, keys, ids); err != nil {
 			var f *opFailure
 			if errors.As(err, &f) {
 				op.err = f.err
 				continue
 			}
-			_, _ = s.writer.Exec("ROLLBACK", nil)
-			return err
+			return rollback(err)
 		}
 	}
+	if err := s.insertRows(w); err != nil {
+		return rollback(err)
+	}
 	if _, err := s.writer.Exec("COMMIT", nil); err != nil {
-		_, _ = s.writer.Exec("ROLLBACK", nil)
-		return fmt.Errorf("commit: %w", err)
+		return rollback(fmt.Errorf("commit: %w", err))
 	}
 	for k, v := range pending {
 		heads[k] = v
@@ -220,38 +305,37 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	return nil
 }
 
-func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, ids map[idemKey]bool, buf []byte) ([]byte, error) {
+func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, ids map[idemKey]bool) error {
 	req := &op.req
 	if err := op.ctx.Err(); err != nil {
-		return buf, &opFailure{err}
+		return &opFailure{err}
 	}
 	sk := streamKey{req.Tenant, req.Stream}
 	if req.IdempotencyKey != "" {
 		ik := idemKey{req.Tenant, req.IdempotencyKey}
 		if first, ok := keys[ik]; ok {
 			if first.req.Stream != req.Stream {
-				return buf, &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
+				return &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
 			}
 			op.res = events.AppendResult{Events: first.res.Events, Duplicate: true}
-			return buf, nil
+			return nil
 		}
 		done, err := s.findIdempotent(op)
 		if err != nil || done {
-			return buf, err
+			return err
 		}
 	}
 	skipped := 0
 	if req.SkipDuplicateIDs {
-		kept, err := s.dropKnownIDs(req, ids)
+		kept, err := s.dropKnownIDs(op, ids)
 		if err != nil {
-			return buf, err
+			return err
 		}
-		skipped = len(req.Events) - len(kept)
-		if len(kept) == 0 {
+		skipped = len(req.Events) - kept
+		if kept == 0 {
 			op.res = events.AppendResult{Skipped: skipped}
-			return buf, nil
+			return nil
 		}
-		req.Events = kept
 	}
 	head, ok := pending[sk]
 	if !ok {
@@ -260,40 +344,38 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 	if !ok {
 		var err error
 		if head, err = s.readHead(sk); err != nil {
-			return buf, err
+			return err
 		}
 		heads[sk] = head
 	}
 	if req.Expected != events.AnyVersion && int64(req.Expected) != head {
-		return buf, &opFailure{fmt.Errorf("expected version %d, stream is at %d: %w", req.Expected, head, events.ErrConcurrency)}
+		return &opFailure{fmt.Errorf("expected version %d, stream is at %d: %w", req.Expected, head, events.ErrConcurrency)}
 	}
-	evs, err := req.Build(head+1, now)
-	if err != nil {
-		return buf, &opFailure{err}
-	}
+	// The rows are written with the rest of the batch (insertRows); positions are
+	// assigned here because the writer is the only one and knows the last.
+	evs := op.evs
 	for i := range evs {
 		ev := &evs[i]
-		ev.OccurredAt = ev.OccurredAt.Truncate(timePrecision)
-		buf = appendEnvelope(buf[:0], ev)
-		res, err := stmtExec(s.wstmt.insert, named(string(ev.TenantID), string(ev.StreamID), ev.Version, ev.Type, buf))
-		if err != nil {
-			return buf, fmt.Errorf("insert %s v%d: %w", ev.StreamID, ev.Version, err)
+		ev.Version = head + 1 + int64(i)
+		ev.RecordedAt = now
+		if ev.OccurredAt.IsZero() {
+			ev.OccurredAt = now
 		}
-		if ev.Position, err = res.LastInsertId(); err != nil {
-			return buf, fmt.Errorf("insert %s v%d: %w", ev.StreamID, ev.Version, err)
-		}
+		ev.Position = s.nextPos
+		s.nextPos++
+		s.wbuf.add(op.heads[i], ev)
 	}
 	last := evs[len(evs)-1].Version
 	if req.IdempotencyKey != "" {
 		if _, err := stmtExec(s.wstmt.idemPut, named(string(req.Tenant), req.IdempotencyKey, string(req.Stream), head+1, last)); err != nil {
-			return buf, fmt.Errorf("record idempotency key: %w", err)
+			return fmt.Errorf("record idempotency key: %w", err)
 		}
 		keys[idemKey{req.Tenant, req.IdempotencyKey}] = op
 	}
 	if req.SkipDuplicateIDs {
 		for i := range evs {
 			if _, err := stmtExec(s.wstmt.idPut, named(string(req.Tenant), evs[i].ID)); err != nil {
-				return buf, fmt.Errorf("record event id: %w", err)
+				return fmt.Errorf("record event id: %w", err)
 			}
 			ids[idemKey{req.Tenant, evs[i].ID}] = true
 		}
@@ -301,35 +383,39 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 	pending[sk] = last
 	op.res = events.AppendResult{Events: evs, Skipped: skipped}
 	op.wrote = evs
-	return buf, nil
+	return nil
 }
 
-// dropKnownIDs returns req's events whose ids the tenant does not hold yet,
-// dropping repeats within the request and the batch too.
-func (s *Store) dropKnownIDs(req *events.AppendRequest, batchIDs map[idemKey]bool) ([]events.NewEvent, error) {
-	kept := make([]events.NewEvent, 0, len(req.Events))
-	seen := make(map[string]bool, len(req.Events))
-	for _, e := range req.Events {
+// dropKnownIDs keeps in op.evs (and op.heads) only the events whose ids the tenant
+// does not hold yet, dropping repeats within the request and the batch too, and
+// returns how many it kept. req.Events stays whole so Skipped can be counted.
+func (s *Store) dropKnownIDs(op *appendOp, batchIDs map[idemKey]bool) (int, error) {
+	req := &op.req
+	evs, heads := op.evs[:0], op.heads[:0]
+	seen := make(map[string]bool, len(op.evs))
+	vals := make([]driver.Value, 1)
+	for i, e := range op.evs {
 		if seen[e.ID] || batchIDs[idemKey{req.Tenant, e.ID}] {
 			continue
 		}
 		seen[e.ID] = true
 		rows, err := stmtQuery(context.Background(), s.wstmt.idGet, named(string(req.Tenant), e.ID))
 		if err != nil {
-			return nil, fmt.Errorf("read event id: %w", err)
+			return 0, fmt.Errorf("read event id: %w", err)
 		}
-		vals := make([]driver.Value, 1)
 		err = rows.Next(vals)
 		_ = rows.Close()
 		if isEOF(err) {
-			kept = append(kept, e)
+			evs, heads = append(evs, e), append(heads, op.heads[i])
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read event id: %w", err)
+			return 0, fmt.Errorf("read event id: %w", err)
 		}
 	}
-	return kept, nil
+	clear(op.evs[len(evs):])
+	op.evs, op.heads = evs, heads
+	return len(evs), nil
 }
 
 // findIdempotent answers op from a committed append with the same key, if any.
@@ -400,4 +486,61 @@ func readEvents(rows driver.Rows, dst []events.Event) ([]events.Event, error) {
 		}
 		ev.Position = pos
 	}
+}
+
+// rowBuf collects one batch's rows for insertRows, with their bodies in one buffer.
+type rowBuf struct {
+	body []byte
+	rows []pendingRow
+	args []driver.NamedValue
+}
+
+type pendingRow struct {
+	ev     *events.Event
+	lo, hi int // the body is body[lo:hi]
+}
+
+func (b *rowBuf) reset() {
+	b.body = b.body[:0]
+	clear(b.rows)
+	b.rows = b.rows[:0]
+}
+
+func (b *rowBuf) add(head []byte, ev *events.Event) {
+	lo := len(b.body)
+	b.body = appendEnvelopeTail(append(b.body, head...), ev)
+	b.rows = append(b.rows, pendingRow{ev: ev, lo: lo, hi: len(b.body)})
+}
+
+// insertRows writes the batch's rows with multi-row INSERTs: one statement per
+// many rows saves a driver round trip and a VDBE start per row.
+func (s *Store) insertRows(b *rowBuf) error {
+	rows := b.rows
+	for len(rows) > 0 {
+		k := 0
+		for insertSizes[k] > len(rows) {
+			k++
+		}
+		n := insertSizes[k]
+		args := b.args[:0]
+		for _, r := range rows[:n] {
+			ev := r.ev
+			args = append(args,
+				driver.NamedValue{Ordinal: len(args) + 1, Value: ev.Position},
+				driver.NamedValue{Ordinal: len(args) + 2, Value: string(ev.TenantID)},
+				driver.NamedValue{Ordinal: len(args) + 3, Value: string(ev.StreamID)},
+				driver.NamedValue{Ordinal: len(args) + 4, Value: ev.Version},
+				driver.NamedValue{Ordinal: len(args) + 5, Value: ev.Type},
+				driver.NamedValue{Ordinal: len(args) + 6, Value: b.body[r.lo:r.hi:r.hi]},
+			)
+		}
+		b.args = args
+		if _, err := stmtExec(s.wstmt.insert[k], args); err != nil {
+			ev := rows[0].ev
+			return fmt.Errorf("insert %s v%d: %w", ev.StreamID, ev.Version, err)
+		}
+		rows = rows[n:]
+	}
+	clear(b.args)
+	return nil
 }
