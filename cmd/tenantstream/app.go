@@ -358,11 +358,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 250 * time.Millisecond})
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = tail.Run(bg) }()
+	// The loops stop before the tail does (the meter's last flush must reach the
+	// projections), so they have their own WaitGroup.
 	loops, stopLoops := context.WithCancel(bg)
-	wg.Add(3)
-	go func() { defer wg.Done(); a.Meter.Run(loops, a.cfg.FlushInterval) }()
-	go func() { defer wg.Done(); a.Scheduler.Run(loops, a.cfg.ScheduleInterval) }()
-	go func() { defer wg.Done(); a.Dispatcher.Run(loops, a.cfg.DeliverInterval) }()
+	var loopsWG sync.WaitGroup
+	loopsWG.Add(3)
+	go func() { defer loopsWG.Done(); a.Meter.Run(loops, a.cfg.FlushInterval) }()
+	go func() { defer loopsWG.Done(); a.Scheduler.Run(loops, a.cfg.ScheduleInterval) }()
+	go func() { defer loopsWG.Done(); a.Dispatcher.Run(loops, a.cfg.DeliverInterval) }()
 
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
@@ -380,9 +383,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("shutdown: requests did not drain", "err", err)
 	}
 	stopLoops() // the meter flushes once more on its way out
-	wg.Wait()
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = tail.Run(bg) }()
+	loopsWG.Wait()
 	if err := a.WaitForProjections(shutdownCtx); err != nil {
 		a.log.Warn("shutdown: projections did not catch up", "err", err)
 	}
