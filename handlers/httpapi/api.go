@@ -65,11 +65,14 @@ type API struct {
 	Ready              func(ctx context.Context) error
 	OpenAPI            []byte
 	Log                *slog.Logger
+
+	routes []Route // what Handler registered, for Routes
 }
 
 // Handler returns the API's single http.Handler.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
+	a.routes = nil
 	handle := func(pattern string, authed bool, h func(w http.ResponseWriter, r *http.Request) error) {
 		route := pattern
 		if i := strings.IndexByte(route, ' '); i >= 0 {
@@ -80,15 +83,20 @@ func (a *API) Handler() http.Handler {
 			hh = a.requireAuth(hh)
 		}
 		mux.Handle(pattern, a.Metrics.instrument(route, hh))
+		a.routes = append(a.routes, Route{Pattern: pattern, Authed: authed})
+	}
+	public := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		a.routes = append(a.routes, Route{Pattern: pattern})
 	}
 	handle("POST /onboarding", false, a.onboard)
 	handle("POST /auth/login", false, a.login)
 	handle("POST /auth/refresh", false, a.refresh)
 	if a.JWKS != nil {
-		mux.Handle("GET /.well-known/jwks.json", a.JWKS)
+		public("GET /.well-known/jwks.json", a.JWKS)
 	}
 	if a.OpenIDConfig != nil {
-		mux.Handle("GET /.well-known/openid-configuration", a.OpenIDConfig)
+		public("GET /.well-known/openid-configuration", a.OpenIDConfig)
 	}
 	handle("GET /tenants/{tenant_id}", true, a.getTenant)
 	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
@@ -113,7 +121,7 @@ func (a *API) Handler() http.Handler {
 		return err
 	})
 	if a.Metrics != nil {
-		mux.Handle("GET /metrics", a.Metrics.Handler())
+		public("GET /metrics", a.Metrics.Handler())
 	}
 	mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)

@@ -1,0 +1,566 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/commands/identity"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
+	"github.com/tenantstream/tenantstream/handlers/problem"
+)
+
+// liveApp is a real App serving on a loopback port.
+type liveApp struct {
+	*App
+	base   string
+	dir    string
+	client *http.Client
+}
+
+// startLiveApp opens an App in a fresh data directory and serves it on 127.0.0.1:0
+// until the test ends.
+func startLiveApp(tb testing.TB, cfg Config) *liveApp {
+	tb.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := OpenApp(ctx, cfg)
+	require.NoError(tb, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln) }()
+	tb.Cleanup(func() {
+		cancel()
+		assert.NoError(tb, <-done)
+		assert.NoError(tb, app.Close())
+	})
+	l := &liveApp{App: app, base: "http://" + ln.Addr().String(), dir: cfg.DataDir, client: &http.Client{Timeout: 30 * time.Second}}
+	require.Eventually(tb, func() bool {
+		res, err := l.client.Get(l.base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond)
+	return l
+}
+
+type liveResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r liveResponse) String() string {
+	return fmt.Sprintf("%d %s", r.status, r.body)
+}
+
+// do sends one request; headers are name/value pairs, an empty Authorization is not sent.
+func (l *liveApp) do(tb testing.TB, method, path, token string, body any, headers ...string) liveResponse {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(tb, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, l.base+path, rd)
+	require.NoError(tb, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := l.client.Do(req)
+	require.NoError(tb, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(tb, err)
+	return liveResponse{status: res.StatusCode, header: res.Header, body: raw}
+}
+
+// must sends a request that has to answer want and decodes its body into out (if not nil).
+func (l *liveApp) must(tb testing.TB, want int, out any, method, path, token string, body any, headers ...string) {
+	tb.Helper()
+	res := l.do(tb, method, path, token, body, headers...)
+	require.Equal(tb, want, res.status, "%s %s: %s", method, path, res)
+	if out != nil {
+		require.NoError(tb, json.Unmarshal(res.body, out), "%s %s", method, path)
+	}
+}
+
+type liveTenant struct {
+	ID, Name, Email, Password string
+}
+
+type liveTokens struct {
+	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (l *liveApp) onboard(tb testing.TB, name string) liveTenant {
+	tb.Helper()
+	t := liveTenant{Name: name, Email: "admin@" + name + ".example", Password: "Corr3ct-Horse!"}
+	var out struct {
+		TenantID string `json:"tenant_id"`
+	}
+	l.must(tb, http.StatusCreated, &out, "POST", "/onboarding", "", map[string]string{"tenant_name": name, "email": t.Email, "password": t.Password})
+	require.NotEmpty(tb, out.TenantID)
+	t.ID = out.TenantID
+	return t
+}
+
+func (l *liveApp) login(tb testing.TB, t liveTenant) liveTokens {
+	tb.Helper()
+	var out liveTokens
+	l.must(tb, http.StatusOK, &out, "POST", "/auth/login", "", map[string]string{"tenant_name": t.Name, "email": t.Email, "password": t.Password})
+	require.NotEmpty(tb, out.AccessToken)
+	return out
+}
+
+// settle flushes the meter and waits for the projections, so the store and read
+// models hold everything the requests so far caused.
+func (l *liveApp) settle(tb testing.TB) {
+	tb.Helper()
+	ctx := context.Background()
+	require.NoError(tb, l.Meter.Flush(ctx))
+	require.NoError(tb, l.WaitForProjections(ctx))
+}
+
+// allEvents reads the whole store.
+func (l *liveApp) allEvents(tb testing.TB) []events.Event {
+	tb.Helper()
+	var out []events.Event
+	var cur events.Cursor
+	for {
+		page, err := l.Store.ReadAll(context.Background(), cur, events.ReadOptions{Limit: 1000})
+		require.NoError(tb, err)
+		out = append(out, page.Events...)
+		cur = page.Next
+		if !page.More || len(page.Events) == 0 {
+			return out
+		}
+	}
+}
+
+func eventsOf(evs []events.Event, tenant string) []events.Event {
+	var out []events.Event
+	for _, e := range evs {
+		if string(e.TenantID) == tenant {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// jwtPart decodes one base64url part of a JWT.
+func jwtPart(tb testing.TB, tok string, i int) map[string]any {
+	tb.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(tb, parts, 3)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+	require.NoError(tb, err)
+	var m map[string]any
+	require.NoError(tb, json.Unmarshal(raw, &m))
+	return m
+}
+
+func b64JSON(tb testing.TB, v any) string {
+	tb.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(tb, err)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+func signJWT(tb testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
+	tb.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", kid))
+	require.NoError(tb, err)
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	require.NoError(tb, err)
+	return tok
+}
+
+func withClaim(m map[string]any, k string, v any) map[string]any {
+	out := map[string]any{}
+	for kk, vv := range m {
+		out[kk] = vv
+	}
+	out[k] = v
+	return out
+}
+
+// isoSetup is the state the isolation suite attacks: tenant A with items, usage, an
+// invoice and an event-log cursor, tenant B with a valid token, and tokens that
+// must all be refused.
+type isoSetup struct {
+	app            *liveApp
+	a, b           liveTenant
+	tokA, tokB     liveTokens
+	expiredA       string // A's access token from before the test clock moved
+	invoiceA       string
+	invoiceB       string
+	cursorA        string // an event-log cursor from A's log
+	marker         string // only in A's item data
+	itemA, usageID string
+}
+
+const isoMarker = "only-tenant-a-may-read-this"
+
+func newIsoSetup(t *testing.T) *isoSetup {
+	t.Helper()
+	start := time.Date(2026, 1, 20, 10, 0, 0, 0, time.UTC)
+	app := startLiveApp(t, Config{TestClock: true, StartAt: start, Grace: time.Hour, FlushInterval: time.Hour, ScheduleInterval: time.Hour, DeliverInterval: time.Hour})
+	s := &isoSetup{app: app, marker: isoMarker, itemA: "doc-1", usageID: "use-a-1"}
+	s.a = app.onboard(t, "iso-alpha")
+	s.b = app.onboard(t, "iso-bravo")
+	require.NotEqual(t, s.a.ID, s.b.ID)
+	old := app.login(t, s.a)
+	s.expiredA = old.AccessToken
+	for i, id := range []string{"doc-1", "doc-2", "doc-3"} {
+		app.must(t, http.StatusOK, nil, "PUT", "/tenants/"+s.a.ID+"/data/"+id, old.AccessToken, map[string]any{"secret": isoMarker, "n": i})
+	}
+	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "12.5", "timestamp": start.Add(-time.Hour)}}}
+	app.must(t, http.StatusAccepted, nil, "POST", "/tenants/"+s.a.ID+"/usage", old.AccessToken, usage)
+	b0 := app.login(t, s.b)
+	app.must(t, http.StatusOK, nil, "PUT", "/tenants/"+s.b.ID+"/data/b-doc", b0.AccessToken, map[string]any{"owner": "b"})
+
+	// Close January: both tenants get an invoice, and A's old token expires.
+	app.must(t, http.StatusOK, nil, "POST", "/test-clock", "", map[string]any{"now": time.Date(2026, 2, 1, 2, 0, 0, 0, time.UTC)})
+	s.tokA, s.tokB = app.login(t, s.a), app.login(t, s.b)
+	var invs struct {
+		Invoices []struct {
+			ID string `json:"invoice_id"`
+		} `json:"invoices"`
+	}
+	app.must(t, http.StatusOK, &invs, "GET", "/billing/"+s.a.ID+"/invoices", s.tokA.AccessToken, nil)
+	require.Len(t, invs.Invoices, 1, "closing January issues A's invoice")
+	s.invoiceA = invs.Invoices[0].ID
+	app.must(t, http.StatusOK, &invs, "GET", "/billing/"+s.b.ID+"/invoices", s.tokB.AccessToken, nil)
+	require.Len(t, invs.Invoices, 1, "closing January issues B's invoice")
+	s.invoiceB = invs.Invoices[0].ID
+	require.NotEqual(t, s.invoiceA, s.invoiceB)
+	var log struct {
+		Next string `json:"next"`
+	}
+	app.must(t, http.StatusOK, &log, "GET", "/tenants/"+s.a.ID+"/events?limit=2", s.tokA.AccessToken, nil)
+	require.NotEmpty(t, log.Next)
+	s.cursorA = log.Next
+	app.settle(t)
+	return s
+}
+
+// isoAttack is one request B makes against A.
+type isoAttack struct {
+	method, path string
+	body         any
+	headers      []string
+}
+
+// tenantOverride are the headers that try to name A as the tenant.
+func (s *isoSetup) tenantOverride() []string {
+	return []string{"X-Tenant-Id", s.a.ID, "X-Tenant", s.a.ID, "Tenant-Id", s.a.ID, "X-Custom-Tenant-Id", s.a.ID, "X-Amzn-Tenant-Id", s.a.ID}
+}
+
+// crossTenant lists, per authenticated route pattern, requests with B's token that
+// name A's tenant in the path and A's resources.
+func (s *isoSetup) crossTenant() map[string][]isoAttack {
+	a := "/tenants/" + s.a.ID
+	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "evil": true}
+	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC)}}}
+	return map[string][]isoAttack{
+		"GET /tenants/{tenant_id}": {{method: "GET", path: a}, {method: "GET", path: a, headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/plan": {
+			{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}},
+			{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}, headers: append(s.tenantOverride(), "Idempotency-Key", "plan-1")},
+		},
+		"POST /tenants/{tenant_id}/users": {{method: "POST", path: a + "/users", body: map[string]any{"email": "mole@b.example", "password": "Corr3ct-Horse!", "role": "tenant_admin"}}},
+		"GET /tenants/{tenant_id}/events": {
+			{method: "GET", path: a + "/events"},
+			{method: "GET", path: a + "/events?after=" + s.cursorA, headers: s.tenantOverride()},
+		},
+		"GET /tenants/{tenant_id}/data": {{method: "GET", path: a + "/data"}, {method: "GET", path: a + "/data?cursor=doc-1&limit=1"}},
+		"PUT /tenants/{tenant_id}/data/{item_id}": {
+			{method: "PUT", path: a + "/data/" + s.itemA, body: bodyNamingA},
+			{method: "PUT", path: a + "/data/" + s.itemA, body: bodyNamingA, headers: []string{"If-Match", `"1"`}},
+			{method: "PUT", path: a + "/data/brand-new", body: bodyNamingA, headers: append(s.tenantOverride(), "Idempotency-Key", "put-1")},
+		},
+		"GET /tenants/{tenant_id}/data/{item_id}":    {{method: "GET", path: a + "/data/" + s.itemA}, {method: "GET", path: a + "/data/" + s.itemA, headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/data/{item_id}": {{method: "DELETE", path: a + "/data/" + s.itemA}, {method: "DELETE", path: a + "/data/doc-2", headers: []string{"If-Match", `"1"`}}},
+		"POST /tenants/{tenant_id}/usage":            {{method: "POST", path: a + "/usage", body: usage}, {method: "POST", path: a + "/usage", body: usage, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}":                   {{method: "GET", path: "/billing/" + s.a.ID}},
+		"GET /billing/{tenant_id}/invoices":          {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
+		"GET /billing/{tenant_id}/invoices/{invoice_id}": {
+			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceA},
+			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceB},
+		},
+	}
+}
+
+// ownPath lists, per authenticated route pattern, requests with B's token on B's
+// own path that smuggle A's tenant id (body, headers) or A's resource ids (item
+// ids, invoice ids, cursors). They may succeed, but only for B.
+func (s *isoSetup) ownPath() map[string][]isoAttack {
+	b := "/tenants/" + s.b.ID
+	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "tenantId": s.a.ID}
+	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC), "properties": map[string]string{"tenant_id": s.a.ID}}}}
+	return map[string][]isoAttack{
+		"GET /tenants/{tenant_id}":                {{method: "GET", path: b, headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/plan":           {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/users":         {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/events":         {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
+		"GET /tenants/{tenant_id}/data":           {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/data/{item_id}": {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/data/{item_id}": {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/data/{item_id}": {
+			{method: "DELETE", path: b + "/data/" + s.itemA, headers: s.tenantOverride()},
+			{method: "DELETE", path: b + "/data/doc-3", headers: append(s.tenantOverride(), "If-Match", `"1"`)},
+		},
+		"POST /tenants/{tenant_id}/usage": {
+			{method: "POST", path: b + "/usage", body: usage, headers: s.tenantOverride()},
+			{method: "POST", path: b + "/usage", body: withClaim(usage, "tenant_id", s.a.ID)}, // refused or ignored, never A's
+		},
+		"GET /billing/{tenant_id}":                       {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices":              {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices/{invoice_id}": {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
+	}
+}
+
+// forgedTokens are tokens that must all get 401: each claims tenant A.
+func (s *isoSetup) forgedTokens(t *testing.T) map[string]string {
+	t.Helper()
+	key, err := identity.LoadOrCreateSigningKey(s.app.dir)
+	require.NoError(t, err)
+	other, err := identity.GenerateSigningKey()
+	require.NoError(t, err)
+	good := s.tokA.AccessToken
+	parts := strings.Split(good, ".")
+	claims := jwtPart(t, good, 1)
+	header := jwtPart(t, good, 0)
+
+	// B's own valid token, payload rewritten to claim tenant A, B's signature kept.
+	bParts := strings.Split(s.tokB.AccessToken, ".")
+	bClaims := withClaim(jwtPart(t, s.tokB.AccessToken, 1), "custom:tenant_id", s.a.ID)
+	tamperedPayload := bParts[0] + "." + b64JSON(t, bClaims) + "." + bParts[2]
+
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	require.NoError(t, err)
+	sig[len(sig)/2] ^= 0x01
+	tamperedSig := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
+
+	none := withClaim(header, "alg", "none")
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.Private.PublicKey)
+	require.NoError(t, err)
+
+	return map[string]string{
+		"missing":                   "",
+		"malformed":                 "not-a-jwt",
+		"malformed three parts":     "a.b.c",
+		"expired":                   s.expiredA,
+		"tampered payload":          tamperedPayload,
+		"tampered signature":        tamperedSig,
+		"alg none":                  b64JSON(t, none) + "." + parts[1] + ".",
+		"alg none with signature":   b64JSON(t, none) + "." + parts[1] + "." + parts[2],
+		"HS256 with public key":     signJWT(t, jose.HS256, pubDER, key.ID, claims),
+		"wrong issuer, real key":    signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "iss", "http://evil.example")),
+		"right issuer, other key":   signJWT(t, jose.RS256, other.Private, key.ID, claims),
+		"other key and its own kid": signJWT(t, jose.RS256, other.Private, other.ID, claims),
+		"refresh token as access":   s.tokA.RefreshToken,
+		"B's refresh token":         s.tokB.RefreshToken,
+		"refresh claims, real key":  signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "token_use", "refresh")),
+		"expired claims, real key":  signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "exp", s.app.Clock.Now().Add(-time.Hour).Unix())),
+	}
+}
+
+// TestTenantIsolation is the adversarial suite of DESIGN decision 9e: for every
+// authenticated route, tenant B's valid token cannot read or change tenant A,
+// forged tokens are refused, and tenant ids in bodies or headers never override
+// the token's.
+func TestTenantIsolation(t *testing.T) {
+	s := newIsoSetup(t)
+	app := s.app
+	routes := httpapi.Routes()
+
+	// Public routes are listed here on purpose: a new unauthenticated route must be
+	// looked at before this test passes again.
+	public := []string{
+		"POST /onboarding", "POST /auth/login", "POST /auth/refresh",
+		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration",
+		"POST /test-clock", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /metrics",
+	}
+	var authed []string
+	for _, r := range routes {
+		if r.Authed {
+			authed = append(authed, r.Pattern)
+		} else {
+			assert.Contains(t, public, r.Pattern, "unauthenticated route %q: add it to the public list only if it serves no tenant data", r.Pattern)
+		}
+	}
+	require.NotEmpty(t, authed)
+	cross, own := s.crossTenant(), s.ownPath()
+	for _, p := range authed {
+		assert.NotEmpty(t, cross[p], "route %q has no cross-tenant attack in this suite", p)
+		assert.NotEmpty(t, own[p], "route %q has no tenant-override attempt in this suite", p)
+	}
+	for p := range cross {
+		assert.Contains(t, authed, p, "attack for a route that is not registered (renamed?)")
+	}
+	forged := s.forgedTokens(t)
+
+	before := app.allEvents(t)
+	beforeA := eventsOf(before, s.a.ID)
+	require.NotEmpty(t, beforeA)
+	var itemBefore map[string]any
+	app.must(t, http.StatusOK, &itemBefore, "GET", "/tenants/"+s.a.ID+"/data/"+s.itemA, s.tokA.AccessToken, nil)
+	app.settle(t) // A's read above is metered to A before the baseline
+	before = app.allEvents(t)
+	beforeA = eventsOf(before, s.a.ID)
+
+	isProblem := func(t *testing.T, res liveResponse) {
+		t.Helper()
+		assert.Equal(t, problem.ContentType, res.header.Get("Content-Type"), "%s", res)
+		var p problem.Problem
+		if assert.NoError(t, json.Unmarshal(res.body, &p), "%s", res) {
+			assert.Equal(t, res.status, p.Status)
+			assert.NotEmpty(t, p.Title)
+		}
+	}
+	// Nothing B reads may mention A: not its id, its data, nor its invoice. (A write
+	// may echo the id of A B itself put in its own item's data.)
+	noLeak := func(t *testing.T, method string, res liveResponse) {
+		t.Helper()
+		secrets := []string{isoMarker, s.invoiceA, s.a.Name}
+		if method == http.MethodGet {
+			secrets = append(secrets, s.a.ID)
+		}
+		for _, secret := range secrets {
+			assert.NotContains(t, string(res.body), secret, "%s", res)
+		}
+	}
+
+	t.Run("B's token on A's resources", func(t *testing.T) {
+		for _, p := range authed {
+			for i, at := range cross[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					res := app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...)
+					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
+					isProblem(t, res)
+					assert.NotContains(t, string(res.body), isoMarker)
+				})
+			}
+		}
+	})
+
+	t.Run("forged and invalid tokens", func(t *testing.T) {
+		names := make([]string, 0, len(forged))
+		for n := range forged {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, p := range authed {
+			at := cross[p][0]
+			for _, name := range names {
+				t.Run(p+"/"+name, func(t *testing.T) {
+					res := app.do(t, at.method, at.path, forged[name], at.body, at.headers...)
+					assert.Equal(t, http.StatusUnauthorized, res.status, "%s", res)
+					assert.True(t, strings.HasPrefix(res.header.Get("WWW-Authenticate"), `Bearer realm="tenantstream"`), "WWW-Authenticate %q", res.header.Get("WWW-Authenticate"))
+					isProblem(t, res)
+					assert.NotContains(t, string(res.body), isoMarker)
+				})
+			}
+		}
+		// The expired token was valid before the clock moved: the refusal is the clock's.
+		assert.Equal(t, s.a.ID, jwtPart(t, s.expiredA, 1)["custom:tenant_id"])
+	})
+
+	t.Run("tenant ids in bodies and headers do not override the token", func(t *testing.T) {
+		for _, p := range authed {
+			for i, at := range own[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					res := app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...)
+					assert.Less(t, res.status, 500, "%s", res)
+					assert.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, res.status, "B acting on B must be allowed: %s", res)
+					noLeak(t, at.method, res)
+				})
+			}
+		}
+		// B's override attempts landed in B only.
+		app.must(t, http.StatusOK, nil, "GET", "/tenants/"+s.b.ID+"/data/smuggled", s.tokB.AccessToken, nil)
+		app.must(t, http.StatusNotFound, nil, "GET", "/tenants/"+s.b.ID+"/data/"+s.itemA, s.tokB.AccessToken, nil)
+		var prof map[string]any
+		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.b.ID, s.tokB.AccessToken, nil, s.tenantOverride()...)
+		assert.Equal(t, s.b.ID, prof["tenant_id"])
+	})
+
+	t.Run("A is unchanged", func(t *testing.T) {
+		app.settle(t)
+		after := app.allEvents(t)
+		assert.Equal(t, eventIDs(beforeA), eventIDs(eventsOf(after, s.a.ID)), "B's requests wrote to A's streams")
+		known := map[string]bool{}
+		for _, e := range before {
+			known[e.ID] = true
+		}
+		var wroteB int
+		for _, e := range after {
+			if !known[e.ID] {
+				assert.Equal(t, s.b.ID, string(e.TenantID), "new event %s %s/%s belongs to no request of B", e.Type, e.TenantID, e.StreamID)
+				wroteB++
+			}
+		}
+		assert.Positive(t, wroteB, "B's own writes (override attempts) must have landed in B")
+
+		// A's own view is the same as before, and B's writes are not in it.
+		var itemAfter map[string]any
+		app.must(t, http.StatusOK, &itemAfter, "GET", "/tenants/"+s.a.ID+"/data/"+s.itemA, s.tokA.AccessToken, nil)
+		assert.Equal(t, itemBefore, itemAfter)
+		app.must(t, http.StatusNotFound, nil, "GET", "/tenants/"+s.a.ID+"/data/smuggled", s.tokA.AccessToken, nil)
+		app.must(t, http.StatusNotFound, nil, "GET", "/tenants/"+s.a.ID+"/data/brand-new", s.tokA.AccessToken, nil)
+		var prof map[string]any
+		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.a.ID, s.tokA.AccessToken, nil)
+		assert.NotEqual(t, "pro", prof["plan"])
+	})
+}
+
+func eventIDs(evs []events.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID
+	}
+	slices.Sort(out)
+	return out
+}
