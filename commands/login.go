@@ -2,15 +2,12 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
-	"github.com/tenantstream/tenantstream/events/schema"
-	"github.com/tenantstream/tenantstream/projections"
 )
 
 // Login asks for tokens with a password.
@@ -112,25 +109,8 @@ func (a *Auth) Refresh(ctx context.Context, token string) (Tokens, error) {
 }
 
 func (a *Auth) lookup(ctx context.Context, name, email string) (tenant.UserAdded, events.TenantID, bool, error) {
-	if tenant.ValidateName(name) != nil {
-		return tenant.UserAdded{}, "", false, nil
-	}
-	evs, err := a.Service.Store.Load(ctx, projections.PlatformTenant, events.StreamID(tenant.NameStreamID(name)), 1)
-	if errors.Is(err, events.ErrNotFound) {
-		return tenant.UserAdded{}, "", false, nil
-	}
-	if err != nil {
-		return tenant.UserAdded{}, "", false, storeError("load tenant name", err)
-	}
-	r, err := events.DecodeAs[tenant.NameReserved](schema.Registry, evs[0])
-	if err != nil {
-		return tenant.UserAdded{}, "", false, storeError("decode tenant name", err)
-	}
-	tid := events.TenantID(r.TenantID)
-	if _, err := a.Service.loadTenant(ctx, tid); err != nil {
-		if domain.ErrorCode(err) == domain.CodeNotFound {
-			return tenant.UserAdded{}, "", false, nil // onboarding never completed
-		}
+	tid, found, err := a.Service.TenantByName(ctx, name)
+	if err != nil || !found {
 		return tenant.UserAdded{}, "", false, err
 	}
 	u, found, err := a.Service.findUser(ctx, tid, email)

@@ -99,12 +99,12 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	}
 	out := Onboarded{TenantID: tenantID, TenantName: c.TenantName, AdminUserID: userID, Plan: plan}
 
-	hash, err := s.Passwords.Hash(c.Password)
-	if err != nil {
-		return Onboarded{}, fmt.Errorf("hash password: %w", err)
-	}
 	now := s.Clock.Now()
 	tid := events.TenantID(tenantID)
+	hash, err := s.credentials(ctx, DirectoryUser{TenantID: tenantID, UserID: userID, Email: email, Password: c.Password, Role: identity.RoleTenantAdmin}, resuming)
+	if err != nil {
+		return Onboarded{}, err
+	}
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
 		Expected: events.NoStream, IdempotencyKey: key("user"), CorrelationID: m.CorrelationID, Actor: userID,
@@ -146,4 +146,22 @@ func (s *Service) pendingReservation(ctx context.Context, nameStream events.Stre
 		return r, true, nil
 	}
 	return r, false, storeError("load tenant", err)
+}
+
+// credentials stores the user's password: in the directory when there is one
+// (returning no hash), else as a hash for the user.added event. existingOK lets a
+// resumed onboarding find the user its first attempt created.
+func (s *Service) credentials(ctx context.Context, u DirectoryUser, existingOK bool) (string, error) {
+	if s.Users == nil {
+		hash, err := s.Passwords.Hash(u.Password)
+		if err != nil {
+			return "", fmt.Errorf("hash password: %w", err)
+		}
+		return hash, nil
+	}
+	err := s.Users.CreateUser(ctx, u)
+	if err == nil || (existingOK && errors.Is(err, ErrUserExists)) {
+		return "", nil
+	}
+	return "", fmt.Errorf("create user in directory: %w", err)
 }

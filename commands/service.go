@@ -22,6 +22,9 @@ type Service struct {
 	Clock     clock.Clock
 	Plans     PlanCatalog
 	Passwords PasswordHasher
+	// Users, when set, holds credentials instead of the event store (Cognito);
+	// nil keeps password hashes in user.added events, as locally.
+	Users UserDirectory
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
@@ -57,11 +56,22 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			return User{}, err
 		}
 	}
-	hash, err := s.Passwords.Hash(c.Password)
-	if err != nil {
-		return User{}, fmt.Errorf("hash password: %w", err)
+	userID := uuid.Must(uuid.NewV7()).String()
+	if s.Users != nil {
+		// Check first: the directory must not overwrite an existing user's password.
+		if _, found, err := s.findUser(ctx, tid, email); err != nil {
+			return User{}, err
+		} else if found {
+			return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
+		}
 	}
-	ev := &tenant.UserAdded{UserID: uuid.Must(uuid.NewV7()).String(), Email: email, PasswordHash: hash, Roles: []string{role}, At: s.Clock.Now()}
+	// A user the directory already holds was left by an attempt that crashed before
+	// its append; the append below decides.
+	hash, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: userID, Email: email, Password: c.Password, Role: role}, true)
+	if err != nil {
+		return User{}, err
+	}
+	ev := &tenant.UserAdded{UserID: userID, Email: email, PasswordHash: hash, Roles: []string{role}, At: s.Clock.Now()}
 	res, err := s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
 		Expected: events.NoStream, IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
