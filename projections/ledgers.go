@@ -1,0 +1,181 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
+)
+
+// Names under which the ledgers projection keeps its read model.
+const (
+	LedgersProjection = "ledgers"
+	// LedgerMetersCollection holds one LedgerMeter per (period, meter).
+	LedgerMetersCollection = "meters"
+	// LedgerValuesCollection holds one key per (period, meter, property, value)
+	// seen, so unique_count is the number of keys under a prefix.
+	LedgerValuesCollection = "values"
+	// LedgerHeadsCollection holds one LedgerHead per period.
+	LedgerHeadsCollection = "heads"
+)
+
+// LedgerMeter is one meter's usage in one period, kept for every aggregation at
+// once: the projection has no catalogue (a catalogue file may change between
+// runs), so the reader picks the aggregate its catalogue names. Every field is
+// order-independent: counts and sums add, max keeps the larger, latest keeps the
+// greatest (occurred_at, id), as billing.Ledger does. Decimals are strings.
+type LedgerMeter struct {
+	Records  int64     `json:"records"`
+	Count    string    `json:"count"` // a record of quantity 0 counts 1, as billing.Ledger counts
+	Sum      string    `json:"sum"`
+	Max      string    `json:"max"`
+	Latest   string    `json:"latest"`
+	LatestAt time.Time `json:"latest_at"`
+	LatestID string    `json:"latest_id"`
+}
+
+// LedgerHead is how far a period's usage stream has been applied: versions 1
+// through UsageVersion (the engine applies each stream in order), so a reader
+// can fold the store up to the same version and compare.
+type LedgerHead struct {
+	UsageVersion int64 `json:"usage_version"`
+}
+
+// LedgerMeterKey is the key of a period's meter in LedgerMetersCollection.
+func LedgerMeterKey(p billing.Period, meter string) string {
+	return p.String() + "/" + url.PathEscape(meter)
+}
+
+// LedgerValuesPrefix is the key prefix of a (period, meter, property)'s distinct
+// values in LedgerValuesCollection.
+func LedgerValuesPrefix(p billing.Period, meter, property string) string {
+	return p.String() + "/" + url.PathEscape(meter) + "/" + url.PathEscape(property) + "/"
+}
+
+// Ledgers keeps each tenant's usage totals per period and meter, from the
+// usage.recorded events of its usage-<YYYY-MM> streams. Billing itself folds
+// ledgers from the store (docs/ARCHITECTURE.md); this read model is for queries
+// and is checked against that fold by the billing audit.
+type Ledgers struct{}
+
+func init() { Register(Ledgers{}) }
+
+// Name implements Projection.
+func (Ledgers) Name() string { return LedgersProjection }
+
+// Handles implements Projection.
+func (Ledgers) Handles() []string { return []string{metering.TypeRecorded} }
+
+// Apply implements Projection.
+func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
+	p, err := billing.ParsePeriod(strings.TrimPrefix(string(ev.StreamID), "usage-"))
+	if err != nil {
+		return fmt.Errorf("ledgers: stream %s: %w", ev.StreamID, err)
+	}
+	r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
+	if err != nil {
+		return fmt.Errorf("ledgers: decode %s: %w", ev.ID, err)
+	}
+	var head LedgerHead
+	if err := getJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), &head); err != nil {
+		return fmt.Errorf("ledgers: head %s: %w", p, err)
+	}
+	head.UsageVersion = max(head.UsageVersion, ev.Version)
+	if err := putJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), head); err != nil {
+		return fmt.Errorf("ledgers: head %s: %w", p, err)
+	}
+	// The billing fold skips usage outside its stream's period; so does this.
+	if !p.Contains(r.Timestamp) {
+		return nil
+	}
+	q, err := decimal.NewFromString(r.Quantity)
+	if err != nil || q.IsNegative() {
+		return fmt.Errorf("ledgers: usage %s: quantity %q is not a non-negative decimal", r.ID, r.Quantity)
+	}
+	key := LedgerMeterKey(p, r.Meter)
+	var m LedgerMeter
+	if err := getJSON(ctx, tx, ev.TenantID, LedgerMetersCollection, key, &m); err != nil {
+		return fmt.Errorf("ledgers: %s: %w", key, err)
+	}
+	m.add(q, r.Timestamp.UTC(), r.Meter+"/"+r.ID)
+	if err := putJSON(ctx, tx, ev.TenantID, LedgerMetersCollection, key, m); err != nil {
+		return fmt.Errorf("ledgers: %s: %w", key, err)
+	}
+	for prop, v := range r.Properties {
+		k := LedgerValuesPrefix(p, r.Meter, prop) + url.PathEscape(v)
+		if err := tx.Put(ctx, ev.TenantID, LedgerValuesCollection, k, []byte("1")); err != nil {
+			return fmt.Errorf("ledgers: %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func (m *LedgerMeter) add(q decimal.Decimal, at time.Time, id string) {
+	n := q
+	if n.IsZero() {
+		n = decimal.NewFromInt(1)
+	}
+	m.Count = decimalOf(m.Count).Add(n).String()
+	m.Sum = decimalOf(m.Sum).Add(q).String()
+	if m.Records == 0 || q.GreaterThan(decimalOf(m.Max)) {
+		m.Max = q.String()
+	}
+	if m.LatestID == "" || at.After(m.LatestAt) || at.Equal(m.LatestAt) && id > m.LatestID {
+		m.Latest, m.LatestAt, m.LatestID = q.String(), at, id
+	}
+	m.Records++
+}
+
+// Quantity is the meter's period quantity under aggregation agg; unique_count
+// needs the distinct values, which the caller counts from LedgerValuesCollection.
+func (m LedgerMeter) Quantity(agg billing.Aggregation) decimal.Decimal {
+	switch agg {
+	case billing.AggCount:
+		return decimalOf(m.Count)
+	case billing.AggSum:
+		return decimalOf(m.Sum)
+	case billing.AggMax:
+		return decimalOf(m.Max)
+	case billing.AggLatest:
+		return decimalOf(m.Latest)
+	}
+	return decimal.Zero
+}
+
+// decimalOf parses a stored decimal; the empty string (a new row) is zero.
+func decimalOf(s string) decimal.Decimal {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Zero
+	}
+	return d
+}
+
+func getJSON(ctx context.Context, tx Tx, tenant events.TenantID, coll, key string, v any) error {
+	raw, err := tx.Get(ctx, tenant, coll, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func putJSON(ctx context.Context, tx Tx, tenant events.TenantID, coll, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, tenant, coll, key, b)
+}
