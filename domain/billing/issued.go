@@ -19,4 +19,17 @@ type Issued struct {
 	// ProfileVersion is the version of the tenant's profile stream whose plan
 	// history gave the segments.
 	ProfileVersion int64 `json:"profile_version"`
+	// Late lists the late usage of earlier, already invoiced periods that this
+	// invoice billed as adjustment lines, so a later close bills only newer late
+	// usage and an audit can recompute the adjustments.
+	Late []LateBilled `json:"late,omitempty"`
+}
+
+// LateBilled names late usage of an earlier period billed on a later invoice:
+// versions FromVersion+1 through ToVersion of the period's usage stream, rated
+// against that period's issued ledger folded up to FromVersion.
+type LateBilled struct {
+	Period      Period `json:"period"`
+	FromVersion int64  `json:"from_version"`
+	ToVersion   int64  `json:"to_version"`
 }
