@@ -15,9 +15,10 @@ import (
 // When Service.Users is set, Onboard and AddUser create the user there and the
 // user.added event carries no password hash; logins then go to the directory.
 type UserDirectory interface {
-	// CreateUser creates the user with a permanent password and its role. It
-	// returns an error wrapping ErrUserExists when the directory already holds
-	// the user, which a resumed onboarding treats as done.
+	// CreateUser creates the user with a permanent password and its role. A
+	// directory may complete a user that a crashed attempt left (and return nil)
+	// or return an error wrapping ErrUserExists, which a resumed onboarding and
+	// AddUser (after checking the store) treat as done.
 	CreateUser(ctx context.Context, u DirectoryUser) error
 }
 
