@@ -1,0 +1,2 @@
+// Package cognito keeps tenantstream's users in an Amazon Cognito user pool: onboarding, logins, refreshes and token verification.
+package cognito
