@@ -1,0 +1,2 @@
+// Package tenantcreds vends AWS credentials scoped to one tenant by assuming a role with a TenantId session tag, and caches them per tenant.
+package tenantcreds
