@@ -1,0 +1,451 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+var (
+	_ projections.Backend = (*Backend)(nil)
+	_ projections.Dumper  = (*Backend)(nil)
+)
+
+// MaxTransactItems is DynamoDB's limit of actions in one TransactWriteItems.
+const MaxTransactItems = 100
+
+var (
+	// ErrConflict: a checkpoint or the generation state changed since this
+	// transaction read it (a concurrent or duplicated invocation got there first).
+	// Nothing of the failing transaction was written; redeliver the batch.
+	ErrConflict = errors.New("projections/dynamodb: checkpoint or generation changed concurrently")
+	// ErrTooManyWrites: one stream's writes and checkpoint in one batch need more
+	// than MaxTransactItems actions, so they cannot commit atomically; deliver
+	// smaller batches.
+	ErrTooManyWrites = errors.New("projections/dynamodb: one stream's writes exceed the transaction limit")
+)
+
+// Options configure a Backend.
+type Options struct {
+	// Table is the read-model table (see CreateTable). Required.
+	Table string
+	// MaxTransactItems caps the actions per TransactWriteItems; default and
+	// maximum MaxTransactItems. Tests lower it to exercise splitting.
+	MaxTransactItems int
+}
+
+// Backend is a projections.Backend on one DynamoDB table. A transaction buffers
+// its writes and commits them with the checkpoints they advance in
+// TransactWriteItems, each checkpoint conditioned on the value the transaction
+// read, so a duplicated or concurrent invocation (two projector Lambdas given
+// the same records) fails with ErrConflict instead of applying events twice.
+// A batch larger than one transaction is split between streams; each stream's
+// writes stay in one transaction with its checkpoint.
+//
+// Transactions of one Backend are serialized in process, as the interface asks;
+// across processes the conditions keep them correct.
+type Backend struct {
+	client   *ddb.Client
+	table    string
+	maxItems int
+	mu       sync.Mutex
+}
+
+// New returns a Backend on an existing table.
+func New(client *ddb.Client, opts Options) (*Backend, error) {
+	if client == nil || opts.Table == "" {
+		return nil, errors.New("new dynamodb read-model backend: client and table are required")
+	}
+	if opts.MaxTransactItems <= 0 || opts.MaxTransactItems > MaxTransactItems {
+		opts.MaxTransactItems = MaxTransactItems
+	}
+	return &Backend{client: client, table: opts.Table, maxItems: opts.MaxTransactItems}, nil
+}
+
+// CreateTable creates the read-model table (PK and SK strings, on-demand
+// billing) and waits until it is active. An existing table is not an error.
+func CreateTable(ctx context.Context, client *ddb.Client, table string) error {
+	_, err := client.CreateTable(ctx, &ddb.CreateTableInput{
+		TableName: aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create table %s: %w", table, err)
+	}
+	w := ddb.NewTableExistsWaiter(client, func(o *ddb.TableExistsWaiterOptions) { o.MinDelay = 100 * time.Millisecond })
+	if err := w.Wait(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute); err != nil {
+		return fmt.Errorf("create table %s: wait until active: %w", table, err)
+	}
+	return nil
+}
+
+// Close implements projections.Backend; the client needs no closing.
+func (b *Backend) Close() error { return nil }
+
+// Begin implements projections.Backend.
+func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	b.mu.Lock()
+	return newTx(b), nil
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: pk}, attrSK: &types.AttributeValueMemberS{Value: sk}}
+}
+
+func num(n int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func str(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) int64 {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func (b *Backend) getItem(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
+	out, err := b.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(b.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+// genState is a projection's generation state item: the default generation and
+// per-tenant overrides, with a revision for optimistic updates. Overrides live
+// in one map so a query resolves a tenant's generation with one read; a
+// switch for all tenants clears them.
+type genState struct {
+	exists  bool
+	def     int64
+	tenants map[string]int64
+	rev     int64
+}
+
+func (g *genState) active(tenant events.TenantID) int64 {
+	if v, ok := g.tenants[string(tenant)]; ok {
+		return v
+	}
+	if g.def == 0 {
+		return 1
+	}
+	return g.def
+}
+
+func (b *Backend) readGenState(ctx context.Context, projection string) (*genState, error) {
+	item, err := b.getItem(ctx, projPK(projection), skGenState)
+	if err != nil {
+		return nil, fmt.Errorf("read generation state of %s: %w", projection, err)
+	}
+	g := &genState{tenants: map[string]int64{}, def: 1}
+	if item == nil {
+		return g, nil
+	}
+	g.exists, g.def, g.rev = true, getN(item, attrDefault), getN(item, attrRev)
+	if m, ok := item[attrTenants].(*types.AttributeValueMemberM); ok {
+		for t, v := range m.Value {
+			if n, ok := v.(*types.AttributeValueMemberN); ok {
+				g.tenants[t], _ = strconv.ParseInt(n.Value, 10, 64)
+			}
+		}
+	}
+	return g, nil
+}
+
+func (g *genState) item(projection string) map[string]types.AttributeValue {
+	m := make(map[string]types.AttributeValue, len(g.tenants))
+	for t, v := range g.tenants {
+		m[t] = num(v)
+	}
+	item := key(projPK(projection), skGenState)
+	item[attrProj], item[attrDefault], item[attrRev] = str(projection), num(g.def), num(g.rev)
+	item[attrTenants] = &types.AttributeValueMemberM{Value: m}
+	return item
+}
+
+// condition is the precondition that the state is still what was read.
+func (g *genState) condition() (string, map[string]types.AttributeValue) {
+	if !g.exists {
+		return "attribute_not_exists(" + attrPK + ")", nil
+	}
+	return attrRev + " = :rev", map[string]types.AttributeValue{":rev": num(g.rev)}
+}
+
+// Get implements projections.Reader.
+func (b *Backend) Get(ctx context.Context, projection string, tenant events.TenantID, collection, k string) ([]byte, error) {
+	g, err := b.readGenState(ctx, projection)
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%s/%s: %w", projection, collection, k, err)
+	}
+	return b.getValue(ctx, rmPK(projection, g.active(tenant), tenant, collection), k)
+}
+
+func (b *Backend) getValue(ctx context.Context, pk, k string) ([]byte, error) {
+	item, err := b.getItem(ctx, pk, rmSK(k))
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", pk, k, err)
+	}
+	if item == nil {
+		return nil, fmt.Errorf("get %s %s: %w", pk, k, projections.ErrNotFound)
+	}
+	v, ok := item[attrValue].(*types.AttributeValueMemberB)
+	if !ok {
+		return nil, fmt.Errorf("get %s %s: value is not binary", pk, k)
+	}
+	return v.Value, nil
+}
+
+// List implements projections.Reader.
+func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
+	g, err := b.readGenState(ctx, projection)
+	if err != nil {
+		return nil, fmt.Errorf("list %s/%s: %w", projection, collection, err)
+	}
+	return b.query(ctx, rmPK(projection, g.active(tenant), tenant, collection), after, normLimit(limit))
+}
+
+// normLimit treats a non-positive List limit as the default page of 1,000, as
+// the other backends do.
+func normLimit(limit int) int {
+	if limit <= 0 {
+		return 1000
+	}
+	return limit
+}
+
+// query returns up to limit entries of partition pk with keys > after, paging
+// through DynamoDB's 1 MB responses.
+func (b *Backend) query(ctx context.Context, pk, after string, limit int) ([]projections.Entry, error) {
+	var out []projections.Entry
+	in := &ddb.QueryInput{
+		TableName:              aws.String(b.table),
+		KeyConditionExpression: aws.String("#pk = :pk AND #sk > :after"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":after": str(rmSK(after))},
+		ConsistentRead:            aws.Bool(true),
+	}
+	for len(out) < limit {
+		in.Limit = aws.Int32(int32(min(limit-len(out), 1000)))
+		page, err := b.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", pk, err)
+		}
+		for _, item := range page.Items {
+			v, _ := item[attrValue].(*types.AttributeValueMemberB)
+			if v == nil {
+				continue
+			}
+			out = append(out, projections.Entry{Key: getS(item, attrSK)[len(skKeyPrefix):], Value: v.Value})
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
+}
+
+// Parked implements projections.Backend.
+func (b *Backend) Parked(ctx context.Context, projection string) ([]projections.ParkedEvent, error) {
+	items, err := b.parkedItems(ctx, projection)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]projections.ParkedEvent, 0, len(items))
+	for _, it := range items {
+		at, err := time.Parse(time.RFC3339Nano, getS(it, attrAt))
+		if err != nil {
+			return nil, fmt.Errorf("parked %s: parked at %q: %w", projection, getS(it, attrAt), err)
+		}
+		out = append(out, projections.ParkedEvent{
+			Projection: projection, EventID: getS(it, attrEventID), Tenant: events.TenantID(getS(it, attrTenant)),
+			Stream: events.StreamID(getS(it, attrStream)), Version: getN(it, attrVersion), Type: getS(it, attrType),
+			Reason: getS(it, attrReason), ParkedAt: at,
+		})
+	}
+	return out, nil
+}
+
+func (b *Backend) parkedItems(ctx context.Context, projection string) ([]map[string]types.AttributeValue, error) {
+	in := &ddb.QueryInput{
+		TableName:                 aws.String(b.table),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(projPK(projection)), ":p": str(skParkedPrefix)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var out []map[string]types.AttributeValue
+	p := ddb.NewQueryPaginator(b.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("parked %s: %w", projection, err)
+		}
+		out = append(out, page.Items...)
+	}
+	return out, nil
+}
+
+func parkedItem(p projections.ParkedEvent) map[string]types.AttributeValue {
+	item := key(projPK(p.Projection), parkedSK(p.ParkedAt, p.EventID))
+	item[attrProj], item[attrEventID], item[attrTenant] = str(p.Projection), str(p.EventID), str(string(p.Tenant))
+	item[attrStream], item[attrVersion], item[attrType] = str(string(p.Stream)), num(p.Version), str(p.Type)
+	item[attrReason], item[attrAt] = str(p.Reason), str(p.ParkedAt.UTC().Format(time.RFC3339Nano))
+	return item
+}
+
+// scan returns the keys and attributes of every read-model and checkpoint item
+// of projection that keep selects. Dropping generations is rare (after a
+// rebuild), so a filtered scan is preferred to an index that every read-model
+// write would pay for.
+func (b *Backend) scan(ctx context.Context, projection string, keep func(map[string]types.AttributeValue) bool) ([]map[string]types.AttributeValue, error) {
+	in := &ddb.ScanInput{
+		TableName:                 aws.String(b.table),
+		FilterExpression:          aws.String("#proj = :p AND attribute_exists(#gen)"),
+		ExpressionAttributeNames:  map[string]string{"#proj": attrProj, "#gen": attrGen},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": str(projection)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var out []map[string]types.AttributeValue
+	p := ddb.NewScanPaginator(b.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", projection, err)
+		}
+		for _, it := range page.Items {
+			if keep(it) {
+				out = append(out, it)
+			}
+		}
+	}
+	return out, nil
+}
+
+// deleteItems deletes items in batches of 25 (BatchWriteItem's limit), retrying
+// unprocessed ones.
+func (b *Backend) deleteItems(ctx context.Context, items []map[string]types.AttributeValue) error {
+	for len(items) > 0 {
+		n := min(25, len(items))
+		reqs := make([]types.WriteRequest, n)
+		for i, it := range items[:n] {
+			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(getS(it, attrPK), getS(it, attrSK))}}
+		}
+		items = items[n:]
+		pending := map[string][]types.WriteRequest{b.table: reqs}
+		for attempt := 0; len(pending[b.table]) > 0; attempt++ {
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("delete items: %w", ctx.Err())
+				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+				}
+			}
+			out, err := b.client.BatchWriteItem(ctx, &ddb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("delete items: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}
+
+// DropGenerations implements projections.Backend.
+func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant events.TenantID, keep int64) error {
+	items, err := b.scan(ctx, projection, func(it map[string]types.AttributeValue) bool {
+		return getN(it, attrGen) != keep && (tenant == "" || getS(it, attrTenant) == string(tenant))
+	})
+	if err == nil {
+		err = b.deleteItems(ctx, items)
+	}
+	if err != nil {
+		return fmt.Errorf("drop generations of %s but %d: %w", projection, keep, err)
+	}
+	return nil
+}
+
+// DiscardGeneration implements projections.Backend.
+func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen int64) error {
+	items, err := b.scan(ctx, projection, func(it map[string]types.AttributeValue) bool { return getN(it, attrGen) == gen })
+	if err == nil {
+		err = b.deleteItems(ctx, items)
+	}
+	if err != nil {
+		return fmt.Errorf("discard generation %d of %s: %w", gen, projection, err)
+	}
+	return nil
+}
+
+// Dump implements projections.Dumper.
+func (b *Backend) Dump(ctx context.Context, projection string) ([]projections.DumpEntry, error) {
+	g, err := b.readGenState(ctx, projection)
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: %w", projection, err)
+	}
+	items, err := b.scan(ctx, projection, func(it map[string]types.AttributeValue) bool {
+		_, isRM := it[attrColl]
+		return isRM && getN(it, attrGen) == g.active(events.TenantID(getS(it, attrTenant)))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: %w", projection, err)
+	}
+	out := make([]projections.DumpEntry, 0, len(items))
+	for _, it := range items {
+		v, _ := it[attrValue].(*types.AttributeValueMemberB)
+		if v == nil {
+			continue
+		}
+		out = append(out, projections.DumpEntry{Tenant: events.TenantID(getS(it, attrTenant)), Collection: getS(it, attrColl),
+			Key: getS(it, attrSK)[len(skKeyPrefix):], Value: v.Value})
+	}
+	projections.SortDump(out)
+	return out, nil
+}
+
+// isConflict reports whether a cancelled transaction failed a condition or ran
+// into another transaction on the same items.
+func isConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
+				return true
+			}
+		}
+	}
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
