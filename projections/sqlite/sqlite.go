@@ -138,8 +138,12 @@ func Open(ctx context.Context, path string) (*Backend, error) {
 	}
 	q.Del("_txlock")
 	q.Set("_query_only", "true")
+	// Readers run a handful of fixed queries (Get, List, ...) per request;
+	// without a statement cache each one is parsed and planned again.
+	q.Set("_stmt_cache_size", "16")
 	r := openDB("file:"+path+"?"+q.Encode(), true)
 	q.Del("_query_only")
+	q.Del("_stmt_cache_size")
 	ck := openDB("file:"+path+"?"+q.Encode(), false)
 	ck.SetMaxOpenConns(1)
 	b := &Backend{w: w, r: r, ck: ck, stop: make(chan struct{})}
