@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,22 +109,51 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		}
 		byPeriod[period] = append(byPeriod[period], ne)
 	}
-	out := UsageResult{Duplicates: batchDup}
+	// An append holds at most 100 events (DynamoDB's transaction limit). The chunks
+	// need no atomicity between them (a retry skips the ids already stored), so
+	// they are appended concurrently: the store commits them together instead of
+	// paying one commit (fsync) per chunk in turn.
+	type chunk struct {
+		period string
+		evs    []events.NewEvent
+		res    events.AppendResult
+		err    error
+	}
+	var chunks []*chunk
 	for _, period := range order {
 		evs := byPeriod[period]
 		for start := 0; start < len(evs); start += 100 {
-			chunk := evs[start:min(start+100, len(evs))]
-			res, err := s.Store.Append(ctx, events.AppendRequest{
-				Tenant: tid, Stream: events.StreamID(UsageStreamID(period)), StreamType: metering.StreamType,
-				Expected: events.AnyVersion, SkipDuplicateIDs: true, CorrelationID: m.CorrelationID,
-				Actor: m.Principal.UserID, Events: chunk,
-			})
-			if err != nil {
-				return out, storeError("record usage", err)
-			}
-			out.Accepted += len(res.Events)
-			out.Duplicates += res.Skipped
+			chunks = append(chunks, &chunk{period: period, evs: evs[start:min(start+100, len(evs))]})
 		}
+	}
+	appendChunk := func(c *chunk) {
+		c.res, c.err = s.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: events.StreamID(UsageStreamID(c.period)), StreamType: metering.StreamType,
+			Expected: events.AnyVersion, SkipDuplicateIDs: true, CorrelationID: m.CorrelationID,
+			Actor: m.Principal.UserID, Events: c.evs,
+		})
+	}
+	if len(chunks) == 1 {
+		appendChunk(chunks[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, c := range chunks {
+			wg.Go(func() { appendChunk(c) })
+		}
+		wg.Wait()
+	}
+	out := UsageResult{Duplicates: batchDup}
+	var errs []error
+	for _, c := range chunks {
+		if c.err != nil {
+			errs = append(errs, c.err)
+			continue
+		}
+		out.Accepted += len(c.res.Events)
+		out.Duplicates += c.res.Skipped
+	}
+	if len(errs) > 0 {
+		return out, storeError("record usage", errors.Join(errs...))
 	}
 	return out, nil
 }
