@@ -2,14 +2,19 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
 )
 
 // AuditLine compares one invoice line as issued and as recomputed.
@@ -33,12 +38,30 @@ type AuditReport struct {
 	UsageVersion       int64       `json:"usage_version"`
 	IssuedSubtotal     string      `json:"issued_subtotal"`
 	RecomputedSubtotal string      `json:"recomputed_subtotal"`
+	Segments           int         `json:"segments"`
 	Lines              []AuditLine `json:"lines"`
+	// Late is the late usage of earlier periods the invoice billed as adjustments.
+	Late []billing.LateBilled `json:"late,omitempty"`
+	// Checks are the other comparisons: the late usage ranges and the ledgers read model.
+	Checks []AuditCheck `json:"checks"`
 }
 
-// Audit re-reads the tenant's events for the period from the store, folds the
-// ledger again up to the usage version the invoice was computed from, rates it,
-// and compares the result with the issued invoice line by line and to the cent.
+// AuditCheck is one comparison besides the invoice lines: what the event store
+// says and what was found.
+type AuditCheck struct {
+	Key   string `json:"key"`
+	Store string `json:"store"`
+	Found string `json:"found"`
+	Match bool   `json:"match"`
+}
+
+// Audit re-reads the tenant's events from the store and re-derives the invoice:
+// the period's ledger folded again up to the usage version the invoice was
+// computed from, split into the plan segments of the profile history, and rated;
+// the adjustment lines re-rated from each late usage range it names (which must
+// start where the earlier invoices left off). The result is compared with the
+// issued invoice line by line and to the cent. With AuditReadModel it also
+// compares the ledgers read model with the fold of the store for the periods involved.
 func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Period) (AuditReport, error) {
 	if err := tid.Validate(); err != nil {
 		return AuditReport{}, domain.FieldError("tenant", "invalid tenant id")
@@ -61,6 +84,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 	rep := AuditReport{
 		TenantID: string(tid), Period: p.String(), InvoiceID: iss.Invoice.InvoiceID, Number: iss.Invoice.Number,
 		Currency: iss.Invoice.Currency, UsageVersion: iss.UsageVersion, IssuedSubtotal: iss.Invoice.Subtotal.String(),
+		Late: iss.Late, Checks: []AuditCheck{},
 	}
 	var recomputed billing.Invoice
 	f, err := b.foldPeriod(ctx, tid, p, iss.UsageVersion, opening)
@@ -72,6 +96,43 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 			return AuditReport{}, fmt.Errorf("audit: rate: %w", err)
 		}
 	}
+	rep.Segments = len(f.segs)
+	segsMatch := len(f.segs) == len(iss.Invoice.Segments)
+	for i := 0; segsMatch && i < len(f.segs); i++ {
+		a, r := iss.Invoice.Segments[i], f.segs[i]
+		segsMatch = a.Plan == r.Plan && a.From.Equal(r.From) && a.To.Equal(r.To)
+	}
+	rep.Checks = append(rep.Checks, AuditCheck{Key: "plan segments", Store: segmentsString(f.segs), Found: segmentsString(iss.Invoice.Segments), Match: segsMatch})
+
+	ledgerPeriods := []billing.Period{p}
+	for _, lb := range iss.Late {
+		q := lb.Period
+		ledgerPeriods = append(ledgerPeriods, q)
+		prior, ok, err := b.issuedInvoice(ctx, tid, q)
+		if err != nil {
+			return AuditReport{}, err
+		}
+		key := "late usage of " + q.String() + " versions"
+		if !ok {
+			rep.Checks = append(rep.Checks, AuditCheck{Key: key, Store: "no invoice for " + q.String(), Found: lateRange(lb), Match: false})
+			continue
+		}
+		from, err := b.billedBefore(ctx, tid, q, p)
+		if err != nil {
+			return AuditReport{}, err
+		}
+		adj, to, err := b.rateLate(ctx, tid, prior, lb.FromVersion, lb.ToVersion)
+		if err != nil {
+			return AuditReport{}, fmt.Errorf("audit: %w", err)
+		}
+		want := billing.LateBilled{Period: q, FromVersion: from, ToVersion: to}
+		rep.Checks = append(rep.Checks, AuditCheck{Key: key, Store: lateRange(want), Found: lateRange(lb), Match: want == lb})
+		recomputed.AddLines(adj...)
+	}
+	if recomputed.Currency == "" {
+		recomputed.Currency = b.Catalog.Currency
+	}
+
 	rep.RecomputedSubtotal = recomputed.Subtotal.String()
 	rep.Match = iss.Invoice.Subtotal.Equal(recomputed.Subtotal) && iss.Invoice.Currency == recomputed.Currency &&
 		len(iss.Invoice.Lines) == len(recomputed.Lines)
@@ -92,11 +153,153 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 			al.RecomputedQuantity, al.RecomputedAmount = r.Quantity.String(), r.Amount.String()
 		}
 		al.Match = a != nil && r != nil && a.Kind == r.Kind && a.Meter == r.Meter && a.Segment == r.Segment &&
+			a.Plan == r.Plan && samePeriod(a.OriginalPeriod, r.OriginalPeriod) &&
 			a.Quantity.Equal(r.Quantity) && a.Amount.Equal(r.Amount)
 		rep.Match = rep.Match && al.Match
 		rep.Lines = append(rep.Lines, al)
 	}
+
+	for _, q := range ledgerPeriods {
+		if !b.AuditReadModel {
+			break
+		}
+		checks, err := b.auditLedgerReadModel(ctx, tid, q, iss, q == p)
+		if err != nil {
+			return AuditReport{}, err
+		}
+		rep.Checks = append(rep.Checks, checks...)
+	}
+	for _, c := range rep.Checks {
+		rep.Match = rep.Match && c.Match
+	}
 	return rep, nil
+}
+
+// billedBefore is the last usage version of q that invoices of periods before p
+// billed: q's own invoice, then the late usage the invoices between named.
+func (b *Billing) billedBefore(ctx context.Context, tid events.TenantID, q, p billing.Period) (int64, error) {
+	issued := map[billing.Period]billing.Issued{}
+	for r := q; r.Start().Before(p.Start()); r = r.Next() {
+		iss, ok, err := b.issuedInvoice(ctx, tid, r)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			issued[r] = iss
+		}
+	}
+	return billedUpTo(q, issued), nil
+}
+
+// auditLedgerReadModel compares the ledgers read model of period q with the fold
+// of q's usage stream from the store, up to the version the read model says it
+// applied (it may trail a running server by the projection lag). The read model
+// must have applied at least what the invoice billed of q.
+func (b *Billing) auditLedgerReadModel(ctx context.Context, tid events.TenantID, q billing.Period, iss billing.Issued, own bool) ([]AuditCheck, error) {
+	prefix := "ledger read model " + q.String() + " "
+	var head projections.LedgerHead
+	if err := b.readModelJSON(ctx, tid, projections.LedgerHeadsCollection, q.String(), &head); err != nil {
+		return nil, err
+	}
+	billed := iss.UsageVersion
+	if !own {
+		for _, lb := range iss.Late {
+			if lb.Period == q {
+				billed = lb.ToVersion
+			}
+		}
+	}
+	checks := []AuditCheck{{
+		Key:   prefix + "usage version",
+		Store: fmt.Sprintf(">= %d (billed)", billed), Found: strconv.FormatInt(head.UsageVersion, 10),
+		Match: head.UsageVersion >= billed,
+	}}
+	l, err := billing.NewLedger(b.Catalog, q)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if head.UsageVersion > 0 {
+		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(q.String())), 1)
+		if err != nil && !errors.Is(err, events.ErrNotFound) {
+			return nil, storeError("load usage", err)
+		}
+		if _, err := b.addUsage(l, evs, head.UsageVersion); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range b.Catalog.AllMeters() {
+		want := l.Total(m.ID)
+		got, err := b.readModelQuantity(ctx, tid, q, m)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, AuditCheck{Key: prefix + m.ID, Store: want.String(), Found: got.String(), Match: want.Equal(got)})
+	}
+	return checks, nil
+}
+
+// readModelQuantity is a meter's period quantity in the ledgers read model,
+// aggregated as the catalogue says.
+func (b *Billing) readModelQuantity(ctx context.Context, tid events.TenantID, q billing.Period, m billing.Meter) (decimal.Decimal, error) {
+	if m.Aggregation == billing.AggUniqueCount {
+		prefix := projections.LedgerValuesPrefix(q, m.ID, m.Property)
+		n, after := int64(0), prefix
+		for {
+			entries, err := b.Service.Reader.List(ctx, projections.LedgersProjection, tid, projections.LedgerValuesCollection, after, 500)
+			if err != nil {
+				return decimal.Zero, storeError("list ledger values", err)
+			}
+			for _, e := range entries {
+				if !strings.HasPrefix(e.Key, prefix) {
+					return decimal.NewFromInt(n), nil
+				}
+				n++
+			}
+			if len(entries) < 500 {
+				return decimal.NewFromInt(n), nil
+			}
+			after = entries[len(entries)-1].Key
+		}
+	}
+	var row projections.LedgerMeter
+	if err := b.readModelJSON(ctx, tid, projections.LedgerMetersCollection, projections.LedgerMeterKey(q, m.ID), &row); err != nil {
+		return decimal.Zero, err
+	}
+	return row.Quantity(m.Aggregation), nil
+}
+
+// readModelJSON decodes a ledgers read-model value; a missing one leaves v zero.
+func (b *Billing) readModelJSON(ctx context.Context, tid events.TenantID, coll, key string, v any) error {
+	raw, err := b.Service.Reader.Get(ctx, projections.LedgersProjection, tid, coll, key)
+	if errors.Is(err, projections.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storeError("read ledger "+key, err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("audit: decode ledger read model %s: %w", key, err)
+	}
+	return nil
+}
+
+func segmentsString(segs []billing.PlanSegment) string {
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		parts[i] = s.Plan + " " + s.From.UTC().Format(time.RFC3339) + ".." + s.To.UTC().Format(time.RFC3339)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lateRange(lb billing.LateBilled) string {
+	return fmt.Sprintf("%d..%d", lb.FromVersion+1, lb.ToVersion)
+}
+
+func samePeriod(a, b *billing.Period) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func lineKey(a, r *billing.Line) string {
@@ -105,6 +308,9 @@ func lineKey(a, r *billing.Line) string {
 		l = r
 	}
 	k := "segment " + strconv.Itoa(l.Segment) + " " + string(l.Kind)
+	if l.OriginalPeriod != nil {
+		k += " of " + l.OriginalPeriod.String()
+	}
 	if l.Meter != "" {
 		k += " " + l.Meter
 	}

@@ -61,6 +61,9 @@ type Billing struct {
 	Log   *slog.Logger
 	// OnIssued, when set, is told about each newly issued invoice (for metrics).
 	OnIssued func(billing.Invoice)
+	// AuditReadModel makes Audit also compare the ledgers read model with the
+	// fold of the store (the CLI turns it on; it needs the projection running).
+	AuditReadModel bool
 
 	mu    sync.Mutex
 	cache map[ledgerKey]*cachedLedger
@@ -169,12 +172,17 @@ func usageOf(ev events.Event) (billing.Usage, error) {
 	return billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties}, nil
 }
 
-// addUsage folds usage events into a ledger, skipping meters the catalogue no
-// longer has (logged) so the summary, the close and the audit agree.
+// allVersions folds a usage stream to its end. (Version 0 is a real bound: an
+// invoice issued before any usage folded none, and its audit must fold none.)
+const allVersions = -1
+
+// addUsage folds usage events up to version upTo (allVersions: all) into a
+// ledger, skipping meters the catalogue no longer has (logged) so the summary,
+// the close and the audit agree.
 func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (int64, error) {
 	last := int64(0)
 	for _, ev := range evs {
-		if upTo > 0 && ev.Version > upTo {
+		if upTo >= 0 && ev.Version > upTo {
 			break
 		}
 		last = ev.Version
@@ -242,7 +250,7 @@ func (b *Billing) openingLevels(ctx context.Context, tid events.TenantID, p bill
 	return out, nil
 }
 
-// foldPeriod folds a period from scratch, up to usage version upTo (0: all).
+// foldPeriod folds a period from scratch, up to usage version upTo (allVersions: all).
 func (b *Billing) foldPeriod(ctx context.Context, tid events.TenantID, p billing.Period, upTo int64, opening map[string]decimal.Decimal) (fold, error) {
 	prof, timeline, err := b.profileHistory(ctx, tid)
 	if err != nil {
@@ -297,7 +305,7 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 		return billing.Invoice{}, fold{}, err
 	}
 	if c.ledger == nil || c.profileVersion != prof.Version {
-		f, err := b.foldPeriod(ctx, tid, p, 0, nil)
+		f, err := b.foldPeriod(ctx, tid, p, allVersions, nil)
 		if err != nil {
 			return billing.Invoice{}, fold{}, err
 		}
@@ -308,7 +316,7 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 			return billing.Invoice{}, fold{}, storeError("load usage", err)
 		}
 		if len(evs) > 0 {
-			last, err := b.addUsage(c.ledger, evs, 0)
+			last, err := b.addUsage(c.ledger, evs, allVersions)
 			if err != nil {
 				return billing.Invoice{}, fold{}, err
 			}
@@ -383,7 +391,7 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 		}
 		return res, err
 	}
-	f, err := b.foldPeriod(ctx, tid, p, 0, nil)
+	f, err := b.foldPeriod(ctx, tid, p, allVersions, nil)
 	if err != nil {
 		return res, err
 	}
@@ -399,12 +407,17 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 	if err != nil {
 		return res, err
 	}
+	adj, late, err := b.lateUsage(ctx, tid, p, f.profile.CreatedAt)
+	if err != nil {
+		return res, err
+	}
+	inv.AddLines(adj...)
 	inv.InvoiceID, inv.Number, inv.TenantID, inv.IssuedAt = InvoiceID(tid, p), number, string(tid), now
 	opening := map[string]string{}
 	for m, v := range f.opening {
 		opening[m] = v.String()
 	}
-	issued := &billing.Issued{Invoice: inv, UsageVersion: f.usageVersion, Opening: opening, ProfileVersion: f.profileVersion}
+	issued := &billing.Issued{Invoice: inv, UsageVersion: f.usageVersion, Opening: opening, ProfileVersion: f.profileVersion, Late: late}
 	_, err = b.Service.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: events.StreamID(InvoiceStreamID(p)), StreamType: billing.InvoiceStreamType,
 		Expected: events.NoStream, Actor: "billing", Events: []events.NewEvent{newEvent(issued)},
@@ -439,4 +452,129 @@ func (b *Billing) nextNumber(ctx context.Context, tid events.TenantID, p billing
 		}
 	}
 	return 1, nil
+}
+
+// lateWindow is how far back usage may be dated when it is recorded (the usage
+// window of RecordUsage plus its allowance for clock skew).
+const lateWindow = UsageMaxAge + UsageFutureSkew
+
+// lateUsage finds the late usage of earlier invoiced periods that no invoice has
+// billed yet and rates it as adjustment lines for the invoice of p. Late usage of
+// a period q is what its usage stream holds after the versions already billed:
+// q's own invoice's UsageVersion, then each later invoice's LateBilled for q.
+//
+// Only periods whose late usage can still be unbilled are read: usage of q that
+// arrived before the previous close was billed by it, and usage arriving later is
+// at most lateWindow old, so q must end after that close minus lateWindow.
+func (b *Billing) lateUsage(ctx context.Context, tid events.TenantID, p billing.Period, created time.Time) ([]billing.Line, []billing.LateBilled, error) {
+	first := billing.PeriodOf(created)
+	issued := map[billing.Period]billing.Issued{}
+	var closed []billing.Period // newest first
+	var prevClose time.Time
+	for q := p.Prev(); !q.Start().Before(first.Start()); q = q.Prev() {
+		iss, ok, err := b.issuedInvoice(ctx, tid, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			issued[q] = iss
+			closed = append(closed, q)
+			if prevClose.IsZero() {
+				prevClose = iss.Invoice.IssuedAt
+			}
+		}
+		if !prevClose.IsZero() && !q.End().After(prevClose.Add(-lateWindow)) {
+			break
+		}
+	}
+	var lines []billing.Line
+	var billed []billing.LateBilled
+	for i := len(closed) - 1; i >= 0; i-- { // oldest first, so lines read in period order
+		q := closed[i]
+		if !q.End().After(prevClose.Add(-lateWindow)) {
+			continue
+		}
+		from := billedUpTo(q, issued)
+		adj, to, err := b.rateLate(ctx, tid, issued[q], from, allVersions)
+		if err != nil {
+			return nil, nil, err
+		}
+		if to > from {
+			lines = append(lines, adj...)
+			billed = append(billed, billing.LateBilled{Period: q, FromVersion: from, ToVersion: to})
+		}
+	}
+	return lines, billed, nil
+}
+
+// billedUpTo is the last usage version of q billed by q's invoice or by the late
+// usage records of the invoices in issued.
+func billedUpTo(q billing.Period, issued map[billing.Period]billing.Issued) int64 {
+	v := issued[q].UsageVersion
+	for _, iss := range issued {
+		for _, lb := range iss.Late {
+			if lb.Period == q && lb.ToVersion > v {
+				v = lb.ToVersion
+			}
+		}
+	}
+	return v
+}
+
+// rateLate rates the usage of an invoiced period after version from (up to version
+// upTo, allVersions: all) against the ledger the period has been billed for so far: its
+// issued segments and opening levels, folded up to from. It returns the
+// adjustment lines and the last version read.
+func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing.Issued, from, upTo int64) ([]billing.Line, int64, error) {
+	q := iss.Invoice.Period
+	segs := iss.Invoice.Segments
+	base, err := billing.NewLedger(b.Catalog, q, billing.SegmentCuts(segs)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
+	}
+	for m, v := range iss.Opening {
+		d, err := decimal.NewFromString(v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("late usage of %s: opening %s: %w", q, m, err)
+		}
+		if err := base.SetOpening(m, d); err != nil {
+			return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
+		}
+	}
+	evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(q.String())), 1)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return nil, 0, storeError("load usage", err)
+	}
+	last := from
+	var late []billing.Usage
+	for _, ev := range evs {
+		if upTo >= 0 && ev.Version > upTo {
+			break
+		}
+		u, err := usageOf(ev)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ev.Version > from {
+			last = ev.Version
+		}
+		if _, ok := b.Catalog.Meter(u.Meter); !ok || !q.Contains(u.OccurredAt) {
+			continue // as addUsage: not billed
+		}
+		if ev.Version > from {
+			late = append(late, u)
+			continue
+		}
+		if _, err := base.Add(u); err != nil {
+			return nil, 0, fmt.Errorf("late usage of %s: fold %s: %w", q, ev.ID, err)
+		}
+	}
+	if len(late) == 0 {
+		return nil, last, nil
+	}
+	adj, _, err := billing.RateLateUsage(b.Catalog, segs, base, late)
+	if err != nil {
+		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
+	}
+	return adj, last, nil
 }
