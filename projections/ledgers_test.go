@@ -47,7 +47,7 @@ func usageHistory() []events.Event {
 				case 1:
 					r.Meter, r.Quantity = "gb", fmt.Sprintf("%d.5", (v*7)%11)
 				case 2:
-					r.Meter, r.Quantity = "seats", fmt.Sprint(v % 5)
+					r.Meter, r.Quantity = "seats", fmt.Sprint(v%5)
 				case 3:
 					r.Meter, r.Quantity = "users", "1"
 					r.Properties = map[string]string{"user": fmt.Sprintf("user/%d", v%3), "region": "eu"}
@@ -77,7 +77,7 @@ func TestLedgersTotals(t *testing.T) {
 		{ID: "a", Meter: "m", Quantity: "2.50", Timestamp: day(3)},
 		{ID: "b", Meter: "m", Quantity: "0", Timestamp: day(5)},
 		{ID: "c", Meter: "m", Quantity: "7", Timestamp: day(1)},
-		{ID: "e", Meter: "m", Quantity: "4", Timestamp: day(5)}, // ties b at day 5; "m/e" > "m/b" wins
+		{ID: "e", Meter: "m", Quantity: "4", Timestamp: day(5)},  // ties b at day 5; "m/e" > "m/b" wins
 		{ID: "f", Meter: "m", Quantity: "9", Timestamp: day(40)}, // next month: not this period's
 		{ID: "g", Meter: "u", Quantity: "1", Timestamp: day(2), Properties: map[string]string{"user": "a/b"}},
 		{ID: "h", Meter: "u", Quantity: "1", Timestamp: day(2), Properties: map[string]string{"user": "a/b"}},
