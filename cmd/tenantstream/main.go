@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantstream/tenantstream/commands"
@@ -193,7 +194,7 @@ func billingCmd(data *string) *cobra.Command {
 	closeCmd.Flags().DurationVar(&grace, "grace", time.Hour, "a period may be closed this long after it ends")
 	_ = closeCmd.MarkFlagRequired("period")
 
-	var asJSON bool
+	var asJSON, readModel bool
 	auditCmd := &cobra.Command{
 		Use:   "audit --tenant ID --period YYYY-MM [--json]",
 		Short: "Recompute an issued invoice from the events; exit 0 on a match, 1 on a mismatch",
@@ -207,6 +208,7 @@ func billingCmd(data *string) *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			app.Billing.AuditReadModel = readModel
 			rep, err := app.Billing.Audit(cmd.Context(), events.TenantID(tenant), p)
 			if err != nil {
 				return err
@@ -230,10 +232,76 @@ func billingCmd(data *string) *cobra.Command {
 	auditCmd.Flags().StringVar(&period, "period", "", "period YYYY-MM (required)")
 	auditCmd.Flags().StringVar(&tenant, "tenant", "", "tenant id (required)")
 	auditCmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON")
+	auditCmd.Flags().BoolVar(&readModel, "read-model", true, "also compare the ledgers read model with the fold of the store")
 	_ = auditCmd.MarkFlagRequired("period")
 	_ = auditCmd.MarkFlagRequired("tenant")
-	c.AddCommand(closeCmd, auditCmd)
+	c.AddCommand(closeCmd, auditCmd, quoteCmd(&catalogFile))
 	return c
+}
+
+func quoteCmd(catalogFile *string) *cobra.Command {
+	var plan, usage string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "quote --plan ID [--usage meter=qty[,meter=qty...]] [--catalog FILE] [--json]",
+		Short: "Price usage over one full period of a plan (no tenant or data directory needed)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cat, err := loadCatalog(*catalogFile)
+			if err != nil {
+				return err
+			}
+			qty, err := parseUsage(usage)
+			if err != nil {
+				return err
+			}
+			q, err := billing.QuotePlan(cat, plan, qty)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(q)
+			}
+			minor := cat.MinorUnits()
+			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "LINE\tQUANTITY\tAMOUNT (%s)\t\n", q.Currency)
+			for _, l := range q.Lines {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t\n", l.Description, l.Quantity.String(), l.Amount.StringFixed(minor))
+			}
+			fmt.Fprintf(tw, "subtotal\t\t%s\t\n", q.Subtotal.StringFixed(minor))
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&plan, "plan", "", "plan id (required)")
+	c.Flags().StringVar(&usage, "usage", "", "aggregated usage per meter: meter=qty[,meter=qty...]")
+	c.Flags().BoolVar(&asJSON, "json", false, `print {"currency", "lines", "subtotal"} with decimal strings`)
+	_ = c.MarkFlagRequired("plan")
+	return c
+}
+
+// parseUsage parses "meter=qty[,meter=qty...]" into exact decimals.
+func parseUsage(s string) (map[string]decimal.Decimal, error) {
+	out := map[string]decimal.Decimal{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		meter, qty, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || meter == "" {
+			return nil, fmt.Errorf("--usage: %q is not meter=qty", part)
+		}
+		if _, dup := out[meter]; dup {
+			return nil, fmt.Errorf("--usage: meter %q given twice", meter)
+		}
+		d, err := decimal.NewFromString(qty)
+		if err != nil {
+			return nil, fmt.Errorf("--usage: %s: %q is not a decimal quantity", meter, qty)
+		}
+		out[meter] = d
+	}
+	return out, nil
 }
 
 func printAudit(w io.Writer, rep commands.AuditReport) {
@@ -252,6 +320,20 @@ func printAudit(w io.Writer, rep commands.AuditReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Key, l.IssuedQuantity, l.RecomputedQuantity, l.IssuedAmount, l.RecomputedAmount, mark)
 	}
 	fmt.Fprintf(tw, "subtotal (%s)\t\t\t%s\t%s\t\n", rep.Currency, rep.IssuedSubtotal, rep.RecomputedSubtotal)
+	tw.Flush()
+	if len(rep.Checks) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tFROM THE STORE\tFOUND\t")
+	for _, c := range rep.Checks {
+		mark := "ok"
+		if !c.Match {
+			mark = "DIFFERS"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Store, c.Found, mark)
+	}
 	tw.Flush()
 }
 
