@@ -112,9 +112,9 @@ func TestUsageIsIdempotentByIDAndValidatedAsAWhole(t *testing.T) {
 	rec := func(id, meter, q string, at time.Time) commands.UsageRecord {
 		return commands.UsageRecord{ID: id, Meter: meter, Quantity: q, Timestamp: at}
 	}
-	res, err := f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{rec("a", "compute_seconds", "1.5", now), rec("b", "compute_seconds", "2", now), rec("a", "compute_seconds", "1.5", now)})
+	res, err := f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{rec("a", "compute_seconds", "1.5", now), rec("b", "compute_seconds", "2", now)})
 	require.NoError(t, err)
-	assert.Equal(t, commands.UsageResult{Accepted: 2, Duplicates: 1}, res)
+	assert.Equal(t, commands.UsageResult{Accepted: 2, Duplicates: 0}, res)
 	res, err = f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{rec("b", "compute_seconds", "2", now), rec("c", "compute_seconds", "3", now.Add(-time.Hour))})
 	require.NoError(t, err)
 	assert.Equal(t, commands.UsageResult{Accepted: 1, Duplicates: 1}, res)
@@ -131,6 +131,7 @@ func TestUsageIsIdempotentByIDAndValidatedAsAWhole(t *testing.T) {
 		{"future", rec("x", "compute_seconds", "1", now.Add(time.Hour)), "events[1].timestamp"},
 		{"too old", rec("x", "compute_seconds", "1", now.Add(-36*24*time.Hour)), "events[1].timestamp"},
 		{"no id", rec("", "compute_seconds", "1", now), "events[1].id"},
+		{"id repeated in the request", rec("ok-id repeated in the request", "compute_seconds", "1", now), "events[1].id"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,10 +68,9 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		return UsageResult{}, domain.FieldError("events", "holds %d usage events, at most %d per request", len(recs), MaxUsagePerRequest)
 	}
 	now := s.Clock.Now()
-	seen := make(map[string]struct{}, len(recs))
+	seen := make(map[string]int, len(recs))
 	byPeriod := map[string][]events.NewEvent{}
 	var order []string
-	batchDup := 0
 	for i, r := range recs {
 		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
 		if r.ID == "" || len(r.ID) > maxUsageIDLen {
@@ -95,11 +94,12 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		if len(r.Properties) > 16 {
 			return UsageResult{}, domain.FieldError(field("properties"), "at most 16 properties")
 		}
-		if _, dup := seen[r.ID]; dup {
-			batchDup++
-			continue
+		// A retried id is a duplicate to count; the same id twice in one request is
+		// an ambiguous request to reject (which of the two should count?).
+		if j, dup := seen[r.ID]; dup {
+			return UsageResult{}, domain.FieldError(field("id"), "repeats the id of events[%d]", j)
 		}
-		seen[r.ID] = struct{}{}
+		seen[r.ID] = i
 		ts := r.Timestamp.UTC()
 		ne := newEvent(&metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: ts, Properties: r.Properties, Source: "api"})
 		ne.ID, ne.OccurredAt = UsageEventID(tid, r.ID), ts
@@ -142,7 +142,7 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		}
 		wg.Wait()
 	}
-	out := UsageResult{Duplicates: batchDup}
+	out := UsageResult{}
 	var errs []error
 	for _, c := range chunks {
 		if c.err != nil {
