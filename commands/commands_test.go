@@ -220,6 +220,18 @@ func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), it.Version)
 
+	// Wildcards: If-None-Match: * creates only; If-Match: * updates only.
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchAbsent})
+	assert.Equal(t, domain.CodePreconditionFailed, domain.ErrorCode(err))
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchExists})
+	assert.Equal(t, domain.CodePreconditionFailed, domain.ErrorCode(err))
+	created, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchAbsent})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), created.Version)
+	updated, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{"x":1}`), IfMatch: commands.IfMatchExists})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), updated.Version)
+
 	// B cannot read or write A's item by naming A in the path.
 	_, err = f.svc.GetItem(f.ctx, mb, a, "doc")
 	assert.Equal(t, domain.CodeForbidden, domain.ErrorCode(err))
@@ -245,5 +257,5 @@ func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {
 	f.project(t)
 	bytes, err := f.svc.StoredBytes(f.ctx, events.TenantID(a))
 	require.NoError(t, err)
-	assert.Zero(t, bytes, "storage returns to zero after the delete")
+	assert.Equal(t, int64(len(`{"x":1}`)), bytes, "only the item \"new\" is left after the delete")
 }

@@ -16,7 +16,8 @@ type PutItem struct {
 	Tenant string
 	ItemID string
 	Data   json.RawMessage
-	// IfMatch, when >= 0, is the version the item must be at (0: must not exist).
+	// IfMatch, when >= 0, is the version the item must be at (0: never existed);
+	// IfMatchNone, IfMatchExists and IfMatchAbsent are the other preconditions.
 	IfMatch int64
 }
 
@@ -50,6 +51,25 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 	return item.Item{ID: c.ItemID, Data: p.Data, Version: ev.Version, UpdatedAt: p.At}, nil
 }
 
+// Item write preconditions other than an exact version (If-Match: "<version>").
+const (
+	IfMatchNone   int64 = -1 // no precondition
+	IfMatchExists int64 = -2 // If-Match: *  (the item must exist)
+	IfMatchAbsent int64 = -3 // If-None-Match: *  (the item must not exist: create only)
+)
+
+// checkPrecondition applies the wildcard preconditions to the current item.
+func checkPrecondition(itemID string, ifMatch int64, cur item.Item) error {
+	exists := cur.Version > 0 && !cur.Deleted
+	switch {
+	case ifMatch == IfMatchExists && !exists:
+		return domain.Errorf(domain.CodePreconditionFailed, "item %q does not exist (If-Match: *)", itemID)
+	case ifMatch == IfMatchAbsent && exists:
+		return domain.Errorf(domain.CodePreconditionFailed, "item %q already exists (If-None-Match: *)", itemID)
+	}
+	return nil
+}
+
 // writeItem loads the item, builds its next event and appends it pinned to the
 // version read, so the event's prev_size is exact. Without If-Match a conflicting
 // writer is retried a few times; with If-Match a conflict is a failed precondition.
@@ -59,6 +79,11 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 		cur, err := s.loadItem(ctx, tenant, itemID)
 		if err != nil {
 			return events.Event{}, err
+		}
+		if m.IdempotencyKey == "" {
+			if err := checkPrecondition(itemID, ifMatch, cur); err != nil {
+				return events.Event{}, err
+			}
 		}
 		expected := events.Exactly(cur.Version)
 		if ifMatch >= 0 {
@@ -84,7 +109,7 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 				s.Meter.CountItemWrite(tenant, res.Events[0].RecordedAt)
 			}
 			return res.Events[0], nil
-		case errors.Is(err, events.ErrConcurrency) && ifMatch >= 0:
+		case errors.Is(err, events.ErrConcurrency) && ifMatch != IfMatchNone:
 			return events.Event{}, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:
 			continue

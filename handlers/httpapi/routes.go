@@ -172,16 +172,26 @@ func viewOf(it item.Item) itemView {
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch parses If-Match ("<version>" as our ETag, or * for "exists"); -1 means absent.
+// ifMatch parses the write preconditions: If-Match "<version>" (our ETag) or *
+// (the item exists), If-None-Match * (create only).
 func ifMatch(r *http.Request) (int64, error) {
+	if inm := strings.TrimSpace(r.Header.Get("If-None-Match")); inm != "" {
+		if inm != "*" || r.Header.Get("If-Match") != "" {
+			return 0, domain.FieldError("If-None-Match", `on writes only "*" is supported, without If-Match`)
+		}
+		return commands.IfMatchAbsent, nil
+	}
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" {
-		return -1, nil
+	switch h {
+	case "":
+		return commands.IfMatchNone, nil
+	case "*":
+		return commands.IfMatchExists, nil
 	}
 	h = strings.TrimPrefix(h, "W/")
 	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v < 0 || !strings.HasPrefix(h, `"`) {
-		return 0, domain.FieldError("If-Match", `must be an ETag returned by this API, such as "3"`)
+	if err != nil || v < 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) || len(h) < 3 {
+		return 0, domain.FieldError("If-Match", `must be an ETag returned by this API, such as "3", or *`)
 	}
 	return v, nil
 }
