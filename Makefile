@@ -11,7 +11,7 @@ BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCH_COUNT ?= 6
 BENCH_TIME ?= 1s
 
-.PHONY: all run build test test-short bench lint fmt tools clean
+.PHONY: all run build test test-short bench lint fmt tools clean lambda
 
 all: build
 
@@ -42,6 +42,18 @@ lint:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Lambda bootstrap zips for the provided.al2023 runtime on Graviton: static (no cgo,
+# so no SQLite), without the RPC shim (-tags lambda.norpc). One dist/<fn>.zip each.
+LAMBDA_FUNCTIONS := api projector billing-close billing-close-worker
+lambda:
+	@command -v zip >/dev/null || { echo "zip is required: apt-get install zip"; exit 1; }
+	@set -e; for fn in $(LAMBDA_FUNCTIONS); do \
+		mkdir -p dist/$$fn; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o dist/$$fn/bootstrap ./cmd/lambda/$$fn; \
+		rm -f dist/$$fn.zip; (cd dist/$$fn && zip -q -X ../$$fn.zip bootstrap); \
+		echo "dist/$$fn.zip"; \
+	done
 
 clean:
 	rm -rf bin bench.out
