@@ -1,0 +1,102 @@
+package stack
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
+)
+
+// NotOnAWS are the routes of handlers/httpapi that API Gateway does not expose:
+// Prometheus metrics are replaced by EMF, and the test clock is local-only.
+var NotOnAWS = []string{"GET /metrics", "POST /test-clock"}
+
+// APIRoute is one route as API Gateway gets it.
+type APIRoute struct {
+	Method, Path string
+	Authorized   bool // behind the Cognito JWT authorizer
+}
+
+// APIRoutes turns the handler's route list into API Gateway routes: a route the
+// handler authenticates gets the JWT authorizer, any other is public.
+func APIRoutes(routes []httpapi.Route) ([]APIRoute, error) {
+	var out []APIRoute
+	for _, r := range routes {
+		if slices.Contains(NotOnAWS, r.Pattern) {
+			continue
+		}
+		method, path, ok := strings.Cut(r.Pattern, " ")
+		if !ok || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("route %q: want \"METHOD /path\"", r.Pattern)
+		}
+		out = append(out, APIRoute{Method: method, Path: path, Authorized: r.Authed})
+	}
+	return out, nil
+}
+
+// api creates the HTTP API in front of the api function.
+func (b *builder) api(routes []httpapi.Route) error {
+	apiRoutes, err := APIRoutes(routes)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     jsii.String(b.cfg.Prefix),
+		Description: jsii.String("tenantstream HTTP API"),
+	})
+	b.res.httpAPI = api
+	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("CognitoAuthorizer"), b.res.userPool,
+		&awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{
+			UserPoolClients: &[]awscognito.IUserPoolClient{b.res.client},
+			IdentitySource:  jsii.Strings("$request.header.Authorization"),
+		})
+	// One invoke permission for the whole API rather than one per route, which
+	// would grow the function's resource policy with every route.
+	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ApiIntegration"), b.res.fns[FnAPI],
+		&awsapigatewayv2integrations.HttpLambdaIntegrationProps{ScopePermissionToRoute: jsii.Bool(false)})
+	for _, r := range apiRoutes {
+		opts := &awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(r.Path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
+			Integration: integration,
+		}
+		if r.Authorized {
+			opts.Authorizer = authorizer
+		}
+		added := api.AddRoutes(opts)
+		if !r.Authorized {
+			for _, route := range *added {
+				suppress(route, "AwsSolutions-APIG4", "A public route by design (onboarding, login, token refresh, discovery documents, health, the API description): the handler authenticates nothing here.")
+			}
+		}
+	}
+
+	// Throttling and access logs on the default stage, set on the L1 stage because
+	// the L2 HTTP stage takes an interface Go cannot construct.
+	logs := awslogs.NewLogGroup(b.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     retentionDays(b.cfg.LogRetentionDays),
+		RemovalPolicy: b.removalPolicy(),
+	})
+	stage := api.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
+		ThrottlingRateLimit:  jsii.Number(b.cfg.APIRateLimit),
+		ThrottlingBurstLimit: jsii.Number(b.cfg.APIBurstLimit),
+	})
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: logs.LogGroupArn(),
+		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
+			`"method":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol",` +
+			`"responseLength":"$context.responseLength","latency":"$context.responseLatency","integrationError":"$context.integrationErrorMessage",` +
+			`"authorizerError":"$context.authorizer.error"}`),
+	})
+	out(b.stack, "ApiUrl", api.ApiEndpoint())
+	return nil
+}

@@ -1,0 +1,125 @@
+package stack
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+)
+
+// Config is what a deployment may change, read from CDK context (cdk.json, or
+// CDK_CONTEXT_JSON as `make synth` passes it). Zero values are never used: start
+// from DefaultConfig.
+type Config struct {
+	Prefix string // "prefix": names the bus and the pipe, so two stacks can share an account
+	// "removalPolicy": "retain" (default) keeps tables, the user pool and logs when the
+	// stack is deleted; "destroy" is for throw-away development stacks.
+	Retain bool
+	// "deletionProtection": DynamoDB and Cognito deletion protection (default true).
+	DeletionProtection bool
+	NotificationEmail  string // "notificationEmail": subscribed to the invoices and onboarding topics
+	OpsEmail           string // "opsEmail": subscribed to the ops topic (alarms)
+	// "billingCloseSchedule": an EventBridge Scheduler expression; the default runs at
+	// 02:00 on the first of each month, in "billingCloseTimeZone" (default UTC).
+	BillingCloseSchedule string
+	BillingCloseTimeZone string
+	LogRetentionDays     int     // "logRetentionDays" (default 30)
+	APIRateLimit         float64 // "apiRateLimit": steady requests/s of the default stage (default 100)
+	APIBurstLimit        float64 // "apiBurstLimit" (default 200)
+	// "projectionLagAlarmSeconds": the projection lag (EMF) that raises an alarm (default 300).
+	ProjectionLagAlarmSeconds float64
+	// "lambdaDist": the directory holding `make lambda`'s <fn>.zip files (default ../dist,
+	// relative to infra/).
+	LambdaDist string
+	// "placeholderCode": synthesize with a placeholder bootstrap instead of the zips,
+	// for tests and cfn-lint, which must not need a cross-compiled build.
+	PlaceholderCode bool
+}
+
+// DefaultConfig is the configuration without any context.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:                    "tenantstream",
+		Retain:                    true,
+		DeletionProtection:        true,
+		BillingCloseSchedule:      "cron(0 2 1 * ? *)",
+		BillingCloseTimeZone:      "UTC",
+		LogRetentionDays:          30,
+		APIRateLimit:              100,
+		APIBurstLimit:             200,
+		ProjectionLagAlarmSeconds: 300,
+		LambdaDist:                "../dist",
+	}
+}
+
+// ConfigFromContext reads Config from node's context over DefaultConfig.
+// Context given on a command line arrives as strings, from cdk.json as JSON
+// values, so both are accepted.
+func ConfigFromContext(node constructs.Node) (Config, error) {
+	c := DefaultConfig()
+	get := func(key string) (string, bool) {
+		v := node.TryGetContext(&key)
+		if v == nil {
+			return "", false
+		}
+		return strings.TrimSpace(fmt.Sprint(v)), true
+	}
+	var errs []string
+	str := func(key string, dst *string) {
+		if v, ok := get(key); ok {
+			*dst = v
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		if v, ok := get(key); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %q is not a boolean", key, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	number := func(key string, dst *float64) {
+		if v, ok := get(key); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				errs = append(errs, fmt.Sprintf("%s: %q is not a positive number", key, v))
+				return
+			}
+			*dst = f
+		}
+	}
+	str("prefix", &c.Prefix)
+	if v, ok := get("removalPolicy"); ok {
+		switch strings.ToLower(v) {
+		case "retain":
+			c.Retain = true
+		case "destroy":
+			c.Retain = false
+		default:
+			errs = append(errs, fmt.Sprintf("removalPolicy: %q is neither retain nor destroy", v))
+		}
+	}
+	boolean("deletionProtection", &c.DeletionProtection)
+	str("notificationEmail", &c.NotificationEmail)
+	str("opsEmail", &c.OpsEmail)
+	str("billingCloseSchedule", &c.BillingCloseSchedule)
+	str("billingCloseTimeZone", &c.BillingCloseTimeZone)
+	retention := float64(c.LogRetentionDays)
+	number("logRetentionDays", &retention)
+	c.LogRetentionDays = int(retention)
+	number("apiRateLimit", &c.APIRateLimit)
+	number("apiBurstLimit", &c.APIBurstLimit)
+	number("projectionLagAlarmSeconds", &c.ProjectionLagAlarmSeconds)
+	str("lambdaDist", &c.LambdaDist)
+	boolean("placeholderCode", &c.PlaceholderCode)
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " /#") {
+		errs = append(errs, fmt.Sprintf("prefix: %q must be non-empty without spaces, '/' or '#'", c.Prefix))
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("read context: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}

@@ -1,0 +1,131 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awspipes"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tenantstream/tenantstream/events/eventbridge"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// Pipe settings. The bus takes at most 10 entries per PutEvents, so batches are 10;
+// records older than 6 hours go to the dead-letter queue, well before the stream's
+// 24-hour retention drops them silently.
+const (
+	PipeBatchSize        = 10
+	PipeBatchWindowSecs  = 1
+	PipeMaxRetries       = 10
+	PipeMaxRecordAgeSecs = 6 * 60 * 60
+	// ProjectionRetries is how often EventBridge retries a projector invocation
+	// before the event goes to the projection's dead-letter queue.
+	ProjectionRetries     = 8
+	ProjectionMaxEventAge = 6 // hours
+)
+
+// PipeFilter keeps only stored events: idempotency records, event-id claims and the
+// tenant registry share the table (docs/aws.md).
+const PipeFilter = `{"eventName":["INSERT"],"dynamodb":{"NewImage":{"kind":{"S":["event"]}}}}`
+
+// feed creates the bus, the pipe from the events table's stream to it, and one rule
+// per registered projection targeting that projection's projector.
+func (b *builder) feed(pipeName string, registered []projections.Projection) {
+	bus := awsevents.NewEventBus(b.stack, jsii.String("Bus"), &awsevents.EventBusProps{EventBusName: jsii.String(b.cfg.Prefix)})
+	b.res.bus = bus
+	dlq := b.deadLetterQueue("PipeDLQ", "pipe")
+
+	role := awsiam.NewRole(b.stack, jsii.String("PipeRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("pipes.amazonaws.com"), nil),
+		Description: jsii.String("Reads the events table's stream and puts events on the bus"),
+	})
+	// Listed rather than GrantStreamRead, whose ListStreams on "*" is granted
+	// here separately with the reason it needs "*".
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+		Resources: jsii.Strings(*b.res.events.TableStreamArn()),
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("dynamodb:ListStreams"), Resources: jsii.Strings("*"),
+	}))
+	suppressFinding(role, "AwsSolutions-IAM5", "dynamodb:ListStreams supports no resource-level permissions, so its resource must be \"*\"; it lists stream ARNs, not data.", "Resource::*")
+	bus.GrantPutEventsTo(role, nil)
+	dlq.GrantSendMessages(role)
+	logs := awslogs.NewLogGroup(b.stack, jsii.String("PipeLogs"), &awslogs.LogGroupProps{
+		Retention:     retentionDays(b.cfg.LogRetentionDays),
+		RemovalPolicy: b.removalPolicy(),
+	})
+	logs.GrantWrite(role)
+
+	b.res.pipe = awspipes.NewCfnPipe(b.stack, jsii.String("Pipe"), &awspipes.CfnPipeProps{
+		Name:         jsii.String(pipeName),
+		Description:  jsii.String("Stored events from the events table's stream to the bus"),
+		RoleArn:      role.RoleArn(),
+		Source:       b.res.events.TableStreamArn(),
+		DesiredState: jsii.String("RUNNING"),
+		SourceParameters: &awspipes.CfnPipe_PipeSourceParametersProperty{
+			FilterCriteria: &awspipes.CfnPipe_FilterCriteriaProperty{
+				Filters: &[]interface{}{&awspipes.CfnPipe_FilterProperty{Pattern: jsii.String(PipeFilter)}},
+			},
+			DynamoDbStreamParameters: &awspipes.CfnPipe_PipeSourceDynamoDBStreamParametersProperty{
+				StartingPosition:               jsii.String("TRIM_HORIZON"),
+				BatchSize:                      jsii.Number(PipeBatchSize),
+				MaximumBatchingWindowInSeconds: jsii.Number(PipeBatchWindowSecs),
+				MaximumRetryAttempts:           jsii.Number(PipeMaxRetries),
+				MaximumRecordAgeInSeconds:      jsii.Number(PipeMaxRecordAgeSecs),
+				// A failing batch is split until the bad record is alone, then dead-lettered.
+				OnPartialBatchItemFailure: jsii.String("AUTOMATIC_BISECT"),
+				DeadLetterConfig:          &awspipes.CfnPipe_DeadLetterConfigProperty{Arn: dlq.QueueArn()},
+			},
+		},
+		// No target parameters: the pipe puts source "Pipe <name>" and detail-type
+		// "Event from aws:dynamodb", which events/eventbridge decodes.
+		Target: bus.EventBusArn(),
+		LogConfiguration: &awspipes.CfnPipe_PipeLogConfigurationProperty{
+			Level:                        jsii.String("ERROR"),
+			CloudwatchLogsLogDestination: &awspipes.CfnPipe_CloudwatchLogsLogDestinationProperty{LogGroupArn: logs.LogGroupArn()},
+		},
+	})
+	// The role's policy must exist before the pipe starts reading.
+	b.res.pipe.Node().AddDependency(role)
+
+	for _, p := range registered {
+		b.projectionRule(bus, pipeName, p)
+	}
+	out(b.stack, "EventBusName", bus.EventBusName())
+	out(b.stack, "PipeName", jsii.String(pipeName))
+}
+
+// RulePattern is the event pattern of a projection's rule: stored events of the
+// types the projection handles, as the pipe put them on the bus.
+func RulePattern(pipeName string, p projections.Projection) *awsevents.EventPattern {
+	types := make([]interface{}, 0, len(p.Handles()))
+	for _, t := range p.Handles() {
+		types = append(types, t)
+	}
+	return &awsevents.EventPattern{
+		Source:     jsii.Strings(eventbridge.PipeSource(pipeName)),
+		DetailType: jsii.Strings(eventbridge.DetailType),
+		Detail: &map[string]interface{}{
+			"eventName": []interface{}{eventbridge.InsertEvent},
+			"dynamodb":  map[string]interface{}{"NewImage": map[string]interface{}{"type": map[string]interface{}{"S": types}}},
+		},
+	}
+}
+
+func (b *builder) projectionRule(bus awsevents.EventBus, pipeName string, p projections.Projection) {
+	dlq := b.deadLetterQueue("ProjectionDLQ-"+p.Name(), "projection-"+p.Name())
+	rule := awsevents.NewRule(b.stack, jsii.String("ProjectionRule-"+p.Name()), &awsevents.RuleProps{
+		EventBus:     bus,
+		Description:  jsii.String("Events the " + p.Name() + " projection handles"),
+		EventPattern: RulePattern(pipeName, p),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(b.res.projectors[p.Name()], &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: dlq,
+		RetryAttempts:   jsii.Number(ProjectionRetries),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(ProjectionMaxEventAge)),
+	}))
+}

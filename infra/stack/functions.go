@@ -1,0 +1,187 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// Environment variables the functions read (docs/deploy.md lists them for cmd/lambda).
+const (
+	EnvStore            = "TENANTSTREAM_STORE"
+	EnvEventsTable      = "TENANTSTREAM_EVENTS_TABLE"
+	EnvReadModelsTable  = "TENANTSTREAM_READMODELS_TABLE"
+	EnvTenantRoleARN    = "TENANTSTREAM_TENANT_ROLE_ARN"
+	EnvInvoicesTopic    = "TENANTSTREAM_INVOICES_TOPIC_ARN"
+	EnvOnboardingTopic  = "TENANTSTREAM_ONBOARDING_TOPIC_ARN"
+	EnvProjection       = "TENANTSTREAM_PROJECTION"
+	EnvMetricsNamespace = "TENANTSTREAM_METRICS_NAMESPACE"
+	EnvUserPoolID       = "COGNITO_USER_POOL_ID"
+	EnvClientID         = "COGNITO_CLIENT_ID"
+	EnvCloseQueueURL    = "BILLING_CLOSE_QUEUE_URL"
+)
+
+// MetricsNamespace is the CloudWatch namespace of the functions' EMF metrics.
+const MetricsNamespace = "TenantStream"
+
+// DynamoDB actions, listed rather than wildcarded: no function gets dynamodb:*.
+var (
+	readActions  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"}
+	writeActions = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+)
+
+type fnSpec struct {
+	id, code, description string
+	memory                float64
+	timeout               awscdk.Duration
+	env                   map[string]*string
+}
+
+// function creates a Graviton provided.al2023 function with its own role and log
+// group. The role gets no AWS-managed policy: it may write only its own log group.
+func (b *builder) function(spec fnSpec) awslambda.Function {
+	code, err := b.code(spec.code)
+	if err != nil {
+		b.fail(fmt.Errorf("function %s: %w", spec.id, err))
+		return nil
+	}
+	logs := awslogs.NewLogGroup(b.stack, jsii.String(spec.id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     retentionDays(b.cfg.LogRetentionDays),
+		RemovalPolicy: b.removalPolicy(),
+	})
+	role := awsiam.NewRole(b.stack, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Runs the " + spec.id + " function"),
+	})
+	logs.GrantWrite(role)
+	env := map[string]*string{
+		EnvStore:            jsii.String("dynamodb"),
+		EnvEventsTable:      b.res.events.TableName(),
+		EnvReadModelsTable:  b.res.readModels.TableName(),
+		EnvMetricsNamespace: jsii.String(MetricsNamespace),
+	}
+	for k, v := range spec.env {
+		env[k] = v
+	}
+	return awslambda.NewFunction(b.stack, jsii.String(spec.id), &awslambda.FunctionProps{
+		Description:   jsii.String(spec.description),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          code,
+		MemorySize:    jsii.Number(spec.memory),
+		Timeout:       spec.timeout,
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Environment:   &env,
+	})
+}
+
+// retentionDays maps a day count to the nearest CloudWatch retention at or above it.
+func retentionDays(days int) awslogs.RetentionDays {
+	for _, r := range []struct {
+		days int
+		v    awslogs.RetentionDays
+	}{
+		{1, awslogs.RetentionDays_ONE_DAY}, {3, awslogs.RetentionDays_THREE_DAYS}, {5, awslogs.RetentionDays_FIVE_DAYS},
+		{7, awslogs.RetentionDays_ONE_WEEK}, {14, awslogs.RetentionDays_TWO_WEEKS}, {30, awslogs.RetentionDays_ONE_MONTH},
+		{60, awslogs.RetentionDays_TWO_MONTHS}, {90, awslogs.RetentionDays_THREE_MONTHS}, {180, awslogs.RetentionDays_SIX_MONTHS},
+		{365, awslogs.RetentionDays_ONE_YEAR}, {731, awslogs.RetentionDays_TWO_YEARS}, {1827, awslogs.RetentionDays_FIVE_YEARS},
+	} {
+		if days <= r.days {
+			return r.v
+		}
+	}
+	return awslogs.RetentionDays_TEN_YEARS
+}
+
+// functions creates the api, billing-close and worker functions and one projector
+// per registered projection: each projection scales, fails and is alarmed on its
+// own, and a poison event parks only its projection.
+func (b *builder) functions(registered []projections.Projection) error {
+	b.res.fns = map[string]awslambda.Function{}
+	b.res.projectors = map[string]awslambda.Function{}
+	b.res.fns[FnAPI] = b.function(fnSpec{id: "Api", code: FnAPI, memory: 512,
+		// API Gateway gives up after 30 s.
+		timeout:     awscdk.Duration_Seconds(jsii.Number(29)),
+		description: "tenantstream HTTP API (handlers/httpapi behind API Gateway)",
+	})
+	b.res.fns[FnBillingClose] = b.function(fnSpec{id: "BillingClose", code: FnBillingClose, memory: 256,
+		timeout:     awscdk.Duration_Minutes(jsii.Number(5)),
+		description: "Monthly billing close: one SQS message per tenant",
+	})
+	b.res.fns[FnBillingCloseWorker] = b.function(fnSpec{id: "BillingCloseWorker", code: FnBillingCloseWorker, memory: 512,
+		timeout:     awscdk.Duration_Minutes(jsii.Number(2)),
+		description: "Closes one tenant's due billing periods per message",
+	})
+	for _, p := range registered {
+		b.res.projectors[p.Name()] = b.function(fnSpec{id: "Projector-" + p.Name(), code: FnProjector, memory: 256,
+			timeout:     awscdk.Duration_Minutes(jsii.Number(1)),
+			description: "Applies events to the " + p.Name() + " projection",
+			env: map[string]*string{
+				EnvProjection:      jsii.String(p.Name()),
+				EnvInvoicesTopic:   b.res.invoices.TopicArn(),
+				EnvOnboardingTopic: b.res.onboard.TopicArn(),
+			},
+		})
+	}
+	if b.err != nil {
+		return b.err
+	}
+
+	b.grantData(b.res.fns[FnAPI], b.res.events, true, true)
+	b.grantData(b.res.fns[FnAPI], b.res.readModels, false, false)
+	b.grantData(b.res.fns[FnBillingClose], b.res.events, false, true)
+	b.grantData(b.res.fns[FnBillingClose], b.res.readModels, false, false)
+	b.grantData(b.res.fns[FnBillingCloseWorker], b.res.events, true, true)
+	b.grantData(b.res.fns[FnBillingCloseWorker], b.res.readModels, false, false)
+	for _, fn := range b.res.projectors {
+		// Projectors read the store to fill version gaps and write their read models.
+		b.grantData(fn, b.res.events, false, false)
+		b.grantData(fn, b.res.readModels, true, false)
+		b.grantPublish(fn, b.res.invoices, b.res.onboard)
+	}
+	return nil
+}
+
+// grantData lets fn read (and with write, change) table; withIndex adds queries
+// on the tenant-history index.
+func (b *builder) grantData(fn awslambda.Function, table awsdynamodb.Table, write, withIndex bool) {
+	actions := append([]string(nil), readActions...)
+	if write {
+		actions = append(actions, writeActions...)
+	}
+	resources := []string{*table.TableArn()}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
+	}))
+	if withIndex {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("dynamodb:Query"),
+			Resources: jsii.Strings(*table.TableArn() + "/index/" + tenantIndex),
+		}))
+	}
+}
+
+// grantPublish lets fn publish to topics, which needs the topics' key.
+func (b *builder) grantPublish(fn awslambda.Function, topics ...awssns.Topic) {
+	arns := make([]string, len(topics))
+	for i, t := range topics {
+		arns[i] = *t.TopicArn()
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("sns:Publish"), Resources: jsii.Strings(arns...),
+	}))
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"), Resources: jsii.Strings(*b.res.key.KeyArn()),
+	}))
+}
