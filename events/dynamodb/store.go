@@ -1,0 +1,519 @@
+package dynamodb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tenantstream/tenantstream/domain/clock"
+	"github.com/tenantstream/tenantstream/events"
+)
+
+var _ events.Store = (*Store)(nil)
+
+// Client is the part of the DynamoDB API the store uses. *dynamodb.Client satisfies
+// it; tests also pass an in-process DynamoDB.
+type Client interface {
+	GetItem(ctx context.Context, in *ddb.GetItemInput, opts ...func(*ddb.Options)) (*ddb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *ddb.PutItemInput, opts ...func(*ddb.Options)) (*ddb.PutItemOutput, error)
+	Query(ctx context.Context, in *ddb.QueryInput, opts ...func(*ddb.Options)) (*ddb.QueryOutput, error)
+	TransactWriteItems(ctx context.Context, in *ddb.TransactWriteItemsInput, opts ...func(*ddb.Options)) (*ddb.TransactWriteItemsOutput, error)
+}
+
+// Store is the DynamoDB events.Store. It is safe for concurrent use, and any number
+// of Stores (processes, Lambdas) may share a table.
+type Store struct {
+	client Client
+	table  string
+	clock  clock.Clock
+	limits events.Limits
+	settle time.Duration
+
+	mu        sync.Mutex
+	lastStamp int64 // last recorded_at handed out, in microseconds
+
+	tenants sync.Map // tenants known to be registered
+	closed  atomic.Bool
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock that stamps recorded_at.
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
+
+// WithLimits overrides events.DefaultLimits.
+func WithLimits(l events.Limits) Option { return func(s *Store) { s.limits = l } }
+
+// WithSettleWindow sets how long after its recorded_at an event may still become
+// visible in the tenant-history index (commit delay plus index propagation); history
+// cursors re-read that window so late events are not skipped.
+func WithSettleWindow(d time.Duration) Option { return func(s *Store) { s.settle = d } }
+
+// New returns a store over an existing table (see CreateTable).
+func New(client Client, table string, opts ...Option) *Store {
+	s := &Store{client: client, table: table, clock: clock.System{}, limits: events.DefaultLimits, settle: 5 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Close implements events.Store; the client is the caller's to release.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return events.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// stamp returns the recorded_at of an append in microseconds: never below the stream
+// head's (so recorded_at never decreases along a stream, whatever the clocks of other
+// writers) and strictly increasing within this Store (so sequential appends of one
+// process are read back in append order).
+func (s *Store) stamp(floor int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := max(s.clock.Now().UnixMicro(), s.lastStamp+1, floor)
+	s.lastStamp = t
+	return t
+}
+
+// requestToken makes the SDK's own retries of one transaction idempotent on the
+// server (ClientRequestToken, 10 minutes). It is derived from the idempotency key and
+// the attempt, because reusing a token with different parameters is an error.
+func requestToken(tenant events.TenantID, key string, attempt int) *string {
+	if key == "" {
+		return nil
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", tenant, key, attempt))
+	return aws.String(hex.EncodeToString(sum[:18])) // 36 characters, the maximum
+}
+
+const maxAttempts = 200
+
+// Append implements events.Store.
+func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
+	res, err := s.append(ctx, req)
+	if err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	return res, nil
+}
+
+func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
+	if err := s.check(ctx); err != nil {
+		return events.AppendResult{}, err
+	}
+	if err := req.Validate(s.limits); err != nil {
+		return events.AppendResult{}, err
+	}
+	if req.IdempotencyKey != "" {
+		if res, ok, err := s.duplicate(ctx, req); err != nil || ok {
+			return res, err
+		}
+	}
+	kept, skipped := req.Events, 0
+	if req.SkipDuplicateIDs {
+		kept, skipped = dedupeRequest(req.Events)
+	}
+	if err := s.registerTenant(ctx, req.Tenant); err != nil {
+		return events.AppendResult{}, err
+	}
+	var floor int64
+	for attempt := range maxAttempts {
+		if err := s.check(ctx); err != nil {
+			return events.AppendResult{}, err
+		}
+		if len(kept) == 0 {
+			return events.AppendResult{Skipped: skipped}, nil
+		}
+		a := appendAttempt{req: req, events: kept, floor: floor}
+		out, err := s.try(ctx, &a, attempt)
+		switch {
+		case err == nil:
+			return events.AppendResult{Events: out, Skipped: skipped}, nil
+		case errors.Is(err, errRetry):
+			floor = a.floor
+			backoff(ctx, attempt)
+		case errors.Is(err, errDuplicateKey):
+			res, ok, derr := s.duplicate(ctx, req)
+			if derr != nil || ok {
+				return res, derr
+			}
+			// The key's record is not readable yet: wait for the writer.
+			backoff(ctx, attempt)
+		case errors.Is(err, errDuplicateIDs):
+			kept = dropEvents(kept, a.existingIDs)
+			skipped = len(req.Events) - len(kept)
+		default:
+			return events.AppendResult{}, err
+		}
+	}
+	return events.AppendResult{}, fmt.Errorf("gave up after %d contended attempts: %w", maxAttempts, events.ErrConcurrency)
+}
+
+var (
+	errRetry        = errors.New("retry")
+	errDuplicateKey = errors.New("idempotency key taken")
+	errDuplicateIDs = errors.New("event ids taken")
+)
+
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(1+rand.IntN(1+min(attempt, 20))) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// dedupeRequest drops events repeating an id earlier in the request.
+func dedupeRequest(in []events.NewEvent) ([]events.NewEvent, int) {
+	seen := make(map[string]bool, len(in))
+	out := make([]events.NewEvent, 0, len(in))
+	for _, e := range in {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			out = append(out, e)
+		}
+	}
+	return out, len(in) - len(out)
+}
+
+func dropEvents(in []events.NewEvent, ids map[string]bool) []events.NewEvent {
+	out := make([]events.NewEvent, 0, len(in))
+	for _, e := range in {
+		if !ids[e.ID] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// appendAttempt is one TransactWriteItems try of an append.
+type appendAttempt struct {
+	req    events.AppendRequest
+	events []events.NewEvent
+	floor  int64 // recorded_at must not go below the head's
+
+	// set by try on failure
+	existingIDs map[string]bool
+}
+
+// Transaction layout: [idempotency record] [id records...] [head check] [events...].
+// minidyn reports only the first failed condition, so the ones that decide the
+// outcome come first.
+func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]events.Event, error) {
+	req := a.req
+	records := len(a.events)
+	if req.IdempotencyKey != "" {
+		records++
+	}
+	if req.SkipDuplicateIDs {
+		records += len(a.events)
+	}
+	if records > maxTxItems {
+		return nil, fmt.Errorf("%w: %d events need %d items in one DynamoDB transaction (one per event, plus one idempotency record with a key and one id record per event with SkipDuplicateIDs), limit %d",
+			events.ErrTooLarge, len(a.events), records, maxTxItems)
+	}
+
+	var head int64
+	headCheck := false
+	switch {
+	case req.Expected == events.AnyVersion:
+		v, ra, err := s.head(ctx, req.Tenant, req.Stream)
+		if err != nil {
+			return nil, err
+		}
+		head, a.floor = v, max(a.floor, ra)
+	case req.Expected > 0:
+		head = int64(req.Expected)
+		if records < maxTxItems {
+			headCheck = true // checked inside the transaction
+		} else {
+			// No room for the check: the head item exists for good once it exists
+			// (events are never deleted), so a strongly consistent read beforehand is
+			// as good as a check inside the transaction.
+			it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), head)
+			if err != nil {
+				return nil, err
+			}
+			if it == nil {
+				return nil, fmt.Errorf("expected version %d, stream is behind it: %w", head, events.ErrConcurrency)
+			}
+			ra, err := getN(it, attrRecorded)
+			if err != nil {
+				return nil, err
+			}
+			a.floor = max(a.floor, ra)
+		}
+	}
+
+	stamp := s.stamp(a.floor)
+	r := req
+	r.Events = a.events
+	built, err := r.Build(head+1, time.UnixMicro(stamp))
+	if err != nil {
+		return nil, err
+	}
+	for i := range built {
+		built[i].OccurredAt = built[i].OccurredAt.Truncate(time.Microsecond)
+	}
+
+	tx := make([]ddbtypes.TransactWriteItem, 0, records+1)
+	if req.IdempotencyKey != "" {
+		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+			TableName: &s.table,
+			Item: map[string]ddbtypes.AttributeValue{
+				attrPK: str(idemPK(req.Tenant, req.IdempotencyKey)), attrSK: num(0),
+				attrKind: str(kindIdem), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+				attrFirst: num(head + 1), attrCount: num(int64(len(built))),
+			},
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}})
+	}
+	if req.SkipDuplicateIDs {
+		for _, e := range built {
+			tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+				TableName: &s.table,
+				Item: map[string]ddbtypes.AttributeValue{
+					attrPK: str(idPK(req.Tenant, e.ID)), attrSK: num(0),
+					attrKind: str(kindID), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+					attrVersion: num(e.Version),
+				},
+				ConditionExpression: aws.String("attribute_not_exists(PK)"),
+			}})
+		}
+	}
+	checkAt := -1
+	if headCheck {
+		checkAt = len(tx)
+		tx = append(tx, ddbtypes.TransactWriteItem{ConditionCheck: &ddbtypes.ConditionCheck{
+			TableName:                 &s.table,
+			Key:                       key(streamPK(req.Tenant, req.Stream), head),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND recorded_at <= :ra"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":ra": num(stamp)},
+		}})
+	}
+	firstEvent := len(tx)
+	total := 0
+	for _, e := range built {
+		it := eventItem(e)
+		size := itemSize(it)
+		if size > maxItemBytes {
+			return nil, fmt.Errorf("%w: event %s is %d bytes stored, DynamoDB's item limit is %d", events.ErrTooLarge, e.Type, size, maxItemBytes)
+		}
+		total += size
+		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+			TableName: &s.table, Item: it,
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}})
+	}
+	if total > maxTxBytes {
+		return nil, fmt.Errorf("%w: %d events are %d bytes stored, DynamoDB's transaction limit is %d", events.ErrTooLarge, len(built), total, maxTxBytes)
+	}
+
+	_, err = s.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
+		TransactItems:      tx,
+		ClientRequestToken: requestToken(req.Tenant, req.IdempotencyKey, attempt),
+	})
+	if err == nil {
+		return built, nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
+	var canceled *ddbtypes.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			switch api.ErrorCode() {
+			case "IdempotentParameterMismatchException", "TransactionInProgressException":
+				// Another append with the same key is in flight or done.
+				return nil, errDuplicateKey
+			}
+		}
+		return nil, fmt.Errorf("transact write: %w", err)
+	}
+	return nil, s.explain(ctx, a, canceled.CancellationReasons, checkAt, firstEvent, stamp)
+}
+
+// explain turns a cancelled transaction into the outcome of the attempt.
+func (s *Store) explain(ctx context.Context, a *appendAttempt, reasons []ddbtypes.CancellationReason, checkAt, firstEvent int, stamp int64) error {
+	req := a.req
+	failed := func(i int) bool {
+		return i >= 0 && i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed"
+	}
+	conflict := false
+	for _, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case "", "None", "ConditionalCheckFailed":
+		case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+			conflict = true
+		default:
+			return fmt.Errorf("transaction cancelled: %s: %s", aws.ToString(r.Code), aws.ToString(r.Message))
+		}
+	}
+	i := 0
+	if req.IdempotencyKey != "" {
+		if failed(0) {
+			return errDuplicateKey
+		}
+		i++
+	}
+	if req.SkipDuplicateIDs {
+		taken := map[string]bool{}
+		for _, e := range a.events {
+			if failed(i) {
+				taken[e.ID] = true
+			}
+			i++
+		}
+		if len(taken) > 0 {
+			a.existingIDs = taken
+			return errDuplicateIDs
+		}
+	}
+	if failed(checkAt) {
+		it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), int64(req.Expected))
+		if err != nil {
+			return err
+		}
+		if it != nil {
+			if ra, err := getN(it, attrRecorded); err == nil && ra > stamp {
+				// The head was stamped by a writer whose clock is ahead: stamp at or
+				// after it and try again.
+				a.floor = ra
+				return errRetry
+			}
+		}
+		return fmt.Errorf("expected version %d, stream is not at it: %w", req.Expected, events.ErrConcurrency)
+	}
+	for j := firstEvent; j < len(reasons); j++ {
+		if failed(j) {
+			if req.Expected == events.AnyVersion {
+				return errRetry // someone appended first: read the new head
+			}
+			return fmt.Errorf("expected version %d, stream is past it: %w", req.Expected, events.ErrConcurrency)
+		}
+	}
+	if conflict {
+		return errRetry // a concurrent transaction touched the same items; try again
+	}
+	return fmt.Errorf("transaction cancelled without a reason: %w", events.ErrConcurrency)
+}
+
+// duplicate returns the first result of an append with req's idempotency key, if any.
+func (s *Store) duplicate(ctx context.Context, req events.AppendRequest) (events.AppendResult, bool, error) {
+	it, err := s.getItem(ctx, idemPK(req.Tenant, req.IdempotencyKey), 0)
+	if err != nil || it == nil {
+		return events.AppendResult{}, false, err
+	}
+	stream, _ := getS(it, attrStream)
+	if events.StreamID(stream) != req.Stream {
+		return events.AppendResult{}, false, fmt.Errorf("key %q was used for stream %s: %w", req.IdempotencyKey, stream, events.ErrIdempotencyKeyReuse)
+	}
+	first, err := getN(it, attrFirst)
+	if err != nil {
+		return events.AppendResult{}, false, err
+	}
+	count, err := getN(it, attrCount)
+	if err != nil {
+		return events.AppendResult{}, false, err
+	}
+	evs, err := s.loadRange(ctx, req.Tenant, req.Stream, first, first+count-1)
+	if err != nil {
+		return events.AppendResult{}, false, err
+	}
+	if int64(len(evs)) != count {
+		return events.AppendResult{}, false, fmt.Errorf("idempotency record of key %q names %d events, found %d", req.IdempotencyKey, count, len(evs))
+	}
+	return events.AppendResult{Events: evs, Duplicate: true}, true, nil
+}
+
+// registerTenant writes the tenant's registry item, which ReadAll walks, before its
+// first event, so every stored event belongs to a registered tenant.
+func (s *Store) registerTenant(ctx context.Context, t events.TenantID) error {
+	if _, ok := s.tenants.Load(t); ok {
+		return nil
+	}
+	_, err := s.client.PutItem(ctx, &ddb.PutItemInput{
+		TableName: &s.table,
+		Item: map[string]ddbtypes.AttributeValue{
+			attrPK: str(tenantPK(t)), attrSK: num(0), attrKind: str(kindTenant), attrTenant: str(string(t)),
+			attrGSI1PK: str(registryPK), attrGSI1SK: str(string(t)),
+			attrRecorded: num(s.clock.Now().UnixMicro()),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("register tenant %s: %w", t, err)
+	}
+	s.tenants.Store(t, true)
+	return nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ConditionalCheckFailedException"
+}
+
+func (s *Store) getItem(ctx context.Context, pk string, sk int64) (map[string]ddbtypes.AttributeValue, error) {
+	out, err := s.client.GetItem(ctx, &ddb.GetItemInput{TableName: &s.table, Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%d: %w", pk, sk, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	return out.Item, nil
+}
+
+// head returns the stream's last version and its recorded_at (0, 0 for no stream).
+func (s *Store) head(ctx context.Context, t events.TenantID, st events.StreamID) (int64, int64, error) {
+	out, err := s.client.Query(ctx, &ddb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": str(streamPK(t, st))},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("read head: %w", err)
+	}
+	if len(out.Items) == 0 {
+		return 0, 0, nil
+	}
+	v, err := getN(out.Items[0], attrSK)
+	if err != nil {
+		return 0, 0, err
+	}
+	ra, err := getN(out.Items[0], attrRecorded)
+	if err != nil {
+		return 0, 0, err
+	}
+	return v, ra, nil
+}
