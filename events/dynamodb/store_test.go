@@ -47,3 +47,11 @@ func TestContractOnMoto(t *testing.T) {
 		return dynamodb.New(client, table)
 	})
 }
+
+func TestContractOnConcurrencyCorrectFake(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) events.Store {
+		client := newFakeDynamo()
+		require.NoError(t, dynamodb.CreateTable(context.Background(), client, "events"))
+		return dynamodb.New(client, "events")
+	})
+}
