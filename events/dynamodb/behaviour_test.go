@@ -118,7 +118,9 @@ func TestLateEventsWithinTheSettleWindow(t *testing.T) {
 	require.NoError(t, err)
 
 	for _, read := range []func(events.Cursor) (events.Page, error){
-		func(c events.Cursor) (events.Page, error) { return reader.ReadTenant(ctx, "t1", c, events.ReadOptions{}) },
+		func(c events.Cursor) (events.Page, error) {
+			return reader.ReadTenant(ctx, "t1", c, events.ReadOptions{})
+		},
 		func(c events.Cursor) (events.Page, error) { return reader.ReadAll(ctx, c, events.ReadOptions{}) },
 	} {
 		p, err := read("")

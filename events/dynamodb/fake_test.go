@@ -272,4 +272,3 @@ func (f *fakeDynamo) Query(ctx context.Context, in *ddb.QueryInput, _ ...func(*d
 	out.Count = int32(len(out.Items))
 	return out, nil
 }
-
