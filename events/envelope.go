@@ -125,7 +125,13 @@ type AppendRequest struct {
 	// carry an ID. If every event is skipped nothing is written and the expected
 	// version is not checked.
 	SkipDuplicateIDs bool
-	Events           []NewEvent
+	// ClaimKeys are tenant-scoped unique keys this append claims, such as the ids
+	// of the usage records its events carry. If the tenant already claimed any of
+	// them the append fails with ErrKeyClaimed and writes nothing; otherwise the
+	// keys are recorded in the same transaction as the events. Stores that
+	// support it implement KeyClaimer.
+	ClaimKeys []string
+	Events    []NewEvent
 }
 
 // AppendResult is what an append wrote (or, for a retry, what the first attempt wrote).
@@ -150,10 +156,13 @@ func (r AppendResult) LastVersion() int64 {
 type Limits struct {
 	MaxDataBytes       int // per event, default 64 KiB
 	MaxEventsPerAppend int // default 100, DynamoDB's transaction limit
+	MaxClaimKeys       int // per append; 0 means the default, 1,000
 }
 
 // DefaultLimits are the limits every backend enforces unless configured otherwise.
-var DefaultLimits = Limits{MaxDataBytes: 64 << 10, MaxEventsPerAppend: 100}
+var DefaultLimits = Limits{MaxDataBytes: 64 << 10, MaxEventsPerAppend: 100, MaxClaimKeys: 1000}
+
+const defaultMaxClaimKeys = 1000
 
 const maxMetaLen = 256
 
@@ -178,6 +187,25 @@ func (r *AppendRequest) Validate(l Limits) error {
 	for _, s := range []string{r.StreamType, r.IdempotencyKey, r.CorrelationID, r.CausationID, r.Actor} {
 		if len(s) > maxMetaLen {
 			return fmt.Errorf("%w: metadata longer than %d bytes", ErrInvalid, maxMetaLen)
+		}
+	}
+	maxKeys := l.MaxClaimKeys
+	if maxKeys <= 0 {
+		maxKeys = defaultMaxClaimKeys
+	}
+	if len(r.ClaimKeys) > maxKeys {
+		return fmt.Errorf("%w: %d claim keys in one append, limit %d", ErrTooLarge, len(r.ClaimKeys), maxKeys)
+	}
+	if len(r.ClaimKeys) > 0 {
+		seen := make(map[string]struct{}, len(r.ClaimKeys))
+		for _, k := range r.ClaimKeys {
+			if k == "" || len(k) > maxMetaLen {
+				return fmt.Errorf("%w: claim keys must be 1-%d bytes", ErrInvalid, maxMetaLen)
+			}
+			if _, dup := seen[k]; dup {
+				return fmt.Errorf("%w: claim key %q given twice", ErrInvalid, k)
+			}
+			seen[k] = struct{}{}
 		}
 	}
 	for i := range r.Events {

@@ -19,6 +19,8 @@ var (
 	ErrInvalidCursor = errors.New("events: invalid cursor")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("events: store closed")
+	// ErrKeyClaimed: an append's claim key was already claimed by the tenant.
+	ErrKeyClaimed = errors.New("events: key already claimed")
 	// ErrUnknownType: the registry has no such event type.
 	ErrUnknownType = errors.New("events: unknown event type")
 )

@@ -81,3 +81,10 @@ type Replayer interface {
 	// Errors: ErrInvalidCursor, ErrInvalid, ErrClosed, ctx.Err().
 	Replay(ctx context.Context, opts ReplayOptions, fn func(Event) error) (Cursor, error)
 }
+
+// KeyClaimer is implemented by stores that support AppendRequest.ClaimKeys.
+type KeyClaimer interface {
+	// ClaimedKeys returns which of keys the tenant has already claimed.
+	// Errors: ErrInvalid, ErrClosed.
+	ClaimedKeys(ctx context.Context, tenant TenantID, keys []string) (map[string]bool, error)
+}

@@ -51,6 +51,7 @@ type Store struct {
 	byTenant map[events.TenantID][]int64
 	idem     map[idemKey]idemRecord
 	ids      map[idemKey]bool // event ids of SkipDuplicateIDs appends
+	claims   map[idemKey]bool // AppendRequest.ClaimKeys
 	subs     map[int]chan struct{}
 	nextSub  int
 	closed   bool
@@ -74,6 +75,7 @@ func New(opts ...Option) *Store {
 		byTenant: map[events.TenantID][]int64{},
 		idem:     map[idemKey]idemRecord{},
 		ids:      map[idemKey]bool{},
+		claims:   map[idemKey]bool{},
 		subs:     map[int]chan struct{}{},
 	}
 	for _, o := range opts {
@@ -128,6 +130,14 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	cur := int64(len(s.streams[sk]))
 	if req.Expected != events.AnyVersion && int64(req.Expected) != cur {
 		return events.AppendResult{}, fmt.Errorf("append %s: expected version %d, stream is at %d: %w", req.Stream, req.Expected, cur, events.ErrConcurrency)
+	}
+	for _, k := range req.ClaimKeys {
+		if s.claims[idemKey{req.Tenant, k}] {
+			return events.AppendResult{}, fmt.Errorf("append %s: key %q: %w", req.Stream, k, events.ErrKeyClaimed)
+		}
+	}
+	for _, k := range req.ClaimKeys {
+		s.claims[idemKey{req.Tenant, k}] = true
 	}
 	built, err := req.Build(cur+1, s.clock.Now())
 	if err != nil {
@@ -311,4 +321,28 @@ func ParseCursor(c events.Cursor) (int64, error) {
 		return 0, fmt.Errorf("cursor %q: %w", string(c), events.ErrInvalidCursor)
 	}
 	return p, nil
+}
+
+var _ events.KeyClaimer = (*Store)(nil)
+
+// ClaimedKeys implements events.KeyClaimer.
+func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []string) (map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := tenant.Validate(); err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("claimed keys: %w", events.ErrClosed)
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		if s.claims[idemKey{tenant, k}] {
+			out[k] = true
+		}
+	}
+	return out, nil
 }

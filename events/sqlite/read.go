@@ -21,6 +21,7 @@ const (
 type readConn struct {
 	c                                              *sqlite3.SQLiteConn
 	load, exists, all, tenant, headAll, headTenant driver.Stmt
+	claims                                         claimStmts
 }
 
 func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
@@ -51,6 +52,7 @@ func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
 }
 
 func (rc *readConn) close() {
+	rc.claims.close()
 	for _, st := range []driver.Stmt{rc.load, rc.exists, rc.all, rc.tenant, rc.headAll, rc.headTenant} {
 		if st != nil {
 			_ = st.Close()

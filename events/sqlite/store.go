@@ -53,6 +53,12 @@ var migrations = []string{
 		id     TEXT NOT NULL,
 		PRIMARY KEY (tenant, id)
 	) WITHOUT ROWID;`,
+	// 3: keys claimed by appends (AppendRequest.ClaimKeys), such as usage ids.
+	`CREATE TABLE claimed_keys (
+		tenant TEXT NOT NULL,
+		key    TEXT NOT NULL,
+		PRIMARY KEY (tenant, key)
+	) WITHOUT ROWID;`,
 }
 
 // Option configures a Store.

@@ -44,6 +44,7 @@ var insertSizes = [...]int{64, 16, 4, 1}
 type writeStmts struct {
 	insert                                          [len(insertSizes)]driver.Stmt
 	head, idemGet, idemPut, rangeLoad, idGet, idPut driver.Stmt
+	claims                                          claimStmts
 }
 
 func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
@@ -74,6 +75,7 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 }
 
 func (w *writeStmts) close() {
+	w.claims.close()
 	for _, st := range append(w.insert[:], w.head, w.idemGet, w.idemPut, w.rangeLoad, w.idGet, w.idPut) {
 		if st != nil {
 			_ = st.Close()
@@ -269,6 +271,7 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	pending := map[streamKey]int64{}
 	keys := map[idemKey]*appendOp{}
 	ids := map[idemKey]bool{}
+	claims := map[idemKey]bool{}
 	firstPos := s.nextPos
 	w := &s.wbuf
 	w.reset()
@@ -278,7 +281,7 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 		return err
 	}
 	for _, op := range batch {
-		if err := s.applyOne(op, now, heads, pending, keys, ids); err != nil {
+		if err := s.applyOne(op, now, heads, pending, keys, ids, claims); err != nil {
 			var f *opFailure
 			if errors.As(err, &f) {
 				op.err = f.err
@@ -305,7 +308,7 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	return nil
 }
 
-func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, ids map[idemKey]bool) error {
+func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamKey]int64, keys map[idemKey]*appendOp, ids, claims map[idemKey]bool) error {
 	req := &op.req
 	if err := op.ctx.Err(); err != nil {
 		return &opFailure{err}
@@ -350,6 +353,11 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 	}
 	if req.Expected != events.AnyVersion && int64(req.Expected) != head {
 		return &opFailure{fmt.Errorf("expected version %d, stream is at %d: %w", req.Expected, head, events.ErrConcurrency)}
+	}
+	if len(req.ClaimKeys) > 0 {
+		if err := s.claimKeys(req, claims); err != nil {
+			return err
+		}
 	}
 	// The rows are written with the rest of the batch (insertRows); positions are
 	// assigned here because the writer is the only one and knows the last.

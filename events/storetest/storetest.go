@@ -52,6 +52,8 @@ func RunWith(t *testing.T, opts Options, newStore func(t *testing.T) events.Stor
 		{name: "IdempotencyKeyReuse", run: idempotencyKeyReuse},
 		{name: "SkipDuplicateIDs", run: skipDuplicateIDs},
 		{name: "ConcurrentDuplicateIDs", concurrent: true, run: concurrentDuplicateIDs},
+		{name: "ClaimKeys", run: claimKeys},
+		{name: "ConcurrentClaimKeys", concurrent: true, run: concurrentClaimKeys},
 		{name: "TenantIsolation", run: tenantIsolation},
 		{name: "LoadMissingStream", run: loadMissing},
 		{name: "LoadFrom", run: loadFrom},
@@ -475,6 +477,92 @@ func concurrentDuplicateIDs(t *testing.T, s events.Store) {
 		assert.False(t, seen[e.ID], "duplicate %s", e.ID)
 		seen[e.ID] = true
 	}
+}
+
+func claimer(t *testing.T, s events.Store) events.KeyClaimer {
+	t.Helper()
+	kc, ok := s.(events.KeyClaimer)
+	require.True(t, ok, "every backend implements events.KeyClaimer")
+	return kc
+}
+
+func claimKeys(t *testing.T, s events.Store) {
+	kc := claimer(t, s)
+	claim := func(tenant events.TenantID, stream events.StreamID, keys ...string) error {
+		r := req(tenant, stream, events.AnyVersion, ev("usage.reported", `{}`))
+		r.ClaimKeys = keys
+		_, err := s.Append(ctxT(t), r)
+		return err
+	}
+	require.NoError(t, claim("t1", "usage", "a", "b"))
+	known, err := kc.ClaimedKeys(ctxT(t), "t1", []string{"a", "b", "c"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"a": true, "b": true}, known)
+
+	err = claim("t1", "usage", "c", "b")
+	require.ErrorIs(t, err, events.ErrKeyClaimed)
+	known, err = kc.ClaimedKeys(ctxT(t), "t1", []string{"c"})
+	require.NoError(t, err)
+	assert.Empty(t, known, "a failed append claims nothing")
+	got, err := s.Load(ctxT(t), "t1", "usage", 1)
+	require.NoError(t, err)
+	assert.Len(t, got, 1, "and writes nothing")
+
+	require.ErrorIs(t, claim("t1", "other-stream", "a"), events.ErrKeyClaimed, "keys are per tenant, across streams")
+	require.NoError(t, claim("t2", "usage", "a", "b"), "another tenant's keys are its own")
+	require.ErrorIs(t, claim("t1", "usage", "d", "d"), events.ErrInvalid, "a key twice in one append")
+	require.ErrorIs(t, claim("t1", "usage", ""), events.ErrInvalid)
+
+	many := make([]string, 700)
+	for i := range many {
+		many[i] = fmt.Sprintf("k-%04d", i)
+	}
+	require.NoError(t, claim("t1", "usage", many...))
+	known, err = kc.ClaimedKeys(ctxT(t), "t1", append([]string{"zz"}, many...))
+	require.NoError(t, err)
+	assert.Len(t, known, len(many))
+	assert.False(t, known["zz"])
+}
+
+// concurrentClaimKeys races appends claiming overlapping keys: each key is
+// claimed by exactly one successful append.
+func concurrentClaimKeys(t *testing.T, s events.Store) {
+	const workers, rounds = 8, 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := map[string]int{}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				keys := []string{fmt.Sprintf("k%d", i), fmt.Sprintf("k%d", i+1)}
+				r := req("t1", "usage", events.AnyVersion, ev("usage.reported", `{}`))
+				r.ClaimKeys = keys
+				_, err := s.Append(ctxT(t), r)
+				if err == nil {
+					mu.Lock()
+					for _, k := range keys {
+						won[k]++
+					}
+					mu.Unlock()
+				} else if !errors.Is(err, events.ErrKeyClaimed) {
+					t.Errorf("append: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for k, n := range won {
+		assert.Equal(t, 1, n, "key %s claimed by exactly one append", k)
+	}
+	got, err := s.Load(ctxT(t), "t1", "usage", 1)
+	require.NoError(t, err)
+	keys := 0
+	for range won {
+		keys++
+	}
+	assert.Equal(t, keys, 2*len(got), "every successful append claimed two fresh keys")
 }
 
 func tenantIsolation(t *testing.T, s events.Store) {
