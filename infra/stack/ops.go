@@ -64,7 +64,7 @@ func (b *builder) operations(pipeName string, registered []projections.Projectio
 		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 			Namespace: jsii.String(MetricsNamespace), MetricName: jsii.String(MetricProjectionLag),
 			DimensionsMap: &map[string]*string{DimProjection: jsii.String(name)},
-			Period:        minute, Statistic: jsii.String("Maximum"), Label: jsii.String(name),
+			Period:        minute, Statistic: jsii.String("Maximum"),
 		})
 	}
 	for _, p := range registered {
@@ -121,7 +121,8 @@ func (b *builder) dashboard(fns []namedFunction, registered []projections.Projec
 	}
 	var lags, errs []awscloudwatch.IMetric
 	for _, p := range registered {
-		lags = append(lags, lag(p.Name()))
+		// Labelled here only: a labelled metric makes an alarm use metric math.
+		lags = append(lags, lag(p.Name()).With(&awscloudwatch.MetricOptions{Label: jsii.String(p.Name())}))
 	}
 	for _, f := range fns {
 		errs = append(errs, f.fn.MetricErrors(&awscloudwatch.MetricOptions{Period: minute, Label: jsii.String(f.id)}))

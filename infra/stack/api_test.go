@@ -1,0 +1,130 @@
+package stack_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
+	"github.com/tenantstream/tenantstream/infra/stack"
+)
+
+// public reports whether a path may be served without the JWT authorizer.
+func public(path string) bool {
+	for _, p := range []string{"/onboarding", "/auth/", "/.well-known/", "/healthz", "/readyz", "/openapi.json"} {
+		if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAPIRoutesAndAuthorizer(t *testing.T) {
+	want, err := stack.APIRoutes(httpapi.Routes())
+	require.NoError(t, err)
+	authorizer := shared.logicalID(t, "AWS::ApiGatewayV2::Authorizer", "HttpApiCognitoAuthorizer")
+
+	routes := map[string]resource{}
+	for _, r := range shared.ofType("AWS::ApiGatewayV2::Route") {
+		routes[r.Properties["RouteKey"].(string)] = r
+	}
+	require.Len(t, routes, len(want), "one API Gateway route per handler route")
+	var tenantRoutes int
+	for _, w := range want {
+		key := w.Method + " " + w.Path
+		t.Run(key, func(t *testing.T) {
+			r, ok := routes[key]
+			require.True(t, ok, "route %s missing", key)
+			if public(w.Path) {
+				assert.False(t, w.Authorized, "%s is public in the handler", key)
+				assert.Contains(t, []any{nil, "NONE"}, r.Properties["AuthorizationType"], "%s has no authorizer", key)
+				assert.Nil(t, r.Properties["AuthorizerId"])
+				return
+			}
+			tenantRoutes++
+			assert.True(t, w.Authorized, "%s is authenticated in the handler", key)
+			assert.Equal(t, "JWT", r.Properties["AuthorizationType"], "%s is behind the JWT authorizer", key)
+			assert.Equal(t, authorizer, refID(r.Properties["AuthorizerId"]))
+		})
+	}
+	assert.Positive(t, tenantRoutes)
+
+	auth := shared.resources[authorizer].Properties
+	assert.Equal(t, "JWT", auth["AuthorizerType"])
+	assert.Equal(t, []any{"$request.header.Authorization"}, auth["IdentitySource"])
+	cfg := auth["JwtConfiguration"].(map[string]any)
+	client := shared.logicalID(t, "AWS::Cognito::UserPoolClient", "UserPoolApiClient")
+	assert.Equal(t, []any{map[string]any{"Ref": client}}, cfg["Audience"])
+	assert.Contains(t, stringify(cfg["Issuer"]), "cognito-idp.")
+}
+
+// TestNotOnAWSRoutesExist keeps the exclusion list honest: each entry is a route
+// the handler really registers, so none hides a renamed route.
+func TestNotOnAWSRoutesExist(t *testing.T) {
+	var patterns []string
+	for _, r := range httpapi.Routes() {
+		patterns = append(patterns, r.Pattern)
+		assert.False(t, r.Authed && slices.Contains(stack.NotOnAWS, r.Pattern), "an authenticated route must not be dropped: %s", r.Pattern)
+	}
+	for _, p := range stack.NotOnAWS {
+		assert.Contains(t, patterns, p)
+	}
+}
+
+func TestAPIRoutesRejectsMalformedPatterns(t *testing.T) {
+	tests := []struct {
+		pattern string
+		ok      bool
+	}{
+		{"GET /tenants/{tenant_id}", true},
+		{"/no-method", false},
+		{"GET relative", false},
+	}
+	for _, tt := range tests {
+		_, err := stack.APIRoutes([]httpapi.Route{{Pattern: tt.pattern}})
+		assert.Equal(t, tt.ok, err == nil, "%s: %v", tt.pattern, err)
+	}
+}
+
+func TestAPIStage(t *testing.T) {
+	stages := shared.ofType("AWS::ApiGatewayV2::Stage")
+	require.Len(t, stages, 1)
+	for _, s := range stages {
+		settings := s.Properties["DefaultRouteSettings"].(map[string]any)
+		assert.Equal(t, float64(100), settings["ThrottlingRateLimit"])
+		assert.Equal(t, float64(200), settings["ThrottlingBurstLimit"])
+		logs := s.Properties["AccessLogSettings"].(map[string]any)
+		assert.Equal(t, "AWS::Logs::LogGroup", shared.resources[refID(logs["DestinationArn"])].Type)
+		assert.Contains(t, logs["Format"], "$context.requestId")
+	}
+	integrations := shared.ofType("AWS::ApiGatewayV2::Integration")
+	require.Len(t, integrations, 1, "one integration: the api function")
+	for _, i := range integrations {
+		assert.Equal(t, shared.logicalID(t, "AWS::Lambda::Function", "Api"), refID(i.Properties["IntegrationUri"]))
+		assert.Equal(t, "2.0", i.Properties["PayloadFormatVersion"])
+	}
+}
+
+// stringify flattens a CloudFormation value (Fn::Join and all) into its literal parts.
+func stringify(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		var b strings.Builder
+		for _, e := range x {
+			b.WriteString(stringify(e))
+		}
+		return b.String()
+	case map[string]any:
+		var b strings.Builder
+		for k, e := range x {
+			b.WriteString(k + ":" + stringify(e) + ";")
+		}
+		return b.String()
+	}
+	return ""
+}
