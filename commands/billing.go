@@ -159,17 +159,33 @@ func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
 	return segs
 }
 
-// usageOf converts a usage event into the billing domain's value.
-func usageOf(ev events.Event) (billing.Usage, error) {
-	r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
-	if err != nil {
-		return billing.Usage{}, err
+// usagesOf converts a usage event (one record, or a reported batch) into the
+// billing domain's values.
+func usagesOf(ev events.Event) ([]billing.Usage, error) {
+	var recs []metering.Recorded
+	switch ev.Type {
+	case metering.TypeReported:
+		r, err := events.DecodeAs[metering.Reported](schema.Registry, ev)
+		if err != nil {
+			return nil, err
+		}
+		recs = r.Records
+	default:
+		r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
+		if err != nil {
+			return nil, err
+		}
+		recs = []metering.Recorded{r}
 	}
-	q, err := decimal.NewFromString(r.Quantity)
-	if err != nil {
-		return billing.Usage{}, fmt.Errorf("usage %s quantity %q: %w", r.ID, r.Quantity, err)
+	out := make([]billing.Usage, len(recs))
+	for i, r := range recs {
+		q, err := decimal.NewFromString(r.Quantity)
+		if err != nil {
+			return nil, fmt.Errorf("usage %s quantity %q: %w", r.ID, r.Quantity, err)
+		}
+		out[i] = billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties}
 	}
-	return billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties}, nil
+	return out, nil
 }
 
 // allVersions folds a usage stream to its end. (Version 0 is a real bound: an
@@ -186,19 +202,21 @@ func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (i
 			break
 		}
 		last = ev.Version
-		u, err := usageOf(ev)
+		us, err := usagesOf(ev)
 		if err != nil {
 			return last, err
 		}
-		if _, ok := b.Catalog.Meter(u.Meter); !ok {
-			b.log().Warn("usage of a meter the catalogue does not have is not billed", "meter", u.Meter, "event", ev.ID)
-			continue
-		}
-		if !l.Period().Contains(u.OccurredAt) {
-			continue
-		}
-		if _, err := l.Add(u); err != nil {
-			return last, fmt.Errorf("fold usage %s: %w", ev.ID, err)
+		for _, u := range us {
+			if _, ok := b.Catalog.Meter(u.Meter); !ok {
+				b.log().Warn("usage of a meter the catalogue does not have is not billed", "meter", u.Meter, "event", ev.ID)
+				continue
+			}
+			if !l.Period().Contains(u.OccurredAt) {
+				continue
+			}
+			if _, err := l.Add(u); err != nil {
+				return last, fmt.Errorf("fold usage %s: %w", ev.ID, err)
+			}
 		}
 	}
 	return last, nil
@@ -228,11 +246,15 @@ func (b *Billing) openingLevels(ctx context.Context, tid events.TenantID, p bill
 			return nil, storeError("load usage", err)
 		}
 		found := map[string]bool{}
+		var us []billing.Usage
 		for _, ev := range evs {
-			u, err := usageOf(ev)
+			batch, err := usagesOf(ev)
 			if err != nil {
 				return nil, err
 			}
+			us = append(us, batch...)
+		}
+		for _, u := range us {
 			if !gauges[u.Meter] || !q.Contains(u.OccurredAt) {
 				continue
 			}
@@ -551,22 +573,24 @@ func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing
 		if upTo >= 0 && ev.Version > upTo {
 			break
 		}
-		u, err := usageOf(ev)
+		us, err := usagesOf(ev)
 		if err != nil {
 			return nil, 0, err
 		}
 		if ev.Version > from {
 			last = ev.Version
 		}
-		if _, ok := b.Catalog.Meter(u.Meter); !ok || !q.Contains(u.OccurredAt) {
-			continue // as addUsage: not billed
-		}
-		if ev.Version > from {
-			late = append(late, u)
-			continue
-		}
-		if _, err := base.Add(u); err != nil {
-			return nil, 0, fmt.Errorf("late usage of %s: fold %s: %w", q, ev.ID, err)
+		for _, u := range us {
+			if _, ok := b.Catalog.Meter(u.Meter); !ok || !q.Contains(u.OccurredAt) {
+				continue // as addUsage: not billed
+			}
+			if ev.Version > from {
+				late = append(late, u)
+				continue
+			}
+			if _, err := base.Add(u); err != nil {
+				return nil, 0, fmt.Errorf("late usage of %s: fold %s: %w", q, ev.ID, err)
+			}
 		}
 	}
 	if len(late) == 0 {

@@ -69,8 +69,7 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 	}
 	now := s.Clock.Now()
 	seen := make(map[string]int, len(recs))
-	byPeriod := map[string][]events.NewEvent{}
-	var order []string
+	valid := make([]metering.Recorded, 0, len(recs))
 	for i, r := range recs {
 		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
 		if r.ID == "" || len(r.ID) > maxUsageIDLen {
@@ -91,8 +90,13 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		if r.Timestamp.Before(now.Add(-UsageMaxAge)) {
 			return UsageResult{}, domain.FieldError(field("timestamp"), "is older than %d days", int(UsageMaxAge.Hours()/24))
 		}
-		if len(r.Properties) > 16 {
-			return UsageResult{}, domain.FieldError(field("properties"), "at most 16 properties")
+		if len(r.Properties) > maxUsageProperties {
+			return UsageResult{}, domain.FieldError(field("properties"), "at most %d properties", maxUsageProperties)
+		}
+		for k, v := range r.Properties {
+			if k == "" || len(k) > maxPropertyKeyLen || len(v) > maxPropertyValueLen {
+				return UsageResult{}, domain.FieldError(field("properties"), "keys are 1-%d bytes and values at most %d bytes", maxPropertyKeyLen, maxPropertyValueLen)
+			}
 		}
 		// A retried id is a duplicate to count; the same id twice in one request is
 		// an ambiguous request to reject (which of the two should count?).
@@ -100,10 +104,140 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 			return UsageResult{}, domain.FieldError(field("id"), "repeats the id of events[%d]", j)
 		}
 		seen[r.ID] = i
-		ts := r.Timestamp.UTC()
-		ne := newEvent(&metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: ts, Properties: r.Properties, Source: "api"})
-		ne.ID, ne.OccurredAt = UsageEventID(tid, r.ID), ts
-		period := ts.Format("2006-01")
+		valid = append(valid, metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: r.Timestamp.UTC(), Properties: r.Properties, Source: "api"})
+	}
+	if kc, ok := s.Store.(events.KeyClaimer); ok {
+		return s.recordReported(ctx, m, tid, kc, valid)
+	}
+	return s.recordOneByOne(ctx, m, tid, valid)
+}
+
+// Usage record limits that keep a reported batch well inside an event's 64 KiB.
+const (
+	maxUsageProperties  = 16
+	maxPropertyKeyLen   = 64
+	maxPropertyValueLen = 256
+	// reportedEventBytes is the target size of one usage.reported event.
+	reportedEventBytes = 48 << 10
+)
+
+// usageKey is the claim key of a usage record id.
+func usageKey(id string) string { return "usage:" + id }
+
+// recordReported stores the records as usage.reported events, a few per request,
+// claiming every record id in the same append, so ingestion pays per event rather
+// than per record while each id is still accepted exactly once. Ids the tenant
+// already reported are dropped first; a concurrent report of the same id makes
+// the append fail with ErrKeyClaimed, and the loop drops it and tries again.
+func (s *Service) recordReported(ctx context.Context, m Meta, tid events.TenantID, kc events.KeyClaimer, recs []metering.Recorded) (UsageResult, error) {
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = usageKey(r.ID)
+	}
+	accepted := 0
+	for attempt := 0; ; attempt++ {
+		known, err := kc.ClaimedKeys(ctx, tid, keys)
+		if err != nil {
+			return UsageResult{}, storeError("check usage ids", err)
+		}
+		byPeriod := map[string][]metering.Recorded{}
+		var periods []string
+		for _, r := range recs {
+			if known[usageKey(r.ID)] {
+				continue
+			}
+			p := r.Timestamp.Format("2006-01")
+			if _, ok := byPeriod[p]; !ok {
+				periods = append(periods, p)
+			}
+			byPeriod[p] = append(byPeriod[p], r)
+		}
+		if len(periods) == 0 {
+			return UsageResult{Accepted: accepted, Duplicates: len(recs) - accepted}, nil
+		}
+		raced := false
+		for _, p := range periods {
+			n, err := s.appendReported(ctx, m, tid, p, byPeriod[p], kc)
+			switch {
+			case errors.Is(err, events.ErrKeyClaimed) && attempt < 5:
+				raced = true
+			case err != nil:
+				return UsageResult{Accepted: accepted, Duplicates: 0}, storeError("record usage", err)
+			}
+			accepted += n
+		}
+		if !raced {
+			return UsageResult{Accepted: accepted, Duplicates: len(recs) - accepted}, nil
+		}
+	}
+}
+
+// appendReported appends one period's records as usage.reported events of about
+// reportedEventBytes each, in as few appends as the store's limits allow.
+func (s *Service) appendReported(ctx context.Context, m Meta, tid events.TenantID, period string, recs []metering.Recorded, kc events.KeyClaimer) (int, error) {
+	maxKeys := 1000
+	if l, ok := kc.(interface{ MaxClaimKeys() int }); ok {
+		maxKeys = l.MaxClaimKeys()
+	}
+	written := 0
+	for len(recs) > 0 {
+		var evs []events.NewEvent
+		var keys []string
+		taken := 0
+		for taken < len(recs) && len(keys) < maxKeys && len(evs) < 100 {
+			var batch []metering.Recorded
+			size, latest := 0, time.Time{}
+			for taken < len(recs) && len(keys) < maxKeys {
+				r := recs[taken]
+				rs := recordSize(r)
+				if len(batch) > 0 && size+rs > reportedEventBytes {
+					break
+				}
+				batch = append(batch, r)
+				keys = append(keys, usageKey(r.ID))
+				size += rs
+				if r.Timestamp.After(latest) {
+					latest = r.Timestamp
+				}
+				taken++
+			}
+			ne := newEvent(&metering.Reported{Records: batch})
+			ne.OccurredAt = latest
+			evs = append(evs, ne)
+		}
+		_, err := s.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: events.StreamID(UsageStreamID(period)), StreamType: metering.StreamType,
+			Expected: events.AnyVersion, ClaimKeys: keys, CorrelationID: m.CorrelationID,
+			Actor: m.Principal.UserID, Events: evs,
+		})
+		if err != nil {
+			return written, err
+		}
+		written += taken
+		recs = recs[taken:]
+	}
+	return written, nil
+}
+
+// recordSize bounds a record's JSON size from its fields, without encoding it.
+func recordSize(r metering.Recorded) int {
+	n := 110 + len(r.ID) + len(r.Meter) + len(r.Quantity)
+	for k, v := range r.Properties {
+		n += len(k) + 2*len(v) + 8 // values may need escaping
+	}
+	return n
+}
+
+// recordOneByOne stores each record as its own usage.recorded event whose id is
+// derived from the record id, for stores without KeyClaimer.
+func (s *Service) recordOneByOne(ctx context.Context, m Meta, tid events.TenantID, recs []metering.Recorded) (UsageResult, error) {
+	byPeriod := map[string][]events.NewEvent{}
+	var order []string
+	for i := range recs {
+		r := recs[i]
+		ne := newEvent(&r)
+		ne.ID, ne.OccurredAt = UsageEventID(tid, r.ID), r.Timestamp
+		period := r.Timestamp.Format("2006-01")
 		if _, ok := byPeriod[period]; !ok {
 			order = append(order, period)
 		}

@@ -26,3 +26,14 @@ type Recorded struct {
 	Properties map[string]string `json:"properties,omitempty"`
 	Source     string            `json:"source,omitempty"` // "api" for reported usage, "platform" for built-in meters
 }
+
+// TypeReported is the stable type name of a batch of reported usage records.
+// Never rename: it is stored.
+const TypeReported = "usage.reported"
+
+// Reported carries many usage records in one event, so ingestion pays per event,
+// not per record. Each record's id is claimed with the append (events.ClaimKeys),
+// so a record is stored once however often it is reported.
+type Reported struct {
+	Records []Recorded `json:"records"`
+}

@@ -44,6 +44,7 @@ const (
 	kindEvent  = "event"
 	kindIdem   = "idempotency"
 	kindID     = "event-id"
+	kindClaim  = "claim"
 	kindTenant = "tenant"
 
 	registryPK = "TENANTS"
@@ -62,10 +63,11 @@ func tenantPrefix(t events.TenantID) string { return "T#" + string(t) + "#" }
 func streamPK(t events.TenantID, s events.StreamID) string {
 	return tenantPrefix(t) + "S#" + string(s)
 }
-func idemPK(t events.TenantID, key string) string { return tenantPrefix(t) + "I#" + key }
-func idPK(t events.TenantID, id string) string    { return tenantPrefix(t) + "E#" + id }
-func tenantPK(t events.TenantID) string           { return tenantPrefix(t) + "R" }
-func historyPK(t events.TenantID) string          { return "T#" + string(t) }
+func idemPK(t events.TenantID, key string) string  { return tenantPrefix(t) + "I#" + key }
+func idPK(t events.TenantID, id string) string     { return tenantPrefix(t) + "E#" + id }
+func tenantPK(t events.TenantID) string            { return tenantPrefix(t) + "R" }
+func claimPK(t events.TenantID, key string) string { return tenantPrefix(t) + "K#" + key }
+func historyPK(t events.TenantID) string           { return "T#" + string(t) }
 
 // historySK orders a tenant's events by recorded_at, then stream, then version.
 // '#' sorts below every character ids may hold, so (stream, version) compares as a tuple.

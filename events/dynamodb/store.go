@@ -230,8 +230,9 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 	if req.SkipDuplicateIDs {
 		records += len(a.events)
 	}
+	records += len(req.ClaimKeys)
 	if records > maxTxItems {
-		return nil, fmt.Errorf("%w: %d events need %d items in one DynamoDB transaction (one per event, plus one idempotency record with a key and one id record per event with SkipDuplicateIDs), limit %d",
+		return nil, fmt.Errorf("%w: %d events need %d items in one DynamoDB transaction (one per event, plus one idempotency record with a key, one id record per event with SkipDuplicateIDs and one per claim key), limit %d",
 			events.ErrTooLarge, len(a.events), records, maxTxItems)
 	}
 
@@ -302,6 +303,16 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 				ConditionExpression: aws.String("attribute_not_exists(PK)"),
 			}})
 		}
+	}
+	for _, k := range req.ClaimKeys {
+		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+			TableName: &s.table,
+			Item: map[string]ddbtypes.AttributeValue{
+				attrPK: str(claimPK(req.Tenant, k)), attrSK: num(0),
+				attrKind: str(kindClaim), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+			},
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}})
 	}
 	checkAt := -1
 	if headCheck {
@@ -391,6 +402,12 @@ func (s *Store) explain(ctx context.Context, a *appendAttempt, reasons []ddbtype
 			a.existingIDs = taken
 			return errDuplicateIDs
 		}
+	}
+	for _, k := range req.ClaimKeys {
+		if failed(i) {
+			return fmt.Errorf("key %q: %w", k, events.ErrKeyClaimed)
+		}
+		i++
 	}
 	if failed(checkAt) {
 		it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), int64(req.Expected))
@@ -516,4 +533,31 @@ func (s *Store) head(ctx context.Context, t events.TenantID, st events.StreamID)
 		return 0, 0, err
 	}
 	return v, ra, nil
+}
+
+var _ events.KeyClaimer = (*Store)(nil)
+
+// MaxClaimKeys is how many keys one append may claim: each is an item of the
+// append's transaction, which also holds at least one event.
+func (s *Store) MaxClaimKeys() int { return maxTxItems - 1 }
+
+// ClaimedKeys implements events.KeyClaimer with a strongly consistent read per key.
+func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []string) (map[string]bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
+	if err := tenant.Validate(); err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		it, err := s.getItem(ctx, claimPK(tenant, k), 0)
+		if err != nil {
+			return nil, fmt.Errorf("claimed keys: %w", err)
+		}
+		if it != nil {
+			out[k] = true
+		}
+	}
+	return out, nil
 }

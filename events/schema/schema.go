@@ -20,6 +20,7 @@ func newRegistry() *events.Registry {
 	r.Register(item.TypePut, 1, item.Put{})
 	r.Register(item.TypeDeleted, 1, item.Deleted{})
 	r.Register(metering.TypeRecorded, 1, metering.Recorded{})
+	r.Register(metering.TypeReported, 1, metering.Reported{})
 	registerBilling(r)
 	return r
 }

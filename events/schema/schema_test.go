@@ -38,6 +38,10 @@ func samples() map[string]any {
 		item.TypePut:            &item.Put{ItemID: "doc-1", Data: json.RawMessage(`{"title":"hello"}`), Size: 17, PrevSize: 0, At: at},
 		item.TypeDeleted:        &item.Deleted{ItemID: "doc-1", PrevSize: 17, At: at},
 		metering.TypeRecorded:   &metering.Recorded{ID: "u-1", Meter: "compute_seconds", Quantity: "12.5", Timestamp: at, Properties: map[string]string{"region": "eu"}, Source: "api"},
+		metering.TypeReported: &metering.Reported{Records: []metering.Recorded{
+			{ID: "u-1", Meter: "compute_seconds", Quantity: "12.5", Timestamp: at, Properties: map[string]string{"region": "eu"}, Source: "api"},
+			{ID: "u-2", Meter: "compute_seconds", Quantity: "0.000000000001", Timestamp: at.Add(time.Second), Source: "api"},
+		}},
 		billing.TypeInvoiceIssued: &billing.Issued{
 			Invoice: billing.Invoice{
 				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
