@@ -78,8 +78,10 @@ synth: lambda
 deploy: synth
 	cd infra && $(INFRA_ENV) $(CDK) deploy --app cdk.out --require-approval broadening TenantStream
 
+# Run outside infra/ so the CLI bootstraps the credentials' account and region
+# without synthesizing the app (which would need the zips).
 bootstrap:
-	cd infra && $(INFRA_ENV) $(CDK) bootstrap
+	$(CDK) bootstrap
 
 # The infra tests (assertions, cdk-nag), then cfn-lint on a template synthesized with
 # placeholder code, so no cross-compiled build is needed.
