@@ -32,10 +32,7 @@ func suppressFinding(c constructs.IConstruct, rule, reason string, appliesTo ...
 	if len(reason) < minReasonLength {
 		panic(fmt.Sprintf("nag suppression %s on %s needs a reason", rule, *c.Node().Path()))
 	}
-	applies := make([]interface{}, len(appliesTo))
-	for i, a := range appliesTo {
-		applies[i] = a
-	}
+	applies := append([]any(nil), appliesTo...)
 	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{{Id: jsii.String(rule), Reason: jsii.String(reason), AppliesTo: &applies}}, jsii.Bool(true))
 }
 

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -15,10 +16,12 @@ func TestNagAwsSolutions(t *testing.T) {
 		errs := s.annotations.FindError(strp("*"), match)
 		warns := s.annotations.FindWarning(strp("*"), match)
 		for _, m := range *errs {
-			t.Errorf("cdk-nag error at %s: %v", *m.Id, m.Entry.Data)
+			raw, _ := json.Marshal(m)
+			t.Errorf("cdk-nag error: %s", raw)
 		}
 		for _, m := range *warns {
-			t.Errorf("cdk-nag warning at %s: %v", *m.Id, m.Entry.Data)
+			raw, _ := json.Marshal(m)
+			t.Errorf("cdk-nag warning: %s", raw)
 		}
 	}
 }
