@@ -144,7 +144,65 @@ func TestUsageIsIdempotentByIDAndValidatedAsAWhole(t *testing.T) {
 	}
 	evs, err := f.store.Load(f.ctx, events.TenantID(tid), events.StreamID(commands.UsageStreamID("2026-11")), 1)
 	require.NoError(t, err)
-	assert.Len(t, evs, 3, "rejected batches wrote nothing, not even their valid records")
+	var ids []string
+	for _, ev := range evs {
+		var rep struct {
+			Records []struct{ ID string } `json:"records"`
+		}
+		require.NoError(t, json.Unmarshal(ev.Data, &rep))
+		for _, r := range rep.Records {
+			ids = append(ids, r.ID)
+		}
+	}
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, ids, "each id stored once; rejected batches wrote nothing, not even their valid records")
+}
+
+// TestConcurrentUsageRetriesStoreEachRecordOnce races clients retrying
+// overlapping batches: every record is stored exactly once and the answers add up.
+func TestConcurrentUsageRetriesStoreEachRecordOnce(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := newFixture(t, now)
+	tid, m := f.onboard(t, "acme")
+	meters := commands.Catalog{Catalog: f.cat}
+	const clients, records = 6, 200
+	batch := make([]commands.UsageRecord, records)
+	for i := range batch {
+		batch[i] = commands.UsageRecord{ID: fmt.Sprintf("r-%03d", i), Meter: "compute_seconds", Quantity: "1", Timestamp: now}
+	}
+	results := make(chan commands.UsageResult, clients)
+	errs := make(chan error, clients)
+	for c := 0; c < clients; c++ {
+		go func() {
+			res, err := f.svc.RecordUsage(f.ctx, m, tid, meters, batch)
+			results <- res
+			errs <- err
+		}()
+	}
+	accepted, dups := 0, 0
+	for c := 0; c < clients; c++ {
+		require.NoError(t, <-errs)
+		r := <-results
+		accepted += r.Accepted
+		dups += r.Duplicates
+	}
+	assert.Equal(t, records, accepted, "each record accepted by exactly one client")
+	assert.Equal(t, records*(clients-1), dups)
+	evs, err := f.store.Load(f.ctx, events.TenantID(tid), events.StreamID(commands.UsageStreamID("2026-11")), 1)
+	require.NoError(t, err)
+	seen := map[string]int{}
+	for _, ev := range evs {
+		var rep struct {
+			Records []struct{ ID string } `json:"records"`
+		}
+		require.NoError(t, json.Unmarshal(ev.Data, &rep))
+		for _, r := range rep.Records {
+			seen[r.ID]++
+		}
+	}
+	assert.Len(t, seen, records)
+	for id, n := range seen {
+		assert.Equal(t, 1, n, "record %s stored once", id)
+	}
 }
 
 func TestCloseIsIdempotentAndTheAuditMatchesOnlyTheTruth(t *testing.T) {

@@ -135,25 +135,31 @@ func (s *Service) recordReported(ctx context.Context, m Meta, tid events.TenantI
 		keys[i] = usageKey(r.ID)
 	}
 	accepted := 0
+	pending := recs
 	for attempt := 0; ; attempt++ {
-		known, err := kc.ClaimedKeys(ctx, tid, keys)
-		if err != nil {
-			return UsageResult{}, storeError("check usage ids", err)
+		// The first attempt is optimistic: most batches are new, and the append's
+		// claims reject any id already taken. After a rejection, drop the ids the
+		// tenant already holds and try the rest.
+		if attempt > 0 {
+			known, err := kc.ClaimedKeys(ctx, tid, keys)
+			if err != nil {
+				return UsageResult{}, storeError("check usage ids", err)
+			}
+			pending = pending[:0:0]
+			for _, r := range recs {
+				if !known[usageKey(r.ID)] {
+					pending = append(pending, r)
+				}
+			}
 		}
 		byPeriod := map[string][]metering.Recorded{}
 		var periods []string
-		for _, r := range recs {
-			if known[usageKey(r.ID)] {
-				continue
-			}
+		for _, r := range pending {
 			p := r.Timestamp.Format("2006-01")
 			if _, ok := byPeriod[p]; !ok {
 				periods = append(periods, p)
 			}
 			byPeriod[p] = append(byPeriod[p], r)
-		}
-		if len(periods) == 0 {
-			return UsageResult{Accepted: accepted, Duplicates: len(recs) - accepted}, nil
 		}
 		raced := false
 		for _, p := range periods {
@@ -162,7 +168,7 @@ func (s *Service) recordReported(ctx context.Context, m Meta, tid events.TenantI
 			case errors.Is(err, events.ErrKeyClaimed) && attempt < 5:
 				raced = true
 			case err != nil:
-				return UsageResult{Accepted: accepted, Duplicates: 0}, storeError("record usage", err)
+				return UsageResult{Accepted: accepted}, storeError("record usage", err)
 			}
 			accepted += n
 		}

@@ -107,7 +107,7 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	if err := putJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), head); err != nil {
 		return fmt.Errorf("ledgers: head %s: %w", p, err)
 	}
-	deltas := map[string]*LedgerMeter{}
+	deltas := map[string]*meterAcc{}
 	var order []string
 	values := map[string]bool{}
 	for _, r := range recs {
@@ -121,7 +121,7 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		}
 		d := deltas[r.Meter]
 		if d == nil {
-			d = &LedgerMeter{}
+			d = &meterAcc{}
 			deltas[r.Meter] = d
 			order = append(order, r.Meter)
 		}
@@ -136,7 +136,7 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		if err := getJSON(ctx, tx, ev.TenantID, LedgerMetersCollection, key, &m); err != nil {
 			return fmt.Errorf("ledgers: %s: %w", key, err)
 		}
-		m.merge(*deltas[meter])
+		m.merge(deltas[meter].meter())
 		if err := putJSON(ctx, tx, ev.TenantID, LedgerMetersCollection, key, m); err != nil {
 			return fmt.Errorf("ledgers: %s: %w", key, err)
 		}
@@ -147,6 +147,36 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		}
 	}
 	return nil
+}
+
+// meterAcc sums a batch's records with decimals, converted to a LedgerMeter's
+// strings once per batch rather than once per record.
+type meterAcc struct {
+	records              int64
+	count, sum, max, lat decimal.Decimal
+	latAt                time.Time
+	latID                string
+}
+
+func (a *meterAcc) add(q decimal.Decimal, at time.Time, id string) {
+	n := q
+	if n.IsZero() {
+		n = decimal.NewFromInt(1)
+	}
+	a.count = a.count.Add(n)
+	a.sum = a.sum.Add(q)
+	if a.records == 0 || q.GreaterThan(a.max) {
+		a.max = q
+	}
+	if a.latID == "" || at.After(a.latAt) || at.Equal(a.latAt) && id > a.latID {
+		a.lat, a.latAt, a.latID = q, at, id
+	}
+	a.records++
+}
+
+func (a *meterAcc) meter() LedgerMeter {
+	return LedgerMeter{Records: a.records, Count: a.count.String(), Sum: a.sum.String(), Max: a.max.String(),
+		Latest: a.lat.String(), LatestAt: a.latAt, LatestID: a.latID}
 }
 
 // merge folds another partial aggregate of the same meter and period into m.

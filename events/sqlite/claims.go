@@ -36,7 +36,7 @@ func (cs *claimStmts) get(c *sqlite3.SQLiteConn, insert bool, n int) (driver.Stm
 	}
 	var q string
 	if insert {
-		q = "INSERT INTO claimed_keys (tenant, key) VALUES " + strings.TrimSuffix(strings.Repeat("(?1, ?), ", n), ", ")
+		q = "INSERT INTO claimed_keys (tenant, key) VALUES " + strings.TrimSuffix(strings.Repeat("(?1, ?), ", n), ", ") + " ON CONFLICT DO NOTHING"
 	} else {
 		q = "SELECT key FROM claimed_keys WHERE tenant = ?1 AND key IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 	}
@@ -131,35 +131,52 @@ func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []
 	return out, nil
 }
 
-// claimKeys checks and records an append's claim keys inside the writer's
-// transaction. A key claimed before, or by an earlier append of the same batch,
-// fails this append alone (nothing of it is written yet).
+// claimKeys records an append's claim keys inside the writer's transaction.
+// The insert itself detects keys claimed before (ON CONFLICT DO NOTHING affects
+// fewer rows); the append's claims then roll back to a savepoint and the append
+// fails alone with ErrKeyClaimed, so the common case costs one statement per
+// chunk instead of a lookup and an insert.
 func (s *Store) claimKeys(req *events.AppendRequest, batch map[idemKey]bool) error {
 	for _, k := range req.ClaimKeys {
 		if batch[idemKey{req.Tenant, k}] {
 			return &opFailure{fmt.Errorf("key %q: %w", k, events.ErrKeyClaimed)}
 		}
 	}
-	known, err := claimed(context.Background(), s.writer, &s.wstmt.claims, req.Tenant, req.ClaimKeys)
-	if err != nil {
-		return err
+	if _, err := s.writer.Exec("SAVEPOINT claims", nil); err != nil {
+		return fmt.Errorf("claim keys: %w", err)
 	}
-	for _, k := range req.ClaimKeys {
-		if known[k] {
-			return &opFailure{fmt.Errorf("key %q: %w", k, events.ErrKeyClaimed)}
-		}
-	}
-	return forChunks(req.ClaimKeys, func(chunk []string) error {
+	conflict := false
+	err := forChunks(req.ClaimKeys, func(chunk []string) error {
 		st, err := s.wstmt.claims.get(s.writer, true, len(chunk))
 		if err != nil {
 			return err
 		}
-		if _, err := stmtExec(st, claimArgs(req.Tenant, chunk)); err != nil {
+		res, err := stmtExec(st, claimArgs(req.Tenant, chunk))
+		if err != nil {
 			return fmt.Errorf("record claim keys: %w", err)
 		}
-		for _, k := range chunk {
-			batch[idemKey{req.Tenant, k}] = true
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			conflict = true
+			return errStopClaims
 		}
 		return nil
 	})
+	if err != nil && err != errStopClaims {
+		return err
+	}
+	if conflict {
+		if _, err := s.writer.Exec("ROLLBACK TO claims; RELEASE claims", nil); err != nil {
+			return fmt.Errorf("claim keys: %w", err)
+		}
+		return &opFailure{fmt.Errorf("a key of %d: %w", len(req.ClaimKeys), events.ErrKeyClaimed)}
+	}
+	if _, err := s.writer.Exec("RELEASE claims", nil); err != nil {
+		return fmt.Errorf("claim keys: %w", err)
+	}
+	for _, k := range req.ClaimKeys {
+		batch[idemKey{req.Tenant, k}] = true
+	}
+	return nil
 }
+
+var errStopClaims = fmt.Errorf("stop")
