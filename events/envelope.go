@@ -271,6 +271,9 @@ func (r *AppendRequest) Build(first int64, recordedAt time.Time) ([]Event, error
 }
 
 func compactJSON(b []byte) json.RawMessage {
+	if !bytes.ContainsAny(b, " \t\r\n") { // already compact, as encoding/json writes it
+		return append(json.RawMessage(nil), b...)
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
 		return append(json.RawMessage(nil), b...)
