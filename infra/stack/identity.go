@@ -107,7 +107,7 @@ func (b *builder) identity() {
 		// Onboarding and AddUser keep credentials in Cognito (handlers/cognito);
 		// CreateGroup is called once per process and finds the groups created here.
 		Actions: jsii.Strings("cognito-idp:AdminCreateUser", "cognito-idp:AdminSetUserPassword",
-			"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminGetUser", "cognito-idp:CreateGroup"),
+			"cognito-idp:AdminAddUserToGroup", "cognito-idp:CreateGroup"),
 		Resources: jsii.Strings(*pool.UserPoolArn()),
 	}))
 	api.AddEnvironment(jsii.String(EnvUserPoolID), pool.UserPoolId(), nil)
