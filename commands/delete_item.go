@@ -16,7 +16,7 @@ func (s *Service) DeleteItem(ctx context.Context, m Meta, tenantID, itemID strin
 	if err := item.ValidateID(itemID); err != nil {
 		return err
 	}
-	_, err = s.writeItem(ctx, m, tenant, itemID, ifMatch, func(cur item.Item) (any, error) {
+	_, _, err = s.writeItem(ctx, m, tenant, itemID, ifMatch, func(cur item.Item) (any, error) {
 		if cur.Version == 0 || cur.Deleted {
 			return nil, domain.Errorf(domain.CodeNotFound, "no item %q", itemID)
 		}

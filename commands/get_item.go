@@ -36,7 +36,9 @@ func (s *Service) GetItem(ctx context.Context, m Meta, tenantID, itemID string) 
 func (s *Service) loadItem(ctx context.Context, tenant events.TenantID, itemID string) (item.Item, error) {
 	var it item.Item
 	from := int64(1)
-	if s.Reader != nil {
+	if cached, ok := s.itemCache().get(tenant, itemID); ok {
+		it, from = cached, cached.Version+1
+	} else if s.Reader != nil {
 		raw, err := s.Reader.Get(ctx, ItemsProjection, tenant, ItemsCollection, itemID)
 		switch {
 		case err == nil:
@@ -64,6 +66,7 @@ func (s *Service) loadItem(ctx context.Context, tenant events.TenantID, itemID s
 		}
 		it.Apply(ev.Version, p)
 	}
+	s.itemCache().put(tenant, it)
 	return it, nil
 }
 

@@ -38,17 +38,24 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 		return item.Item{}, domain.FieldError("body", "item data must be a JSON object")
 	}
 	data = compact(data)
-	ev, err := s.writeItem(ctx, m, tenant, c.ItemID, c.IfMatch, func(cur item.Item) (any, error) {
-		return &item.Put{ItemID: c.ItemID, Data: data, Size: int64(len(data)), PrevSize: cur.Size(), At: s.Clock.Now()}, nil
+	var put *item.Put
+	ev, dup, err := s.writeItem(ctx, m, tenant, c.ItemID, c.IfMatch, func(cur item.Item) (any, error) {
+		put = &item.Put{ItemID: c.ItemID, Data: data, Size: int64(len(data)), PrevSize: cur.Size(), At: s.Clock.Now()}
+		return put, nil
 	})
 	if err != nil {
 		return item.Item{}, err
 	}
-	p, err := decodePut(ev)
-	if err != nil {
-		return item.Item{}, storeError("decode item", err)
+	if dup { // a retry answered from the first attempt: its data, not ours
+		p, err := decodePut(ev)
+		if err != nil {
+			return item.Item{}, storeError("decode item", err)
+		}
+		put = &p
 	}
-	return item.Item{ID: c.ItemID, Data: p.Data, Version: ev.Version, UpdatedAt: p.At}, nil
+	it := item.Item{ID: c.ItemID, Data: put.Data, Version: ev.Version, UpdatedAt: put.At}
+	s.itemCache().put(tenant, it)
+	return it, nil
 }
 
 // Item write preconditions other than an exact version (If-Match: "<version>").
@@ -73,16 +80,16 @@ func checkPrecondition(itemID string, ifMatch int64, cur item.Item) error {
 // writeItem loads the item, builds its next event and appends it pinned to the
 // version read, so the event's prev_size is exact. Without If-Match a conflicting
 // writer is retried a few times; with If-Match a conflict is a failed precondition.
-func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID, itemID string, ifMatch int64, build func(cur item.Item) (any, error)) (events.Event, error) {
+func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID, itemID string, ifMatch int64, build func(cur item.Item) (any, error)) (events.Event, bool, error) {
 	const attempts = 5
 	for i := 0; ; i++ {
 		cur, err := s.loadItem(ctx, tenant, itemID)
 		if err != nil {
-			return events.Event{}, err
+			return events.Event{}, false, err
 		}
 		if m.IdempotencyKey == "" {
 			if err := checkPrecondition(itemID, ifMatch, cur); err != nil {
-				return events.Event{}, err
+				return events.Event{}, false, err
 			}
 		}
 		expected := events.Exactly(cur.Version)
@@ -92,11 +99,11 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 		// With an idempotency key the store decides: a retry of a write that already
 		// succeeded must get the first answer, not a failed precondition.
 		if ifMatch >= 0 && ifMatch != cur.Version && m.IdempotencyKey == "" {
-			return events.Event{}, domain.Errorf(domain.CodePreconditionFailed, "item %q is at version %d, not %d", itemID, cur.Version, ifMatch)
+			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q is at version %d, not %d", itemID, cur.Version, ifMatch)
 		}
 		payload, err := build(cur)
 		if err != nil {
-			return events.Event{}, err
+			return events.Event{}, false, err
 		}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tenant, Stream: events.StreamID(item.StreamID(itemID)), StreamType: item.StreamType,
@@ -108,13 +115,13 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 			if !res.Duplicate {
 				s.Meter.CountItemWrite(tenant, res.Events[0].RecordedAt)
 			}
-			return res.Events[0], nil
+			return res.Events[0], res.Duplicate, nil
 		case errors.Is(err, events.ErrConcurrency) && ifMatch != IfMatchNone:
-			return events.Event{}, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
+			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:
 			continue
 		default:
-			return events.Event{}, storeError("write item", err)
+			return events.Event{}, false, storeError("write item", err)
 		}
 	}
 }

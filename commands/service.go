@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
@@ -28,6 +29,15 @@ type Service struct {
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger
+
+	itemsOnce sync.Once
+	items     *itemCache
+}
+
+// itemCache returns the service's item state cache, made on first use.
+func (s *Service) itemCache() *itemCache {
+	s.itemsOnce.Do(func() { s.items = newItemCache(defaultItemCacheBytes) })
+	return s.items
 }
 
 // PlanCatalog answers which plans exist (the billing catalogue implements it).
