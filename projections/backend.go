@@ -74,3 +74,10 @@ type DumpEntry struct {
 type Dumper interface {
 	Dump(ctx context.Context, projection string) ([]DumpEntry, error)
 }
+
+// WriteCoalescer is implemented by backend transactions that accept a batch's
+// read-model writes at the end of the batch rather than event by event, which
+// lets the engine write a key many events touch only once.
+type WriteCoalescer interface {
+	CoalescesWrites() bool
+}

@@ -217,6 +217,17 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 			handled[k] = true
 		}
 	}
+	// Where the backend allows it, the batch's writes collect in one overlay per
+	// generation and reach the backend once at the end, so a key many events
+	// touch (a tenant's totals) is written once per batch instead of once per
+	// event. Backends that split a batch by stream (DynamoDB) need each stream's
+	// writes as they happen.
+	coalesce := false
+	if c, ok := tx.(WriteCoalescer); ok {
+		coalesce = c.CoalescesWrites()
+	}
+	batchWrites := map[int64]*overlay{}
+	var gens []int64
 	for _, k := range order {
 		if !handled[k] {
 			continue // nothing for this projection; its checkpoint catches up on the next handled event
@@ -228,6 +239,15 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 			return err
 		}
 		rm := tx.ReadModel(name, gen)
+		if coalesce {
+			ov, ok := batchWrites[gen]
+			if !ok {
+				ov = newOverlay(rm)
+				batchWrites[gen] = ov
+				gens = append(gens, gen)
+			}
+			rm = ov
+		}
 		cp, err := tx.Checkpoint(ctx, name, gen, k.tenant, k.stream)
 		if err != nil {
 			return fmt.Errorf("%s: checkpoint %s/%s: %w", name, k.tenant, k.stream, err)
@@ -271,6 +291,11 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 			if err := tx.SetCheckpoint(ctx, name, gen, k.tenant, k.stream, cp); err != nil {
 				return fmt.Errorf("%s: set checkpoint %s/%s: %w", name, k.tenant, k.stream, err)
 			}
+		}
+	}
+	for _, gen := range gens {
+		if err := batchWrites[gen].flush(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil

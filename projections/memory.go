@@ -304,6 +304,10 @@ func (t *memTx) Park(_ context.Context, p ParkedEvent) error {
 	return nil
 }
 
+// CoalescesWrites implements WriteCoalescer, as the SQLite backend does, so the
+// harness exercises the same path.
+func (t *memTx) CoalescesWrites() bool { return true }
+
 func (t *memTx) Commit() error {
 	if err := t.check(); err != nil {
 		return err

@@ -250,9 +250,9 @@ func normLimit(limit int) int {
 func (b *Backend) query(ctx context.Context, pk, after string, limit int) ([]projections.Entry, error) {
 	var out []projections.Entry
 	in := &ddb.QueryInput{
-		TableName:              aws.String(b.table),
-		KeyConditionExpression: aws.String("#pk = :pk AND #sk > :after"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		TableName:                 aws.String(b.table),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk > :after"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":after": str(rmSK(after))},
 		ConsistentRead:            aws.Bool(true),
 	}

@@ -448,6 +448,10 @@ func (t *backendTx) Park(ctx context.Context, p projections.ParkedEvent) error {
 	return nil
 }
 
+// CoalescesWrites implements projections.WriteCoalescer: one SQLite transaction
+// holds the whole batch, so its writes may arrive at the end.
+func (t *backendTx) CoalescesWrites() bool { return true }
+
 func (t *backendTx) Commit() error {
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
