@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,41 +25,50 @@ import (
 type Meter struct {
 	Service *Service
 
-	mu      sync.Mutex
-	counts  map[meterKey]*meterCount
-	touched map[events.TenantID]bool
-	stored  map[events.TenantID]int64 // last storage reading recorded
+	// counts maps meterKey to *meterCount. Counting is on every request's path,
+	// so it takes no lock: a sync.Map lookup and two atomic updates.
+	counts  sync.Map
+	touched sync.Map // events.TenantID -> struct{}: tenants with item writes since the last flush
+
+	mu     sync.Mutex // serializes Flush
+	stored map[events.TenantID]int64
 }
 
 type meterKey struct {
 	tenant events.TenantID
 	meter  string
-	period string
+	period int // year*12 + month-1, cheaper than formatting a string per request
 }
 
 type meterCount struct {
-	n    int64
-	last time.Time
+	n    atomic.Int64
+	last atomic.Int64 // UnixNano of the latest counted instant
+}
+
+func periodIndex(t time.Time) int {
+	y, mo, _ := t.UTC().Date()
+	return y*12 + int(mo) - 1
 }
 
 func (m *Meter) add(tenant events.TenantID, meter string, at time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.counts == nil {
-		m.counts, m.touched, m.stored = map[meterKey]*meterCount{}, map[events.TenantID]bool{}, map[events.TenantID]int64{}
+	k := meterKey{tenant, meter, periodIndex(at)}
+	v, ok := m.counts.Load(k)
+	if !ok {
+		v, _ = m.counts.LoadOrStore(k, &meterCount{})
 	}
-	k := meterKey{tenant, meter, at.UTC().Format("2006-01")}
-	c := m.counts[k]
-	if c == nil {
-		c = &meterCount{}
-		m.counts[k] = c
-	}
-	c.n++
-	if at.After(c.last) {
-		c.last = at
+	c := v.(*meterCount)
+	c.n.Add(1)
+	ns := at.UnixNano()
+	for {
+		cur := c.last.Load()
+		if ns <= cur || c.last.CompareAndSwap(cur, ns) {
+			break
+		}
 	}
 	if meter == metering.MeterItemWrites {
-		m.touched[tenant] = true
+		if _, seen := m.touched.Load(tenant); !seen {
+			m.touched.Store(tenant, struct{}{})
+		}
 	}
 }
 
@@ -79,52 +89,53 @@ func (m *Meter) CountItemWrite(tenant events.TenantID, at time.Time) {
 }
 
 // Flush appends the counted usage and any changed storage readings. Counts are
-// taken out first and put back if their append fails, so nothing is lost to a
-// transient error.
+// taken out first (an atomic swap, so counting goes on meanwhile) and put back if
+// their append fails, so nothing is lost to a transient error.
 func (m *Meter) Flush(ctx context.Context) error {
 	m.mu.Lock()
-	counts, touched := m.counts, m.touched
-	m.counts, m.touched = map[meterKey]*meterCount{}, map[events.TenantID]bool{}
+	defer m.mu.Unlock()
 	if m.stored == nil {
 		m.stored = map[events.TenantID]int64{}
 	}
-	m.mu.Unlock()
-
 	var errs []error
-	for k, c := range counts {
-		rec := &metering.Recorded{ID: "platform-" + uuid.Must(uuid.NewV7()).String(), Meter: k.meter, Quantity: strconv.FormatInt(c.n, 10), Timestamp: c.last.UTC(), Source: "platform"}
+	m.counts.Range(func(key, value any) bool {
+		k, c := key.(meterKey), value.(*meterCount)
+		n := c.n.Swap(0)
+		if n == 0 {
+			return true
+		}
+		last := time.Unix(0, c.last.Load()).UTC()
+		rec := &metering.Recorded{ID: "platform-" + uuid.Must(uuid.NewV7()).String(), Meter: k.meter, Quantity: strconv.FormatInt(n, 10), Timestamp: last, Source: "platform"}
 		if err := m.record(ctx, k.tenant, rec); err != nil {
 			errs = append(errs, err)
-			m.mu.Lock()
-			if cur := m.counts[k]; cur != nil {
-				cur.n += c.n
-			} else {
-				m.counts[k] = c
-			}
-			m.mu.Unlock()
+			c.n.Add(n)
 		}
-	}
-	for tenant := range touched {
+		return true
+	})
+	var touched []events.TenantID
+	m.touched.Range(func(key, _ any) bool {
+		touched = append(touched, key.(events.TenantID))
+		m.touched.Delete(key)
+		return true
+	})
+	for _, tenant := range touched {
 		bytes, err := m.Service.StoredBytes(ctx, tenant)
 		if err != nil {
 			errs = append(errs, err)
+			m.touched.Store(tenant, struct{}{})
 			continue
 		}
-		m.mu.Lock()
-		prev, seen := m.stored[tenant]
-		m.mu.Unlock()
-		if seen && prev == bytes {
+		if prev, seen := m.stored[tenant]; seen && prev == bytes {
 			continue
 		}
 		now := m.Service.Clock.Now()
 		rec := &metering.Recorded{ID: "platform-" + uuid.Must(uuid.NewV7()).String(), Meter: metering.MeterStorageBytes, Quantity: strconv.FormatInt(bytes, 10), Timestamp: now, Source: "platform"}
 		if err := m.record(ctx, tenant, rec); err != nil {
 			errs = append(errs, err)
+			m.touched.Store(tenant, struct{}{})
 			continue
 		}
-		m.mu.Lock()
 		m.stored[tenant] = bytes
-		m.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

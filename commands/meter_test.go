@@ -1,0 +1,63 @@
+package commands_test
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/domain/metering"
+	"github.com/tenantstream/tenantstream/events"
+)
+
+func TestMeterCountsConcurrentlyAndFlushesPerPeriod(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC))
+	tid, _ := f.onboard(t, "acme")
+	meter := &commands.Meter{Service: f.svc}
+	nov := time.Date(2026, 11, 30, 23, 59, 30, 0, time.UTC)
+	dec := time.Date(2026, 12, 1, 0, 0, 5, 0, time.UTC)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			for i := 0; i < 500; i++ {
+				at := nov
+				if i%5 == 0 {
+					at = dec
+				}
+				meter.CountRequest(tid, at)
+			}
+		})
+	}
+	wg.Wait()
+	meter.CountRequest("not a tenant id!", nov) // ignored, never a panic
+	require.NoError(t, meter.Flush(f.ctx))
+	require.NoError(t, meter.Flush(f.ctx), "a second flush has nothing to write")
+
+	total := func(period string) (int, time.Time, int) {
+		evs, err := f.store.Load(f.ctx, events.TenantID(tid), events.StreamID(commands.UsageStreamID(period)), 1)
+		require.NoError(t, err)
+		n := 0
+		var last time.Time
+		for _, ev := range evs {
+			var r metering.Recorded
+			require.NoError(t, json.Unmarshal(ev.Data, &r))
+			require.Equal(t, metering.MeterAPIRequests, r.Meter)
+			var q int
+			require.NoError(t, json.Unmarshal([]byte(r.Quantity), &q))
+			n += q
+			last = r.Timestamp
+		}
+		return n, last, len(evs)
+	}
+	n, last, records := total("2026-11")
+	assert.Equal(t, 8*400, n)
+	assert.Equal(t, nov, last, "the record carries the latest counted instant")
+	assert.Equal(t, 1, records, "one record per (tenant, meter, period) per flush")
+	n, last, _ = total("2026-12")
+	assert.Equal(t, 8*100, n)
+	assert.Equal(t, dec, last)
+}
