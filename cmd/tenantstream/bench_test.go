@@ -82,6 +82,7 @@ func send(c *http.Client, req *http.Request, want int) error {
 // Each of 64 clients writes its own 8 items in turn (issue 3: >= 10,000 req/s).
 func BenchmarkHTTPPutItem(b *testing.B) {
 	const clients, itemsPerClient = 64, 8
+	tuneGC() // as tenantstream serve does
 	app := startLiveApp(b, Config{})
 	tn := app.onboard(b, "bench-put")
 	tok := app.login(b, tn).AccessToken
@@ -108,6 +109,7 @@ func BenchmarkHTTPUsageIngest(b *testing.B) {
 }
 
 func benchUsage(b *testing.B, clients int) {
+	tuneGC() // as tenantstream serve does
 	const batch = 1000
 	app := startLiveApp(b, Config{})
 	tn := app.onboard(b, "bench-usage")

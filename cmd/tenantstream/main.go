@@ -75,6 +75,7 @@ func serveCmd(data *string) *cobra.Command {
 					return errors.New("--webhook-secret is required with --webhooks")
 				}
 			}
+			tuneGC()
 			app, err := OpenApp(cmd.Context(), cfg)
 			if err != nil {
 				return err
