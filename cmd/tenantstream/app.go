@@ -50,6 +50,8 @@ type Config struct {
 	Log                                              *slog.Logger
 	// StartAt sets the test clock's first reading (tests); zero: now.
 	StartAt time.Time
+	// Projections to run; nil runs every registered projection.
+	Projections []projections.Projection
 }
 
 // App is the whole local platform in one process: the event store, the projection
@@ -155,7 +157,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
 		return nil, err
 	}
-	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Registerer: a.Registry, Clock: a.Clock, Logger: a.log}); err != nil {
+	if cfg.Projections == nil {
+		cfg.Projections = projections.Registered()
+	}
+	a.cfg.Projections = cfg.Projections
+	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Projections: cfg.Projections, Registerer: a.Registry, Clock: a.Clock, Logger: a.log}); err != nil {
 		return nil, err
 	}
 	hasher, err := identity.NewHasher(identity.HashParams{})
@@ -353,6 +359,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.buildHandler(ln.Addr().String()); err != nil {
 		return err
 	}
+	if err := a.BackfillNewProjections(ctx); err != nil {
+		return err
+	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 250 * time.Millisecond})
@@ -412,6 +421,38 @@ func (a *App) Close() error {
 		errs = append(errs, a.lock.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// BackfillNewProjections rebuilds, from the whole store, every registered
+// projection this data directory has not run before. All projections share one
+// feed cursor, so a projection added to a platform with history would otherwise
+// only see events from now on; this keeps "add a projection by writing one file"
+// true without a manual `projections rebuild`.
+func (a *App) BackfillNewProjections(ctx context.Context) error {
+	cursor, err := a.ReadModels.LoadCursor(ctx, "projections")
+	if err != nil {
+		return err
+	}
+	for _, p := range a.cfg.Projections {
+		marker := "known-projection:" + p.Name()
+		seen, err := a.ReadModels.LoadCursor(ctx, marker)
+		if err != nil {
+			return err
+		}
+		if seen != "" {
+			continue
+		}
+		if cursor != "" { // the feed has run before: this projection missed history
+			a.log.Info("backfilling a new projection from the event store", "projection", p.Name())
+			if err := a.Engine.Rebuild(ctx, p.Name(), projections.RebuildOptions{}); err != nil {
+				return fmt.Errorf("backfill new projection %s: %w", p.Name(), err)
+			}
+		}
+		if err := a.ReadModels.SaveCursor(ctx, marker, "1"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CatchUp applies every event the projections have not seen yet, then returns.
