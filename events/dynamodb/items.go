@@ -56,6 +56,27 @@ const (
 	maxTxBytes = 4 * 1024 * 1024
 )
 
+// The stored layout of an event item, for decoders of the table's stream records
+// (events/eventbridge) that must read exactly what this package writes.
+const (
+	AttrPK         = attrPK
+	AttrSK         = attrSK
+	AttrKind       = attrKind
+	AttrID         = attrID
+	AttrTenant     = attrTenant
+	AttrStream     = attrStream
+	AttrStreamType = attrStreamType
+	AttrType       = attrType
+	AttrSchema     = attrSchema
+	AttrOccurred   = attrOccurred
+	AttrRecorded   = attrRecorded
+	AttrCorr       = attrCorr
+	AttrCause      = attrCause
+	AttrActor      = attrActor
+	AttrData       = attrData
+	KindEvent      = kindEvent
+)
+
 // Every item of a tenant starts with T#<tenant>#, the prefix the tenant role's
 // dynamodb:LeadingKeys condition allows (DESIGN decision 9d). Ids cannot contain '#'.
 func tenantPrefix(t events.TenantID) string { return "T#" + string(t) + "#" }

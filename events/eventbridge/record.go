@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenantstream/tenantstream/events"
+	ddbstore "github.com/tenantstream/tenantstream/events/dynamodb"
 )
 
 // What a Pipe with an event-bus target and no target parameters puts on the
@@ -81,24 +82,25 @@ type BusEvent struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// Attribute names of an event item in the events table (events/dynamodb).
+// Attribute names of an event item in the events table: the layout is the
+// store's (events/dynamodb), taken from it so the two cannot drift apart.
 const (
-	attrPK         = "PK"
-	attrSK         = "SK"
-	attrKind       = "kind"
-	attrID         = "id"
-	attrTenant     = "tenant_id"
-	attrStream     = "stream_id"
-	attrStreamType = "stream_type"
-	attrType       = "type"
-	attrSchema     = "schema_version"
-	attrOccurred   = "occurred_at"
-	attrRecorded   = "recorded_at"
-	attrCorr       = "correlation_id"
-	attrCause      = "causation_id"
-	attrActor      = "actor"
-	attrData       = "data"
-	kindEvent      = "event"
+	attrPK         = ddbstore.AttrPK
+	attrSK         = ddbstore.AttrSK
+	attrKind       = ddbstore.AttrKind
+	attrID         = ddbstore.AttrID
+	attrTenant     = ddbstore.AttrTenant
+	attrStream     = ddbstore.AttrStream
+	attrStreamType = ddbstore.AttrStreamType
+	attrType       = ddbstore.AttrType
+	attrSchema     = ddbstore.AttrSchema
+	attrOccurred   = ddbstore.AttrOccurred
+	attrRecorded   = ddbstore.AttrRecorded
+	attrCorr       = ddbstore.AttrCorr
+	attrCause      = ddbstore.AttrCause
+	attrActor      = ddbstore.AttrActor
+	attrData       = ddbstore.AttrData
+	kindEvent      = ddbstore.KindEvent
 )
 
 // Decode decodes an EventBridge event put by the pipe into the stored event it
