@@ -310,40 +310,37 @@ func (a *API) recordUsage(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusAccepted, res)
 }
 
+// query answers a read-only route: fn's result as 200 JSON.
+func (a *API) query(fn func(r *http.Request, m commands.Meta) (any, error)) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		m, err := a.meta(r)
+		if err != nil {
+			return err
+		}
+		v, err := fn(r, m)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}
+}
+
 func (a *API) billingSummary(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.meta(r)
-	if err != nil {
-		return err
-	}
-	v, err := a.Billing.Summary(r.Context(), m, r.PathValue("tenant_id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, v)
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Billing.Summary(r.Context(), m, r.PathValue("tenant_id"))
+	})(w, r)
 }
 
 func (a *API) invoices(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.meta(r)
-	if err != nil {
-		return err
-	}
-	v, err := a.Billing.Invoices(r.Context(), m, r.PathValue("tenant_id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, v)
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Billing.Invoices(r.Context(), m, r.PathValue("tenant_id"))
+	})(w, r)
 }
 
 func (a *API) invoice(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.meta(r)
-	if err != nil {
-		return err
-	}
-	v, err := a.Billing.Invoice(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("invoice_id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, v)
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Billing.Invoice(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("invoice_id"))
+	})(w, r)
 }
 
 // ClockRequest is the body of POST /test-clock.
