@@ -216,9 +216,7 @@ func billingCmd(data *string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := printJSON(out, rep); err != nil {
 					return err
 				}
 			} else {
@@ -261,9 +259,7 @@ func quoteCmd(catalogFile *string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(q)
+				return printJSON(out, q)
 			}
 			minor := cat.MinorUnits()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -401,9 +397,7 @@ func projectionsCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(ps)
+			return printJSON(cmd.OutOrStdout(), ps)
 		},
 	}
 	c.AddCommand(list, rebuild, parked)
@@ -423,9 +417,7 @@ func notificationsCmd(data *string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(notes)
+				return printJSON(out, notes)
 			}
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CREATED\tTYPE\tTENANT\tID")
@@ -441,4 +433,11 @@ func notificationsCmd(data *string) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	c.AddCommand(list)
 	return c
+}
+
+// printJSON writes v as indented JSON, the --json output of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
