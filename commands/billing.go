@@ -478,7 +478,7 @@ func (b *Billing) nextNumber(ctx context.Context, tid events.TenantID, p billing
 
 // lateWindow is how far back usage may be dated when it is recorded (the usage
 // window of RecordUsage plus its allowance for clock skew).
-const lateWindow = UsageMaxAge + UsageFutureSkew
+func (b *Billing) lateWindow() time.Duration { return b.Service.usageWindow() + UsageFutureSkew }
 
 // lateUsage finds the late usage of earlier invoiced periods that no invoice has
 // billed yet and rates it as adjustment lines for the invoice of p. Late usage of
@@ -505,7 +505,7 @@ func (b *Billing) lateUsage(ctx context.Context, tid events.TenantID, p billing.
 				prevClose = iss.Invoice.IssuedAt
 			}
 		}
-		if !prevClose.IsZero() && !q.End().After(prevClose.Add(-lateWindow)) {
+		if !prevClose.IsZero() && !q.End().After(prevClose.Add(-b.lateWindow())) {
 			break
 		}
 	}
@@ -513,7 +513,7 @@ func (b *Billing) lateUsage(ctx context.Context, tid events.TenantID, p billing.
 	var billed []billing.LateBilled
 	for i := len(closed) - 1; i >= 0; i-- { // oldest first, so lines read in period order
 		q := closed[i]
-		if !q.End().After(prevClose.Add(-lateWindow)) {
+		if !q.End().After(prevClose.Add(-b.lateWindow())) {
 			continue
 		}
 		from := billedUpTo(q, issued)

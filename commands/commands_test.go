@@ -317,3 +317,18 @@ func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(`{"x":1}`)), bytes, "only the item \"new\" is left after the delete")
 }
+
+func TestUsageWindowIsConfigurable(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := newFixture(t, now)
+	f.svc.UsageWindow = 10 * 24 * time.Hour
+	tid, m := f.onboard(t, "acme")
+	meters := commands.Catalog{Catalog: f.cat}
+	_, err := f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{{ID: "old", Meter: "compute_seconds", Quantity: "1", Timestamp: now.Add(-11 * 24 * time.Hour)}})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, de.Message, "older than 10 days")
+	res, err := f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{{ID: "recent", Meter: "compute_seconds", Quantity: "1", Timestamp: now.Add(-9 * 24 * time.Hour)}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Accepted)
+}

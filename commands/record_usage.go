@@ -19,7 +19,7 @@ import (
 const (
 	MaxUsagePerRequest = 1000
 	UsageFutureSkew    = 5 * time.Minute
-	UsageMaxAge        = 35 * 24 * time.Hour
+	UsageMaxAge        = 35 * 24 * time.Hour // the default of Service.UsageWindow
 	maxUsageIDLen      = 128
 )
 
@@ -87,8 +87,8 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		if r.Timestamp.After(now.Add(UsageFutureSkew)) {
 			return UsageResult{}, domain.FieldError(field("timestamp"), "is in the future")
 		}
-		if r.Timestamp.Before(now.Add(-UsageMaxAge)) {
-			return UsageResult{}, domain.FieldError(field("timestamp"), "is older than %d days", int(UsageMaxAge.Hours()/24))
+		if r.Timestamp.Before(now.Add(-s.usageWindow())) {
+			return UsageResult{}, domain.FieldError(field("timestamp"), "is older than %d days", int(s.usageWindow().Hours()/24))
 		}
 		if len(r.Properties) > maxUsageProperties {
 			return UsageResult{}, domain.FieldError(field("properties"), "at most %d properties", maxUsageProperties)
@@ -296,6 +296,14 @@ func (s *Service) recordOneByOne(ctx context.Context, m Meta, tid events.TenantI
 		return out, storeError("record usage", errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// usageWindow is how old a usage record may be when it is reported.
+func (s *Service) usageWindow() time.Duration {
+	if s.UsageWindow > 0 {
+		return s.UsageWindow
+	}
+	return UsageMaxAge
 }
 
 // UsageStreamID is the tenant's usage stream for a month (YYYY-MM).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
@@ -26,6 +27,12 @@ type Service struct {
 	// Users, when set, holds credentials instead of the event store (Cognito);
 	// nil keeps password hashes in user.added events, as locally.
 	Users UserDirectory
+	// UsageWindow is how far back reported usage may be dated (default 35 days,
+	// as Stripe accepts). Usage of a closed period within it is billed as an
+	// adjustment on the next invoice; older usage is rejected. Never shrink it
+	// below a value already used, or late usage recorded under the old window
+	// could be missed by the next close.
+	UsageWindow time.Duration
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger

@@ -42,6 +42,8 @@ type Config struct {
 	// IssuerURL is the token issuer; default http://<addr>.
 	IssuerURL string
 	Grace     time.Duration
+	// UsageWindowDays is how far back reported usage may be dated; 0: 35.
+	UsageWindowDays int
 	// Webhooks receive notifications, signed with WebhookSecret.
 	Webhooks      []string
 	WebhookSecret string
@@ -169,6 +171,9 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
+	if cfg.UsageWindowDays > 0 {
+		a.Service.UsageWindow = time.Duration(cfg.UsageWindowDays) * 24 * time.Hour
+	}
 	a.Meter = &commands.Meter{Service: a.Service}
 	a.Service.Meter = a.Meter
 	a.issued = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantstream_invoices_issued_total", Help: "Invoices issued."})

@@ -95,6 +95,7 @@ func serveCmd(data *string) *cobra.Command {
 	f.StringVar(&cfg.CatalogFile, "catalog", "", "plan catalogue file (YAML or JSON); default: the embedded catalogue")
 	f.StringVar(&cfg.IssuerURL, "issuer", "", "token issuer URL (default http://ADDR)")
 	f.DurationVar(&cfg.Grace, "grace", time.Hour, "how long after a period ends it is closed")
+	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", 35, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")
 	f.StringVar(&webhooks, "webhooks", "", "comma-separated webhook URLs for notifications")
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
 	return c
@@ -136,7 +137,9 @@ func openTools(ctx context.Context, data string, catalogFile string, grace time.
 func billingCmd(data *string) *cobra.Command {
 	c := &cobra.Command{Use: "billing", Short: "Close billing periods and audit invoices"}
 	var catalogFile string
+	var usageDays int
 	c.PersistentFlags().StringVar(&catalogFile, "catalog", "", "plan catalogue file (default: the embedded catalogue)")
+	c.PersistentFlags().IntVar(&usageDays, "usage-window-days", 35, "the server's --usage-window-days: how far back late usage may be dated")
 
 	var period, tenant string
 	var grace time.Duration
@@ -153,6 +156,7 @@ func billingCmd(data *string) *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			app.Service.UsageWindow = time.Duration(usageDays) * 24 * time.Hour
 			var tenants []events.TenantID
 			if tenant != "" {
 				tenants = []events.TenantID{events.TenantID(tenant)}
@@ -209,6 +213,7 @@ func billingCmd(data *string) *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			app.Service.UsageWindow = time.Duration(usageDays) * 24 * time.Hour
 			app.Billing.AuditReadModel = readModel
 			rep, err := app.Billing.Audit(cmd.Context(), events.TenantID(tenant), p)
 			if err != nil {
