@@ -72,7 +72,10 @@ type Function struct {
 func Start(t testing.TB, name, emulator, bootstrap string, env ...string) *Function {
 	t.Helper()
 	f := &Function{Name: name, Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), logs: &syncBuffer{}}
-	cmd := exec.Command(emulator, "--runtime-interface-emulator-address", f.Addr, bootstrap)
+	// The Runtime API gets its own free port too: its default, 127.0.0.1:9001,
+	// would let only one emulator run on the machine at a time.
+	runtimeAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cmd := exec.Command(emulator, "--runtime-interface-emulator-address", f.Addr, "--runtime-api-address", runtimeAPI, bootstrap)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f.logs, f.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
