@@ -52,6 +52,8 @@ type awsPlatform struct {
 	projQueues map[string]string // projection -> queue its rule targets
 	projectors map[string]*rie.Function
 	api        *rie.Function
+	closer     *rie.Function // billing-close
+	closeQ     string        // its queue, which the worker reads
 	worker     *rie.Function
 }
 
@@ -164,8 +166,9 @@ func (p *awsPlatform) receive(url string) sqstypes.Message {
 // Acceptance 2 of issue 5: the local platform's flow on the AWS adapters. moto
 // plays DynamoDB (tables from the CreateTable helpers), Streams, EventBridge,
 // SNS, SQS and Cognito; the pipe runner plays the Pipe; the api, projector
-// (one per projection) and billing-close-worker binaries run behind the Lambda
-// Runtime Interface Emulator and get API Gateway v2, EventBridge and SQS payloads.
+// (one per projection), billing-close and billing-close-worker binaries run
+// behind the Lambda Runtime Interface Emulator and get API Gateway v2,
+// EventBridge and SQS payloads.
 func TestEndToEndOnAWSAdapters(t *testing.T) {
 	ctx := context.Background()
 	moto := awstest.Shared(t)
@@ -218,6 +221,9 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 		"COGNITO_USER_POOL_ID="+pool.UserPoolID, "COGNITO_CLIENT_ID="+pool.ClientID,
 		"COGNITO_JWKS_URL="+cognito.JWKSURL(moto.Endpoint, pool.UserPoolID),
 		"TENANTSTREAM_TEST_HOOKS=1", "TENANTSTREAM_NOW=2026-03-20T10:00:00Z")...)
+	p.closeQ = createQueue(t, ctx, p.sqs, "e2e-billing-close")
+	p.closer = rie.Start(t, "billing-close", emulator, rie.Build(t, "./billing-close"), with("AWS_LAMBDA_FUNCTION_NAME=billing-close",
+		"BILLING_CLOSE_QUEUE_URL="+p.closeQ, "TENANTSTREAM_TEST_HOOKS=1", "TENANTSTREAM_NOW=2026-04-02T00:00:00Z")...)
 	p.worker = rie.Start(t, "billing-close-worker", emulator, rie.Build(t, "./billing-close-worker"), with("AWS_LAMBDA_FUNCTION_NAME=billing-close-worker",
 		"TENANTSTREAM_TEST_HOOKS=1", "TENANTSTREAM_NOW=2026-04-02T00:00:00Z")...)
 	projector := rie.Build(t, "./projector")
@@ -269,12 +275,20 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	assert.Equal(t, map[string]any{"accepted": float64(2), "duplicates": float64(0)}, r.json(t))
 	p.settle()
 
-	// The close: billing-close's SQS message for the tenant, handled by the worker.
-	march := billing.Period{Year: 2026, Month: 3}
-	body, err := json.Marshal(wire.CloseRequest{TenantID: tenantID, Through: march})
-	require.NoError(t, err)
+	// The close: the scheduled billing-close fans out one SQS message per tenant,
+	// and the worker gets them as its SQS event.
 	var resp events.SQSEventResponse
-	p.worker.Invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs"}}}, &resp)
+	p.closer.Invoke(t, events.EventBridgeEvent{Version: "0", ID: "sched-1", DetailType: "Scheduled Event", Source: "aws.scheduler",
+		Time: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), Detail: json.RawMessage(`{}`)}, nil)
+	closeMsgs, err := p.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.closeQ), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	require.NoError(t, err)
+	require.Len(t, closeMsgs.Messages, 1, "one close request per tenant")
+	var req wire.CloseRequest
+	require.NoError(t, json.Unmarshal([]byte(aws.ToString(closeMsgs.Messages[0].Body)), &req))
+	assert.Equal(t, wire.CloseRequest{TenantID: tenantID, Through: billing.Period{Year: 2026, Month: 3}}, req)
+	closeEvent := events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(closeMsgs.Messages[0].MessageId),
+		Body: aws.ToString(closeMsgs.Messages[0].Body), EventSource: "aws:sqs"}}}
+	p.worker.Invoke(t, closeEvent, &resp)
 	assert.Empty(t, resp.BatchItemFailures)
 	p.settle()
 
@@ -295,7 +309,7 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	r = p.call(http.MethodGet, "/billing/"+tenantID+"/invoices", token, nil)
 	require.Equal(t, http.StatusOK, r.StatusCode, r.Body)
 	assert.Contains(t, r.Body, inv["invoice_id"].(string))
-	p.worker.Invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs"}}}, &resp)
+	p.worker.Invoke(t, closeEvent, &resp)
 	assert.Empty(t, resp.BatchItemFailures)
 	p.settle()
 	out, err := p.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(invoicesQ), WaitTimeSeconds: 1})
