@@ -105,8 +105,11 @@ func CloseBatch(ctx context.Context, b *commands.Billing, e events.SQSEvent) eve
 // numbers have no gaps; closing is idempotent, so redelivery is harmless.
 func closeTenant(ctx context.Context, b *commands.Billing, body string) error {
 	var req CloseRequest
-	if err := json.Unmarshal([]byte(body), &req); err != nil || strings.TrimSpace(req.TenantID) == "" || req.Through.IsZero() {
-		return fmt.Errorf("decode close request %q: %v", body, err)
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		return fmt.Errorf("decode close request %q: %w", body, err)
+	}
+	if strings.TrimSpace(req.TenantID) == "" || req.Through.IsZero() {
+		return fmt.Errorf("close request %q: tenant_id and through are required", body)
 	}
 	admin := commands.Meta{Principal: ident.Principal{UserID: "billing-close", Roles: []string{ident.RolePlatformAdmin}}}
 	t, err := b.Service.GetTenant(ctx, admin, req.TenantID)
