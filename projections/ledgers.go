@@ -196,22 +196,6 @@ func (m *LedgerMeter) merge(o LedgerMeter) {
 	m.Records += o.Records
 }
 
-func (m *LedgerMeter) add(q decimal.Decimal, at time.Time, id string) {
-	n := q
-	if n.IsZero() {
-		n = decimal.NewFromInt(1)
-	}
-	m.Count = decimalOf(m.Count).Add(n).String()
-	m.Sum = decimalOf(m.Sum).Add(q).String()
-	if m.Records == 0 || q.GreaterThan(decimalOf(m.Max)) {
-		m.Max = q.String()
-	}
-	if m.LatestID == "" || at.After(m.LatestAt) || at.Equal(m.LatestAt) && id > m.LatestID {
-		m.Latest, m.LatestAt, m.LatestID = q.String(), at, id
-	}
-	m.Records++
-}
-
 // Quantity is the meter's period quantity under aggregation agg; unique_count
 // needs the distinct values, which the caller counts from LedgerValuesCollection.
 func (m LedgerMeter) Quantity(agg billing.Aggregation) decimal.Decimal {
