@@ -317,12 +317,19 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	assert.Empty(t, out.Messages, "a second close issues no second invoice")
 
 	// EMF lines: the tenant is a property, never a dimension.
-	for fn, metric := range map[*rie.Function]string{p.api: "EventsAppended", p.projectors["outbox"]: "ProjectionLagSeconds", p.worker: "InvoicesIssued"} {
-		line := emfLine(t, fn.Logs(), metric, tenantID)
-		require.NotNil(t, line, "%s wrote no %s line", fn.Name, metric)
-		dirs := line["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)
-		assert.Equal(t, "tenantstream-e2e", dirs[0].(map[string]any)["Namespace"])
-		assert.NotContains(t, fmt.Sprint(dirs[0].(map[string]any)["Dimensions"]), "tenant")
+	// The dimension sets are the ones infra's alarms and dashboard read.
+	for _, c := range []struct {
+		fn     *rie.Function
+		metric string
+		dims   string
+	}{{p.api, "EventsAppended", `[[]]`}, {p.projectors["outbox"], "ProjectionLagSeconds", `[["Projection"]]`}, {p.worker, "InvoicesIssued", `[[]]`}} {
+		line := emfLine(t, c.fn.Logs(), c.metric, tenantID)
+		require.NotNil(t, line, "%s wrote no %s line for the tenant", c.fn.Name, c.metric)
+		dir := line["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		assert.Equal(t, "tenantstream-e2e", dir["Namespace"])
+		dims, err := json.Marshal(dir["Dimensions"])
+		require.NoError(t, err)
+		assert.JSONEq(t, c.dims, string(dims), c.metric)
 	}
 }
 

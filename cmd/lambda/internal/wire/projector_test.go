@@ -57,7 +57,7 @@ func newTestPlatform(t *testing.T, proj string, metrics *bytes.Buffer) (*platfor
 	t.Setenv("AWS_REGION", "us-east-1")
 	pr, ok := projections.Lookup(proj)
 	require.True(t, ok)
-	p, err := openWith(context.Background(), Env{Store: StoreMemory, MetricsNamespace: "ts-test", Function: "projector-" + proj}, []projections.Projection{pr}, metrics)
+	p, err := openWith(context.Background(), Env{Store: StoreMemory, MetricsNamespace: "ts-test"}, []projections.Projection{pr}, metrics)
 	require.NoError(t, err)
 	p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
 	require.NoError(t, err)

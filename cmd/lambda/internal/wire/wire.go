@@ -50,8 +50,6 @@ type Env struct {
 	// it is honoured only when TENANTSTREAM_TEST_HOOKS=1, so a deployed function
 	// can never run on a simulated clock by accident.
 	Now time.Time
-	// Function names the function in EMF lines (AWS_LAMBDA_FUNCTION_NAME).
-	Function string
 }
 
 // FromEnv reads Env. A malformed TENANTSTREAM_NOW is reported by open.
@@ -65,7 +63,7 @@ func FromEnv() Env {
 		EventsTable: os.Getenv("TENANTSTREAM_EVENTS_TABLE"), ReadModelsTable: os.Getenv("TENANTSTREAM_READMODELS_TABLE"),
 		TenantRoleARN: os.Getenv("TENANTSTREAM_TENANT_ROLE_ARN"), Projection: os.Getenv("TENANTSTREAM_PROJECTION"),
 		InvoicesTopicARN: os.Getenv("TENANTSTREAM_INVOICES_TOPIC_ARN"), OnboardingTopicARN: os.Getenv("TENANTSTREAM_ONBOARDING_TOPIC_ARN"),
-		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE"), Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
+		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE")}
 	if os.Getenv("TENANTSTREAM_TEST_HOOKS") == "1" {
 		if v := os.Getenv("TENANTSTREAM_NOW"); v != "" {
 			e.Now, _ = time.Parse(time.RFC3339, v)
@@ -118,12 +116,11 @@ func openWith(ctx context.Context, env Env, projs []projections.Projection, metr
 		clk = offsetClock{d: time.Until(env.Now)}
 		log.Warn("test hooks on: the business clock is shifted", "now", env.Now)
 	}
-	dims := map[string]string{}
-	if env.Function != "" {
-		dims["FunctionName"] = env.Function
-	}
+	// No function dimension: infra's alarms and dashboard read EventsAppended and
+	// InvoicesIssued without dimensions and ProjectionLagSeconds by Projection
+	// only, and CloudWatch matches a metric by its exact dimension set.
 	p := &platform{env: env, aws: cfg, clock: clk, log: log,
-		metrics: &emf.Writer{W: metricsOut, Namespace: env.MetricsNamespace, Dimensions: dims}}
+		metrics: &emf.Writer{W: metricsOut, Namespace: env.MetricsNamespace}}
 	var backend projections.Backend
 	switch env.Store {
 	case StoreMemory:
