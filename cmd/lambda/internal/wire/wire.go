@@ -49,7 +49,8 @@ type Env struct {
 	// Now (TENANTSTREAM_NOW, RFC 3339) starts the business clock at that instant;
 	// it is honoured only when TENANTSTREAM_TEST_HOOKS=1, so a deployed function
 	// can never run on a simulated clock by accident.
-	Now time.Time
+	Now    time.Time
+	nowErr error // a malformed TENANTSTREAM_NOW, reported by open
 }
 
 // FromEnv reads Env. A malformed TENANTSTREAM_NOW is reported by open.
@@ -66,9 +67,8 @@ func FromEnv() Env {
 		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE")}
 	if os.Getenv("TENANTSTREAM_TEST_HOOKS") == "1" {
 		if v := os.Getenv("TENANTSTREAM_NOW"); v != "" {
-			e.Now, _ = time.Parse(time.RFC3339, v)
-			if e.Now.IsZero() {
-				e.Now = time.Unix(-1, 0) // reported by open as malformed
+			if e.Now, e.nowErr = time.Parse(time.RFC3339, v); e.nowErr != nil {
+				e.nowErr = fmt.Errorf("TENANTSTREAM_NOW: want an RFC 3339 time: %w", e.nowErr)
 			}
 		}
 	}
@@ -108,11 +108,11 @@ func openWith(ctx context.Context, env Env, projs []projections.Projection, metr
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	if env.nowErr != nil {
+		return nil, env.nowErr
+	}
 	var clk clock.Clock = clock.System{}
 	if !env.Now.IsZero() {
-		if env.Now.Unix() == -1 {
-			return nil, errors.New("TENANTSTREAM_NOW: want an RFC 3339 time")
-		}
 		clk = offsetClock{d: time.Until(env.Now)}
 		log.Warn("test hooks on: the business clock is shifted", "now", env.Now)
 	}
