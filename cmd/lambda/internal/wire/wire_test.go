@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,13 @@ func TestFanOutAndWorkerWithPartialFailures(t *testing.T) {
 	assert.Equal(t, 12, n)
 	require.Len(t, q.batches, 2)
 	assert.Len(t, q.batches[0], 10)
+	var bodies string
+	for _, b := range q.batches {
+		bodies += strings.Join(b, "\n")
+	}
+	for _, id := range ids {
+		assert.Contains(t, bodies, id, "one close message per tenant")
+	}
 
 	require.NoError(t, clk.Set(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)))
 	e := events.SQSEvent{Records: []events.SQSMessage{
