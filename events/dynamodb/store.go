@@ -98,6 +98,27 @@ func (s *Store) stamp(floor int64) int64 {
 // requestToken makes the SDK's own retries of one transaction idempotent on the
 // server (ClientRequestToken, 10 minutes). It is derived from the idempotency key and
 // the attempt, because reusing a token with different parameters is an error.
+// tokenKey is what a request token is derived from: the idempotency key, or
+// else the append's first event id (unique), so every append is protected
+// against the SDK's retries of a commit whose answer was lost.
+func tokenKey(idempotencyKey, firstEventID string) string {
+	if idempotencyKey != "" {
+		return "k:" + idempotencyKey
+	}
+	return "e:" + firstEventID
+}
+
+// committed reports whether ev is stored at its version: an earlier try of this
+// very append committed.
+func (s *Store) committed(ctx context.Context, req events.AppendRequest, ev events.Event) (bool, error) {
+	it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), ev.Version)
+	if err != nil || it == nil {
+		return false, err
+	}
+	id, _ := getS(it, attrID)
+	return id == ev.ID, nil
+}
+
 func requestToken(tenant events.TenantID, key string, attempt int) *string {
 	if key == "" {
 		return nil
@@ -344,7 +365,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 
 	_, err = s.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
 		TransactItems:      tx,
-		ClientRequestToken: requestToken(req.Tenant, req.IdempotencyKey, attempt),
+		ClientRequestToken: requestToken(req.Tenant, tokenKey(req.IdempotencyKey, built[0].ID), attempt),
 	})
 	if err == nil {
 		return built, nil
@@ -364,7 +385,21 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 		}
 		return nil, fmt.Errorf("transact write: %w", err)
 	}
-	return nil, s.explain(ctx, a, canceled.CancellationReasons, checkAt, firstEvent, stamp)
+	outcome := s.explain(ctx, a, canceled.CancellationReasons, checkAt, firstEvent, stamp)
+	if errors.Is(outcome, events.ErrConcurrency) || errors.Is(outcome, errRetry) ||
+		errors.Is(outcome, errDuplicateIDs) || errors.Is(outcome, events.ErrKeyClaimed) {
+		// The SDK retries a request whose answer was lost; if the first try
+		// committed, the retry finds its own events in place. DynamoDB answers
+		// such a retry from the ClientRequestToken, but not every implementation
+		// honours it (moto does not), so look: the first event's id at its
+		// version proves the transaction committed (it is all or nothing).
+		if mine, err := s.committed(ctx, req, built[0]); err != nil {
+			return nil, err
+		} else if mine {
+			return built, nil
+		}
+	}
+	return nil, outcome
 }
 
 // explain turns a cancelled transaction into the outcome of the attempt.
