@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/projections"
@@ -155,19 +156,8 @@ func (m *Meter) record(ctx context.Context, tenant events.TenantID, rec *meterin
 
 // Run flushes every interval until ctx ends, then flushes once more.
 func (m *Meter) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			_ = m.Flush(context.WithoutCancel(ctx))
-			return
-		case <-t.C:
-			if err := m.Flush(ctx); err != nil {
-				m.Service.logger().Warn("metering flush failed; will retry", "err", err)
-			}
-		}
-	}
+	clock.Every(ctx, interval, m.Flush, func(err error) { m.Service.logger().Warn("metering flush failed; will retry", "err", err) })
+	_ = m.Flush(context.WithoutCancel(ctx))
 }
 
 // StoredBytes is the tenant's stored item bytes according to the items read model.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 )
 
@@ -70,16 +71,8 @@ func (s *Scheduler) RunDue(ctx context.Context) ([]CloseResult, error) {
 
 // Run checks for due periods every interval until ctx ends.
 func (s *Scheduler) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
-				s.Billing.log().Warn("closing due periods failed; will retry", "err", err)
-			}
-		}
-	}
+	clock.Every(ctx, interval, func(ctx context.Context) error {
+		_, err := s.RunDue(ctx)
+		return err
+	}, func(err error) { s.Billing.log().Warn("closing due periods failed; will retry", "err", err) })
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -211,18 +212,10 @@ func (d *Dispatcher) Wait() { d.wg.Wait() }
 
 // Run delivers every interval until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
-				d.log().Warn("notification delivery failed; will retry", "err", err)
-			}
-		}
-	}
+	clock.Every(ctx, interval, func(ctx context.Context) error {
+		_, err := d.Deliver(ctx)
+		return err
+	}, func(err error) { d.log().Warn("notification delivery failed; will retry", "err", err) })
 }
 
 func writeFileAtomic(path string, b []byte) error {
