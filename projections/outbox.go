@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain/billing"
@@ -21,12 +22,19 @@ type Notification struct {
 }
 
 // OutboxCollection holds pending and sent notifications under PlatformTenant,
-// keyed by OutboxKey so a dispatcher can walk them in time order.
+// keyed by OutboxKey so a dispatcher can walk them in commit order.
 const OutboxCollection = "outbox"
 
-// OutboxKey orders notifications by event time, then id.
-func OutboxKey(at time.Time, id string) string {
-	return at.UTC().Format("20060102T150405.000000000Z") + "/" + id
+// OutboxKey orders notifications by the store position of their event where the
+// store has positions (SQLite): positions become visible in increasing order, so
+// a dispatcher walking keys after its cursor never skips one, even if a clock
+// steps back. Without positions (DynamoDB, where notifications go to SNS as the
+// projector applies them) the key is the recording time, then the id.
+func OutboxKey(ev events.Event) string {
+	if ev.Position > 0 {
+		return fmt.Sprintf("p%019d/%s", ev.Position, ev.ID)
+	}
+	return "t" + ev.RecordedAt.UTC().Format("20060102T150405.000000000Z") + "/" + ev.ID
 }
 
 // Outbox turns events that users must hear about into notifications; the
@@ -67,5 +75,5 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(ctx, PlatformTenant, OutboxCollection, OutboxKey(ev.RecordedAt, ev.ID), b)
+	return tx.Put(ctx, PlatformTenant, OutboxCollection, OutboxKey(ev), b)
 }

@@ -77,7 +77,7 @@ func project(ctx context.Context, p *platform, proj projections.Projection, pub 
 
 // notify publishes the outbox entry the engine wrote for ev.
 func notify(ctx context.Context, r projections.Reader, pub Publisher, ev evs.Event) error {
-	raw, err := r.Get(ctx, (projections.Outbox{}).Name(), projections.PlatformTenant, projections.OutboxCollection, projections.OutboxKey(ev.RecordedAt, ev.ID))
+	raw, err := r.Get(ctx, (projections.Outbox{}).Name(), projections.PlatformTenant, projections.OutboxCollection, projections.OutboxKey(ev))
 	if errors.Is(err, projections.ErrNotFound) {
 		return nil // parked or not a notifying event: nothing to send
 	}
