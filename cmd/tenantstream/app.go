@@ -80,10 +80,6 @@ type App struct {
 	// handled, so callers can wait for them to catch up.
 	mu         sync.Mutex
 	appliedPos int64
-	scanMu     sync.Mutex
-	scanInit   bool
-	scanCursor events.Cursor
-	scanHead   int64
 }
 
 // lockDataDir takes an exclusive lock on the data directory: the SQLite store
@@ -156,6 +152,14 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
+		return nil, err
+	}
+	// The projections have applied everything up to their saved feed cursor.
+	saved, err := a.ReadModels.LoadCursor(ctx, "projections")
+	if err != nil {
+		return nil, err
+	}
+	if a.appliedPos, err = evsqlite.CursorPosition(saved); err != nil {
 		return nil, err
 	}
 	if cfg.Projections == nil {
@@ -309,33 +313,8 @@ func (a *App) WaitForProjections(ctx context.Context) error {
 	}
 }
 
-// head returns the store's last position. It scans forward from where its last
-// scan (or, the first time, the projections' saved cursor) ended, so it reads
-// each event at most once.
-func (a *App) head(ctx context.Context) (int64, error) {
-	a.scanMu.Lock()
-	defer a.scanMu.Unlock()
-	if !a.scanInit {
-		c, err := a.ReadModels.LoadCursor(ctx, "projections")
-		if err != nil {
-			return 0, err
-		}
-		a.scanCursor, a.scanInit = c, true
-	}
-	for {
-		page, err := a.Store.ReadAll(ctx, a.scanCursor, events.ReadOptions{Limit: 1000})
-		if err != nil {
-			return 0, err
-		}
-		if n := len(page.Events); n > 0 {
-			a.scanHead = page.Events[n-1].Position
-		}
-		a.scanCursor = page.Next
-		if !page.More || len(page.Events) == 0 {
-			return a.scanHead, nil
-		}
-	}
-}
+// head returns the store's last position.
+func (a *App) head(ctx context.Context) (int64, error) { return a.Store.Head(ctx) }
 
 // runDue runs the scheduled work that became due: flush metering, let the
 // projections catch up, close due periods, then deliver notifications.

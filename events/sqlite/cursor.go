@@ -38,3 +38,7 @@ func parseCursor(c events.Cursor) (int64, error) {
 	}
 	return pos, nil
 }
+
+// CursorPosition returns the store position a cursor of this store resumes
+// after, for callers that compare a tail's progress with Head.
+func CursorPosition(c events.Cursor) (int64, error) { return parseCursor(c) }
