@@ -162,20 +162,9 @@ func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
 // usagesOf converts a usage event (one record, or a reported batch) into the
 // billing domain's values.
 func usagesOf(ev events.Event) ([]billing.Usage, error) {
-	var recs []metering.Recorded
-	switch ev.Type {
-	case metering.TypeReported:
-		r, err := events.DecodeAs[metering.Reported](schema.Registry, ev)
-		if err != nil {
-			return nil, err
-		}
-		recs = r.Records
-	default:
-		r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
-		if err != nil {
-			return nil, err
-		}
-		recs = []metering.Recorded{r}
+	recs, err := schema.UsageRecords(ev)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]billing.Usage, len(recs))
 	for i, r := range recs {

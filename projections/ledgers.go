@@ -85,19 +85,9 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	if err != nil {
 		return fmt.Errorf("ledgers: stream %s: %w", ev.StreamID, err)
 	}
-	var recs []metering.Recorded
-	if ev.Type == metering.TypeReported {
-		r, err := events.DecodeAs[metering.Reported](schema.Registry, ev)
-		if err != nil {
-			return fmt.Errorf("ledgers: decode %s: %w", ev.ID, err)
-		}
-		recs = r.Records
-	} else {
-		r, err := events.DecodeAs[metering.Recorded](schema.Registry, ev)
-		if err != nil {
-			return fmt.Errorf("ledgers: decode %s: %w", ev.ID, err)
-		}
-		recs = []metering.Recorded{r}
+	recs, err := schema.UsageRecords(ev)
+	if err != nil {
+		return fmt.Errorf("ledgers: decode %s: %w", ev.ID, err)
 	}
 	var head LedgerHead
 	if err := getJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), &head); err != nil {
