@@ -270,13 +270,19 @@ func (r *AppendRequest) Build(first int64, recordedAt time.Time) ([]Event, error
 	return out, nil
 }
 
-func compactJSON(b []byte) json.RawMessage {
-	if !bytes.ContainsAny(b, " \t\r\n") { // already compact, as encoding/json writes it
-		return append(json.RawMessage(nil), b...)
+func compactJSON(b []byte) json.RawMessage { return AppendCompact(nil, b) }
+
+// AppendCompact appends b without insignificant whitespace; b must be valid JSON
+// (Validate checked it), else it is appended as is. encoding/json's output, which
+// is what commands store, has no whitespace at all, so it is copied after one
+// cheap scan instead of being parsed again.
+func AppendCompact(dst, b []byte) []byte {
+	if !bytes.ContainsAny(b, " \t\r\n") {
+		return append(dst, b...)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return append(json.RawMessage(nil), b...)
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, b); err != nil {
+		return append(dst, b...)
 	}
 	return buf.Bytes()
 }

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -163,7 +161,7 @@ func (op *appendOp) prepare() error {
 			occ = occ.UTC().Truncate(timePrecision)
 		}
 		start := len(data)
-		data = compactJSON(data, ne.Data)
+		data = events.AppendCompact(data, ne.Data)
 		op.evs[i] = events.Event{
 			ID: id, TenantID: req.Tenant, StreamID: req.Stream, StreamType: req.StreamType,
 			Type: ne.Type, SchemaVersion: sv, OccurredAt: occ,
@@ -175,21 +173,6 @@ func (op *appendOp) prepare() error {
 		op.heads[i] = heads[hs:len(heads):len(heads)]
 	}
 	return nil
-}
-
-// compactJSON appends b without insignificant whitespace (b is valid JSON: Append
-// validated it). Data is stored compact, as events.AppendRequest.Build does.
-func compactJSON(dst, b []byte) []byte {
-	// encoding/json's output (every event our commands build) has no whitespace
-	// at all, so most data is copied after one cheap scan instead of re-parsed.
-	if !bytes.ContainsAny(b, " \t\r\n") {
-		return append(dst, b...)
-	}
-	buf := bytes.NewBuffer(dst)
-	if err := json.Compact(buf, b); err != nil {
-		return append(dst, b...)
-	}
-	return buf.Bytes()
 }
 
 // run is the single writer. Because it is the only writer and commits batches one
