@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -36,30 +33,12 @@ func (itemPuts) Apply(ctx context.Context, tx projections.Tx, ev events.Event) e
 	return tx.Put(ctx, ev.TenantID, "puts", "count", []byte(strconv.Itoa(n+1)))
 }
 
-// serveFor opens an App on dir, runs fn against it over HTTP, then stops it.
+// serveFor serves an App on cfg.DataDir, runs fn against it over HTTP, then stops it.
 func serveFor(t *testing.T, cfg Config, fn func(l *liveApp)) {
 	t.Helper()
-	cfg.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	app, err := OpenApp(ctx, cfg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln) }()
-	l := &liveApp{App: app, base: "http://" + ln.Addr().String(), dir: cfg.DataDir, client: &http.Client{}}
-	require.Eventually(t, func() bool {
-		res, err := l.client.Get(l.base + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 10e9, 5e6)
+	l, stop := openLiveApp(t, cfg)
 	fn(l)
-	cancel()
-	require.NoError(t, <-done)
-	require.NoError(t, app.Close())
+	stop()
 }
 
 // TestNewProjectionIsBackfilledFromHistory: a projection added to a data

@@ -39,6 +39,15 @@ type liveApp struct {
 // until the test ends.
 func startLiveApp(tb testing.TB, cfg Config) *liveApp {
 	tb.Helper()
+	l, stop := openLiveApp(tb, cfg)
+	tb.Cleanup(stop)
+	return l
+}
+
+// openLiveApp serves an App (in a fresh data directory unless cfg names one)
+// until stop is called.
+func openLiveApp(tb testing.TB, cfg Config) (*liveApp, func()) {
+	tb.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = tb.TempDir()
 	}
@@ -52,11 +61,11 @@ func startLiveApp(tb testing.TB, cfg Config) *liveApp {
 	require.NoError(tb, err)
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
+	stop := func() {
 		cancel()
 		assert.NoError(tb, <-done)
 		assert.NoError(tb, app.Close())
-	})
+	}
 	l := &liveApp{App: app, base: "http://" + ln.Addr().String(), dir: cfg.DataDir, client: &http.Client{Timeout: 30 * time.Second}}
 	require.Eventually(tb, func() bool {
 		res, err := l.client.Get(l.base + "/healthz")
@@ -66,7 +75,7 @@ func startLiveApp(tb testing.TB, cfg Config) *liveApp {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	}, 5*time.Second, 5*time.Millisecond)
-	return l
+	return l, stop
 }
 
 type liveResponse struct {
