@@ -83,15 +83,9 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.meta(r)
-	if err != nil {
-		return err
-	}
-	t, err := a.Service.GetTenant(r.Context(), m, r.PathValue("tenant_id"))
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, t)
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Service.GetTenant(r.Context(), m, r.PathValue("tenant_id"))
+	})(w, r)
 }
 
 // PlanRequest is the body of PUT /tenants/{tenant_id}/plan.
