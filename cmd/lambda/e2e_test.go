@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/cmd/lambda/internal/rie"
-	"github.com/tenantstream/tenantstream/cmd/lambda/internal/wire"
+	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/eventbridge"

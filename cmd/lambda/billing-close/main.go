@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantstream/tenantstream/cmd/lambda/internal/wire"
+	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 )
 
 func main() {
