@@ -42,6 +42,7 @@ type Env struct {
 	OnboardingTopicARN string // TENANTSTREAM_ONBOARDING_TOPIC_ARN
 	MetricsNamespace   string // TENANTSTREAM_METRICS_NAMESPACE: empty writes no EMF metrics
 	Region             string // AWS_REGION
+	EndpointURL        string // optional endpoint for every SDK call (the CLI's --endpoint-url; the SDK reads AWS_ENDPOINT_URL itself)
 	UserPoolID         string // COGNITO_USER_POOL_ID: empty keeps passwords in the store
 	ClientID           string // COGNITO_CLIENT_ID
 	JWKSURL            string // COGNITO_JWKS_URL: empty means the issuer's
@@ -103,8 +104,16 @@ func open(ctx context.Context, env Env, projs []projections.Projection) (*platfo
 
 func openWith(ctx context.Context, env Env, projs []projections.Projection, metricsOut io.Writer) (*platform, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	// The SDK reads AWS_ENDPOINT_URL too, which points everything at moto in tests.
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	// The SDK reads AWS_ENDPOINT_URL too, which points everything at moto in tests;
+	// explicit values (the CLI's flags) win over the environment.
+	var opts []func(*awsconfig.LoadOptions) error
+	if env.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(env.Region))
+	}
+	if env.EndpointURL != "" {
+		opts = append(opts, awsconfig.WithBaseEndpoint(env.EndpointURL))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
