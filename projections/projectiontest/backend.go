@@ -69,7 +69,24 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend)
 		require.NoError(t, err)
 		assert.Zero(t, cp)
 		require.NoError(t, tx.ReadModel("p", 1).Put(ctx, "t1", "c", "k", []byte("v")))
+		require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t1", "s", 3))
 		require.NoError(t, tx.Commit())
+		// A committed checkpoint survives a later transaction that moved it and
+		// rolled back (backends that cache checkpoints must drop the moved value).
+		for _, moved := range []int64{9, 0} {
+			tx, err = b.Begin(ctx)
+			require.NoError(t, err)
+			cp, err = tx.Checkpoint(ctx, "p", 1, "t1", "s")
+			require.NoError(t, err)
+			assert.Equal(t, int64(3), cp)
+			if moved > 0 {
+				require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t1", "s", moved))
+				cp, err = tx.Checkpoint(ctx, "p", 1, "t1", "s")
+				require.NoError(t, err)
+				assert.Equal(t, moved, cp, "a transaction reads its own checkpoint")
+			}
+			require.NoError(t, tx.Rollback())
+		}
 		v, err := b.Get(ctx, "p", "t1", "c", "k")
 		require.NoError(t, err)
 		assert.Equal(t, []byte("v"), v)
