@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
+	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/events"
@@ -56,8 +57,113 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	var data string
 	root.PersistentFlags().StringVar(&data, "data", "./data", "data directory")
-	root.AddCommand(serveCmd(&data), billingCmd(&data), projectionsCmd(&data), notificationsCmd(&data))
+	be := &backendFlags{data: &data}
+	root.AddCommand(serveCmd(&data), billingCmd(be), projectionsCmd(be), notificationsCmd(&data))
 	return root
+}
+
+// The backends the billing and projections commands work on.
+const (
+	backendSQLite   = "sqlite"
+	backendDynamoDB = "dynamodb"
+)
+
+// backendFlags say where an operator command finds the platform: the local
+// data directory (sqlite) or the AWS tables (dynamodb). The AWS defaults are
+// the variables the functions read (docs/aws.md).
+type backendFlags struct {
+	data                                       *string
+	kind, region, events, readModels, endpoint string
+}
+
+// awsFlags are the flags that only mean something with --backend dynamodb.
+var awsFlags = []string{"region", "events-table", "readmodels-table", "endpoint-url"}
+
+func (b *backendFlags) add(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&b.kind, "backend", backendSQLite, "where the platform's data is: sqlite (the --data directory) or dynamodb (the AWS tables)")
+	f.StringVar(&b.region, "region", os.Getenv("AWS_REGION"), "dynamodb: AWS region (default $AWS_REGION, else the AWS profile's)")
+	f.StringVar(&b.events, "events-table", os.Getenv("TENANTSTREAM_EVENTS_TABLE"), "dynamodb: the events table (default $TENANTSTREAM_EVENTS_TABLE)")
+	f.StringVar(&b.readModels, "readmodels-table", os.Getenv("TENANTSTREAM_READMODELS_TABLE"), "dynamodb: the read-model table (default $TENANTSTREAM_READMODELS_TABLE)")
+	f.StringVar(&b.endpoint, "endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "dynamodb: send AWS calls to this URL, such as a local DynamoDB or moto (default $AWS_ENDPOINT_URL)")
+}
+
+// tools is what the billing and projections commands work on, on either
+// backend, so each command has one body.
+type tools struct {
+	Service *commands.Service
+	Billing *commands.Billing
+	Engine  *projections.Engine
+	// CatchUp applies new events to the local projections. On DynamoDB the
+	// pipe and the projector functions feed them, so it does nothing.
+	CatchUp func(context.Context) error
+	Close   func() error
+}
+
+// toolOptions are what a command needs of the platform it opens.
+type toolOptions struct {
+	catalogFile string
+	grace       time.Duration // how long after its end a period may be closed; 0: the default hour
+	usageWindow time.Duration // how far back usage may be dated; 0: the default
+	// exclusive (sqlite) locks the data directory, so the server must be stopped,
+	// and brings the projections up to date first; otherwise the store is
+	// opened for reading next to a running server.
+	exclusive bool
+}
+
+// open opens the backend the flags name for cmd.
+func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
+	ctx := cmd.Context()
+	var t *tools
+	switch b.kind {
+	case backendSQLite:
+		for _, name := range awsFlags {
+			if cmd.Flags().Changed(name) {
+				return nil, fmt.Errorf("--%s applies to --backend %s only", name, backendDynamoDB)
+			}
+		}
+		var app *App
+		var err error
+		if o.exclusive {
+			app, err = openTools(ctx, *b.data, o.catalogFile, o.grace)
+		} else {
+			app, err = openReadOnly(ctx, *b.data, o.catalogFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+		t = &tools{Service: app.Service, Billing: app.Billing, Engine: app.Engine, CatchUp: app.CatchUp, Close: app.Close}
+	case backendDynamoDB:
+		if cmd.Flags().Changed("data") {
+			return nil, fmt.Errorf("--data applies to --backend %s only", backendSQLite)
+		}
+		if b.events == "" {
+			return nil, fmt.Errorf("--backend %s needs --events-table (or TENANTSTREAM_EVENTS_TABLE)", backendDynamoDB)
+		}
+		if b.readModels == "" {
+			return nil, fmt.Errorf("--backend %s needs --readmodels-table (or TENANTSTREAM_READMODELS_TABLE)", backendDynamoDB)
+		}
+		cat, err := loadCatalog(o.catalogFile)
+		if err != nil {
+			return nil, err
+		}
+		ops, err := wire.OpenOps(ctx, wire.Env{Store: wire.StoreDynamoDB, Region: b.region, EndpointURL: b.endpoint,
+			EventsTable: b.events, ReadModelsTable: b.readModels}, wire.OpsOptions{Catalog: cat})
+		if err != nil {
+			return nil, fmt.Errorf("open dynamodb: %w", err)
+		}
+		if o.grace > 0 {
+			ops.Billing.Grace = o.grace
+		}
+		t = &tools{Service: ops.Service, Billing: ops.Billing, Engine: ops.Engine,
+			CatchUp: func(context.Context) error { return nil }, Close: func() error { return nil }}
+	default:
+		return nil, fmt.Errorf("--backend %q: want %s or %s", b.kind, backendSQLite, backendDynamoDB)
+	}
+	if o.usageWindow > 0 {
+		t.Service.UsageWindow = o.usageWindow
+	}
+	return t, nil
 }
 
 func serveCmd(data *string) *cobra.Command {
@@ -134,7 +240,7 @@ func openTools(ctx context.Context, data string, catalogFile string, grace time.
 	return app, nil
 }
 
-func billingCmd(data *string) *cobra.Command {
+func billingCmd(be *backendFlags) *cobra.Command {
 	c := &cobra.Command{Use: "billing", Short: "Close billing periods and audit invoices"}
 	var catalogFile string
 	var usageDays int
@@ -146,17 +252,19 @@ func billingCmd(data *string) *cobra.Command {
 	closeCmd := &cobra.Command{
 		Use:   "close --period YYYY-MM [--tenant ID]",
 		Short: "Issue invoices for a period (idempotent)",
+		Long: "Issue invoices for a period (idempotent).\n\n" +
+			"On sqlite the server must be stopped; on dynamodb the invoice event goes to the events table and the\n" +
+			"projector functions update the read models, and without --tenant the tenants come from the tenants read model.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := billing.ParsePeriod(period)
 			if err != nil {
 				return fmt.Errorf("--period: %w", err)
 			}
-			app, err := openTools(cmd.Context(), *data, catalogFile, grace)
+			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, grace: grace, usageWindow: time.Duration(usageDays) * 24 * time.Hour, exclusive: true})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			app.Service.UsageWindow = time.Duration(usageDays) * 24 * time.Hour
 			var tenants []events.TenantID
 			if tenant != "" {
 				tenants = []events.TenantID{events.TenantID(tenant)}
@@ -198,6 +306,7 @@ func billingCmd(data *string) *cobra.Command {
 	closeCmd.Flags().StringVar(&tenant, "tenant", "", "one tenant id (default: every tenant)")
 	closeCmd.Flags().DurationVar(&grace, "grace", time.Hour, "a period may be closed this long after it ends")
 	_ = closeCmd.MarkFlagRequired("period")
+	be.add(closeCmd)
 
 	var asJSON, readModel bool
 	auditCmd := &cobra.Command{
@@ -208,12 +317,11 @@ func billingCmd(data *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--period: %w", err)
 			}
-			app, err := openReadOnly(cmd.Context(), *data, catalogFile)
+			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, usageWindow: time.Duration(usageDays) * 24 * time.Hour})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			app.Service.UsageWindow = time.Duration(usageDays) * 24 * time.Hour
 			app.Billing.AuditReadModel = readModel
 			rep, err := app.Billing.Audit(cmd.Context(), events.TenantID(tenant), p)
 			if err != nil {
@@ -239,6 +347,7 @@ func billingCmd(data *string) *cobra.Command {
 	auditCmd.Flags().BoolVar(&readModel, "read-model", true, "also compare the ledgers read model with the fold of the store")
 	_ = auditCmd.MarkFlagRequired("period")
 	_ = auditCmd.MarkFlagRequired("tenant")
+	be.add(auditCmd)
 	c.AddCommand(closeCmd, auditCmd, quoteCmd(&catalogFile))
 	return c
 }
@@ -339,7 +448,7 @@ func printAudit(w io.Writer, rep commands.AuditReport) {
 	tw.Flush()
 }
 
-func projectionsCmd(data *string) *cobra.Command {
+func projectionsCmd(be *backendFlags) *cobra.Command {
 	c := &cobra.Command{Use: "projections", Short: "List, inspect and rebuild projections"}
 	list := &cobra.Command{
 		Use:   "list",
@@ -357,7 +466,11 @@ func projectionsCmd(data *string) *cobra.Command {
 	rebuild := &cobra.Command{
 		Use:   "rebuild NAME|--all [--tenant ID]",
 		Short: "Rebuild a projection from the event store into a fresh generation, then switch",
-		Args:  cobra.MaximumNArgs(1),
+		Long: "Rebuild a projection from the event store into a fresh generation, then switch.\n\n" +
+			"On sqlite the server must be stopped. On dynamodb the rebuild reads the events table and writes the new\n" +
+			"generation to the read-model table; the projector functions keep applying new events meanwhile, so rebuild\n" +
+			"when traffic is quiet.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			all, _ := cmd.Flags().GetBool("all")
 			var names []string
@@ -371,7 +484,7 @@ func projectionsCmd(data *string) *cobra.Command {
 			default:
 				return errors.New("name one projection or pass --all")
 			}
-			app, err := openTools(cmd.Context(), *data, "", time.Hour)
+			app, err := be.open(cmd, toolOptions{exclusive: true})
 			if err != nil {
 				return err
 			}
@@ -388,12 +501,13 @@ func projectionsCmd(data *string) *cobra.Command {
 	}
 	rebuild.Flags().StringVar(&tenant, "tenant", "", "rebuild one tenant only")
 	rebuild.Flags().Bool("all", false, "rebuild every projection")
+	be.add(rebuild)
 	parked := &cobra.Command{
 		Use:   "parked NAME",
 		Short: "List events a projection parked, with the reason",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := openReadOnly(cmd.Context(), *data, "")
+			app, err := be.open(cmd, toolOptions{})
 			if err != nil {
 				return err
 			}
@@ -405,6 +519,7 @@ func projectionsCmd(data *string) *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), ps)
 		},
 	}
+	be.add(parked)
 	c.AddCommand(list, rebuild, parked)
 	return c
 }
@@ -414,7 +529,7 @@ func notificationsCmd(data *string) *cobra.Command {
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list [--json]",
-		Short: "List the notifications delivered (onboardings and invoices)",
+		Short: "List the notifications delivered (onboardings and invoices); local data directory only (on AWS they go to SNS)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			notes, err := notify.ReadFile(*data)
 			if err != nil {
