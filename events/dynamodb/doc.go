@@ -20,4 +20,8 @@
 //     first append) and keeps one such cursor per tenant: every call costs one index
 //     Query per tenant and the cursor grows with the number of tenants. It serves
 //     rebuilds and development; the production feed is DynamoDB Streams.
+//   - WithTenantClients: in a context scoped to a tenant (events.WithTenantScope)
+//     every operation uses that tenant's client, whose credentials reach only keys
+//     starting with T#<tenant># (DESIGN decision 9d); other tenants' streams and
+//     ReadAll fail there with events.ErrOutOfScope before any call.
 package dynamodb

@@ -78,7 +78,9 @@ const (
 )
 
 // Every item of a tenant starts with T#<tenant>#, the prefix the tenant role's
-// dynamodb:LeadingKeys condition allows (DESIGN decision 9d). Ids cannot contain '#'.
+// dynamodb:LeadingKeys condition allows (DESIGN decision 9d), and so does the
+// tenant-history index's partition key (T#<tenant>#H), which is the leading key
+// of a history query. Ids cannot contain '#'.
 func tenantPrefix(t events.TenantID) string { return "T#" + string(t) + "#" }
 
 func streamPK(t events.TenantID, s events.StreamID) string {
@@ -88,7 +90,7 @@ func idemPK(t events.TenantID, key string) string  { return tenantPrefix(t) + "I
 func idPK(t events.TenantID, id string) string     { return tenantPrefix(t) + "E#" + id }
 func tenantPK(t events.TenantID) string            { return tenantPrefix(t) + "R" }
 func claimPK(t events.TenantID, key string) string { return tenantPrefix(t) + "K#" + key }
-func historyPK(t events.TenantID) string           { return "T#" + string(t) }
+func historyPK(t events.TenantID) string           { return tenantPrefix(t) + "H" }
 
 // historySK orders a tenant's events by recorded_at, then stream, then version.
 // '#' sorts below every character ids may hold, so (stream, version) compares as a tuple.

@@ -27,15 +27,19 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 	if err := stream.Validate(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
+	c, err := s.clientFor(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
 	from = max(from, 1)
-	evs, err := s.loadRange(ctx, tenant, stream, from, 0)
+	evs, err := s.loadRange(ctx, c, tenant, stream, from, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
 	if len(evs) == 0 {
 		exists := from > 1
 		if exists {
-			v, _, err := s.head(ctx, tenant, stream)
+			v, _, err := s.head(ctx, c, tenant, stream)
 			if err != nil {
 				return nil, fmt.Errorf("load %s: %w", stream, err)
 			}
@@ -49,7 +53,7 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 }
 
 // loadRange reads versions from..to of a stream (to 0: to the end), strongly consistent.
-func (s *Store) loadRange(ctx context.Context, tenant events.TenantID, stream events.StreamID, from, to int64) ([]events.Event, error) {
+func (s *Store) loadRange(ctx context.Context, c Client, tenant events.TenantID, stream events.StreamID, from, to int64) ([]events.Event, error) {
 	in := &ddb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("PK = :pk AND SK >= :from"),
@@ -64,7 +68,7 @@ func (s *Store) loadRange(ctx context.Context, tenant events.TenantID, stream ev
 	}
 	out := []events.Event{}
 	for {
-		page, err := s.client.Query(ctx, in)
+		page, err := c.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query stream: %w", err)
 		}
@@ -90,6 +94,10 @@ func (s *Store) ReadTenant(ctx context.Context, tenant events.TenantID, after ev
 	if err := tenant.Validate(); err != nil {
 		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
 	}
+	c, err := s.clientFor(ctx, tenant)
+	if err != nil {
+		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
+	}
 	cur, err := parseTenantCursor(after)
 	if err != nil {
 		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
@@ -98,7 +106,7 @@ func (s *Store) ReadTenant(ctx context.Context, tenant events.TenantID, after ev
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	evs, more, err := s.readTenant(ctx, tenant, &cur, limit, opts.Types)
+	evs, more, err := s.readTenant(ctx, c, tenant, &cur, limit, opts.Types)
 	if err != nil {
 		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
 	}
@@ -106,10 +114,14 @@ func (s *Store) ReadTenant(ctx context.Context, tenant events.TenantID, after ev
 }
 
 // ReadAll implements events.Store: each registered tenant's history in turn, with a
-// cursor per tenant so that later appends to any tenant are picked up.
+// cursor per tenant so that later appends to any tenant are picked up. It is
+// platform work: a context scoped to a tenant gets events.ErrOutOfScope.
 func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.ReadOptions) (events.Page, error) {
 	if err := s.check(ctx); err != nil {
 		return events.Page{}, fmt.Errorf("read all: %w", err)
+	}
+	if err := events.CheckUnscoped(ctx, "read all"); err != nil {
+		return events.Page{}, err
 	}
 	cur, err := parseAllCursor(after)
 	if err != nil {
@@ -133,7 +145,7 @@ func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.Re
 			page.More = true
 			break
 		}
-		evs, more, err := s.readTenant(ctx, events.TenantID(t), &tc, limit-len(page.Events), opts.Types)
+		evs, more, err := s.readTenant(ctx, s.client, events.TenantID(t), &tc, limit-len(page.Events), opts.Types)
 		if err != nil {
 			return events.Page{}, fmt.Errorf("read all: %w", err)
 		}
@@ -178,7 +190,7 @@ func (s *Store) listTenants(ctx context.Context) ([]string, error) {
 
 // readTenant reads up to limit events of the tenant's history after cur and advances
 // cur past everything it examined. more reports that events follow the page.
-func (s *Store) readTenant(ctx context.Context, tenant events.TenantID, cur *tenantCursor, limit int, types []string) ([]events.Event, bool, error) {
+func (s *Store) readTenant(ctx context.Context, c Client, tenant events.TenantID, cur *tenantCursor, limit int, types []string) ([]events.Event, bool, error) {
 	delivered := make(map[uint64]bool, len(cur.Seen))
 	for _, e := range cur.Seen {
 		delivered[e[1]] = true
@@ -200,7 +212,7 @@ func (s *Store) readTenant(ctx context.Context, tenant events.TenantID, cur *ten
 	var examined [][2]uint64
 scan:
 	for {
-		page, err := s.client.Query(ctx, in)
+		page, err := c.Query(ctx, in)
 		if err != nil {
 			return nil, false, fmt.Errorf("query history: %w", err)
 		}

@@ -31,10 +31,17 @@ type Client interface {
 	TransactWriteItems(ctx context.Context, in *ddb.TransactWriteItemsInput, opts ...func(*ddb.Options)) (*ddb.TransactWriteItemsOutput, error)
 }
 
+// TenantClients returns the client that acts for one tenant only: on AWS one made
+// with that tenant's credentials (tenantcreds.Vendor.Config), whose role allows
+// only keys starting with T#<tenant># (DESIGN decision 9d). It is called for every
+// operation in a scoped context, so it must be cheap: cache clients per tenant.
+type TenantClients func(ctx context.Context, tenant events.TenantID) (Client, error)
+
 // Store is the DynamoDB events.Store. It is safe for concurrent use, and any number
 // of Stores (processes, Lambdas) may share a table.
 type Store struct {
 	client Client
+	tenant TenantClients // nil: every operation uses client
 	table  string
 	clock  clock.Clock
 	limits events.Limits
@@ -61,6 +68,12 @@ func WithLimits(l events.Limits) Option { return func(s *Store) { s.limits = l }
 // cursors re-read that window so late events are not skipped.
 func WithSettleWindow(d time.Duration) Option { return func(s *Store) { s.settle = d } }
 
+// WithTenantClients makes operations in a context scoped to a tenant
+// (events.WithTenantScope) use that tenant's client. Unscoped operations keep the
+// store's own client. Whatever the option, a scoped context may only reach its own
+// tenant: other tenants' streams and ReadAll fail with events.ErrOutOfScope.
+func WithTenantClients(f TenantClients) Option { return func(s *Store) { s.tenant = f } }
+
 // New returns a store over an existing table (see CreateTable).
 func New(client Client, table string, opts ...Option) *Store {
 	s := &Store{client: client, table: table, clock: clock.System{}, limits: events.DefaultLimits, settle: 5 * time.Second}
@@ -81,6 +94,23 @@ func (s *Store) check(ctx context.Context) error {
 		return events.ErrClosed
 	}
 	return ctx.Err()
+}
+
+// clientFor returns the client for an operation on tenant's keys: the tenant's
+// own in a context scoped to it, the store's client in an unscoped one. A context
+// scoped to another tenant is refused before anything is sent.
+func (s *Store) clientFor(ctx context.Context, tenant events.TenantID) (Client, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, err
+	}
+	if _, scoped := events.TenantScope(ctx); !scoped || s.tenant == nil {
+		return s.client, nil
+	}
+	c, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("client of tenant %s: %w", tenant, err)
+	}
+	return c, nil
 }
 
 // stamp returns the recorded_at of an append in microseconds: never below the stream
@@ -110,8 +140,8 @@ func tokenKey(idempotencyKey, firstEventID string) string {
 
 // committed reports whether ev is stored at its version: an earlier try of this
 // very append committed.
-func (s *Store) committed(ctx context.Context, req events.AppendRequest, ev events.Event) (bool, error) {
-	it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), ev.Version)
+func (s *Store) committed(ctx context.Context, c Client, req events.AppendRequest, ev events.Event) (bool, error) {
+	it, err := s.getItem(ctx, c, streamPK(req.Tenant, req.Stream), ev.Version)
 	if err != nil || it == nil {
 		return false, err
 	}
@@ -145,8 +175,12 @@ func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.Ap
 	if err := req.Validate(s.limits); err != nil {
 		return events.AppendResult{}, err
 	}
+	c, err := s.clientFor(ctx, req.Tenant)
+	if err != nil {
+		return events.AppendResult{}, err
+	}
 	if req.IdempotencyKey != "" {
-		if res, ok, err := s.duplicate(ctx, req); err != nil || ok {
+		if res, ok, err := s.duplicate(ctx, c, req); err != nil || ok {
 			return res, err
 		}
 	}
@@ -154,7 +188,7 @@ func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.Ap
 	if req.SkipDuplicateIDs {
 		kept, skipped = dedupeRequest(req.Events)
 	}
-	if err := s.registerTenant(ctx, req.Tenant); err != nil {
+	if err := s.registerTenant(ctx, c, req.Tenant); err != nil {
 		return events.AppendResult{}, err
 	}
 	var floor int64
@@ -165,7 +199,7 @@ func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.Ap
 		if len(kept) == 0 {
 			return events.AppendResult{Skipped: skipped}, nil
 		}
-		a := appendAttempt{req: req, events: kept, floor: floor}
+		a := appendAttempt{c: c, req: req, events: kept, floor: floor}
 		out, err := s.try(ctx, &a, attempt)
 		switch {
 		case err == nil:
@@ -174,7 +208,7 @@ func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.Ap
 			floor = a.floor
 			backoff(ctx, attempt)
 		case errors.Is(err, errDuplicateKey):
-			res, ok, derr := s.duplicate(ctx, req)
+			res, ok, derr := s.duplicate(ctx, c, req)
 			if derr != nil || ok {
 				return res, derr
 			}
@@ -231,6 +265,7 @@ func dropEvents(in []events.NewEvent, ids map[string]bool) []events.NewEvent {
 
 // appendAttempt is one TransactWriteItems try of an append.
 type appendAttempt struct {
+	c      Client // the tenant's or the store's
 	req    events.AppendRequest
 	events []events.NewEvent
 	floor  int64 // recorded_at must not go below the head's
@@ -261,7 +296,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 	headCheck := false
 	switch {
 	case req.Expected == events.AnyVersion:
-		v, ra, err := s.head(ctx, req.Tenant, req.Stream)
+		v, ra, err := s.head(ctx, a.c, req.Tenant, req.Stream)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +309,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 			// No room for the check: the head item exists for good once it exists
 			// (events are never deleted), so a strongly consistent read beforehand is
 			// as good as a check inside the transaction.
-			it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), head)
+			it, err := s.getItem(ctx, a.c, streamPK(req.Tenant, req.Stream), head)
 			if err != nil {
 				return nil, err
 			}
@@ -363,7 +398,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 		return nil, fmt.Errorf("%w: %d events are %d bytes stored, DynamoDB's transaction limit is %d", events.ErrTooLarge, len(built), total, maxTxBytes)
 	}
 
-	_, err = s.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
+	_, err = a.c.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
 		TransactItems:      tx,
 		ClientRequestToken: requestToken(req.Tenant, tokenKey(req.IdempotencyKey, built[0].ID), attempt),
 	})
@@ -393,7 +428,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 		// such a retry from the ClientRequestToken, but not every implementation
 		// honours it (moto does not), so look: the first event's id at its
 		// version proves the transaction committed (it is all or nothing).
-		if mine, err := s.committed(ctx, req, built[0]); err != nil {
+		if mine, err := s.committed(ctx, a.c, req, built[0]); err != nil {
 			return nil, err
 		} else if mine {
 			return built, nil
@@ -445,7 +480,7 @@ func (s *Store) explain(ctx context.Context, a *appendAttempt, reasons []ddbtype
 		i++
 	}
 	if failed(checkAt) {
-		it, err := s.getItem(ctx, streamPK(req.Tenant, req.Stream), int64(req.Expected))
+		it, err := s.getItem(ctx, a.c, streamPK(req.Tenant, req.Stream), int64(req.Expected))
 		if err != nil {
 			return err
 		}
@@ -474,8 +509,8 @@ func (s *Store) explain(ctx context.Context, a *appendAttempt, reasons []ddbtype
 }
 
 // duplicate returns the first result of an append with req's idempotency key, if any.
-func (s *Store) duplicate(ctx context.Context, req events.AppendRequest) (events.AppendResult, bool, error) {
-	it, err := s.getItem(ctx, idemPK(req.Tenant, req.IdempotencyKey), 0)
+func (s *Store) duplicate(ctx context.Context, c Client, req events.AppendRequest) (events.AppendResult, bool, error) {
+	it, err := s.getItem(ctx, c, idemPK(req.Tenant, req.IdempotencyKey), 0)
 	if err != nil || it == nil {
 		return events.AppendResult{}, false, err
 	}
@@ -491,7 +526,7 @@ func (s *Store) duplicate(ctx context.Context, req events.AppendRequest) (events
 	if err != nil {
 		return events.AppendResult{}, false, err
 	}
-	evs, err := s.loadRange(ctx, req.Tenant, req.Stream, first, first+count-1)
+	evs, err := s.loadRange(ctx, c, req.Tenant, req.Stream, first, first+count-1)
 	if err != nil {
 		return events.AppendResult{}, false, err
 	}
@@ -503,11 +538,11 @@ func (s *Store) duplicate(ctx context.Context, req events.AppendRequest) (events
 
 // registerTenant writes the tenant's registry item, which ReadAll walks, before its
 // first event, so every stored event belongs to a registered tenant.
-func (s *Store) registerTenant(ctx context.Context, t events.TenantID) error {
+func (s *Store) registerTenant(ctx context.Context, c Client, t events.TenantID) error {
 	if _, ok := s.tenants.Load(t); ok {
 		return nil
 	}
-	_, err := s.client.PutItem(ctx, &ddb.PutItemInput{
+	_, err := c.PutItem(ctx, &ddb.PutItemInput{
 		TableName: &s.table,
 		Item: map[string]ddbtypes.AttributeValue{
 			attrPK: str(tenantPK(t)), attrSK: num(0), attrKind: str(kindTenant), attrTenant: str(string(t)),
@@ -532,8 +567,8 @@ func isConditionFailed(err error) bool {
 	return errors.As(err, &api) && api.ErrorCode() == "ConditionalCheckFailedException"
 }
 
-func (s *Store) getItem(ctx context.Context, pk string, sk int64) (map[string]ddbtypes.AttributeValue, error) {
-	out, err := s.client.GetItem(ctx, &ddb.GetItemInput{TableName: &s.table, Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+func (s *Store) getItem(ctx context.Context, c Client, pk string, sk int64) (map[string]ddbtypes.AttributeValue, error) {
+	out, err := c.GetItem(ctx, &ddb.GetItemInput{TableName: &s.table, Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%d: %w", pk, sk, err)
 	}
@@ -544,8 +579,8 @@ func (s *Store) getItem(ctx context.Context, pk string, sk int64) (map[string]dd
 }
 
 // head returns the stream's last version and its recorded_at (0, 0 for no stream).
-func (s *Store) head(ctx context.Context, t events.TenantID, st events.StreamID) (int64, int64, error) {
-	out, err := s.client.Query(ctx, &ddb.QueryInput{
+func (s *Store) head(ctx context.Context, c Client, t events.TenantID, st events.StreamID) (int64, int64, error) {
+	out, err := c.Query(ctx, &ddb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": str(streamPK(t, st))},
@@ -584,9 +619,13 @@ func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []
 	if err := tenant.Validate(); err != nil {
 		return nil, fmt.Errorf("claimed keys: %w", err)
 	}
+	c, err := s.clientFor(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
 	out := map[string]bool{}
 	for _, k := range keys {
-		it, err := s.getItem(ctx, claimPK(tenant, k), 0)
+		it, err := s.getItem(ctx, c, claimPK(tenant, k), 0)
 		if err != nil {
 			return nil, fmt.Errorf("claimed keys: %w", err)
 		}

@@ -58,7 +58,7 @@ func eventItem(e events.Event) map[string]ddbtypes.AttributeValue {
 	}
 	return map[string]ddbtypes.AttributeValue{
 		"PK": s("T#" + string(e.TenantID) + "#S#" + string(e.StreamID)), "SK": n(e.Version),
-		"GSI1PK": s("T#" + string(e.TenantID)), "GSI1SK": s(fmt.Sprintf("%016d#%s#%010d", e.RecordedAt.UnixMicro(), e.StreamID, e.Version)),
+		"GSI1PK": s("T#" + string(e.TenantID) + "#H"), "GSI1SK": s(fmt.Sprintf("%016d#%s#%010d", e.RecordedAt.UnixMicro(), e.StreamID, e.Version)),
 		"kind": s("event"), "id": s(e.ID), "tenant_id": s(string(e.TenantID)), "stream_id": s(string(e.StreamID)),
 		"type": s(e.Type), "schema_version": n(int64(e.SchemaVersion)),
 		"occurred_at": n(e.OccurredAt.UnixMicro()), "recorded_at": n(e.RecordedAt.UnixMicro()), "data": s(string(e.Data)),
