@@ -164,6 +164,51 @@ func viewOf(it item.Item) itemView {
 	return itemView{ItemID: it.ID, Data: it.Data, Version: it.Version, UpdatedAt: it.UpdatedAt}
 }
 
+// appendItemJSON appends the item's view as encoding/json writes it, without
+// reflection or re-compacting the data: item data is compacted once, when it is
+// written, and item ids use a JSON-safe alphabet. On the PUT and GET hot paths
+// the generic encoder was a tenth of the handler's CPU. The test holds it equal to
+// encoding/json's output.
+func appendItemJSON(b []byte, it item.Item) []byte {
+	b = append(b, `{"item_id":`...)
+	b = appendJSONString(b, it.ID)
+	b = append(b, `,"data":`...)
+	if len(it.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, it.Data...)
+	}
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, it.Version, 10)
+	b = append(b, `,"updated_at":"`...)
+	b = it.UpdatedAt.AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
+}
+
+// appendJSONString appends s quoted; strings needing escapes go through
+// encoding/json so the output matches it exactly.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// writeItem answers with one item, its version as the ETag.
+func writeItem(w http.ResponseWriter, it item.Item) error {
+	h := w.Header()
+	h.Set("ETag", etag(it.Version))
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(appendItemJSON(make([]byte, 0, 96+len(it.ID)+len(it.Data)), it))
+	return err
+}
+
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // ifMatch parses the write preconditions: If-Match "<version>" (our ETag) or *
@@ -207,8 +252,7 @@ func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(it.Version))
-	return writeJSON(w, http.StatusOK, viewOf(it))
+	return writeItem(w, it)
 }
 
 func (a *API) getItem(w http.ResponseWriter, r *http.Request) error {
@@ -220,12 +264,12 @@ func (a *API) getItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(it.Version))
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(it.Version) {
+		w.Header().Set("ETag", etag(it.Version))
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	return writeJSON(w, http.StatusOK, viewOf(it))
+	return writeItem(w, it)
 }
 
 func (a *API) deleteItem(w http.ResponseWriter, r *http.Request) error {
