@@ -35,6 +35,19 @@ var (
 	ErrTooManyWrites = errors.New("projections/dynamodb: one stream's writes exceed the transaction limit")
 )
 
+// Client is the part of the DynamoDB API the backend uses. *dynamodb.Client
+// satisfies it.
+type Client interface {
+	GetItem(ctx context.Context, in *ddb.GetItemInput, opts ...func(*ddb.Options)) (*ddb.GetItemOutput, error)
+	Query(ctx context.Context, in *ddb.QueryInput, opts ...func(*ddb.Options)) (*ddb.QueryOutput, error)
+	Scan(ctx context.Context, in *ddb.ScanInput, opts ...func(*ddb.Options)) (*ddb.ScanOutput, error)
+	UpdateItem(ctx context.Context, in *ddb.UpdateItemInput, opts ...func(*ddb.Options)) (*ddb.UpdateItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *ddb.BatchWriteItemInput, opts ...func(*ddb.Options)) (*ddb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *ddb.TransactWriteItemsInput, opts ...func(*ddb.Options)) (*ddb.TransactWriteItemsOutput, error)
+}
+
+var _ Client = (*ddb.Client)(nil)
+
 // Options configure a Backend.
 type Options struct {
 	// Table is the read-model table (see CreateTable). Required.
@@ -42,6 +55,18 @@ type Options struct {
 	// MaxTransactItems caps the actions per TransactWriteItems; default and
 	// maximum MaxTransactItems. Tests lower it to exercise splitting.
 	MaxTransactItems int
+	// TenantClients, when set, returns the client that acts for one tenant only
+	// (on AWS one made with that tenant's credentials, whose role allows keys
+	// starting with T#<tenant>#, DESIGN decision 9d). Get and List in a context
+	// scoped to a tenant (events.WithTenantScope) read the tenant's items with
+	// it. It is called for every such read, so it must be cheap: cache clients
+	// per tenant. Whatever this option, a scoped context reads only its own
+	// tenant, and everything but Get and List is refused there
+	// (events.ErrOutOfScope): transactions, rebuilds and dumps are platform work.
+	TenantClients func(ctx context.Context, tenant events.TenantID) (Client, error)
+	// GenerationTTL is how long scoped reads reuse a projection's generation
+	// state (default 1 s). See Backend.
+	GenerationTTL time.Duration
 }
 
 // Backend is a projections.Backend on one DynamoDB table. A transaction buffers
@@ -54,22 +79,47 @@ type Options struct {
 //
 // Transactions of one Backend are serialized in process, as the interface asks;
 // across processes the conditions keep them correct.
+//
+// Scoped reads (Options.TenantClients). A query first reads its projection's
+// generation state (P#<projection> / GEN), which is platform metadata: in a
+// scoped context it is read with the backend's own client, never the tenant's,
+// so the tenant role needs no access to P# items (that partition also holds
+// parked events of every tenant). Every query reads the same item, so scoped
+// reads reuse it for GenerationTTL: a hot key would otherwise cap the queries of
+// the whole platform. A rebuild's switch therefore reaches scoped reads up to
+// GenerationTTL late; because the rebuild then drops the old generation, a
+// scoped read that finds nothing re-reads the state and, if the generation
+// moved, reads again from the new one. Unscoped reads read the state every time.
 type Backend struct {
-	client   *ddb.Client
+	client   Client
+	tenant   func(ctx context.Context, tenant events.TenantID) (Client, error)
 	table    string
 	maxItems int
 	mu       sync.Mutex
+
+	genTTL time.Duration
+	genMu  sync.Mutex
+	gens   map[string]cachedGen // by projection, for scoped reads
+}
+
+type cachedGen struct {
+	g     *genState
+	until time.Time
 }
 
 // New returns a Backend on an existing table.
-func New(client *ddb.Client, opts Options) (*Backend, error) {
+func New(client Client, opts Options) (*Backend, error) {
 	if client == nil || opts.Table == "" {
 		return nil, errors.New("new dynamodb read-model backend: client and table are required")
 	}
 	if opts.MaxTransactItems <= 0 || opts.MaxTransactItems > MaxTransactItems {
 		opts.MaxTransactItems = MaxTransactItems
 	}
-	return &Backend{client: client, table: opts.Table, maxItems: opts.MaxTransactItems}, nil
+	if opts.GenerationTTL <= 0 {
+		opts.GenerationTTL = time.Second
+	}
+	return &Backend{client: client, tenant: opts.TenantClients, table: opts.Table, maxItems: opts.MaxTransactItems,
+		genTTL: opts.GenerationTTL, gens: map[string]cachedGen{}}, nil
 }
 
 // CreateTable creates the read-model table (PK and SK strings, on-demand
@@ -106,6 +156,9 @@ func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
+	if err := events.CheckUnscoped(ctx, "read-model transaction"); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
 	b.mu.Lock()
 	return newTx(b), nil
 }
@@ -135,8 +188,8 @@ func getN(item map[string]types.AttributeValue, name string) int64 {
 	return 0
 }
 
-func (b *Backend) getItem(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
-	out, err := b.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(b.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+func (b *Backend) getItem(ctx context.Context, c Client, pk, sk string) (map[string]types.AttributeValue, error) {
+	out, err := c.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(b.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +217,9 @@ func (g *genState) active(tenant events.TenantID) int64 {
 	return g.def
 }
 
+// readGenState reads the state with the backend's own client, in any context.
 func (b *Backend) readGenState(ctx context.Context, projection string) (*genState, error) {
-	item, err := b.getItem(ctx, projPK(projection), skGenState)
+	item, err := b.getItem(ctx, b.client, projPK(projection), skGenState)
 	if err != nil {
 		return nil, fmt.Errorf("read generation state of %s: %w", projection, err)
 	}
@@ -203,17 +257,83 @@ func (g *genState) condition() (string, map[string]types.AttributeValue) {
 	return attrRev + " = :rev", map[string]types.AttributeValue{":rev": num(g.rev)}
 }
 
+// readClient returns the client a query of tenant's read models uses: the
+// tenant's own in a context scoped to it, the backend's in an unscoped one.
+func (b *Backend) readClient(ctx context.Context, tenant events.TenantID) (c Client, scoped bool, err error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, false, err
+	}
+	if _, scoped = events.TenantScope(ctx); !scoped || b.tenant == nil {
+		return b.client, scoped, nil
+	}
+	if c, err = b.tenant(ctx, tenant); err != nil {
+		return nil, true, fmt.Errorf("client of tenant %s: %w", tenant, err)
+	}
+	return c, true, nil
+}
+
+// generation returns the generation a query of tenant reads. Scoped reads reuse
+// a state read within GenerationTTL unless fresh is set; cached reports a reuse.
+func (b *Backend) generation(ctx context.Context, projection string, tenant events.TenantID, scoped, fresh bool) (gen int64, cached bool, err error) {
+	if scoped && !fresh {
+		b.genMu.Lock()
+		c, ok := b.gens[projection]
+		b.genMu.Unlock()
+		if ok && time.Now().Before(c.until) {
+			return c.g.active(tenant), true, nil
+		}
+	}
+	g, err := b.readGenState(ctx, projection)
+	if err != nil {
+		return 0, false, err
+	}
+	if scoped {
+		b.genMu.Lock()
+		b.gens[projection] = cachedGen{g: g, until: time.Now().Add(b.genTTL)}
+		b.genMu.Unlock()
+	}
+	return g.active(tenant), false, nil
+}
+
+// read runs a query of tenant's read model in the active generation. A scoped
+// read that found nothing in a reused generation re-reads the state and, when a
+// rebuild moved the generation meanwhile, runs again there.
+func (b *Backend) read(ctx context.Context, projection string, tenant events.TenantID, found func(error) bool, query func(c Client, gen int64) error) error {
+	c, scoped, err := b.readClient(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	gen, cached, err := b.generation(ctx, projection, tenant, scoped, false)
+	if err != nil {
+		return err
+	}
+	err = query(c, gen)
+	if !cached || found(err) {
+		return err
+	}
+	again, _, gerr := b.generation(ctx, projection, tenant, scoped, true)
+	if gerr != nil || again == gen {
+		return err
+	}
+	return query(c, again)
+}
+
 // Get implements projections.Reader.
 func (b *Backend) Get(ctx context.Context, projection string, tenant events.TenantID, collection, k string) ([]byte, error) {
-	g, err := b.readGenState(ctx, projection)
+	var out []byte
+	err := b.read(ctx, projection, tenant, func(err error) bool { return !errors.Is(err, projections.ErrNotFound) },
+		func(c Client, gen int64) (err error) {
+			out, err = b.getValue(ctx, c, rmPK(projection, gen, tenant, collection), k)
+			return err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("get %s/%s/%s: %w", projection, collection, k, err)
 	}
-	return b.getValue(ctx, rmPK(projection, g.active(tenant), tenant, collection), k)
+	return out, nil
 }
 
-func (b *Backend) getValue(ctx context.Context, pk, k string) ([]byte, error) {
-	item, err := b.getItem(ctx, pk, rmSK(k))
+func (b *Backend) getValue(ctx context.Context, c Client, pk, k string) ([]byte, error) {
+	item, err := b.getItem(ctx, c, pk, rmSK(k))
 	if err != nil {
 		return nil, fmt.Errorf("get %s %s: %w", pk, k, err)
 	}
@@ -229,11 +349,16 @@ func (b *Backend) getValue(ctx context.Context, pk, k string) ([]byte, error) {
 
 // List implements projections.Reader.
 func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
-	g, err := b.readGenState(ctx, projection)
+	var out []projections.Entry
+	err := b.read(ctx, projection, tenant, func(err error) bool { return err != nil || len(out) > 0 },
+		func(c Client, gen int64) (err error) {
+			out, err = b.query(ctx, c, rmPK(projection, gen, tenant, collection), after, normLimit(limit))
+			return err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("list %s/%s: %w", projection, collection, err)
 	}
-	return b.query(ctx, rmPK(projection, g.active(tenant), tenant, collection), after, normLimit(limit))
+	return out, nil
 }
 
 // normLimit treats a non-positive List limit as the default page of 1,000, as
@@ -247,7 +372,7 @@ func normLimit(limit int) int {
 
 // query returns up to limit entries of partition pk with keys > after, paging
 // through DynamoDB's 1 MB responses.
-func (b *Backend) query(ctx context.Context, pk, after string, limit int) ([]projections.Entry, error) {
+func (b *Backend) query(ctx context.Context, c Client, pk, after string, limit int) ([]projections.Entry, error) {
 	var out []projections.Entry
 	in := &ddb.QueryInput{
 		TableName:                 aws.String(b.table),
@@ -258,7 +383,7 @@ func (b *Backend) query(ctx context.Context, pk, after string, limit int) ([]pro
 	}
 	for len(out) < limit {
 		in.Limit = aws.Int32(int32(min(limit-len(out), 1000)))
-		page, err := b.client.Query(ctx, in)
+		page, err := c.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", pk, err)
 		}
@@ -279,6 +404,9 @@ func (b *Backend) query(ctx context.Context, pk, after string, limit int) ([]pro
 
 // Parked implements projections.Backend.
 func (b *Backend) Parked(ctx context.Context, projection string) ([]projections.ParkedEvent, error) {
+	if err := events.CheckUnscoped(ctx, "parked events"); err != nil {
+		return nil, fmt.Errorf("parked %s: %w", projection, err)
+	}
 	items, err := b.parkedItems(ctx, projection)
 	if err != nil {
 		return nil, err
@@ -385,6 +513,9 @@ func (b *Backend) deleteItems(ctx context.Context, items []map[string]types.Attr
 
 // DropGenerations implements projections.Backend.
 func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant events.TenantID, keep int64) error {
+	if err := events.CheckUnscoped(ctx, "dropping generations"); err != nil {
+		return fmt.Errorf("drop generations of %s: %w", projection, err)
+	}
 	items, err := b.scan(ctx, projection, func(it map[string]types.AttributeValue) bool {
 		return getN(it, attrGen) != keep && (tenant == "" || getS(it, attrTenant) == string(tenant))
 	})
@@ -399,6 +530,9 @@ func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant
 
 // DiscardGeneration implements projections.Backend.
 func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen int64) error {
+	if err := events.CheckUnscoped(ctx, "discarding a generation"); err != nil {
+		return fmt.Errorf("discard generation %d of %s: %w", gen, projection, err)
+	}
 	items, err := b.scan(ctx, projection, func(it map[string]types.AttributeValue) bool { return getN(it, attrGen) == gen })
 	if err == nil {
 		err = b.deleteItems(ctx, items)
@@ -411,6 +545,9 @@ func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen 
 
 // Dump implements projections.Dumper.
 func (b *Backend) Dump(ctx context.Context, projection string) ([]projections.DumpEntry, error) {
+	if err := events.CheckUnscoped(ctx, "dump"); err != nil {
+		return nil, fmt.Errorf("dump %s: %w", projection, err)
+	}
 	g, err := b.readGenState(ctx, projection)
 	if err != nil {
 		return nil, fmt.Errorf("dump %s: %w", projection, err)

@@ -184,7 +184,7 @@ func (t *tx) readCheckpoint(ctx context.Context, k cpKey) (cpRead, error) {
 		return r, nil
 	}
 	ik := k.item()
-	item, err := t.b.getItem(ctx, ik.pk, ik.sk)
+	item, err := t.b.getItem(ctx, t.b.client, ik.pk, ik.sk)
 	if err != nil {
 		return cpRead{}, fmt.Errorf("checkpoint %s/%s/%s: %w", k.projection, k.tenant, k.stream, err)
 	}
@@ -277,7 +277,7 @@ func (r *rmTx) Get(ctx context.Context, tenant events.TenantID, collection, k st
 		}
 		return slices.Clone(w.value), nil
 	}
-	return r.t.b.getValue(ctx, ik.pk, k)
+	return r.t.b.getValue(ctx, r.t.b.client, ik.pk, k)
 }
 
 func (r *rmTx) set(tenant events.TenantID, collection, k string, value []byte, del bool) error {
@@ -321,7 +321,7 @@ func (r *rmTx) List(ctx context.Context, tenant events.TenantID, collection, aft
 			dels++
 		}
 	}
-	stored, err := r.t.b.query(ctx, pk, after, limit+dels)
+	stored, err := r.t.b.query(ctx, r.t.b.client, pk, after, limit+dels)
 	if err != nil {
 		return nil, err
 	}
