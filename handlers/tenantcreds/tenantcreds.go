@@ -138,3 +138,40 @@ func (v *Vendor) Config(base aws.Config, tenant string) aws.Config {
 	cfg.Credentials = v.Provider(tenant)
 	return cfg
 }
+
+// Clients keeps one SDK client per tenant, made from Vendor.Config: building a
+// client costs far more than a request should pay, and a client needs no renewal
+// because its credentials provider is the vendor's, which refreshes them before
+// they expire. It keeps a client for every tenant the process has served, as
+// the vendor keeps their credentials. It is safe for concurrent use.
+type Clients[C any] struct {
+	vendor *Vendor
+	base   aws.Config
+	build  func(aws.Config) C
+
+	mu sync.Mutex
+	m  map[string]C
+}
+
+// NewClients returns a cache of clients built by build (dynamodb.NewFromConfig,
+// say) from base with each tenant's credentials.
+func NewClients[C any](v *Vendor, base aws.Config, build func(aws.Config) C) *Clients[C] {
+	return &Clients[C]{vendor: v, base: base, build: build, m: map[string]C{}}
+}
+
+// For returns the tenant's client, building it on first use; a tenant id that
+// cannot name a session is ErrInvalidTenant.
+func (c *Clients[C]) For(tenant string) (C, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.m[tenant]; ok {
+		return cl, nil
+	}
+	if !tenantPattern.MatchString(tenant) {
+		var zero C
+		return zero, fmt.Errorf("%w: %q", ErrInvalidTenant, tenant)
+	}
+	cl := c.build(c.vendor.Config(c.base, tenant))
+	c.m[tenant] = cl
+	return cl, nil
+}

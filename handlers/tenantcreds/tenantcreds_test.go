@@ -174,3 +174,51 @@ func TestAssumeRoleOnMoto(t *testing.T) {
 	require.Len(t, rec.ins, 1)
 	assert.Equal(t, []ststypes.Tag{{Key: aws.String("TenantId"), Value: aws.String(tenant)}}, rec.ins[0].Tags)
 }
+
+// Clients builds one client per tenant, with the vendor's credentials for that
+// tenant, and hands the same one out afterwards, also under concurrent use.
+func TestClientsOnePerTenantWithItsCredentials(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewTest(time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	fake := &fakeSTS{clk: clk}
+	v, err := tenantcreds.New(fake, tenantcreds.Options{RoleARN: roleARN, Clock: clk})
+	require.NoError(t, err)
+	type client struct{ cfg aws.Config }
+	var built atomic.Int64
+	clients := tenantcreds.NewClients(v, aws.Config{Region: "eu-west-1"}, func(cfg aws.Config) *client {
+		built.Add(1)
+		return &client{cfg: cfg}
+	})
+
+	var wg sync.WaitGroup
+	got := make([]*client, 32)
+	for i := range got {
+		wg.Go(func() {
+			c, err := clients.For(fmt.Sprintf("tenant%d", i%2))
+			assert.NoError(t, err)
+			got[i] = c
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(2), built.Load(), "one client per tenant")
+	for i := range got {
+		assert.Same(t, got[i%2], got[i])
+	}
+	assert.NotSame(t, got[0], got[1])
+
+	ctx := context.Background()
+	for i, c := range got[:2] {
+		assert.Equal(t, "eu-west-1", c.cfg.Region, "the base configuration is kept")
+		creds, err := c.cfg.Credentials.Retrieve(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "tenantcreds", creds.Source)
+		fake.mu.Lock()
+		last := fake.ins[len(fake.ins)-1]
+		fake.mu.Unlock()
+		assert.Equal(t, fmt.Sprintf("tenant-tenant%d", i), aws.ToString(last.RoleSessionName), "the tenant's own session")
+	}
+
+	_, err = clients.For("a/b")
+	require.ErrorIs(t, err, tenantcreds.ErrInvalidTenant)
+	assert.Equal(t, int64(2), built.Load())
+}
