@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/commands"
@@ -15,8 +16,10 @@ import (
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
 	"github.com/tenantstream/tenantstream/projections/projectiontest"
 )
@@ -92,5 +95,59 @@ func TestRegisteredProjectionsTolerateDelivery(t *testing.T) {
 		t.Run(p.Name(), func(t *testing.T) {
 			projectiontest.Run(t, func() projections.Projection { return p }, history, projectiontest.Seeds(8))
 		})
+	}
+}
+
+// TestItemsKeepsStatsAndItems checks the items projection's values byte for byte
+// against encoding/json: it writes them by hand on the hot path.
+func TestItemsKeepsStatsAndItems(t *testing.T) {
+	ctx := context.Background()
+	history := platformHistory(t)
+	eng, err := projections.NewEngine(projections.EngineOptions{Store: memstore.New(), Backend: projections.NewMemoryBackend(),
+		Projections: []projections.Projection{projections.Items{}}})
+	require.NoError(t, err)
+	require.NoError(t, eng.Handle(ctx, history))
+	// Replay the items by hand: the last put or delete of each item wins.
+	type state struct {
+		it      item.Item
+		deleted bool
+	}
+	want := map[events.TenantID]map[string]*state{}
+	for _, ev := range history {
+		p, err := schema.Registry.Decode(ev)
+		require.NoError(t, err)
+		switch e := p.(type) {
+		case *item.Put:
+			if want[ev.TenantID] == nil {
+				want[ev.TenantID] = map[string]*state{}
+			}
+			it := item.Item{}
+			it.Apply(ev.Version, e)
+			want[ev.TenantID][e.ItemID] = &state{it: it}
+		case *item.Deleted:
+			want[ev.TenantID][e.ItemID].deleted = true
+		}
+	}
+	require.Len(t, want, 3)
+	for tenant, items := range want {
+		var st projections.ItemStats
+		for id, s := range items {
+			raw, err := eng.Reader().Get(ctx, "items", tenant, "items", id)
+			if s.deleted {
+				require.ErrorIs(t, err, projections.ErrNotFound)
+				continue
+			}
+			require.NoError(t, err)
+			b, err := json.Marshal(s.it)
+			require.NoError(t, err)
+			assert.Equal(t, string(b), string(raw))
+			st.Items++
+			st.Bytes += s.it.Size()
+		}
+		raw, err := eng.Reader().Get(ctx, "items", tenant, projections.ItemStatsCollection, projections.StorageKey)
+		require.NoError(t, err)
+		b, err := json.Marshal(st)
+		require.NoError(t, err)
+		assert.Equal(t, string(b), string(raw), tenant)
 	}
 }

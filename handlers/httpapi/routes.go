@@ -164,48 +164,16 @@ func viewOf(it item.Item) itemView {
 	return itemView{ItemID: it.ID, Data: it.Data, Version: it.Version, UpdatedAt: it.UpdatedAt}
 }
 
-// appendItemJSON appends the item's view as encoding/json writes it, without
-// reflection or re-compacting the data: item data is compacted once, when it is
-// written, and item ids use a JSON-safe alphabet. On the PUT and GET hot paths
-// the generic encoder was a tenth of the handler's CPU. The test holds it equal to
-// encoding/json's output.
-func appendItemJSON(b []byte, it item.Item) []byte {
-	b = append(b, `{"item_id":`...)
-	b = appendJSONString(b, it.ID)
-	b = append(b, `,"data":`...)
-	if len(it.Data) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, it.Data...)
-	}
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, it.Version, 10)
-	b = append(b, `,"updated_at":"`...)
-	b = it.UpdatedAt.AppendFormat(b, time.RFC3339Nano)
-	return append(b, "\"}\n"...)
-}
-
-// appendJSONString appends s quoted; strings needing escapes go through
-// encoding/json so the output matches it exactly.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// writeItem answers with one item, its version as the ETag.
+// writeItem answers with one item (never a deleted one), its version as the
+// ETag. item.AppendJSON writes the same bytes as encoding/json over itemView
+// without reflecting or re-compacting the data: the generic encoder was about a
+// tenth of the handler's CPU on PUT and GET.
 func writeItem(w http.ResponseWriter, it item.Item) error {
 	h := w.Header()
 	h.Set("ETag", etag(it.Version))
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(appendItemJSON(make([]byte, 0, 96+len(it.ID)+len(it.Data)), it))
+	_, err := w.Write(append(it.AppendJSON(make([]byte, 0, 96+len(it.ID)+len(it.Data))), '\n'))
 	return err
 }
 
