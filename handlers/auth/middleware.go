@@ -30,7 +30,7 @@ func PrincipalFrom(ctx context.Context) (ident.Principal, bool) {
 }
 
 // Authenticate requires a valid bearer token on every request and puts its
-// Principal in the context. Failures answer 401 problem+json with a
+// Principal in the context, scoped to its tenant (Scope). Failures answer 401 problem+json with a
 // WWW-Authenticate challenge (RFC 6750 section 3).
 func Authenticate(v TokenVerifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -40,7 +40,7 @@ func Authenticate(v TokenVerifier) func(http.Handler) http.Handler {
 				var p ident.Principal
 				p, err = v.Verify(r.Context(), token)
 				if err == nil {
-					next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+					next.ServeHTTP(w, r.WithContext(Scope(WithPrincipal(r.Context(), p), p)))
 					return
 				}
 			}

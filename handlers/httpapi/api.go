@@ -15,6 +15,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/problem"
 )
 
@@ -147,7 +148,10 @@ func (a *API) requireAuth(next http.Handler) http.Handler {
 		if a.Usage != nil && p.TenantID != "" {
 			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		// Tenant principals' requests reach the stores with their tenant's
+		// credentials only (DESIGN 9d); platform admins stay unscoped.
+		ctx := auth.Scope(context.WithValue(r.Context(), principalKey{}, p), p)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
