@@ -147,15 +147,15 @@ func (v *Vendor) Config(base aws.Config, tenant string) aws.Config {
 type Clients[C any] struct {
 	vendor *Vendor
 	base   aws.Config
-	build  func(aws.Config) C
+	build  func(tenant string, cfg aws.Config) C
 
 	mu sync.Mutex
 	m  map[string]C
 }
 
-// NewClients returns a cache of clients built by build (dynamodb.NewFromConfig,
-// say) from base with each tenant's credentials.
-func NewClients[C any](v *Vendor, base aws.Config, build func(aws.Config) C) *Clients[C] {
+// NewClients returns a cache of clients built by build (around
+// dynamodb.NewFromConfig, say) from base with each tenant's credentials.
+func NewClients[C any](v *Vendor, base aws.Config, build func(tenant string, cfg aws.Config) C) *Clients[C] {
 	return &Clients[C]{vendor: v, base: base, build: build, m: map[string]C{}}
 }
 
@@ -171,7 +171,7 @@ func (c *Clients[C]) For(tenant string) (C, error) {
 		var zero C
 		return zero, fmt.Errorf("%w: %q", ErrInvalidTenant, tenant)
 	}
-	cl := c.build(c.vendor.Config(c.base, tenant))
+	cl := c.build(tenant, c.vendor.Config(c.base, tenant))
 	c.m[tenant] = cl
 	return cl, nil
 }

@@ -183,11 +183,14 @@ func TestClientsOnePerTenantWithItsCredentials(t *testing.T) {
 	fake := &fakeSTS{clk: clk}
 	v, err := tenantcreds.New(fake, tenantcreds.Options{RoleARN: roleARN, Clock: clk})
 	require.NoError(t, err)
-	type client struct{ cfg aws.Config }
+	type client struct {
+		tenant string
+		cfg    aws.Config
+	}
 	var built atomic.Int64
-	clients := tenantcreds.NewClients(v, aws.Config{Region: "eu-west-1"}, func(cfg aws.Config) *client {
+	clients := tenantcreds.NewClients(v, aws.Config{Region: "eu-west-1"}, func(tenant string, cfg aws.Config) *client {
 		built.Add(1)
-		return &client{cfg: cfg}
+		return &client{tenant: tenant, cfg: cfg}
 	})
 
 	var wg sync.WaitGroup
@@ -208,6 +211,7 @@ func TestClientsOnePerTenantWithItsCredentials(t *testing.T) {
 
 	ctx := context.Background()
 	for i, c := range got[:2] {
+		assert.Equal(t, fmt.Sprintf("tenant%d", i), c.tenant)
 		assert.Equal(t, "eu-west-1", c.cfg.Region, "the base configuration is kept")
 		creds, err := c.cfg.Credentials.Retrieve(ctx)
 		require.NoError(t, err)

@@ -3,10 +3,10 @@ package wire
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/identity"
@@ -16,14 +16,26 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/cognito"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/lambdaapi"
-	"github.com/tenantstream/tenantstream/handlers/tenantcreds"
 )
 
+// APIHandler is the api function's handler.
+type APIHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
 // API returns the api function's handler: the httpapi routes behind API Gateway.
-func API(ctx context.Context, env Env) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
-	p, err := open(ctx, env, nil)
+// With TENANTSTREAM_TENANT_ROLE_ARN set, a tenant principal's request reaches
+// DynamoDB only with its tenant's credentials (DESIGN 9d): the HTTP layer scopes
+// the request to the tenant and the stores use a client made from the tenant
+// role's session for that tenant. Onboarding, login and platform admins use the
+// function's own role.
+func API(ctx context.Context, env Env) (APIHandler, error) {
+	h, _, err := newAPI(ctx, env, openOptions{metrics: os.Stdout, tenantScoped: true})
+	return h, err
+}
+
+func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform, error) {
+	p, err := openPlatform(ctx, env, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	api := &httpapi.API{Service: p.service, Billing: p.billing, Meters: commands.Catalog{Catalog: p.billing.Catalog},
 		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.log}
@@ -33,19 +45,12 @@ func API(ctx context.Context, env Env) (func(context.Context, events.APIGatewayV
 		p.service.Users = &cognito.Directory{Client: client, UserPoolID: env.UserPoolID}
 		api.Logins = &cognito.Logins{Client: client, ClientID: env.ClientID, Tenants: p.service, Throttle: identity.NewThrottle(clock.System{})}
 		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.aws.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
-			return nil, fmt.Errorf("cognito verifier: %w", err)
+			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
 	} else {
 		// Without Cognito the store keeps password hashes, as locally (tests only).
 		if p.service.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
-			return nil, fmt.Errorf("new hasher: %w", err)
-		}
-	}
-	if env.TenantRoleARN != "" {
-		// DESIGN 9d: the vendor is built (and its role checked) at cold start.
-		// Requests do not reach DynamoDB through it yet; docs/aws.md says what remains.
-		if _, err := tenantcreds.New(sts.NewFromConfig(p.aws), tenantcreds.Options{RoleARN: env.TenantRoleARN}); err != nil {
-			return nil, fmt.Errorf("tenant credentials: %w", err)
+			return nil, nil, fmt.Errorf("new hasher: %w", err)
 		}
 	}
 	api.Authenticate = lambdaapi.Authenticate(ver)
@@ -54,7 +59,7 @@ func API(ctx context.Context, env Env) (func(context.Context, events.APIGatewayV
 		// so reads see writes. On DynamoDB the projector functions do.
 		api.Advanced = func(ctx context.Context) error { return catchUp(ctx, p) }
 	}
-	return lambdaapi.Adapter{Handler: api.Handler()}.Handle, nil
+	return lambdaapi.Adapter{Handler: api.Handler()}.Handle, p, nil
 }
 
 func catchUp(ctx context.Context, p *platform) error {

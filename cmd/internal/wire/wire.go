@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/catalog"
@@ -21,6 +22,7 @@ import (
 	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/memstore"
 	"github.com/tenantstream/tenantstream/handlers/emf"
+	"github.com/tenantstream/tenantstream/handlers/tenantcreds"
 	"github.com/tenantstream/tenantstream/projections"
 	pjddb "github.com/tenantstream/tenantstream/projections/dynamodb"
 )
@@ -36,7 +38,7 @@ type Env struct {
 	Store              string // TENANTSTREAM_STORE: "dynamodb" on AWS, "memory" (default) for tests
 	EventsTable        string // TENANTSTREAM_EVENTS_TABLE
 	ReadModelsTable    string // TENANTSTREAM_READMODELS_TABLE
-	TenantRoleARN      string // TENANTSTREAM_TENANT_ROLE_ARN: the role tenant credentials are vended from
+	TenantRoleARN      string // TENANTSTREAM_TENANT_ROLE_ARN: the role tenant-scoped requests reach DynamoDB with (api)
 	Projection         string // TENANTSTREAM_PROJECTION: the one projection a projector function runs
 	InvoicesTopicARN   string // TENANTSTREAM_INVOICES_TOPIC_ARN
 	OnboardingTopicARN string // TENANTSTREAM_ONBOARDING_TOPIC_ARN
@@ -103,6 +105,23 @@ func open(ctx context.Context, env Env, projs []projections.Projection) (*platfo
 }
 
 func openWith(ctx context.Context, env Env, projs []projections.Projection, metricsOut io.Writer) (*platform, error) {
+	return openPlatform(ctx, env, openOptions{projs: projs, metrics: metricsOut})
+}
+
+// openOptions is what one function adds to the platform every function shares.
+type openOptions struct {
+	projs   []projections.Projection // nil: all registered ones
+	metrics io.Writer                // where EMF lines go
+	// tenantScoped (the api function): with env.TenantRoleARN set, requests
+	// scoped to a tenant (events.WithTenantScope, set by the HTTP layer) reach
+	// DynamoDB only with that tenant's vended credentials (DESIGN 9d).
+	tenantScoped bool
+	// dynamoOptions (tests) adds options to the DynamoDB client acting for
+	// tenant, "" being the function's own.
+	dynamoOptions func(tenant string) []func(*ddb.Options)
+}
+
+func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	// The SDK reads AWS_ENDPOINT_URL too, which points everything at moto in tests;
 	// explicit values (the CLI's flags) win over the environment.
@@ -129,7 +148,7 @@ func openWith(ctx context.Context, env Env, projs []projections.Projection, metr
 	// InvoicesIssued without dimensions and ProjectionLagSeconds by Projection
 	// only, and CloudWatch matches a metric by its exact dimension set.
 	p := &platform{env: env, aws: cfg, clock: clk, log: log,
-		metrics: &emf.Writer{W: metricsOut, Namespace: env.MetricsNamespace}}
+		metrics: &emf.Writer{W: o.metrics, Namespace: env.MetricsNamespace}}
 	var backend projections.Backend
 	switch env.Store {
 	case StoreMemory:
@@ -138,16 +157,38 @@ func openWith(ctx context.Context, env Env, projs []projections.Projection, metr
 		if env.EventsTable == "" || env.ReadModelsTable == "" {
 			return nil, errors.New("TENANTSTREAM_STORE=dynamodb needs TENANTSTREAM_EVENTS_TABLE and TENANTSTREAM_READMODELS_TABLE")
 		}
-		client := ddb.NewFromConfig(cfg)
-		p.store = evddb.New(client, env.EventsTable, evddb.WithClock(clk))
-		if backend, err = pjddb.New(client, pjddb.Options{Table: env.ReadModelsTable}); err != nil {
+		dynamo := func(tenant string, cfg aws.Config) *ddb.Client {
+			var opts []func(*ddb.Options)
+			if o.dynamoOptions != nil {
+				opts = o.dynamoOptions(tenant)
+			}
+			return ddb.NewFromConfig(cfg, opts...)
+		}
+		client := dynamo("", cfg)
+		evOpts := []evddb.Option{evddb.WithClock(clk)}
+		pjOpts := pjddb.Options{Table: env.ReadModelsTable}
+		if o.tenantScoped && env.TenantRoleARN != "" {
+			// Built at cold start; the vendor assumes the role for a tenant on
+			// its first request and caches the session, the clients per tenant.
+			vendor, err := tenantcreds.New(sts.NewFromConfig(cfg), tenantcreds.Options{RoleARN: env.TenantRoleARN})
+			if err != nil {
+				return nil, fmt.Errorf("tenant credentials: %w", err)
+			}
+			clients := tenantcreds.NewClients(vendor, cfg, dynamo)
+			evOpts = append(evOpts, evddb.WithTenantClients(func(_ context.Context, t evs.TenantID) (evddb.Client, error) {
+				return clients.For(string(t))
+			}))
+			pjOpts.TenantClients = func(_ context.Context, t evs.TenantID) (pjddb.Client, error) { return clients.For(string(t)) }
+		}
+		p.store = evddb.New(client, env.EventsTable, evOpts...)
+		if backend, err = pjddb.New(client, pjOpts); err != nil {
 			return nil, fmt.Errorf("open read models %s: %w", env.ReadModelsTable, err)
 		}
 	default:
 		return nil, fmt.Errorf("TENANTSTREAM_STORE=%q: want %q or %q", env.Store, StoreDynamoDB, StoreMemory)
 	}
 	p.store = meter(p.store, p.metrics, log)
-	if p.engine, err = projections.NewEngine(projections.EngineOptions{Store: p.store, Backend: backend, Projections: projs, Clock: clk, Logger: log}); err != nil {
+	if p.engine, err = projections.NewEngine(projections.EngineOptions{Store: p.store, Backend: backend, Projections: o.projs, Clock: clk, Logger: log}); err != nil {
 		return nil, fmt.Errorf("new engine: %w", err)
 	}
 	p.reader = p.engine.Reader()
