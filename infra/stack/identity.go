@@ -11,13 +11,10 @@ import (
 )
 
 // TenantKeyCondition is the dynamodb:LeadingKeys pattern of the tenant role: every
-// key of a tenant's items starts with T#<tenant>#, and the tenant comes from the
+// key of a tenant's items, and the tenant-history index's partition key of its
+// events (T#<tenant>#H), starts with T#<tenant>#, and the tenant comes from the
 // session tag the token vendor sets (DESIGN decision 9d).
 const TenantKeyCondition = "T#${aws:PrincipalTag/" + tenantcreds.TagKey + "}#*"
-
-// tenantHistoryKey is the tenant-history index's partition key of the tagged tenant
-// (events/dynamodb: "T#<tenant>", no trailing '#'), allowed for queries on that index only.
-const tenantHistoryKey = "T#${aws:PrincipalTag/" + tenantcreds.TagKey + "}"
 
 // identity creates the user pool, its API client and groups, and the tenant role.
 func (b *builder) identity() {
@@ -82,21 +79,15 @@ func (b *builder) identity() {
 		},
 	}))
 	tenantRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		// ReadTenant queries the index under T#<tenant>#H. Nothing else of the
+		// platform is granted: the registry (TENANTS) and the projections'
+		// generation items (P#...) are read with the function's own role
+		// (docs/aws.md, "Tenant-scoped credentials").
 		Sid:       jsii.String("TenantHistoryOnly"),
 		Actions:   jsii.Strings("dynamodb:Query"),
 		Resources: jsii.Strings(*b.res.events.TableArn() + "/index/" + tenantIndex),
 		Conditions: &map[string]interface{}{
-			"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{tenantHistoryKey}},
-		},
-	}))
-	tenantRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		// A query reads its projection's active generation (P#<projection> / GEN,
-		// docs/aws.md); those items hold no tenant data.
-		Sid:       jsii.String("ProjectionGenerations"),
-		Actions:   jsii.Strings("dynamodb:GetItem"),
-		Resources: jsii.Strings(*b.res.readModels.TableArn()),
-		Conditions: &map[string]interface{}{
-			"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": []string{"P#*"}},
+			"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": []string{TenantKeyCondition}},
 		},
 	}))
 	b.res.tenantRole = tenantRole

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,25 +74,35 @@ func TestTenantRole(t *testing.T) {
 
 	statements := policyStatements(shared, role)
 	require.NotEmpty(t, statements)
-	var tenantItems bool
+	tenantOnly := map[string]any{"ForAllValues:StringLike": map[string]any{
+		"dynamodb:LeadingKeys": []any{"T#${aws:PrincipalTag/TenantId}#*"},
+	}}
+	sids := map[any]bool{}
 	for _, s := range statements {
+		sids[s["Sid"]] = true
 		cond, ok := s["Condition"].(map[string]any)
 		require.True(t, ok, "every statement of the tenant role is conditioned: %v", s)
+		// The tenant's own prefix only: no platform keys (P#..., TENANTS), so
+		// the role never reads parked events or the tenant registry.
+		assert.Equal(t, tenantOnly, cond, "statement %v", s["Sid"])
 		for _, a := range asList(s["Action"]) {
 			assert.Regexp(t, `^dynamodb:[A-Z][A-Za-z]+$`, a, "DynamoDB only, no wildcard actions")
+			assert.NotEqual(t, "dynamodb:Scan", a, "a scan has no leading key, and ForAllValues of nothing is true")
 		}
-		if s["Sid"] == "TenantItemsOnly" {
-			tenantItems = true
-			assert.Equal(t, map[string]any{"ForAllValues:StringLike": map[string]any{
-				"dynamodb:LeadingKeys": []any{"T#${aws:PrincipalTag/TenantId}#*"},
-			}}, cond)
+		switch s["Sid"] {
+		case "TenantItemsOnly":
 			assert.Contains(t, asList(s["Action"]), "dynamodb:PutItem")
 			assert.Len(t, asList(s["Resource"]), 2, "both tables")
-		} else {
-			assert.NotContains(t, asList(s["Action"]), "dynamodb:PutItem", "only tenant keys are writable")
+		case "TenantHistoryOnly":
+			assert.Equal(t, []any{"dynamodb:Query"}, asList(s["Action"]))
+			res, err := json.Marshal(s["Resource"])
+			require.NoError(t, err)
+			assert.Contains(t, string(res), "/index/tenant-history", "the tenant-history index, which ReadTenant queries under T#<tenant>#H")
+		default:
+			t.Errorf("unexpected statement %v of the tenant role", s["Sid"])
 		}
 	}
-	assert.True(t, tenantItems, "the LeadingKeys statement on the principal tag")
+	assert.Equal(t, map[any]bool{"TenantItemsOnly": true, "TenantHistoryOnly": true}, sids)
 
 	var assume bool
 	for _, s := range policyStatements(shared, apiRole) {
