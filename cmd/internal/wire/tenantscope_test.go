@@ -7,12 +7,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +35,8 @@ type scopedAPI struct {
 	handler APIHandler
 	p       *platform
 	policy  *awstest.LeadingKeys
+	sts     *sts.Client                        // moto's STS, with the test's own credentials
+	creds   map[string]aws.CredentialsProvider // what each tenant's client signs with
 }
 
 func newScopedAPI(t *testing.T) *scopedAPI {
@@ -47,9 +52,11 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 	pool, err := cognito.CreatePool(ctx, cip.NewFromConfig(cfg), "scope-"+suffix)
 	require.NoError(t, err)
 
-	s := &scopedAPI{t: t, policy: &awstest.LeadingKeys{Resources: map[string]string{
-		eventsTbl: "PK", eventsTbl + "/index/" + evddb.TenantIndex: "GSI1PK", modelsTbl: "PK",
-	}}}
+	s := &scopedAPI{t: t, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{},
+		policy: &awstest.LeadingKeys{Resources: map[string]string{
+			eventsTbl: "PK", eventsTbl + "/index/" + evddb.TenantIndex: "GSI1PK", modelsTbl: "PK",
+		}}}
+	var mu sync.Mutex
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	env := Env{Store: StoreDynamoDB, EventsTable: eventsTbl, ReadModelsTable: modelsTbl, Region: awstest.Region, EndpointURL: moto.Endpoint,
@@ -61,7 +68,12 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 			if tenant != "" {
 				mw = s.policy.Middleware(tenant)
 			}
-			return []func(*ddb.Options){func(o *ddb.Options) { o.APIOptions = append(o.APIOptions, mw) }}
+			return []func(*ddb.Options){func(o *ddb.Options) {
+				o.APIOptions = append(o.APIOptions, mw)
+				mu.Lock()
+				defer mu.Unlock()
+				s.creds[tenant] = o.Credentials
+			}}
 		}})
 	require.NoError(t, err)
 	return s
@@ -249,4 +261,11 @@ func TestTenantRequestsUseTenantScopedCredentials(t *testing.T) {
 	assert.NotEmpty(t, base)
 
 	assert.Empty(t, s.policy.Denied(), "the tenant role's policy refused nothing")
+
+	// Each tenant's client signs with its own session of the tenant role.
+	for _, tenant := range []string{acme, globex} {
+		who, err := s.sts.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}, func(o *sts.Options) { o.Credentials = s.creds[tenant] })
+		require.NoError(t, err)
+		assert.Equal(t, "arn:aws:sts::123456789012:assumed-role/tenantstream-tenant/tenant-"+tenant, aws.ToString(who.Arn))
+	}
 }
