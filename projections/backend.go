@@ -81,3 +81,10 @@ type Dumper interface {
 type WriteCoalescer interface {
 	CoalescesWrites() bool
 }
+
+// BatchPutter is implemented by read models (the Tx a BackendTx returns) that
+// store many values in one call faster than one by one; the engine hands them a
+// batch's coalesced writes at once.
+type BatchPutter interface {
+	PutMany(ctx context.Context, entries []DumpEntry) error
+}

@@ -118,8 +118,13 @@ func (o *overlay) List(ctx context.Context, tenant events.TenantID, collection, 
 	return out[:min(limit, len(out))], nil
 }
 
-// flush writes the buffered changes into the transaction, in the order made.
+// flush writes the buffered changes into the transaction, in the order made, or
+// as one PutMany after the deletes when the transaction takes batches (each key
+// appears once, so the order between keys does not matter).
 func (o *overlay) flush(ctx context.Context) error {
+	if bp, ok := o.base.(BatchPutter); ok && len(o.order) > 1 {
+		return o.flushMany(ctx, bp)
+	}
 	var errs []error
 	for _, k := range o.order {
 		var err error
@@ -131,6 +136,25 @@ func (o *overlay) flush(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("write %s/%s/%s: %w", k.tenant, k.collection, k.key, err))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func (o *overlay) flushMany(ctx context.Context, bp BatchPutter) error {
+	var errs []error
+	puts := make([]DumpEntry, 0, len(o.order))
+	for _, k := range o.order {
+		v := o.writes[k]
+		if v != nil {
+			puts = append(puts, DumpEntry{Tenant: k.tenant, Collection: k.collection, Key: k.key, Value: *v})
+			continue
+		}
+		if err := o.base.Delete(ctx, k.tenant, k.collection, k.key); err != nil {
+			errs = append(errs, fmt.Errorf("write %s/%s/%s: %w", k.tenant, k.collection, k.key, err))
+		}
+	}
+	if err := bp.PutMany(ctx, puts); err != nil {
+		errs = append(errs, fmt.Errorf("write %d values: %w", len(puts), err))
 	}
 	return errors.Join(errs...)
 }

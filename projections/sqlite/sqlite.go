@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,13 +104,37 @@ const (
 	stDelete
 	stList
 	stCheckpoint
-	stSetCheckpoint
 	stActiveGen
 	stSaveCursor
-	numStmts
+	stPutMany            // + index into manySizes
+	stSetCheckpointsMany = stPutMany + stmtID(len(manySizes))
+	numStmts             = stSetCheckpointsMany + stmtID(len(manySizes))
 )
 
-var stmtText = [numStmts]string{
+// manySizes are the row counts of the multi-row upserts, largest first: one
+// statement per many rows saves database/sql's and cgo's per-call cost, which
+// was most of what a read-model write or a checkpoint cost.
+var manySizes = [...]int{64, 8, 1}
+
+const (
+	putRow        = `(?, ?, ?, ?, ?, ?)`
+	putTail       = ` ON CONFLICT (projection, gen, tenant, collection, key) DO UPDATE SET value = excluded.value`
+	checkpointRow = `(?, ?, ?, ?, ?)`
+	checkpointEnd = ` ON CONFLICT (projection, gen, tenant, stream) DO UPDATE SET version = excluded.version`
+)
+
+func manyRows(head, row, tail string, n int) string {
+	return head + strings.Repeat(row+",", n-1) + row + tail
+}
+
+func init() {
+	for i, n := range manySizes {
+		stmtText[stPutMany+stmtID(i)] = manyRows(`INSERT INTO read_models (projection, gen, tenant, collection, key, value) VALUES `, putRow, putTail, n)
+		stmtText[stSetCheckpointsMany+stmtID(i)] = manyRows(`INSERT INTO checkpoints (projection, gen, tenant, stream, version) VALUES `, checkpointRow, checkpointEnd, n)
+	}
+}
+
+var stmtText = [numStmts]string{ // the multi-row ones are filled in by init
 	stGet: `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?5 AND collection = ?3 AND key = ?4`,
 	stPut: `INSERT INTO read_models (projection, gen, tenant, collection, key, value) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (projection, gen, tenant, collection, key) DO UPDATE SET value = excluded.value`,
@@ -117,9 +142,7 @@ var stmtText = [numStmts]string{
 	stList: `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?6
 		AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`,
 	stCheckpoint: `SELECT version FROM checkpoints WHERE projection = ? AND gen = ? AND tenant = ? AND stream = ?`,
-	stSetCheckpoint: `INSERT INTO checkpoints (projection, gen, tenant, stream, version) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (projection, gen, tenant, stream) DO UPDATE SET version = excluded.version`,
-	stActiveGen: `SELECT ` + activeGen,
+	stActiveGen:  `SELECT ` + activeGen,
 	stSaveCursor: `INSERT INTO feed_cursors (name, cursor) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor`,
 }
@@ -405,6 +428,8 @@ type backendTx struct {
 	// cps are the checkpoints this transaction read from the file or wrote; they
 	// join the Backend's cache when it commits.
 	cps map[cpKey]int64
+	// dirty are the checkpoints set, written at Commit.
+	dirty map[cpKey]int64
 }
 
 // stmt returns the prepared statement bound to this transaction, and a context
@@ -493,15 +518,54 @@ func (t *backendTx) remember(k cpKey, v int64) {
 	t.cps[k] = v
 }
 
+// SetCheckpoint records the checkpoint in the transaction; the checkpoints set
+// are written together at Commit (reads in the transaction see them at once).
 func (t *backendTx) SetCheckpoint(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID, version int64) error {
-	st, qctx, err := t.stmt(ctx, stSetCheckpoint)
-	if err == nil {
-		_, err = st.ExecContext(qctx, projection, gen, string(tenant), string(stream), version)
-	}
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("set checkpoint %s/%s: %w", tenant, stream, err)
 	}
-	t.remember(cpKey{projection, gen, tenant, stream}, version)
+	k := cpKey{projection, gen, tenant, stream}
+	t.remember(k, version)
+	if t.dirty == nil {
+		t.dirty = map[cpKey]int64{}
+	}
+	t.dirty[k] = version
+	return nil
+}
+
+// writeCheckpoints writes the checkpoints set in the transaction, many per statement.
+func (t *backendTx) writeCheckpoints(ctx context.Context) error {
+	if len(t.dirty) == 0 {
+		return nil
+	}
+	rows := make([]any, 0, 5*len(t.dirty))
+	for k, v := range t.dirty {
+		rows = append(rows, k.projection, k.gen, string(k.tenant), string(k.stream), v)
+	}
+	if err := t.execMany(ctx, stSetCheckpointsMany, 5, rows); err != nil {
+		return fmt.Errorf("set checkpoints: %w", err)
+	}
+	return nil
+}
+
+// execMany runs the multi-row statement family base over rows (width values a
+// row), largest statements first.
+func (t *backendTx) execMany(ctx context.Context, base stmtID, width int, rows []any) error {
+	for len(rows) > 0 {
+		i := 0
+		for manySizes[i]*width > len(rows) {
+			i++
+		}
+		n := manySizes[i] * width
+		st, qctx, err := t.stmt(ctx, base+stmtID(i))
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(qctx, rows[:n]...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
 	return nil
 }
 
@@ -520,6 +584,9 @@ func (t *backendTx) Park(ctx context.Context, p projections.ParkedEvent) error {
 func (t *backendTx) CoalescesWrites() bool { return true }
 
 func (t *backendTx) Commit() error {
+	if err := t.writeCheckpoints(context.Background()); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -568,6 +635,23 @@ func (r *readModel) Put(ctx context.Context, tenant events.TenantID, collection,
 	}
 	if err != nil {
 		return fmt.Errorf("put %s/%s: %w", collection, key, err)
+	}
+	return nil
+}
+
+// PutMany implements projections.BatchPutter: the values go in with multi-row
+// upserts. Each key must appear once.
+func (r *readModel) PutMany(ctx context.Context, entries []projections.DumpEntry) error {
+	rows := make([]any, 0, 6*len(entries))
+	for _, e := range entries {
+		v := e.Value
+		if v == nil {
+			v = []byte{}
+		}
+		rows = append(rows, r.projection, r.gen, string(e.Tenant), e.Collection, e.Key, v)
+	}
+	if err := r.t.execMany(ctx, stPutMany, 6, rows); err != nil {
+		return fmt.Errorf("put %d values: %w", len(entries), err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/projections"
 	"github.com/tenantstream/tenantstream/projections/projectiontest"
 	"github.com/tenantstream/tenantstream/projections/sqlite"
@@ -18,7 +19,12 @@ import (
 
 func open(t *testing.T) *sqlite.Backend {
 	t.Helper()
-	b, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "readmodels.db"))
+	return openAt(t, filepath.Join(t.TempDir(), "readmodels.db"))
+}
+
+func openAt(t *testing.T, path string) *sqlite.Backend {
+	t.Helper()
+	b, err := sqlite.Open(context.Background(), path)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, b.Close()) })
 	return b
@@ -73,4 +79,51 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	v, err := b.Get(ctx, "p", "t1", "c", "k3-99")
 	require.NoError(t, err)
 	require.Equal(t, value, v)
+}
+
+// TestManyWritesAndCheckpoints writes more values and checkpoints in one
+// transaction than any one multi-row statement holds, and reads them back from a
+// second Backend on the file (no cache of the first).
+func TestManyWritesAndCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	b, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	for _, n := range []int{1, 2, 9, 75, 150} {
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		rm := tx.ReadModel("p", 1)
+		bp, ok := rm.(projections.BatchPutter)
+		require.True(t, ok, "the SQLite read model takes batches")
+		var puts []projections.DumpEntry
+		for i := range n {
+			puts = append(puts, projections.DumpEntry{Tenant: "t", Collection: fmt.Sprintf("c%d", n), Key: fmt.Sprintf("k%03d", i), Value: []byte(fmt.Sprint(i))})
+			require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t", events.StreamID(fmt.Sprintf("s%d-%d", n, i)), int64(i+1)))
+		}
+		require.NoError(t, bp.PutMany(ctx, puts))
+		puts[0].Value = []byte("again") // an upsert of a written key
+		require.NoError(t, bp.PutMany(ctx, puts[:1]))
+		require.NoError(t, tx.Commit())
+	}
+	require.NoError(t, b.Close())
+
+	b = openAt(t, path)
+	tx, err := b.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tx.Rollback()) }()
+	for _, n := range []int{1, 2, 9, 75, 150} {
+		got, err := b.List(ctx, "p", "t", fmt.Sprintf("c%d", n), "", 1000)
+		require.NoError(t, err)
+		require.Len(t, got, n)
+		require.Equal(t, "again", string(got[0].Value))
+		for i := 1; i < n; i++ {
+			require.Equal(t, fmt.Sprint(i), string(got[i].Value))
+		}
+		for i := range n {
+			cp, err := tx.Checkpoint(ctx, "p", 1, "t", events.StreamID(fmt.Sprintf("s%d-%d", n, i)))
+			require.NoError(t, err)
+			require.Equal(t, int64(i+1), cp)
+		}
+	}
 }
