@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/tenantstream/tenantstream/events"
@@ -13,7 +14,33 @@ import (
 const (
 	PhaseRebuilding = "rebuilding"
 	PhaseCatchingUp = "catching up"
-	PhaseSwitched   = "switched"
+	// PhaseSettling follows the switch on a store with a settle window
+	// (SettleWindower): the rebuild waits the window out, then applies the events
+	// the store's reads showed late.
+	PhaseSettling = "settling"
+	PhaseSwitched = "switched"
+)
+
+// SettleWindower is implemented by stores whose history reads are eventually
+// consistent (events/dynamodb): an event stamped at T may be missing from
+// ReadAll and ReadTenant until T plus SettleWindow, and a cursor that has passed
+// it still returns it once it shows. Rebuild waits the window out after a switch.
+type SettleWindower interface {
+	SettleWindow() time.Duration
+}
+
+// ErrConflict is wrapped by the error of a BackendTx.Commit that lost a race with
+// another process's commit (a checkpoint or the generation state it read has
+// changed; projections/dynamodb). The batch can be applied again: the checkpoints
+// skip whatever the winner, or an earlier part of a split commit, applied.
+var ErrConflict = errors.New("projections: checkpoint or generation changed concurrently")
+
+// After the switch, a batch whose commit conflicts with a projector's is tried
+// again this many times, waiting settleBackoff, then twice as long, and so on
+// (with jitter), before the rebuild gives up.
+const (
+	settleRetries = 5
+	settleBackoff = 20 * time.Millisecond
 )
 
 // RebuildOptions narrow and observe a rebuild.
@@ -50,8 +77,26 @@ var ErrRebuildRunning = errors.New("projections: rebuild already running")
 // expired) into a fresh generation, then switches to it atomically, so queries never
 // see a half-built read model. Live batches keep going to the old generation; the
 // last catch-up to the store's head and the switch happen under the engine's lock,
-// so no live event falls between the two generations. An Apply error fails the
-// rebuild and discards the new generation.
+// so no live batch of this engine falls between the two generations. An Apply
+// error before the switch fails the rebuild and discards the new generation.
+//
+// The lock cannot hold off other processes applying live events to the same
+// backend (the projector functions on AWS), nor make a store's reads return what
+// they do not show yet. An event such a process applies to the old generation
+// before the switch may therefore be missing from the catch-up: it was committed
+// after the last read, or the read did not show it yet. (A batch that chose the
+// old generation and commits after the switch fails on a backend whose commit is
+// conditioned on the generation, as projections/dynamodb's is, and its
+// redelivery goes to the new generation.) So when the store is a SettleWindower,
+// the rebuild, after the switch, reports PhaseSettling, waits until the window
+// has passed since the switch committed (wall time, honouring ctx), and reads on
+// from its cursor into the now active generation until a read returns nothing:
+// every event committed before the switch shows by then. Events the projectors
+// have applied to the new generation meanwhile are skipped by the checkpoints,
+// and a batch whose commit conflicts with theirs (ErrConflict) is retried a few
+// times with backoff. A failure in this phase returns an error but keeps the
+// switch (queries already read the new generation); rebuild again to repair it.
+// Without a settle window a rebuild ends at the switch, as before.
 func (e *Engine) Rebuild(ctx context.Context, name string, opts RebuildOptions) (err error) {
 	r, ok := e.byName[name]
 	if !ok {
@@ -82,8 +127,9 @@ func (e *Engine) Rebuild(ctx context.Context, name string, opts RebuildOptions) 
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	switched := false
 	defer func() {
-		if err != nil {
+		if err != nil && !switched {
 			// The failed generation was never active; drop it even if ctx ended.
 			if derr := e.backend.DiscardGeneration(context.WithoutCancel(ctx), name, gen); derr != nil {
 				err = errors.Join(err, fmt.Errorf("discard generation %d: %w", gen, derr))
@@ -118,6 +164,14 @@ func (e *Engine) Rebuild(ctx context.Context, name string, opts RebuildOptions) 
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	switched = true
+	if w, ok := e.store.(SettleWindower); ok && w.SettleWindow() > 0 {
+		if err := rb.settle(ctx, w.SettleWindow()); err != nil {
+			// The old generations stay: the next rebuild drops them.
+			return fmt.Errorf("rebuild %s: switched to generation %d, but applying the events the store showed late failed, "+
+				"so it may miss events applied to the old generation during the rebuild (rebuild again): %w", name, gen, err)
+		}
+	}
 	// The switch is committed: from here the rebuild has succeeded, and leftover old
 	// data is only wasted space, so a failed clean-up is reported but not undone.
 	rb.prog.Phase, rb.prog.Done = PhaseSwitched, true
@@ -149,6 +203,9 @@ type rebuilder struct {
 	cursor  events.Cursor
 	started time.Time
 	prog    Progress
+	// retryConflicts is set after the switch, when projectors apply live events
+	// to the generation the rebuild writes.
+	retryConflicts bool
 }
 
 func (rb *rebuilder) read(ctx context.Context) (events.Page, error) {
@@ -168,8 +225,8 @@ func (rb *rebuilder) drain(ctx context.Context) error {
 			return fmt.Errorf("read history: %w", err)
 		}
 		if len(page.Events) > 0 {
-			var st batchStats
-			if err := rb.commit(ctx, page.Events, genOf, &st); err != nil {
+			st, err := rb.commitRetrying(ctx, page.Events, genOf)
+			if err != nil {
 				return err
 			}
 			rb.prog.Read += int64(len(page.Events))
@@ -181,6 +238,52 @@ func (rb *rebuilder) drain(ctx context.Context) error {
 			return nil
 		}
 		rb.report()
+	}
+}
+
+// settle waits until window has passed since the switch committed (settle is
+// called right after it), then drains the events the store's reads had not shown
+// into the generation, which is now active and also written by live projectors.
+func (rb *rebuilder) settle(ctx context.Context, window time.Duration) error {
+	// Wall time, not the engine's clock: a test clock may stand still, and the
+	// store measures the window on a clock that runs.
+	wait := time.NewTimer(window)
+	defer wait.Stop()
+	rb.prog.Phase = PhaseSettling
+	rb.report()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("wait %s for the store's reads to settle: %w", window, context.Cause(ctx))
+	case <-wait.C:
+	}
+	rb.retryConflicts = true
+	return rb.drain(ctx)
+}
+
+// commitRetrying commits a batch; once retryConflicts is set, a commit that
+// conflicts with another process's is tried again in a new transaction, whose
+// checkpoints skip what the other process applied.
+func (rb *rebuilder) commitRetrying(ctx context.Context, evs []events.Event, genOf func(context.Context, events.TenantID) (int64, error)) (batchStats, error) {
+	backoff := settleBackoff
+	for attempt := 1; ; attempt++ {
+		var st batchStats
+		err := rb.commit(ctx, evs, genOf, &st)
+		if err == nil || !rb.retryConflicts || !errors.Is(err, ErrConflict) {
+			return st, err
+		}
+		if attempt > settleRetries {
+			return st, fmt.Errorf("commit conflicted %d times: %w", attempt, err)
+		}
+		rb.e.log.Info("rebuild: a batch conflicted with a concurrent commit; retrying",
+			"projection", rb.r.p.Name(), "attempt", attempt, "error", err)
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, fmt.Errorf("retry a conflicted commit: %w (after %w)", context.Cause(ctx), err)
+		case <-t.C:
+		}
+		backoff *= 2
 	}
 }
 

@@ -27,8 +27,9 @@ const MaxTransactItems = 100
 var (
 	// ErrConflict: a checkpoint or the generation state changed since this
 	// transaction read it (a concurrent or duplicated invocation got there first).
-	// Nothing of the failing transaction was written; redeliver the batch.
-	ErrConflict = errors.New("projections/dynamodb: checkpoint or generation changed concurrently")
+	// Nothing of the failing transaction was written; redeliver the batch. It
+	// wraps projections.ErrConflict, which a rebuild retries after its switch.
+	ErrConflict = fmt.Errorf("projections/dynamodb: %w", projections.ErrConflict)
 	// ErrTooManyWrites: one stream's writes and checkpoint in one batch need more
 	// than MaxTransactItems actions, so they cannot commit atomically; deliver
 	// smaller batches.
