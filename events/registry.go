@@ -89,11 +89,22 @@ func (r *Registry) New(payload any) (NewEvent, error) {
 	if !ok {
 		return NewEvent{}, fmt.Errorf("%w: Go type %v is not registered", ErrUnknownType, t)
 	}
+	if a, ok := payload.(JSONAppender); ok {
+		return NewEvent{Type: reg.name, SchemaVersion: reg.version, Data: a.AppendJSON(nil)}, nil
+	}
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return NewEvent{}, fmt.Errorf("encode %s: %w", reg.name, err)
 	}
 	return NewEvent{Type: reg.name, SchemaVersion: reg.version, Data: data}, nil
+}
+
+// JSONAppender is implemented by payloads on hot write paths (an item put) that
+// encode themselves without reflection. AppendJSON must append what json.Marshal
+// writes for the payload (events/schema's golden test checks every registered
+// type that implements it), except that raw JSON inside it may stay unescaped.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 // Upcast returns ev with its data lifted to the registered schema version.

@@ -96,11 +96,7 @@ func (it Item) AppendJSON(b []byte) []byte {
 	b = append(b, `{"item_id":`...)
 	b = appendJSONString(b, it.ID)
 	b = append(b, `,"data":`...)
-	if len(it.Data) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, it.Data...)
-	}
+	b = appendRaw(b, it.Data)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, it.Version, 10)
 	b = append(b, `,"updated_at":"`...)
@@ -110,6 +106,30 @@ func (it Item) AppendJSON(b []byte) []byte {
 		b = append(b, `,"deleted":true`...)
 	}
 	return append(b, '}')
+}
+
+// AppendJSON appends the event as json.Marshal writes it (see Item.AppendJSON);
+// every item write encodes one (events.JSONAppender).
+func (p *Put) AppendJSON(b []byte) []byte {
+	b = append(b, `{"item_id":`...)
+	b = appendJSONString(b, p.ItemID)
+	b = append(b, `,"data":`...)
+	b = appendRaw(b, p.Data)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, p.Size, 10)
+	b = append(b, `,"prev_size":`...)
+	b = strconv.AppendInt(b, p.PrevSize, 10)
+	b = append(b, `,"at":"`...)
+	b = p.At.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
+// appendRaw appends raw JSON as json.Marshal writes a json.RawMessage (nil is null).
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
 }
 
 // appendJSONString appends s quoted; strings needing escapes go through

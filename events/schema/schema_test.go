@@ -85,6 +85,11 @@ func TestGoldenPayloads(t *testing.T) {
 			want, err := os.ReadFile(path)
 			require.NoError(t, err, "run go test ./events/schema -update to create it")
 			assert.JSONEq(t, string(want), string(got), "the stored form of %s changed: add a new schema version and an upcaster instead", typ)
+			if a, ok := payload.(events.JSONAppender); ok {
+				std, err := json.Marshal(payload)
+				require.NoError(t, err)
+				assert.Equal(t, string(std), string(a.AppendJSON(nil)), "AppendJSON writes what json.Marshal does")
+			}
 
 			// Decoding the golden bytes gives back the payload.
 			back, err := Registry.Decode(events.Event{Type: typ, SchemaVersion: ne.SchemaVersion, Data: want})
