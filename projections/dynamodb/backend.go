@@ -88,8 +88,9 @@ type Options struct {
 // parked events of every tenant). Every query reads the same item, so scoped
 // reads reuse it for GenerationTTL: a hot key would otherwise cap the queries of
 // the whole platform. A rebuild's switch therefore reaches scoped reads up to
-// GenerationTTL late; because the rebuild then drops the old generation, a
-// scoped read that finds nothing re-reads the state and, if the generation
+// GenerationTTL late, and the rebuild then drops the old generation (after its
+// settle step, on a store with a settle window): a scoped read that finds
+// nothing in a reused generation re-reads the state and, if the generation
 // moved, reads again from the new one. Unscoped reads read the state every time.
 type Backend struct {
 	client   Client
