@@ -62,7 +62,7 @@ func newDDBFixture(t *testing.T) *ddbFixture {
 // flags are the CLI flags that select the fixture's tables.
 func (f *ddbFixture) flags() []string {
 	return []string{"--backend", "dynamodb", "--region", awstest.Region, "--endpoint-url", f.moto.Endpoint,
-		"--events-table", f.events, "--readmodels-table", f.readModels}
+		"--events-table", f.events, "--readmodels-table", f.readModels, "--settle-window", "200ms"}
 }
 
 // ddbPlatform plays the API functions (commands on a test clock) and the pipe
@@ -249,6 +249,10 @@ func TestDynamoDBBillingAndProjectionsCLI(t *testing.T) {
 		out, errOut, err = runCLI(t, with([]string{"projections", "rebuild", "ledgers"}, tenantFlag, f.flags())...)
 		require.NoError(t, err, "one tenant reads the tenant's history: stderr %s", errOut)
 		assert.Equal(t, "rebuilt ledgers\n", out)
+		// The store's settle window reaches the engine through the wiring: the
+		// rebuild waits it out after its switch (DynamoDB's index is eventually
+		// consistent and projector functions may run meanwhile).
+		assert.Contains(t, errOut, projections.PhaseSettling)
 		rep, code = auditJSON(t, with(tenantFlag, march, f.flags(), []string{"--catalog", catFile})...)
 		assert.Equal(t, 0, code, "%v", mismatches(rep))
 	})

@@ -74,10 +74,11 @@ const (
 type backendFlags struct {
 	data                                       *string
 	kind, region, events, readModels, endpoint string
+	settle                                     time.Duration
 }
 
 // awsFlags are the flags that only mean something with --backend dynamodb.
-var awsFlags = []string{"region", "events-table", "readmodels-table", "endpoint-url"}
+var awsFlags = []string{"region", "events-table", "readmodels-table", "endpoint-url", "settle-window"}
 
 func (b *backendFlags) add(c *cobra.Command) {
 	f := c.Flags()
@@ -86,6 +87,7 @@ func (b *backendFlags) add(c *cobra.Command) {
 	f.StringVar(&b.events, "events-table", os.Getenv("TENANTSTREAM_EVENTS_TABLE"), "dynamodb: the events table (default $TENANTSTREAM_EVENTS_TABLE)")
 	f.StringVar(&b.readModels, "readmodels-table", os.Getenv("TENANTSTREAM_READMODELS_TABLE"), "dynamodb: the read-model table (default $TENANTSTREAM_READMODELS_TABLE)")
 	f.StringVar(&b.endpoint, "endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "dynamodb: send AWS calls to this URL, such as a local DynamoDB or moto (default $AWS_ENDPOINT_URL)")
+	f.DurationVar(&b.settle, "settle-window", 0, "dynamodb: how long an event may take to appear in the tenant-history index; a rebuild waits it out after switching (default 5s)")
 }
 
 // tools is what the billing and projections commands work on, on either
@@ -148,7 +150,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 			return nil, err
 		}
 		ops, err := wire.OpenOps(ctx, wire.Env{Store: wire.StoreDynamoDB, Region: b.region, EndpointURL: b.endpoint,
-			EventsTable: b.events, ReadModelsTable: b.readModels}, wire.OpsOptions{Catalog: cat})
+			EventsTable: b.events, ReadModelsTable: b.readModels, SettleWindow: b.settle}, wire.OpsOptions{Catalog: cat})
 		if err != nil {
 			return nil, fmt.Errorf("open dynamodb: %w", err)
 		}

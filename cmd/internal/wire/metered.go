@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	evs "github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/emf"
@@ -53,4 +54,13 @@ func (m meteredClaimer) MaxClaimKeys() int {
 		return l.MaxClaimKeys()
 	}
 	return evs.DefaultLimits.MaxClaimKeys
+}
+
+// SettleWindow forwards the inner store's window (projections.SettleWindower):
+// a rebuild waits it out after its switch, and hiding it would silently skip that.
+func (m *meteredStore) SettleWindow() time.Duration {
+	if w, ok := m.Store.(interface{ SettleWindow() time.Duration }); ok {
+		return w.SettleWindow()
+	}
+	return 0
 }

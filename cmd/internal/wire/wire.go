@@ -54,6 +54,10 @@ type Env struct {
 	// can never run on a simulated clock by accident.
 	Now    time.Time
 	nowErr error // a malformed TENANTSTREAM_NOW, reported by open
+	// SettleWindow overrides the DynamoDB store's settle window (0: its 5 s
+	// default): how long an event may take to appear in the tenant-history index.
+	// The CLI's --settle-window; the functions keep the default.
+	SettleWindow time.Duration
 }
 
 // FromEnv reads Env. A malformed TENANTSTREAM_NOW is reported by open.
@@ -166,6 +170,9 @@ func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error
 		}
 		client := dynamo("", cfg)
 		evOpts := []evddb.Option{evddb.WithClock(clk)}
+		if env.SettleWindow > 0 {
+			evOpts = append(evOpts, evddb.WithSettleWindow(env.SettleWindow))
+		}
 		pjOpts := pjddb.Options{Table: env.ReadModelsTable}
 		if o.tenantScoped && env.TenantRoleARN != "" {
 			// Built at cold start; the vendor assumes the role for a tenant on
