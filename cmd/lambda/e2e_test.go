@@ -22,8 +22,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenantstream/tenantstream/cmd/lambda/internal/rie"
 	"github.com/tenantstream/tenantstream/cmd/internal/wire"
+	"github.com/tenantstream/tenantstream/cmd/lambda/internal/rie"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/eventbridge"
