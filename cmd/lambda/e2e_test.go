@@ -217,7 +217,11 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_ENDPOINT_URL=" + moto.Endpoint}
 	with := func(extra ...string) []string { return append(append([]string{}, env...), extra...) }
 	// The api lives on 20 March 2026 and the worker on 2 April, so March is due.
+	// Its tenant requests reach DynamoDB with credentials vended from the tenant
+	// role (moto's sts:AssumeRole), as deployed; cmd/internal/wire's tests check
+	// the keys those calls touch against the role's LeadingKeys condition.
 	p.api = rie.Start(t, "api", emulator, rie.Build(t, "./api"), with("AWS_LAMBDA_FUNCTION_NAME=api",
+		"TENANTSTREAM_TENANT_ROLE_ARN=arn:aws:iam::123456789012:role/tenantstream-tenant",
 		"COGNITO_USER_POOL_ID="+pool.UserPoolID, "COGNITO_CLIENT_ID="+pool.ClientID,
 		"COGNITO_JWKS_URL="+cognito.JWKSURL(moto.Endpoint, pool.UserPoolID),
 		"TENANTSTREAM_TEST_HOOKS=1", "TENANTSTREAM_NOW=2026-03-20T10:00:00Z")...)
