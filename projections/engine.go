@@ -203,6 +203,9 @@ type streamKey struct {
 // does not handle still advance the checkpoint, so they are not mistaken for gaps.
 func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch []events.Event,
 	genOf func(context.Context, events.TenantID) (int64, error), rebuild bool, st *batchStats) error {
+	if !slices.ContainsFunc(batch, func(ev events.Event) bool { return r.handles[ev.Type] }) {
+		return nil // nothing for this projection; checkpoints catch up on its next event
+	}
 	name := r.p.Name()
 	groups := map[streamKey][]events.Event{}
 	var order []streamKey
@@ -228,6 +231,7 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 	}
 	batchWrites := map[int64]*overlay{}
 	var gens []int64
+	scratch := newOverlay(nil) // each event's writes, reused from event to event
 	for _, k := range order {
 		if !handled[k] {
 			continue // nothing for this projection; its checkpoint catches up on the next handled event
@@ -272,7 +276,7 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 					if m.Version != cp+1 {
 						continue
 					}
-					if err := e.applyOne(ctx, tx, rm, r, m, rebuild, st); err != nil {
+					if err := e.applyOne(ctx, tx, rm, scratch, r, m, rebuild, st); err != nil {
 						return err
 					}
 					cp = m.Version
@@ -282,7 +286,7 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 				}
 				st.gapFills++
 			}
-			if err := e.applyOne(ctx, tx, rm, r, ev, rebuild, st); err != nil {
+			if err := e.applyOne(ctx, tx, rm, scratch, r, ev, rebuild, st); err != nil {
 				return err
 			}
 			cp = ev.Version
@@ -304,11 +308,11 @@ func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch [
 // applyOne applies ev through a write buffer: on success the writes join the
 // transaction; on failure they are dropped and the event is parked (live) or the
 // rebuild fails.
-func (e *Engine) applyOne(ctx context.Context, tx BackendTx, rm Tx, r *registered, ev events.Event, rebuild bool, st *batchStats) error {
+func (e *Engine) applyOne(ctx context.Context, tx BackendTx, rm Tx, ov *overlay, r *registered, ev events.Event, rebuild bool, st *batchStats) error {
 	if !r.handles[ev.Type] {
 		return nil
 	}
-	ov := newOverlay(rm)
+	ov.reset(rm)
 	err := safeApply(ctx, r.p, ov, ev)
 	if err == nil {
 		if err := ov.flush(ctx); err != nil {

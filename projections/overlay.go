@@ -27,6 +27,15 @@ type overlay struct {
 
 func newOverlay(base Tx) *overlay { return &overlay{base: base, writes: map[overlayKey]*[]byte{}} }
 
+// reset empties the overlay over base, keeping its storage for the next event.
+// The values it held are handed off by flush, never reused.
+func (o *overlay) reset(base Tx) {
+	o.base = base
+	clear(o.writes)
+	clear(o.order)
+	o.order = o.order[:0]
+}
+
 func (o *overlay) Get(ctx context.Context, tenant events.TenantID, collection, key string) ([]byte, error) {
 	if v, ok := o.writes[overlayKey{tenant, collection, key}]; ok {
 		if v == nil {
@@ -125,12 +134,18 @@ func (o *overlay) flush(ctx context.Context) error {
 	if bp, ok := o.base.(BatchPutter); ok && len(o.order) > 1 {
 		return o.flushMany(ctx, bp)
 	}
+	under, isOverlay := o.base.(*overlay)
 	var errs []error
 	for _, k := range o.order {
 		var err error
-		if v := o.writes[k]; v == nil {
+		switch v := o.writes[k]; {
+		case v == nil:
 			err = o.base.Delete(ctx, k.tenant, k.collection, k.key)
-		} else {
+		case isOverlay:
+			// The value is this overlay's own copy, and this overlay is reset
+			// after the flush: hand it over instead of copying it again.
+			under.record(k, v)
+		default:
 			err = o.base.Put(ctx, k.tenant, k.collection, k.key, *v)
 		}
 		if err != nil {

@@ -232,7 +232,7 @@ func (s *Store) read(ctx context.Context, tenant events.TenantID, after events.C
 	if err != nil {
 		return events.Page{}, err
 	}
-	evs, err := readEvents(rows, make([]events.Event, 0, min(limit+1, 256)))
+	evs, err := readEvents(rows, make([]events.Event, 0, min(limit+1, 16)))
 	if err != nil {
 		return events.Page{}, err
 	}
