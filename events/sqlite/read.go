@@ -162,8 +162,16 @@ func copyFrom(evs []events.Event, from int64) []events.Event {
 	return append([]events.Event(nil), evs[max(i, 0):]...)
 }
 
-// ReadAll reads every tenant's history in position order.
+// ReadAll reads every tenant's history in position order. Unfiltered pages near
+// the head come from memory (recentEvents).
 func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.ReadOptions) (events.Page, error) {
+	if len(opts.Types) == 0 && ctx.Err() == nil && !s.isClosed.Load() {
+		if pos, err := parseCursor(after); err == nil {
+			if p, ok := s.recent.page(pos, pageLimit(opts.Limit)); ok {
+				return p, nil
+			}
+		}
+	}
 	p, err := s.read(ctx, "", after, opts)
 	if err != nil {
 		return events.Page{}, fmt.Errorf("read all: %w", err)
@@ -195,11 +203,7 @@ func (s *Store) read(ctx context.Context, tenant events.TenantID, after events.C
 	if err != nil {
 		return events.Page{}, err
 	}
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = defaultPageLimit
-	}
-	limit = min(limit, maxPageLimit)
+	limit := pageLimit(opts.Limit)
 	rc, err := s.acquire(ctx)
 	if err != nil {
 		return events.Page{}, err
@@ -283,4 +287,12 @@ func filteredQuery(tenant events.TenantID, pos int64, types []string, extra stri
 		b.WriteString(")")
 	}
 	return b.String(), args
+}
+
+// pageLimit is the number of events a page holds for a requested limit.
+func pageLimit(limit int) int {
+	if limit <= 0 {
+		limit = defaultPageLimit
+	}
+	return min(limit, maxPageLimit)
 }

@@ -70,6 +70,7 @@ type config struct {
 	readers        int
 	cacheEvents    int
 	maxBatchEvents int
+	recentEvents   int
 }
 
 // WithClock sets the clock that stamps recorded_at (DESIGN decision 8).
@@ -83,6 +84,10 @@ func WithReaders(n int) Option { return func(o *config) { o.readers = max(n, 1) 
 
 // WithCacheEvents bounds the stream cache in events (default 100,000; 0 disables it).
 func WithCacheEvents(n int) Option { return func(o *config) { o.cacheEvents = max(n, 0) } }
+
+// WithRecentEvents sets how many of the last committed events ReadAll can answer
+// from memory (default 8,192; 0 reads every page from the file).
+func WithRecentEvents(n int) Option { return func(o *config) { o.recentEvents = max(n, 0) } }
 
 // WithMaxBatchEvents caps the events one group commit writes (default 1,000).
 func WithMaxBatchEvents(n int) Option { return func(o *config) { o.maxBatchEvents = max(n, 1) } }
@@ -111,7 +116,8 @@ type Store struct {
 	readers chan *readConn
 	nreader int
 
-	cache *streamCache
+	cache  *streamCache
+	recent *recentEvents
 
 	subMu  sync.Mutex
 	subs   map[int]chan struct{}
@@ -120,7 +126,7 @@ type Store struct {
 
 // Open opens (creating if needed) the store at path and migrates its schema.
 func Open(path string, opts ...Option) (*Store, error) {
-	cfg := config{clock: clock.System{}, limits: events.DefaultLimits, readers: 4, cacheEvents: 100_000, maxBatchEvents: 1000}
+	cfg := config{clock: clock.System{}, limits: events.DefaultLimits, readers: 4, cacheEvents: 100_000, maxBatchEvents: 1000, recentEvents: 8192}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -155,6 +161,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open %s: read last position: %w", path, err)
 	}
 	s.nextPos = last + 1
+	s.recent = newRecentEvents(cfg.recentEvents, last)
 	for range cfg.readers {
 		rc, err := openReader(drv, path)
 		if err != nil {

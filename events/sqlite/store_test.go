@@ -28,8 +28,9 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t) })
 }
 
-// The cache must never change what Load returns, so the suite also runs without it.
+// The caches must never change what Load and ReadAll return, so the suite also
+// runs without them.
 func TestContractNoCache(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t, WithCacheEvents(0)) })
+	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t, WithCacheEvents(0), WithRecentEvents(0)) })
 }

@@ -292,6 +292,7 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 			s.cache.appended(streamKey{op.req.Tenant, op.req.Stream}, op.wrote)
 		}
 	}
+	s.recent.committed(w.rows, s.nextPos-1)
 	s.notify()
 	return nil
 }
