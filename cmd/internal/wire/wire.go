@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,6 +50,10 @@ type Env struct {
 	ClientID           string // COGNITO_CLIENT_ID
 	JWKSURL            string // COGNITO_JWKS_URL: empty means the issuer's
 	CloseQueueURL      string // BILLING_CLOSE_QUEUE_URL
+	// CatalogFile (TENANTSTREAM_CATALOG_FILE) is the plan catalogue the platform
+	// prices with, loaded by catalog.Load; empty means the embedded default.
+	// FromEnv resolves a relative path against LAMBDA_TASK_ROOT when it is set.
+	CatalogFile string
 	// Now (TENANTSTREAM_NOW, RFC 3339) starts the business clock at that instant;
 	// it is honoured only when TENANTSTREAM_TEST_HOOKS=1, so a deployed function
 	// can never run on a simulated clock by accident.
@@ -71,7 +76,12 @@ func FromEnv() Env {
 		EventsTable: os.Getenv("TENANTSTREAM_EVENTS_TABLE"), ReadModelsTable: os.Getenv("TENANTSTREAM_READMODELS_TABLE"),
 		TenantRoleARN: os.Getenv("TENANTSTREAM_TENANT_ROLE_ARN"), Projection: os.Getenv("TENANTSTREAM_PROJECTION"),
 		InvoicesTopicARN: os.Getenv("TENANTSTREAM_INVOICES_TOPIC_ARN"), OnboardingTopicARN: os.Getenv("TENANTSTREAM_ONBOARDING_TOPIC_ARN"),
-		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE")}
+		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE"), CatalogFile: os.Getenv("TENANTSTREAM_CATALOG_FILE")}
+	// make lambda ships the catalogue next to bootstrap, which Lambda unpacks in
+	// the task root.
+	if root := os.Getenv("LAMBDA_TASK_ROOT"); e.CatalogFile != "" && root != "" && !filepath.IsAbs(e.CatalogFile) {
+		e.CatalogFile = filepath.Join(root, e.CatalogFile)
+	}
 	if os.Getenv("TENANTSTREAM_TEST_HOOKS") == "1" {
 		if v := os.Getenv("TENANTSTREAM_NOW"); v != "" {
 			if e.Now, e.nowErr = time.Parse(time.RFC3339, v); e.nowErr != nil {
@@ -143,6 +153,15 @@ func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error
 	if env.nowErr != nil {
 		return nil, env.nowErr
 	}
+	// A function must not start pricing with another catalogue than the one
+	// it was deployed with: a missing or invalid file fails the cold start.
+	cat := catalog.Default()
+	if env.CatalogFile != "" {
+		if cat, err = catalog.Load(env.CatalogFile); err != nil {
+			return nil, fmt.Errorf("TENANTSTREAM_CATALOG_FILE: %w", err)
+		}
+		log.Info("plan catalogue loaded", "file", env.CatalogFile, "currency", cat.Currency, "plans", len(cat.Plans))
+	}
 	var clk clock.Clock = clock.System{}
 	if !env.Now.IsZero() {
 		clk = offsetClock{d: time.Until(env.Now)}
@@ -199,7 +218,6 @@ func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error
 		return nil, fmt.Errorf("new engine: %w", err)
 	}
 	p.reader = p.engine.Reader()
-	cat := catalog.Default()
 	p.service = &commands.Service{Store: p.store, Reader: p.reader, Clock: clk, Plans: commands.Catalog{Catalog: cat}, Log: log}
 	p.billing = &commands.Billing{Service: p.service, Catalog: cat, Log: log,
 		OnIssued: func(inv billing.Invoice) {
