@@ -58,7 +58,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	var data string
 	root.PersistentFlags().StringVar(&data, "data", "./data", "data directory")
 	be := &backendFlags{data: &data}
-	root.AddCommand(serveCmd(&data), billingCmd(be), projectionsCmd(be), notificationsCmd(&data))
+	root.AddCommand(serveCmd(&data), billingCmd(be), projectionsCmd(be), notificationsCmd(&data), catalogCmd())
 	return root
 }
 
