@@ -46,14 +46,27 @@ fmt:
 
 # Lambda bootstrap zips for the provided.al2023 runtime on Graviton: static (no cgo,
 # so no SQLite), without the RPC shim (-tags lambda.norpc). One dist/<fn>.zip each.
+# CATALOG=FILE (YAML or JSON) ships your plan catalogue in every zip as catalog.<ext>
+# next to bootstrap, after `tenantstream catalog check FILE` (which needs gcc) passes;
+# deploy with the context key catalogFile so the functions load it (docs/deploy.md).
 LAMBDA_FUNCTIONS := api projector billing-close billing-close-worker
+CATALOG ?=
 lambda:
 	@command -v zip >/dev/null || { echo "zip is required: apt-get install zip"; exit 1; }
-	@set -e; for fn in $(LAMBDA_FUNCTIONS); do \
-		mkdir -p dist/$$fn; \
+	@set -e; catfile=""; \
+	if [ -n "$(CATALOG)" ]; then \
+		src="$(CATALOG)"; ext=$$(printf '%s' "$${src##*.}" | tr 'A-Z' 'a-z'); \
+		case "$$ext" in yaml|yml|json) ;; *) echo "CATALOG=$$src: want a .yaml, .yml or .json file"; exit 1;; esac; \
+		command -v gcc >/dev/null || { echo "gcc is required to check CATALOG (the tenantstream CLI embeds SQLite): apt-get install gcc"; exit 1; }; \
+		$(GO) run ./cmd/tenantstream catalog check "$$src"; \
+		catfile=catalog.$$ext; \
+	fi; \
+	for fn in $(LAMBDA_FUNCTIONS); do \
+		mkdir -p dist/$$fn; rm -f dist/$$fn/catalog.*; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o dist/$$fn/bootstrap ./cmd/lambda/$$fn; \
-		rm -f dist/$$fn.zip; (cd dist/$$fn && zip -q -X ../$$fn.zip bootstrap); \
-		echo "dist/$$fn.zip"; \
+		if [ -n "$$catfile" ]; then install -m 0644 "$$src" dist/$$fn/$$catfile; fi; \
+		rm -f dist/$$fn.zip; (cd dist/$$fn && zip -q -X ../$$fn.zip bootstrap $$catfile); \
+		echo "dist/$$fn.zip$${catfile:+ (with $$catfile)}"; \
 	done
 
 clean:
