@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,19 @@ type Config struct {
 	// "placeholderCode": synthesize with a placeholder bootstrap instead of the zips,
 	// for tests and cfn-lint, which must not need a cross-compiled build.
 	PlaceholderCode bool
+	// "catalogFile": the plan catalogue given to `make lambda CATALOG=`, which ships
+	// it in the zips as catalog.<ext>; the functions that price then load it. Only
+	// its extension is used here. Empty: the embedded default catalogue.
+	CatalogFile string
+}
+
+// CatalogName is the catalogue's name in the zips (catalog.<ext>, as make lambda
+// names it), or "" without catalogFile.
+func (c Config) CatalogName() string {
+	if c.CatalogFile == "" {
+		return ""
+	}
+	return "catalog" + strings.ToLower(filepath.Ext(c.CatalogFile))
 }
 
 // DefaultConfig is the configuration without any context.
@@ -115,6 +129,10 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	number("projectionLagAlarmSeconds", &c.ProjectionLagAlarmSeconds)
 	str("lambdaDist", &c.LambdaDist)
 	boolean("placeholderCode", &c.PlaceholderCode)
+	str("catalogFile", &c.CatalogFile)
+	if n := c.CatalogName(); n != "" && n != "catalog.yaml" && n != "catalog.yml" && n != "catalog.json" {
+		errs = append(errs, fmt.Sprintf("catalogFile: %q must be a .yaml, .yml or .json file", c.CatalogFile))
+	}
 	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " /#") {
 		errs = append(errs, fmt.Sprintf("prefix: %q must be non-empty without spaces, '/' or '#'", c.Prefix))
 	}

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -29,6 +30,10 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "bad boolean", context: map[string]any{"deletionProtection": "perhaps"}, wantErr: true},
 		{name: "negative limit", context: map[string]any{"apiBurstLimit": "-1"}, wantErr: true},
 		{name: "bad prefix", context: map[string]any{"prefix": "a b"}, wantErr: true},
+		{name: "catalogue file", context: map[string]any{"catalogFile": "plans/ours.JSON"},
+			want: func(c *stack.Config) { c.CatalogFile = "plans/ours.JSON" }},
+		{name: "catalogue neither yaml nor json", context: map[string]any{"catalogFile": "plans.toml"}, wantErr: true},
+		{name: "catalogue without an extension", context: map[string]any{"catalogFile": "plans"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,4 +60,40 @@ func TestMissingZipsFailWithAHint(t *testing.T) {
 	_, err = stack.New(app, "NoCode", stack.Props{Config: cfg})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "make lambda")
+}
+
+// The zips make lambda built must agree with catalogFile, or the synth fails
+// before anything is deployed: a pricing function without its catalogue would
+// fail every cold start, and a catalogue without the context would be ignored.
+func TestCatalogZipsMustMatchTheContext(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string   // context catalogFile; "" leaves it unset
+		inZips  []string // besides bootstrap, in every zip
+		errText []string
+	}{
+		{"context, zips without a catalogue", "plans.yaml", nil, []string{"api.zip does not hold catalog.yaml", `catalogFile "plans.yaml"`, "make lambda CATALOG="}},
+		{"context, zips with another extension", "plans.json", []string{"catalog.yaml"}, []string{"api.zip does not hold catalog.json"}},
+		{"zips with a catalogue, no context", "", []string{"catalog.yml"}, []string{"api.zip holds catalog.yml", "catalogFile is not set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dist := t.TempDir()
+			for _, fn := range stack.Functions {
+				require.NoError(t, writeZip(filepath.Join(dist, fn+".zip"), append([]string{"bootstrap"}, tt.inZips...)...))
+			}
+			ctx := map[string]any{"lambdaDist": dist}
+			if tt.file != "" {
+				ctx["catalogFile"] = tt.file
+			}
+			app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+			cfg, err := stack.ConfigFromContext(app.Node())
+			require.NoError(t, err)
+			_, err = stack.New(app, "CatalogZips", stack.Props{Config: cfg})
+			require.Error(t, err)
+			for _, s := range tt.errText {
+				assert.ErrorContains(t, err, s)
+			}
+		})
+	}
 }

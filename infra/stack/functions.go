@@ -1,7 +1,11 @@
 package stack
 
 import (
+	"archive/zip"
 	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -27,7 +31,14 @@ const (
 	EnvUserPoolID       = "COGNITO_USER_POOL_ID"
 	EnvClientID         = "COGNITO_CLIENT_ID"
 	EnvCloseQueueURL    = "BILLING_CLOSE_QUEUE_URL"
+	EnvCatalogFile      = "TENANTSTREAM_CATALOG_FILE"
 )
+
+// pricingFunctions price with the plan catalogue (the api sells plans and
+// quotes, the worker issues invoices), so they get EnvCatalogFile with
+// catalogFile. billing-close only lists tenants and projectors never price:
+// a catalogue they do not use must not be able to fail their cold start.
+var pricingFunctions = []string{FnAPI, FnBillingCloseWorker}
 
 // MetricsNamespace is the CloudWatch namespace of the functions' EMF metrics.
 const MetricsNamespace = "TenantStream"
@@ -110,10 +121,16 @@ func retentionDays(days int) awslogs.RetentionDays {
 func (b *builder) functions(registered []projections.Projection) error {
 	b.res.fns = map[string]awslambda.Function{}
 	b.res.projectors = map[string]awslambda.Function{}
+	// Relative: the functions resolve it against their task root, where the zip is.
+	var pricing map[string]*string
+	if name := b.cfg.CatalogName(); name != "" {
+		pricing = map[string]*string{EnvCatalogFile: jsii.String(name)}
+	}
 	b.res.fns[FnAPI] = b.function(fnSpec{id: "Api", code: FnAPI, memory: 512,
 		// API Gateway gives up after 30 s.
 		timeout:     awscdk.Duration_Seconds(jsii.Number(29)),
 		description: "tenantstream HTTP API (handlers/httpapi behind API Gateway)",
+		env:         pricing,
 	})
 	b.res.fns[FnBillingClose] = b.function(fnSpec{id: "BillingClose", code: FnBillingClose, memory: 256,
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)),
@@ -122,6 +139,7 @@ func (b *builder) functions(registered []projections.Projection) error {
 	b.res.fns[FnBillingCloseWorker] = b.function(fnSpec{id: "BillingCloseWorker", code: FnBillingCloseWorker, memory: 512,
 		timeout:     awscdk.Duration_Minutes(jsii.Number(2)),
 		description: "Closes one tenant's due billing periods per message",
+		env:         pricing,
 	})
 	for _, p := range registered {
 		b.res.projectors[p.Name()] = b.function(fnSpec{id: "Projector-" + p.Name(), code: FnProjector, memory: 256,
@@ -149,6 +167,38 @@ func (b *builder) functions(registered []projections.Projection) error {
 		b.grantData(fn, b.res.events, false, false)
 		b.grantData(fn, b.res.readModels, true, false)
 		b.grantPublish(fn, b.res.invoices, b.res.onboard)
+	}
+	return nil
+}
+
+// checkCatalogZips makes sure make lambda's zips agree with catalogFile, both
+// ways: with it, the pricing functions' zips must hold catalog.<ext>, else they
+// would fail every cold start; without it, no zip may hold a catalogue, else the
+// functions would silently price with the embedded one instead.
+func checkCatalogZips(cfg Config) error {
+	want := cfg.CatalogName()
+	for _, fn := range Functions {
+		path := filepath.Join(cfg.LambdaDist, fn+".zip")
+		r, err := zip.OpenReader(path)
+		if err != nil {
+			return fmt.Errorf("lambda code %s: %w", path, err)
+		}
+		var found []string
+		for _, f := range r.File {
+			if strings.HasPrefix(f.Name, "catalog.") {
+				found = append(found, f.Name)
+			}
+		}
+		if err := r.Close(); err != nil {
+			return fmt.Errorf("lambda code %s: %w", path, err)
+		}
+		switch {
+		case want == "" && len(found) > 0:
+			return fmt.Errorf("lambda code %s holds %s, but context catalogFile is not set, so the functions would price with the embedded catalogue: "+
+				"set catalogFile to the file given to make lambda CATALOG=, or run make lambda without CATALOG", path, strings.Join(found, ", "))
+		case want != "" && slices.Contains(pricingFunctions, fn) && !slices.Contains(found, want):
+			return fmt.Errorf("lambda code %s does not hold %s (context catalogFile %q): run make lambda CATALOG=<that file>", path, want, cfg.CatalogFile)
+		}
 	}
 	return nil
 }

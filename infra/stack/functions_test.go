@@ -62,3 +62,37 @@ func TestProjectorPermissions(t *testing.T) {
 		}
 	}
 }
+
+// With catalogFile, the functions that price (api, billing-close-worker) load
+// catalog.<ext> from their zip; billing-close and the projectors never price,
+// so a catalogue cannot fail their cold start. Without it, no function gets the
+// variable and all keep the embedded catalogue.
+func TestCatalogFileEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		s    *synthesized
+		want map[string]any // by function: the variable's value, nil for none
+	}{
+		{"no catalogFile", shared, map[string]any{"Api": nil, "BillingClose": nil, "BillingCloseWorker": nil, "Projector": nil}},
+		{"catalogFile plans/ours.yml", variant(t), map[string]any{"Api": "catalog.yml", "BillingClose": nil, "BillingCloseWorker": "catalog.yml", "Projector": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := map[string]int{}
+			for id, fn := range tt.s.ofType("AWS::Lambda::Function") {
+				name := id[:len(id)-8] // the logical id is the construct id and an 8-digit hash
+				if strings.HasPrefix(name, "Projector") {
+					name = "Projector"
+				}
+				want, ok := tt.want[name]
+				require.True(t, ok, "unexpected function %s", id)
+				seen[name]++
+				env := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+				assert.Equal(t, want, env["TENANTSTREAM_CATALOG_FILE"], id)
+			}
+			for name := range tt.want {
+				assert.NotZero(t, seen[name], "no %s function", name)
+			}
+		})
+	}
+}

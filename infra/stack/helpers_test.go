@@ -1,6 +1,9 @@
 package stack_test
 
 import (
+	"archive/zip"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -21,20 +24,59 @@ var (
 )
 
 // variant is a second synthesis, shared by the tests that need one: a throw-away
-// development stack (destroy, no deletion protection) with e-mail subscriptions,
-// built after a test-only projection was added to the default registry. Nothing
-// in infra/ names that projection.
+// development stack (destroy, no deletion protection) with e-mail subscriptions
+// and its own plan catalogue, from zips as make lambda CATALOG=plans/ours.yml
+// builds them, built after a test-only projection was added to the default
+// registry. Nothing in infra/ names that projection.
 func variant(t *testing.T) *synthesized {
 	t.Helper()
 	variantOnce.Do(func() {
 		projections.Register(extraProjection{})
+		var dist string
+		if dist, variantErr = os.MkdirTemp("", "tenantstream-dist-"); variantErr != nil {
+			return
+		}
+		defer os.RemoveAll(dist) // synth has copied the zips into its assembly
+		for _, fn := range stack.Functions {
+			if variantErr = writeZip(filepath.Join(dist, fn+".zip"), "bootstrap", "catalog.yml"); variantErr != nil {
+				return
+			}
+		}
 		variantRes, variantErr = synth(map[string]any{
 			"removalPolicy":      "destroy",
 			"deletionProtection": "false",
 			"notificationEmail":  "billing@example.com",
 			"opsEmail":           "ops@example.com",
+			"catalogFile":        "plans/ours.yml",
+			"placeholderCode":    "false",
+			"lambdaDist":         dist,
 		}, stack.Props{})
 	})
 	require.NoError(t, variantErr)
 	return variantRes
+}
+
+// writeZip writes a zip holding the named files (with placeholder content).
+func writeZip(path string, names ...string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	for _, n := range names {
+		w, err := zw.Create(n)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := w.Write([]byte("placeholder " + n + "\n")); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

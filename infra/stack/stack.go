@@ -100,6 +100,9 @@ func codeFromConfig(cfg Config) (func(fn string) (awslambda.Code, error), error)
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("lambda code: %s missing in %s: run `make lambda` first (or set context placeholderCode=true to synthesize without it)", strings.Join(missing, ", "), cfg.LambdaDist)
 	}
+	if err := checkCatalogZips(cfg); err != nil {
+		return nil, err
+	}
 	return func(fn string) (awslambda.Code, error) {
 		return awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.LambdaDist, fn+".zip")), nil), nil
 	}, nil
