@@ -92,6 +92,9 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	if err := req.Validate(s.limits); err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
+	if err := events.CheckScope(ctx, req.Tenant); err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -185,6 +188,9 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 	if err := stream.Validate(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -207,11 +213,17 @@ func (s *Store) ReadTenant(ctx context.Context, tenant events.TenantID, after ev
 	if err := tenant.Validate(); err != nil {
 		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
 	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return events.Page{}, fmt.Errorf("read tenant %s: %w", tenant, err)
+	}
 	return s.read(ctx, &tenant, after, opts)
 }
 
 // ReadAll implements events.Store.
 func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.ReadOptions) (events.Page, error) {
+	if err := events.CheckUnscoped(ctx, "read all"); err != nil {
+		return events.Page{}, err
+	}
 	return s.read(ctx, nil, after, opts)
 }
 
@@ -331,6 +343,9 @@ func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []
 		return nil, err
 	}
 	if err := tenant.Validate(); err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
 		return nil, fmt.Errorf("claimed keys: %w", err)
 	}
 	s.mu.Lock()

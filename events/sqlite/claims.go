@@ -117,6 +117,9 @@ func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []
 	if err := tenant.Validate(); err != nil {
 		return nil, fmt.Errorf("claimed keys: %w", err)
 	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("claimed keys: %w", err)
+	}
 	rc, err := s.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("claimed keys: %w", err)

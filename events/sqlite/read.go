@@ -94,6 +94,9 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 	if err := stream.Validate(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
 	if s.isClosed.Load() {
 		return nil, fmt.Errorf("load %s: %w", stream, events.ErrClosed)
 	}
@@ -165,6 +168,9 @@ func copyFrom(evs []events.Event, from int64) []events.Event {
 // ReadAll reads every tenant's history in position order. Unfiltered pages near
 // the head come from memory (recentEvents).
 func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.ReadOptions) (events.Page, error) {
+	if err := events.CheckUnscoped(ctx, "read all"); err != nil {
+		return events.Page{}, err
+	}
 	if len(opts.Types) == 0 && ctx.Err() == nil && !s.isClosed.Load() {
 		if pos, err := parseCursor(after); err == nil {
 			if p, ok := s.recent.page(pos, pageLimit(opts.Limit)); ok {
@@ -182,6 +188,9 @@ func (s *Store) ReadAll(ctx context.Context, after events.Cursor, opts events.Re
 // ReadTenant reads one tenant's history in position order.
 func (s *Store) ReadTenant(ctx context.Context, tenant events.TenantID, after events.Cursor, opts events.ReadOptions) (events.Page, error) {
 	if err := tenant.Validate(); err != nil {
+		return events.Page{}, fmt.Errorf("read tenant: %w", err)
+	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
 		return events.Page{}, fmt.Errorf("read tenant: %w", err)
 	}
 	p, err := s.read(ctx, tenant, after, opts)

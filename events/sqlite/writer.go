@@ -100,6 +100,9 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	if err := req.Validate(s.cfg.limits); err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
+	if err := events.CheckScope(ctx, req.Tenant); err != nil {
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
 	op := &appendOp{ctx: ctx, req: req, done: make(chan struct{})}
 	if err := op.prepare(); err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)

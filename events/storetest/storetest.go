@@ -55,6 +55,7 @@ func RunWith(t *testing.T, opts Options, newStore func(t *testing.T) events.Stor
 		{name: "ClaimKeys", run: claimKeys},
 		{name: "ConcurrentClaimKeys", concurrent: true, run: concurrentClaimKeys},
 		{name: "TenantIsolation", run: tenantIsolation},
+		{name: "TenantScope", run: tenantScope},
 		{name: "LoadMissingStream", run: loadMissing},
 		{name: "LoadFrom", run: loadFrom},
 		{name: "RejectedAppendsWriteNothing", run: rejected},
@@ -885,4 +886,37 @@ func closed(t *testing.T, s events.Store) {
 	require.ErrorIs(t, err, events.ErrClosed)
 	_, err = s.ReadTenant(ctxT(t), "t1", "", events.ReadOptions{})
 	require.ErrorIs(t, err, events.ErrClosed)
+}
+
+// tenantScope: in a context scoped to one tenant (events.WithTenantScope, set for
+// a tenant's requests) every operation on another tenant, and ReadAll, fails with
+// ErrOutOfScope and writes nothing; the tenant's own operations work.
+func tenantScope(t *testing.T, s events.Store) {
+	ctx := ctxT(t)
+	mustAppend(t, s, req("t2", "s", events.NoStream, ev("x.created", `{}`)))
+	scoped := events.WithTenantScope(ctx, "t1")
+	_, err := s.Append(scoped, req("t1", "s", events.NoStream, ev("x.created", `{}`)))
+	require.NoError(t, err, "the scope's own tenant")
+	_, err = s.Load(scoped, "t1", "s", 1)
+	require.NoError(t, err)
+	_, err = s.ReadTenant(scoped, "t1", "", events.ReadOptions{})
+	require.NoError(t, err)
+
+	_, err = s.Append(scoped, req("t2", "s", events.Exactly(1), ev("x.changed", `{}`)))
+	require.ErrorIs(t, err, events.ErrOutOfScope)
+	_, err = s.Load(scoped, "t2", "s", 1)
+	require.ErrorIs(t, err, events.ErrOutOfScope)
+	_, err = s.ReadTenant(scoped, "t2", "", events.ReadOptions{})
+	require.ErrorIs(t, err, events.ErrOutOfScope)
+	_, err = s.ReadAll(scoped, "", events.ReadOptions{})
+	require.ErrorIs(t, err, events.ErrOutOfScope)
+	if kc, ok := s.(events.KeyClaimer); ok {
+		_, err = kc.ClaimedKeys(scoped, "t2", []string{"k"})
+		require.ErrorIs(t, err, events.ErrOutOfScope)
+		_, err = kc.ClaimedKeys(scoped, "t1", []string{"k"})
+		require.NoError(t, err)
+	}
+	evs, err := s.Load(ctx, "t2", "s", 1)
+	require.NoError(t, err)
+	assert.Len(t, evs, 1, "the refused append wrote nothing")
 }
