@@ -100,7 +100,6 @@ type stmtID int
 
 const (
 	stGet stmtID = iota
-	stPut
 	stDelete
 	stList
 	stCheckpoint
@@ -115,6 +114,9 @@ const (
 // statement per many rows saves database/sql's and cgo's per-call cost, which
 // was most of what a read-model write or a checkpoint cost.
 var manySizes = [...]int{64, 8, 1}
+
+// stPutOne is the one-row upsert of a single Put.
+const stPutOne = stPutMany + stmtID(len(manySizes)) - 1
 
 const (
 	putRow        = `(?, ?, ?, ?, ?, ?)`
@@ -136,8 +138,6 @@ func init() {
 
 var stmtText = [numStmts]string{ // the multi-row ones are filled in by init
 	stGet: `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?5 AND collection = ?3 AND key = ?4`,
-	stPut: `INSERT INTO read_models (projection, gen, tenant, collection, key, value) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (projection, gen, tenant, collection, key) DO UPDATE SET value = excluded.value`,
 	stDelete: `DELETE FROM read_models WHERE projection = ? AND gen = ? AND tenant = ? AND collection = ? AND key = ?`,
 	stList: `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?6
 		AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`,
@@ -629,7 +629,7 @@ func (r *readModel) Put(ctx context.Context, tenant events.TenantID, collection,
 	if value == nil {
 		value = []byte{}
 	}
-	st, qctx, err := r.t.stmt(ctx, stPut)
+	st, qctx, err := r.t.stmt(ctx, stPutOne)
 	if err == nil {
 		_, err = st.ExecContext(qctx, r.projection, r.gen, string(tenant), collection, key, value)
 	}
