@@ -137,7 +137,7 @@ func init() {
 }
 
 var stmtText = [numStmts]string{ // the multi-row ones are filled in by init
-	stGet: `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?5 AND collection = ?3 AND key = ?4`,
+	stGet:    `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?5 AND collection = ?3 AND key = ?4`,
 	stDelete: `DELETE FROM read_models WHERE projection = ? AND gen = ? AND tenant = ? AND collection = ? AND key = ?`,
 	stList: `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = ?6
 		AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`,
