@@ -68,6 +68,12 @@ type Options struct {
 	// GenerationTTL is how long scoped reads reuse a projection's generation
 	// state (default 1 s). See Backend.
 	GenerationTTL time.Duration
+	// GenerationRecheck is how old a reused generation state must be before a
+	// scoped read that found nothing reads it again (default 100 ms), so misses
+	// (every new item's first write) do not all land on the one state item. It
+	// must stay below the settle window a rebuild waits before dropping the old
+	// generation (5 s on the DynamoDB store), which it then cannot miss.
+	GenerationRecheck time.Duration
 }
 
 // Backend is a projections.Backend on one DynamoDB table. A transaction buffers
@@ -90,8 +96,9 @@ type Options struct {
 // the whole platform. A rebuild's switch therefore reaches scoped reads up to
 // GenerationTTL late, and the rebuild then drops the old generation (after its
 // settle step, on a store with a settle window): a scoped read that finds
-// nothing in a reused generation re-reads the state and, if the generation
-// moved, reads again from the new one. Unscoped reads read the state every time.
+// nothing in a reused generation at least GenerationRecheck old re-reads the
+// state and, if the generation moved, reads again from the new one. Unscoped
+// reads read the state every time.
 type Backend struct {
 	client   Client
 	tenant   func(ctx context.Context, tenant events.TenantID) (Client, error)
@@ -99,14 +106,16 @@ type Backend struct {
 	maxItems int
 	mu       sync.Mutex
 
-	genTTL time.Duration
-	genMu  sync.Mutex
-	gens   map[string]cachedGen // by projection, for scoped reads
+	genTTL     time.Duration
+	genRecheck time.Duration
+	genMu      sync.Mutex
+	gens       map[string]cachedGen // by projection, for scoped reads
 }
 
 type cachedGen struct {
-	g     *genState
-	until time.Time
+	g      *genState
+	until  time.Time // reused until then
+	readAt time.Time // read (or last re-checked for a miss) then
 }
 
 // New returns a Backend on an existing table.
@@ -120,8 +129,11 @@ func New(client Client, opts Options) (*Backend, error) {
 	if opts.GenerationTTL <= 0 {
 		opts.GenerationTTL = time.Second
 	}
+	if opts.GenerationRecheck <= 0 {
+		opts.GenerationRecheck = 100 * time.Millisecond
+	}
 	return &Backend{client: client, tenant: opts.TenantClients, table: opts.Table, maxItems: opts.MaxTransactItems,
-		genTTL: opts.GenerationTTL, gens: map[string]cachedGen{}}, nil
+		genTTL: opts.GenerationTTL, genRecheck: opts.GenerationRecheck, gens: map[string]cachedGen{}}, nil
 }
 
 // CreateTable creates the read-model table (PK and SK strings, on-demand
@@ -291,7 +303,8 @@ func (b *Backend) generation(ctx context.Context, projection string, tenant even
 	}
 	if scoped {
 		b.genMu.Lock()
-		b.gens[projection] = cachedGen{g: g, until: time.Now().Add(b.genTTL)}
+		now := time.Now()
+		b.gens[projection] = cachedGen{g: g, until: now.Add(b.genTTL), readAt: now}
 		b.genMu.Unlock()
 	}
 	return g.active(tenant), false, nil
@@ -310,7 +323,7 @@ func (b *Backend) read(ctx context.Context, projection string, tenant events.Ten
 		return err
 	}
 	err = query(c, gen)
-	if !cached || found(err) {
+	if !cached || found(err) || !b.claimRecheck(projection) {
 		return err
 	}
 	again, _, gerr := b.generation(ctx, projection, tenant, scoped, true)
@@ -318,6 +331,23 @@ func (b *Backend) read(ctx context.Context, projection string, tenant events.Ten
 		return err
 	}
 	return query(c, again)
+}
+
+// claimRecheck reports whether a scoped miss should re-read projection's
+// generation state: only when the reused state is older than GenerationRecheck,
+// and then for one caller (the claim moves readAt), so concurrent misses share
+// one read.
+func (b *Backend) claimRecheck(projection string) bool {
+	b.genMu.Lock()
+	defer b.genMu.Unlock()
+	c, ok := b.gens[projection]
+	now := time.Now()
+	if ok && now.Sub(c.readAt) < b.genRecheck {
+		return false
+	}
+	c.readAt = now
+	b.gens[projection] = c
+	return true
 }
 
 // Get implements projections.Reader.

@@ -28,6 +28,9 @@ type scopedBackend struct {
 	asked  map[events.TenantID]int // factory calls per tenant
 }
 
+// recheck is the tests' GenerationRecheck.
+const recheck = 50 * time.Millisecond
+
 func newScopedBackend(t *testing.T, ttl time.Duration) *scopedBackend {
 	t.Helper()
 	ctx := context.Background()
@@ -43,7 +46,7 @@ func newScopedBackend(t *testing.T, ttl time.Duration) *scopedBackend {
 	baseCfg := cfg.Copy()
 	baseCfg.APIOptions = append(baseCfg.APIOptions, s.policy.Observe())
 	clients := map[events.TenantID]*ddb.Client{}
-	b, err := dynamodb.New(ddb.NewFromConfig(baseCfg), dynamodb.Options{Table: table, GenerationTTL: ttl,
+	b, err := dynamodb.New(ddb.NewFromConfig(baseCfg), dynamodb.Options{Table: table, GenerationTTL: ttl, GenerationRecheck: recheck,
 		TenantClients: func(_ context.Context, tenant events.TenantID) (dynamodb.Client, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -112,8 +115,8 @@ func TestScopedReadsUseTheTenantClient(t *testing.T) {
 	for _, c := range tenant {
 		assert.Equal(t, "t1", c.Tenant)
 	}
-	// The missing key re-read the state (no generation move, so no second query).
-	require.Len(t, base, 2, "the generation state, read once and re-checked once for the miss")
+	// The miss came within GenerationRecheck of the state's read: no re-read.
+	require.Len(t, base, 1, "the generation state, read once")
 	for _, c := range base {
 		assert.Equal(t, "GetItem", c.Operation)
 		assert.Equal(t, []string{"P#p"}, c.Keys, "only the platform's generation item")
@@ -140,6 +143,9 @@ func TestScopedReadsFollowARebuild(t *testing.T) {
 	require.NoError(t, tx.SwitchGeneration(bg, "p", "", gen))
 	require.NoError(t, tx.Commit())
 	require.NoError(t, s.DropGenerations(bg, "p", "", gen))
+	// A rebuild drops the old generation a settle window after its switch, longer
+	// than GenerationRecheck.
+	time.Sleep(recheck + 10*time.Millisecond)
 
 	v, err = s.Get(ctx, "p", "t1", "c", "a")
 	require.NoError(t, err)
@@ -148,6 +154,30 @@ func TestScopedReadsFollowARebuild(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []projections.Entry{{Key: "a", Value: []byte("new")}}, list)
 	assert.Empty(t, s.policy.Denied())
+}
+
+// Scoped misses (every new item's first write looks its item up) share the
+// reused generation state: they re-read it at most once per GenerationRecheck,
+// not once each, so they cannot make the one state item hot.
+func TestScopedMissesRecheckTheGenerationRarely(t *testing.T) {
+	s := newScopedBackend(t, time.Hour)
+	s.put(t, 1, "t1", "a", "1")
+	ctx := events.WithTenantScope(context.Background(), "t1")
+	_, err := s.Get(ctx, "p", "t1", "c", "a")
+	require.NoError(t, err)
+	time.Sleep(recheck + 10*time.Millisecond)
+	from := len(s.policy.Calls())
+	start := time.Now()
+	for i := range 20 {
+		_, err := s.Get(ctx, "p", "t1", "c", fmt.Sprintf("new-%d", i))
+		require.ErrorIs(t, err, projections.ErrNotFound)
+	}
+	elapsed := time.Since(start)
+	_, base := s.calls(from)
+	// One re-check per GenerationRecheck at most (the misses take a while on moto).
+	assert.NotEmpty(t, base, "an old state is re-checked")
+	assert.LessOrEqual(t, len(base), 1+int(elapsed/recheck), "at most one re-check per %v in %v", recheck, elapsed)
+	assert.Less(t, len(base), 10, "20 misses")
 }
 
 // Unscoped reads (the projector, billing, the CLI) use the backend's own client
