@@ -58,8 +58,10 @@ type Backend struct {
 	// connection: preparing them per call was a quarter of the engine's CPU.
 	ws [numStmts]*sql.Stmt
 
-	// cps caches committed checkpoints (see cpCache).
-	cps cpCache
+	// cps caches committed checkpoints (see cpCache); txMu is held by the open
+	// transaction (see Begin).
+	cps  cpCache
+	txMu sync.Mutex
 
 	// ck checkpoints the WAL in the background (see checkpointLoop).
 	ck      *sql.DB
@@ -217,9 +219,14 @@ func (b *Backend) Close() error {
 }
 
 // Begin implements projections.Backend.
+// Transactions are serialized (one writer connection) and hold txMu from Begin
+// until their checkpoints are in the cache, so no transaction reads the cache
+// between another's commit and its cache update.
 func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
+	b.txMu.Lock()
 	tx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
+		b.txMu.Unlock()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	return &backendTx{tx: tx, b: b}, nil
@@ -310,6 +317,8 @@ func (b *Backend) Parked(ctx context.Context, projection string) ([]projections.
 
 // DropGenerations implements projections.Backend.
 func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant events.TenantID, keep int64) error {
+	b.txMu.Lock()
+	defer b.txMu.Unlock()
 	defer b.cps.clear()
 	for _, table := range []string{"read_models", "checkpoints"} {
 		q := `DELETE FROM ` + table + ` WHERE projection = ?1 AND gen <> ?2 AND (?3 = '' OR tenant = ?3)`
@@ -322,6 +331,8 @@ func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant
 
 // DiscardGeneration implements projections.Backend.
 func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen int64) error {
+	b.txMu.Lock()
+	defer b.txMu.Unlock()
 	defer b.cps.clear()
 	for _, table := range []string{"read_models", "checkpoints"} {
 		if _, err := b.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE projection = ? AND gen = ?`, projection, gen); err != nil {
@@ -430,6 +441,7 @@ type backendTx struct {
 	cps map[cpKey]int64
 	// dirty are the checkpoints set, written at Commit.
 	dirty map[cpKey]int64
+	done  bool // committed or rolled back: txMu released
 }
 
 // stmt returns the prepared statement bound to this transaction, and a context
@@ -584,7 +596,12 @@ func (t *backendTx) Park(ctx context.Context, p projections.ParkedEvent) error {
 func (t *backendTx) CoalescesWrites() bool { return true }
 
 func (t *backendTx) Commit() error {
+	if t.done {
+		return fmt.Errorf("commit: %w", sql.ErrTxDone)
+	}
+	defer t.finish()
 	if err := t.writeCheckpoints(context.Background()); err != nil {
+		_ = t.tx.Rollback()
 		return fmt.Errorf("commit: %w", err)
 	}
 	if err := t.tx.Commit(); err != nil {
@@ -597,10 +614,19 @@ func (t *backendTx) Commit() error {
 }
 
 func (t *backendTx) Rollback() error {
+	defer t.finish()
 	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("rollback: %w", err)
 	}
 	return nil
+}
+
+// finish releases the Backend's transaction lock, once.
+func (t *backendTx) finish() {
+	if !t.done {
+		t.done = true
+		t.b.txMu.Unlock()
+	}
 }
 
 type readModel struct {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/events"
@@ -126,4 +128,44 @@ func TestManyWritesAndCheckpoints(t *testing.T) {
 			require.Equal(t, int64(i+1), cp)
 		}
 	}
+}
+
+// TestConcurrentTransactionsSeeEachOthersCheckpoints: transactions from several
+// goroutines each read a checkpoint and move it on by one. Serialized
+// transactions that always see the last commit (never a stale cached value) end
+// at the number of transactions, in the cache and in the file.
+func TestConcurrentTransactionsSeeEachOthersCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	b, err := sqlite.Open(ctx, path)
+	require.NoError(t, err)
+	const workers, each = 4, 100
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				tx, err := b.Begin(ctx)
+				if !assert.NoError(t, err) {
+					return
+				}
+				cp, err := tx.Checkpoint(ctx, "p", 1, "t", "s")
+				assert.NoError(t, err)
+				assert.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t", "s", cp+1))
+				assert.NoError(t, tx.Commit())
+			}
+		})
+	}
+	wg.Wait()
+	read := func(b *sqlite.Backend) int64 {
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, tx.Rollback()) }()
+		cp, err := tx.Checkpoint(ctx, "p", 1, "t", "s")
+		require.NoError(t, err)
+		return cp
+	}
+	assert.Equal(t, int64(workers*each), read(b), "through the cache")
+	require.NoError(t, b.Close())
+	assert.Equal(t, int64(workers*each), read(openAt(t, path)), "in the file")
 }
