@@ -80,7 +80,10 @@ func (m *MemoryBackend) Begin(ctx context.Context) (BackendTx, error) {
 }
 
 // Get implements Reader.
-func (m *MemoryBackend) Get(_ context.Context, projection string, tenant events.TenantID, collection, key string) ([]byte, error) {
+func (m *MemoryBackend) Get(ctx context.Context, projection string, tenant events.TenantID, collection, key string) ([]byte, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("get %s/%s/%s: %w", projection, collection, key, err)
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	ck := collKey{projection, m.gens[projection].active(tenant), tenant, collection}
@@ -92,7 +95,10 @@ func (m *MemoryBackend) Get(_ context.Context, projection string, tenant events.
 }
 
 // List implements Reader.
-func (m *MemoryBackend) List(_ context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]Entry, error) {
+func (m *MemoryBackend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]Entry, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("list %s/%s: %w", projection, collection, err)
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.list(collKey{projection, m.gens[projection].active(tenant), tenant, collection}, after, limit), nil

@@ -464,8 +464,9 @@ func openReadOnly(ctx context.Context, data, catalogFile string) (*App, error) {
 		return nil, err
 	}
 	a := &App{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: clock.System{}}
-	// No stream cache: another process may be appending.
-	if a.Store, err = evsqlite.Open(filepath.Join(data, "events.db"), evsqlite.WithCacheEvents(0)); err != nil {
+	// No stream cache and no window of recent events: another process may be
+	// appending, and both would hide its appends.
+	if a.Store, err = evsqlite.Open(filepath.Join(data, "events.db"), evsqlite.WithCacheEvents(0), evsqlite.WithRecentEvents(0)); err != nil {
 		return nil, err
 	}
 	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(data, "readmodels.db")); err != nil {

@@ -25,6 +25,11 @@ func (s *Store) Replay(ctx context.Context, opts events.ReplayOptions, fn func(e
 		if err := opts.Tenant.Validate(); err != nil {
 			return opts.After, fmt.Errorf("replay: %w", err)
 		}
+		if err := events.CheckScope(ctx, opts.Tenant); err != nil {
+			return opts.After, fmt.Errorf("replay: %w", err)
+		}
+	} else if err := events.CheckUnscoped(ctx, "replay all"); err != nil {
+		return opts.After, err
 	}
 	start, err := parseCursor(opts.After)
 	if err != nil {

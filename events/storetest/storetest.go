@@ -916,6 +916,15 @@ func tenantScope(t *testing.T, s events.Store) {
 		_, err = kc.ClaimedKeys(scoped, "t1", []string{"k"})
 		require.NoError(t, err)
 	}
+	if r, ok := s.(events.Replayer); ok {
+		none := func(events.Event) error { return nil }
+		_, err = r.Replay(scoped, events.ReplayOptions{Tenant: "t2"}, none)
+		require.ErrorIs(t, err, events.ErrOutOfScope)
+		_, err = r.Replay(scoped, events.ReplayOptions{}, none)
+		require.ErrorIs(t, err, events.ErrOutOfScope, "replaying every tenant is platform work")
+		_, err = r.Replay(scoped, events.ReplayOptions{Tenant: "t1"}, none)
+		require.NoError(t, err)
+	}
 	evs, err := s.Load(ctx, "t2", "s", 1)
 	require.NoError(t, err)
 	assert.Len(t, evs, 1, "the refused append wrote nothing")

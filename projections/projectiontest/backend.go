@@ -94,6 +94,28 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend)
 		require.ErrorIs(t, err, projections.ErrNotFound, "keys are scoped by tenant")
 	})
 
+	t.Run("tenant scope", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := newBackend(t)
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		for _, tenant := range []events.TenantID{"t1", "t2"} {
+			require.NoError(t, tx.ReadModel("p", 1).Put(ctx, tenant, "c", "k", []byte(tenant)))
+		}
+		require.NoError(t, tx.Commit())
+		scoped := events.WithTenantScope(ctx, "t1")
+		v, err := b.Get(scoped, "p", "t1", "c", "k")
+		require.NoError(t, err)
+		assert.Equal(t, "t1", string(v))
+		_, err = b.List(scoped, "p", "t1", "c", "", 10)
+		require.NoError(t, err)
+		_, err = b.Get(scoped, "p", "t2", "c", "k")
+		require.ErrorIs(t, err, events.ErrOutOfScope, "a request scoped to t1 never reads t2")
+		_, err = b.List(scoped, "p", "t2", "c", "", 10)
+		require.ErrorIs(t, err, events.ErrOutOfScope)
+	})
+
 	t.Run("engine park, gap fill, rebuild", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -234,12 +234,18 @@ func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
 
 // Get implements projections.Reader.
 func (b *Backend) Get(ctx context.Context, projection string, tenant events.TenantID, collection, key string) ([]byte, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("get %s/%s/%s: %w", projection, collection, key, err)
+	}
 	return get(ctx, b.r, `SELECT value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = `+activeGen+
 		` AND collection = ?3 AND key = ?4`, projection, string(tenant), collection, key)
 }
 
 // List implements projections.Reader.
 func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return nil, fmt.Errorf("list %s/%s: %w", projection, collection, err)
+	}
 	return list(ctx, b.r, `SELECT key, value FROM read_models WHERE projection = ?1 AND tenant = ?2 AND gen = `+activeGen+
 		` AND collection = ?3 AND key > ?4 ORDER BY key LIMIT ?5`, projection, string(tenant), collection, after, normLimit(limit))
 }
