@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,29 +16,8 @@ import (
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
 	"github.com/tenantstream/tenantstream/projections"
+	"github.com/tenantstream/tenantstream/projections/projectiontest"
 )
-
-// tally counts "n.added" events per tenant and how often each event was applied,
-// so a test sees both a missing and a doubly applied event.
-type tally struct{}
-
-func (tally) Name() string      { return "tally" }
-func (tally) Handles() []string { return []string{"n.added"} }
-func (tally) Apply(ctx context.Context, tx projections.Tx, ev events.Event) error {
-	bump := func(coll, key string) error {
-		n := 0
-		if v, err := tx.Get(ctx, ev.TenantID, coll, key); err == nil {
-			n, _ = strconv.Atoi(string(v))
-		} else if !errors.Is(err, projections.ErrNotFound) {
-			return err
-		}
-		return tx.Put(ctx, ev.TenantID, coll, key, []byte(strconv.Itoa(n+1)))
-	}
-	if err := bump("c", "n"); err != nil {
-		return err
-	}
-	return bump("applied", ev.ID)
-}
 
 // lateStore is a memstore whose reads, like an eventually consistent index, do
 // not show the events from position hideFrom on (nor move a cursor past them)
@@ -164,10 +142,10 @@ func TestRebuildWaitsOutTheSettleWindow(t *testing.T) {
 			}
 			// The projector reads the store with consistent loads only (gap fill).
 			projector, err := projections.NewEngine(projections.EngineOptions{Store: mem, Backend: backend.MemoryBackend,
-				Projections: []projections.Projection{tally{}}})
+				Projections: []projections.Projection{projectiontest.Tally{}}})
 			require.NoError(t, err)
 			rebuilder, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: backend,
-				Projections: []projections.Projection{tally{}}})
+				Projections: []projections.Projection{projectiontest.Tally{}}})
 			require.NoError(t, err)
 
 			var history []events.Event

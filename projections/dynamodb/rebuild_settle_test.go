@@ -3,9 +3,7 @@ package dynamodb_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,30 +18,10 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/awstest"
 	"github.com/tenantstream/tenantstream/projections"
 	"github.com/tenantstream/tenantstream/projections/dynamodb"
+	"github.com/tenantstream/tenantstream/projections/projectiontest"
 )
 
 var _ projections.SettleWindower = (*evddb.Store)(nil)
-
-// tally counts "n.added" events per tenant and how often each was applied.
-type tally struct{}
-
-func (tally) Name() string      { return "tally" }
-func (tally) Handles() []string { return []string{"n.added"} }
-func (tally) Apply(ctx context.Context, tx projections.Tx, ev events.Event) error {
-	bump := func(coll, key string) error {
-		n := 0
-		if v, err := tx.Get(ctx, ev.TenantID, coll, key); err == nil {
-			n, _ = strconv.Atoi(string(v))
-		} else if !errors.Is(err, projections.ErrNotFound) {
-			return err
-		}
-		return tx.Put(ctx, ev.TenantID, coll, key, []byte(strconv.Itoa(n+1)))
-	}
-	if err := bump("c", "n"); err != nil {
-		return err
-	}
-	return bump("applied", ev.ID)
-}
 
 // drainHookStore runs afterEmpty once, after the next read that returns nothing:
 // what it appends is committed after the rebuild's last read before the switch.
@@ -155,10 +133,10 @@ func TestRebuildOnDynamoDBKeepsEventsTheProjectorAppliedDuringIt(t *testing.T) {
 		return res.Events[0]
 	}
 	projector, err := projections.NewEngine(projections.EngineOptions{Store: inner, Backend: projectorBackend,
-		Projections: []projections.Projection{tally{}}})
+		Projections: []projections.Projection{projectiontest.Tally{}}})
 	require.NoError(t, err)
 	rebuilder, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: hooked,
-		Projections: []projections.Projection{tally{}}})
+		Projections: []projections.Projection{projectiontest.Tally{}}})
 	require.NoError(t, err)
 
 	var history []events.Event
