@@ -85,8 +85,15 @@ CFN_LINT ?= cfn-lint
 CFN_LINT_IGNORE := --ignore-checks W3005
 
 # The template for deployment, from make lambda's zips: infra/cdk.out/TenantStream.template.json.
+# With CATALOG=FILE the context key catalogFile is filled in from it (unless CDK_CONTEXT sets it).
 synth: lambda
-	cd infra && $(INFRA_ENV) CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='$(CDK_CONTEXT)' $(GO) run .
+	@set -e; ctx='$(CDK_CONTEXT)'; \
+	if [ -n "$(CATALOG)" ] && ! printf '%s' "$$ctx" | grep -q '"catalogFile"'; then \
+		rest=$$(printf '%s' "$$ctx" | sed 's/^[[:space:]]*{[[:space:]]*//'); \
+		case "$$rest" in "}"*) ctx='{"catalogFile":"$(CATALOG)"}';; *) ctx='{"catalogFile":"$(CATALOG)",'"$$rest";; esac; \
+	fi; \
+	echo "synth with context $$ctx"; \
+	cd infra && $(INFRA_ENV) CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON="$$ctx" $(GO) run .
 
 deploy: synth
 	cd infra && $(INFRA_ENV) $(CDK) deploy --app cdk.out --require-approval broadening TenantStream
