@@ -127,20 +127,7 @@ func (r apiResponse) json(t *testing.T) map[string]any {
 // call invokes the api function with the HTTP API's payload 2.0.
 func (p *awsPlatform) call(method, path, token string, body any) apiResponse {
 	p.t.Helper()
-	headers := map[string]string{"content-type": "application/json"}
-	if token != "" {
-		headers["authorization"] = "Bearer " + token
-	}
-	raw := ""
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(p.t, err)
-		raw = string(b)
-	}
-	rawPath, query, _ := strings.Cut(path, "?")
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "$default", RawPath: rawPath, RawQueryString: query, Headers: headers, Body: raw,
-		RequestContext: events.APIGatewayV2HTTPRequestContext{Stage: "$default", RequestID: fmt.Sprintf("req-%d", time.Now().UnixNano()),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: rawPath, SourceIP: "198.51.100.7"}}}
+	ev := awstest.APIRequest(p.t, method, path, token, body, nil)
 	var out apiResponse
 	p.api.Invoke(p.t, ev, &out.APIGatewayV2HTTPResponse)
 	return out

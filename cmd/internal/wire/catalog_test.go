@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/clock"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 	evs "github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/handlers/awstest"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -128,20 +128,7 @@ func TestAPIPricesWithTheCatalogFile(t *testing.T) {
 // authorizer's.
 func invokeAPI(t *testing.T, h APIHandler, method, path string, body any, claims map[string]string) (int, string) {
 	t.Helper()
-	raw := ""
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(t, err)
-		raw = string(b)
-	}
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "$default", RawPath: path,
-		Headers: map[string]string{"content-type": "application/json"}, Body: raw,
-		RequestContext: events.APIGatewayV2HTTPRequestContext{Stage: "$default", RequestID: fmt.Sprint(time.Now().UnixNano()),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, SourceIP: "198.51.100.7"}}}
-	if claims != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims}}
-	}
+	ev := awstest.APIRequest(t, method, path, "", body, claims)
 	out, err := h(context.Background(), ev)
 	require.NoError(t, err)
 	return out.StatusCode, out.Body

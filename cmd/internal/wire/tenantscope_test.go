@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -96,24 +95,7 @@ func (r response) json(t *testing.T) map[string]any {
 // authorizer's (the token is then not sent).
 func (s *scopedAPI) call(method, path, token string, body any, claims map[string]string) response {
 	s.t.Helper()
-	headers := map[string]string{"content-type": "application/json"}
-	if token != "" {
-		headers["authorization"] = "Bearer " + token
-	}
-	raw := ""
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(s.t, err)
-		raw = string(b)
-	}
-	rawPath, query, _ := strings.Cut(path, "?")
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "$default", RawPath: rawPath, RawQueryString: query, Headers: headers, Body: raw,
-		RequestContext: events.APIGatewayV2HTTPRequestContext{Stage: "$default", RequestID: fmt.Sprint(time.Now().UnixNano()),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: rawPath, SourceIP: "198.51.100.7"}}}
-	if claims != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims}}
-	}
+	ev := awstest.APIRequest(s.t, method, path, token, body, claims)
 	before := len(s.policy.Calls())
 	out, err := s.handler(context.Background(), ev)
 	require.NoError(s.t, err)
