@@ -2,26 +2,24 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-// testServer is a real App serving HTTP on a loopback port, with the test clock on.
+// testServer is a real App serving HTTP on a loopback port (a liveApp) with the
+// exported names the end-to-end tests use.
 type testServer struct {
 	t    *testing.T
 	App  *App
 	URL  string
 	Data string
+	live *liveApp
 	stop func()
 }
 
@@ -33,59 +31,16 @@ func startServer(t *testing.T, data string, cfg Config) *testServer {
 		data = t.TempDir()
 	}
 	cfg.DataDir = data
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
 	if cfg.DeliverInterval == 0 {
 		cfg.DeliverInterval = 20 * time.Millisecond
 	}
-	app, err := OpenApp(t.Context(), cfg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		app.Close()
-		require.NoError(t, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln) }()
-	s := &testServer{t: t, App: app, URL: "http://" + ln.Addr().String(), Data: data}
-	stopped := false
-	s.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		serveErr := <-done
-		closeErr := app.Close()
-		require.NoError(t, serveErr, "Serve")
-		require.NoError(t, closeErr, "Close")
-	}
+	l, stop := openLiveApp(t, cfg)
+	s := &testServer{t: t, App: l.App, URL: l.base, Data: data, live: l, stop: sync.OnceFunc(stop)}
 	t.Cleanup(s.stop)
-	s.waitHealthy()
 	return s
 }
 
 func (s *testServer) Stop() { s.stop() }
-
-func (s *testServer) waitHealthy() {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("server at %s never became healthy: %v", s.URL, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // response is a finished HTTP exchange.
 type response struct {
@@ -112,35 +67,8 @@ func (r response) Decode(t *testing.T, v any) {
 // (sent as JSON). headers are name, value pairs.
 func (s *testServer) do(method, path, token string, body any, headers ...string) response {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(s.t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(s.t.Context(), method, s.URL+path, rd)
-	require.NoError(s.t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err, "%s %s", method, path)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	r := s.live.do(s.t, method, path, token, body, headers...)
+	return response{Status: r.status, Header: r.header, Body: r.body}
 }
 
 // login returns a fresh access token (and the full token response).
