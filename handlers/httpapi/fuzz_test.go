@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Fuzz targets, one per request body type: each sends fuzzed bodies through the
@@ -42,12 +43,19 @@ func checkAnswer(t *testing.T, r inputResponse, input []byte) {
 	if !json.Valid(r.Body) {
 		t.Fatalf("status %d for input %q: invalid JSON %q", r.Status, input, r.Body)
 	}
+	if !utf8.Valid(r.Body) {
+		// An answer echoes what was stored: bytes that are not text got in.
+		t.Fatalf("status %d for input %q: invalid UTF-8 %q", r.Status, input, r.Body)
+	}
 }
 
 // commonSeeds are invalid bodies every decoder must refuse cleanly.
 var commonSeeds = []string{
 	``, ` `, `{`, `}`, `[]`, `null`, `true`, `0`, `"x"`, `{}`, `{}{}`, `{} x`, `{"a":1}`,
 	"\xff\xfe", `{"` + strings.Repeat("k", 100) + `":1}`, strings.Repeat("[", 10000),
+	// Not text: raw bytes that are not UTF-8 in a value and in a key, and
+	// escaped unpaired surrogates, all of which encoding/json turns into U+FFFD.
+	"{\"a\":\"\xff\"}", "{\"\xff\":1}", "{\"a\":\"\xed\xa0\x80\"}", `{"a":"\ud800"}`, `{"a":"\udc00x"}`,
 	`{"x":` + strings.Repeat(`{"x":`, 500) + `1` + strings.Repeat(`}`, 501),
 }
 

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tenantstream/tenantstream/domain"
 )
 
 // DecodeJSON decodes r's body into dst strictly: the Content-Type must be JSON,
-// the body at most maxBytes, a single JSON value with no unknown fields. Every
+// the body at most maxBytes of Unicode text (see checkText), a single JSON value
+// with no unknown fields. Every
 // failure is a *domain.Error (invalid, or too_large) whose message names the
 // offending field or byte offset, so clients can fix their request.
 func DecodeJSON(r *http.Request, maxBytes int64, dst any) error {
@@ -43,7 +45,7 @@ func DecodeJSON(r *http.Request, maxBytes int64, dst any) error {
 // the two paths equal).
 func decodeRaw(body io.Reader, maxBytes int64, dst *json.RawMessage) error {
 	b, err := io.ReadAll(body)
-	if err != nil || !json.Valid(b) {
+	if err != nil || checkText(b) != nil || !json.Valid(b) {
 		// What was read, then the reader's error again (MaxBytesReader repeats it).
 		return decode(io.MultiReader(bytes.NewReader(b), body), maxBytes, dst)
 	}
@@ -52,7 +54,20 @@ func decodeRaw(body io.Reader, maxBytes int64, dst *json.RawMessage) error {
 }
 
 func decode(body io.Reader, maxBytes int64, dst any) error {
-	dec := json.NewDecoder(body)
+	// The whole body first (it is bounded by maxBytes): the text check needs it,
+	// and a body over the limit is refused before any of it is parsed.
+	b, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(maxBytes, err)
+		}
+		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body could not be read.", Err: err}
+	}
+	if err := checkText(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, maxBytes)
@@ -72,6 +87,79 @@ func decode(body io.Reader, maxBytes int64, dst any) error {
 		}
 		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body must contain a single JSON value.", Err: err}
 	}
+}
+
+// checkText refuses a body that is not Unicode text: invalid UTF-8 (RFC 8259
+// section 8.1), or a \u escape of an unpaired surrogate (section 8.2; I-JSON,
+// RFC 7493, forbids it). encoding/json decodes either as U+FFFD without a word,
+// and a json.RawMessage keeps the bad bytes as they came, so without this check
+// an item, a password or a name would be stored as something the client never
+// sent.
+func checkText(b []byte) error {
+	if !utf8.Valid(b) {
+		return &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("The request body is not valid UTF-8 (byte %d).", invalidUTF8At(b))}
+	}
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u`))
+		if j < 0 {
+			return nil
+		}
+		j += i
+		i = j + 2
+		// Only an odd run of backslashes starts an escape: `\\u` is a backslash, then u.
+		n := 0
+		for k := j; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			continue
+		}
+		r, ok := hex4(b[i:])
+		if !ok || r < 0xD800 || r > 0xDFFF {
+			continue // not a surrogate, or malformed (the parser reports that)
+		}
+		if r <= 0xDBFF && len(b) >= i+10 && b[i+4] == '\\' && b[i+5] == 'u' {
+			if lo, ok := hex4(b[i+6:]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 10 // a high and a low surrogate: one character
+				continue
+			}
+		}
+		return &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("The request body escapes an unpaired UTF-16 surrogate (\\u%s, byte %d); JSON text must be valid Unicode.", b[i:i+4], j)}
+	}
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// hex4 parses the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 func checkContentType(ct string) error {
@@ -130,7 +218,7 @@ func decodeError(err error, maxBytes int64) error {
 		}
 		return &domain.Error{Code: domain.CodeInvalid, Field: name, Message: fmt.Sprintf("Field %q is not allowed.", name), Err: err}
 	}
-	// Invalid UTF-8 or a value the target's UnmarshalJSON rejected.
+	// A value the target's UnmarshalJSON rejected.
 	return &domain.Error{Code: domain.CodeInvalid, Message: "The request body could not be decoded.", Err: err}
 }
 

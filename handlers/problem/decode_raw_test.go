@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tenantstream/tenantstream/domain"
 )
@@ -16,7 +17,8 @@ import (
 func FuzzDecodeRawMatchesDecoder(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, " \n{\"a\": [1, 2]}\t\n", ``, ` `, `{`, `{} {}`, `{}x`, `[1,2]`, `null`, `"s"`, `1e400`,
-		"{\"s\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":` + strings.Repeat("[", 50) + strings.Repeat("]", 50) + `}`,
+		"{\"s\":\"\xff\"}", `{"a":"\ud800"}`, "{\"\xff\":1}", "{\"s\":\"\xc3\"}", "{\"s\":\"\xed\xa0\x80\"}",
+		`{"a":"\udc00"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\\ud800"}`, `{"\ud800":1}`, `{"a":"\ud800\u0041"}`, `{"a":` + strings.Repeat("[", 50) + strings.Repeat("]", 50) + `}`,
 	} {
 		f.Add([]byte(s), int64(8))
 		f.Add([]byte(s), int64(4096))
@@ -40,6 +42,9 @@ func FuzzDecodeRawMatchesDecoder(f *testing.F) {
 		case errFast == nil && errSlow == nil:
 			if string(fast) != string(slow) {
 				t.Fatalf("value %q, decoder %q", fast, slow)
+			}
+			if !utf8.Valid(fast) {
+				t.Fatalf("accepted invalid UTF-8 %q", fast)
 			}
 		case errFast == nil || errSlow == nil:
 			t.Fatalf("error %v, decoder %v", errFast, errSlow)

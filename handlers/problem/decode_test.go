@@ -1,7 +1,9 @@
 package problem_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,6 +83,61 @@ func TestDecodeJSON(t *testing.T) {
 			assert.Equal(t, tc.field, de.Field)
 			assert.Equal(t, tc.message, de.Message)
 		})
+	}
+}
+
+// TestDecodeJSONRefusesNonText pins that a body which is not Unicode text is
+// refused, typed or raw, instead of being decoded with U+FFFD in place of the
+// bad bytes (encoding/json) or stored as it came (json.Valid accepts both).
+func TestDecodeJSONRefusesNonText(t *testing.T) {
+	t.Parallel()
+	bad := []struct{ name, body, message string }{
+		{"0xff in a value", "{\"tenant_name\":\"ac\xffme\"}", "The request body is not valid UTF-8 (byte 18)."},
+		{"0xff in a key", "{\"tenant\xff\":\"acme\"}", "The request body is not valid UTF-8 (byte 8)."},
+		{"truncated sequence", "{\"tenant_name\":\"\xc3\"}", "The request body is not valid UTF-8 (byte 16)."},
+		{"overlong encoding", "{\"tenant_name\":\"\xc0\xaf\"}", "The request body is not valid UTF-8 (byte 16)."},
+		{"encoded surrogate", "{\"tenant_name\":\"\xed\xa0\x80\"}", "The request body is not valid UTF-8 (byte 16)."},
+		{"lone high surrogate escape", `{"tenant_name":"\ud800"}`, `The request body escapes an unpaired UTF-16 surrogate (\ud800, byte 16); JSON text must be valid Unicode.`},
+		{"lone low surrogate escape", `{"tenant_name":"x\uDC00y"}`, `The request body escapes an unpaired UTF-16 surrogate (\uDC00, byte 17); JSON text must be valid Unicode.`},
+		{"high then high", `{"tenant_name":"\ud800\ud800"}`, `The request body escapes an unpaired UTF-16 surrogate (\ud800, byte 16); JSON text must be valid Unicode.`},
+		{"surrogate escape in a key", `{"\udfff":1}`, `The request body escapes an unpaired UTF-16 surrogate (\udfff, byte 2); JSON text must be valid Unicode.`},
+	}
+	good := []string{
+		`{"tenant_name":"bêta €"}`,
+		`{"tenant_name":"\ud83d\ude00"}`, // a pair: one character
+		`{"tenant_name":"\\ud800"}`,      // an escaped backslash, then text
+		`{"tenant_name":"\\\u00e9"}`,     // a backslash, then an escape
+		`{"tenant_name":"\ufffd"}`,       // U+FFFD itself, sent on purpose
+	}
+	for _, raw := range []bool{false, true} {
+		for _, tc := range bad {
+			t.Run(fmt.Sprintf("%s raw=%v", tc.name, raw), func(t *testing.T) {
+				var err error
+				if raw {
+					var dst json.RawMessage
+					err = problem.DecodeJSON(newReq(tc.body, "application/json"), 1024, &dst)
+				} else {
+					var dst map[string]any
+					err = problem.DecodeJSON(newReq(tc.body, "application/json"), 1024, &dst)
+				}
+				var de *domain.Error
+				require.True(t, errors.As(err, &de), "want *domain.Error, got %v", err)
+				assert.Equal(t, domain.CodeInvalid, de.Code)
+				assert.Equal(t, tc.message, de.Message)
+			})
+		}
+		for _, body := range good {
+			t.Run(fmt.Sprintf("%s raw=%v", body, raw), func(t *testing.T) {
+				if raw {
+					var dst json.RawMessage
+					require.NoError(t, problem.DecodeJSON(newReq(body, "application/json"), 1024, &dst))
+					assert.Equal(t, body, string(dst))
+					return
+				}
+				var dst onboardBody
+				require.NoError(t, problem.DecodeJSON(newReq(body, "application/json"), 1024, &dst))
+			})
+		}
 	}
 }
 
