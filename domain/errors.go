@@ -15,6 +15,7 @@ const (
 	CodeUnauthenticated    Code = "unauthenticated"     // missing or bad credentials (401)
 	CodeForbidden          Code = "forbidden"           // authenticated but not allowed (403)
 	CodeNotFound           Code = "not_found"           // no such resource, or not visible to the caller (404)
+	CodeMethodNotAllowed   Code = "method_not_allowed"  // a known path, but not with this method (405)
 	CodeConflict           Code = "conflict"            // state conflict, e.g. a name already taken (409)
 	CodePreconditionFailed Code = "precondition_failed" // If-Match or expected version mismatch (412)
 	CodeTooLarge           Code = "too_large"           // body or event over a limit (413)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,10 +125,40 @@ func (a *API) Handler() http.Handler {
 	if a.Metrics != nil {
 		public("GET /metrics", a.Metrics.Handler())
 	}
+	a.methodsNotAllowed(mux)
 	mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
 	return a.withRequestID(mux)
+}
+
+// methodsNotAllowed registers, for each path of a.routes, a method-less pattern
+// that answers 405 with Allow (RFC 9110 section 15.5.6) as problem+json. ServeMux
+// would answer 405 itself, but the catch-all "/" (which makes unknown paths a
+// problem+json 404) matches first; a method-less pattern on the path is more
+// specific than "/" and less specific than every "METHOD /path" on it.
+func (a *API) methodsNotAllowed(mux *http.ServeMux) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range a.routes {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if allowed[path] == nil {
+			paths = append(paths, path)
+		}
+		allowed[path] = append(allowed[path], method)
+		if method == http.MethodGet {
+			allowed[path] = append(allowed[path], http.MethodHead) // ServeMux serves HEAD with GET
+		}
+	}
+	for _, path := range paths {
+		methods := allowed[path]
+		slices.Sort(methods)
+		allow := strings.Join(methods, ", ")
+		mux.Handle(path, a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return domain.Errorf(domain.CodeMethodNotAllowed, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow)
+		}))
+	}
 }
 
 type principalKey struct{}
