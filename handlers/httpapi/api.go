@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -173,7 +174,7 @@ func (a *API) requireAuth(next http.Handler) http.Handler {
 		p, err := a.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantstream"`)
-			problem.Write(w, r, err)
+			a.fail(w, r, err)
 			return
 		}
 		if a.Usage != nil && p.TenantID != "" {
@@ -203,16 +204,32 @@ func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Ha
 		defer func() {
 			if v := recover(); v != nil {
 				a.log().ErrorContext(r.Context(), "panic in handler", "panic", v, "path", r.URL.Path, "request_id", problem.RequestIDFrom(r.Context()))
-				problem.Write(w, r, &domain.Error{Code: domain.CodeInternal, Message: "internal error"})
+				problem.WriteProblem(w, problem.From(r, &domain.Error{Code: domain.CodeInternal, Message: "internal error"})) // logged above
 			}
 		}()
 		if err := h(w, r); err != nil {
-			if domain.ErrorCode(err) == domain.CodeInternal {
-				a.log().ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path, "request_id", problem.RequestIDFrom(r.Context()))
-			}
-			problem.Write(w, r, err)
+			a.fail(w, r, err)
 		}
 	})
+}
+
+// statusClientClosed is what a request whose client went away is recorded
+// as (nginx's 499): not a 5xx, since the server did not fail, and never sent,
+// since nobody is there to read it.
+const statusClientClosed = 499
+
+// fail answers err as problem+json, logging server-side failures once. When the
+// request's context was canceled (the client disconnected) the error is most
+// likely that cancellation, surfacing through a store: it is logged at Info and
+// the request recorded as 499, so neither the error log nor the 5xx metrics
+// count a client that hung up.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		a.log().InfoContext(r.Context(), "client closed the request", "method", r.Method, "path", r.URL.Path, "request_id", problem.RequestIDFrom(r.Context()), "error", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	problem.Responder{Logger: a.log()}.Write(w, r, err)
 }
 
 func (a *API) log() *slog.Logger {
