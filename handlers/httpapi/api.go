@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +82,9 @@ func (a *API) Handler() http.Handler {
 		route := pattern
 		if i := strings.IndexByte(route, ' '); i >= 0 {
 			route = route[i+1:]
+		}
+		if authed {
+			h = onlyQueryParams(h, queryParams[pattern]...)
 		}
 		var hh http.Handler = a.wrap(h)
 		if authed {
@@ -251,6 +256,52 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(v)
+}
+
+// queryParams are the query parameters each authenticated route reads; any other
+// is refused (docs/api.md, "Query parameters"). Routes not listed take none.
+var queryParams = map[string][]string{
+	"GET /tenants/{tenant_id}/events": {"limit", "after"},
+	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
+}
+
+// onlyQueryParams refuses a request whose query string names a parameter not in
+// allowed, names one twice, or does not parse: a 400 whose errors[].field is the
+// parameter. Ignoring it would answer a question the client did not ask (a
+// misspelt ?limt=5, a ?tenant=other that does nothing) as if it had.
+func onlyQueryParams(h func(w http.ResponseWriter, r *http.Request) error, allowed ...string) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.RawQuery == "" {
+			return h(w, r)
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return &domain.Error{Code: domain.CodeInvalid, Message: "The query string is malformed.", Err: err}
+		}
+		names := slices.Sorted(maps.Keys(q))
+		var errs []error
+		for _, name := range names {
+			shown := name
+			if len(shown) > 64 {
+				shown = strings.ToValidUTF8(shown[:64], "") + "..."
+			}
+			switch {
+			case !slices.Contains(allowed, name) && len(allowed) == 0:
+				errs = append(errs, domain.FieldError(shown, "Query parameter %q is not allowed; this route takes none.", shown))
+			case !slices.Contains(allowed, name):
+				errs = append(errs, domain.FieldError(shown, "Query parameter %q is not allowed; this route takes %s.", shown, strings.Join(allowed, ", ")))
+			case len(q[name]) > 1:
+				errs = append(errs, domain.FieldError(shown, "Query parameter %q is given more than once.", shown))
+			}
+			if len(errs) == 10 {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		return h(w, r)
+	}
 }
 
 // queryInt parses an optional non-negative integer query parameter.
