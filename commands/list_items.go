@@ -22,10 +22,6 @@ const (
 	// item, so paging progresses; the largest item (64 KiB of data and a
 	// 256-character id) fits many times over.
 	MaxListBytes = 1 << 20
-	// listChunk is how many entries one read-model read fetches. Even when every
-	// item is as large as allowed a chunk is about 4 MiB, so a request holds at
-	// most that and its page, whatever the limit.
-	listChunk = 64
 )
 
 // ListItems returns a page of the tenant's items in id order from the read model,
@@ -45,17 +41,20 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 		limit = 100
 	}
 	var (
-		out  []item.Item
-		size int
-		last string // the key of out's last item
+		out     []item.Item
+		size    int
+		last    string // the key of out's last item
+		largest int    // the largest entry read
 	)
-	for {
-		n := min(limit-len(out)+1, listChunk) // one more than the page needs: is there a next?
+	for reads := 0; ; reads++ {
+		// One more than the page needs: is there a next page?
+		n := nextChunk(limit-len(out)+1, reads, largest, MaxListBytes-size)
 		entries, err := s.Reader.List(ctx, ItemsProjection, tid, ItemsCollection, after, n)
 		if err != nil {
 			return nil, "", storeError("list items", err)
 		}
 		for _, e := range entries {
+			largest = max(largest, len(e.Value))
 			if len(out) == limit || (len(out) > 0 && size+len(e.Value) > MaxListBytes) {
 				return out, encodeItemCursor(tid, last), nil
 			}
