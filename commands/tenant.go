@@ -91,7 +91,7 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	page, err := s.Store.ReadTenant(ctx, tid, after, events.ReadOptions{Limit: limit})
+	page, err := s.readEventLog(ctx, tid, after, limit)
 	if errors.Is(err, events.ErrInvalidCursor) {
 		return events.Page{}, domain.FieldError("after", "invalid cursor")
 	}

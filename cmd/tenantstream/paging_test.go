@@ -127,3 +127,62 @@ func onboardAndLogin(t *testing.T, srv *testServer, name string) liveClient {
 	tok, _ := srv.login(name, email, acmePassword)
 	return liveClient{path: "/tenants/" + id, token: tok}
 }
+
+// TestEventPagesAreCappedInBytes: the events log of a tenant with large items
+// comes back in pages of at most 1 MiB, as written (encoding/json escapes <, >
+// and &, six bytes for one), each event exactly once (issue 10, "Bounded
+// answers").
+func TestEventPagesAreCappedInBytes(t *testing.T) {
+	srv := startServer(t, "", Config{})
+	acme := onboardAndLogin(t, srv, "acme")
+	const puts = 30
+	for i := range puts {
+		data := `{"p":"` + strings.Repeat("<&>", 20<<10) + `"}`
+		if i%3 == 0 {
+			data = `{"p":"` + strings.Repeat("x", 60<<10) + `"}`
+		}
+		r := srv.do(http.MethodPut, fmt.Sprintf("%s/data/doc-%03d", acme.path, i), acme.token, data)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	}
+
+	seen := map[string]bool{}
+	var itemPuts, pages int
+	after := ""
+	for {
+		path := acme.path + "/events?limit=1000"
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		r := srv.do(http.MethodGet, path, acme.token, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var page struct {
+			Events []struct {
+				ID   string `json:"id"`
+				Type string `json:"type"`
+			} `json:"events"`
+			Next string `json:"next"`
+			More bool   `json:"more"`
+		}
+		r.Decode(t, &page)
+		if len(page.Events) > 1 {
+			assert.LessOrEqual(t, len(r.Body), commands.MaxEventLogBytes+pageEnvelope, "page %d: %d events in %d bytes", pages, len(page.Events), len(r.Body))
+		}
+		for _, e := range page.Events {
+			assert.False(t, seen[e.ID], "event %s twice", e.ID)
+			seen[e.ID] = true
+			if e.Type == "item.put" {
+				itemPuts++
+			}
+		}
+		pages++
+		if !page.More {
+			break
+		}
+		require.NotEmpty(t, page.Events, "an empty page that says there is more")
+		require.Less(t, pages, 100, "paging does not end")
+		after = page.Next
+	}
+	assert.Equal(t, puts, itemPuts, "every item.put exactly once")
+	t.Logf("%d events in %d pages", len(seen), pages)
+	assert.Greater(t, pages, 5)
+}
