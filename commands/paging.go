@@ -12,7 +12,7 @@ const maxChunk = 64
 // as the bytes left in the page hold, plus one (large entries are not read four
 // times over to fill one page).
 func nextChunk(need, reads, largest, bytesLeft int) int {
-	n := min(need, 16<<min(reads, 2))
+	n := min(need, maxChunk, 16<<min(reads, 2))
 	if largest > 0 {
 		n = min(n, bytesLeft/largest+1)
 	}
