@@ -65,16 +65,20 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	}
 
 	tenantID, userID := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	// The client's key names the first step (the name reservation, in the
+	// platform's keys: onboarding has no tenant yet); the later steps, in the new
+	// tenant, carry keys derived from it in the internal namespace, so that no
+	// key a client sends later to that tenant can name them.
 	key := func(step string) string {
-		if m.IdempotencyKey == "" {
-			return ""
+		if step == "name" {
+			return m.storeKey()
 		}
-		return "onboard:" + step + ":" + m.IdempotencyKey
+		return m.internalKey("onboard:" + step)
 	}
 	nameStream := events.StreamID(tenant.NameStreamID(c.TenantName))
 	res, err := s.Store.Append(ctx, events.AppendRequest{
 		Tenant: projections.PlatformTenant, Stream: nameStream, StreamType: tenant.NameStreamType,
-		Expected: events.NoStream, IdempotencyKey: key("name"), CorrelationID: m.CorrelationID,
+		Expected: events.NoStream, IdempotencyKey: key("name"), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID,
 		Events: []events.NewEvent{newEvent(&tenant.NameReserved{Name: c.TenantName, TenantID: tenantID, AdminEmail: email, UserID: userID, Plan: plan})},
 	})
 	resuming := false
@@ -107,7 +111,7 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	}
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
-		Expected: events.NoStream, IdempotencyKey: key("user"), CorrelationID: m.CorrelationID, Actor: userID,
+		Expected: events.NoStream, IdempotencyKey: key("user"), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: userID,
 		Events: []events.NewEvent{newEvent(&tenant.UserAdded{UserID: userID, Email: email, PasswordHash: hash, Roles: []string{identity.RoleTenantAdmin}, At: now})},
 	})
 	if err != nil && !(resuming && errors.Is(err, events.ErrConcurrency)) {
@@ -115,7 +119,7 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	}
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,
-		Expected: events.NoStream, IdempotencyKey: key("tenant"), CorrelationID: m.CorrelationID, Actor: userID,
+		Expected: events.NoStream, IdempotencyKey: key("tenant"), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: userID,
 		Events: []events.NewEvent{newEvent(&tenant.Onboarded{TenantID: tenantID, Name: c.TenantName, Plan: plan, AdminUserID: userID, AdminEmail: email, At: now})},
 	})
 	if err != nil && !(resuming && errors.Is(err, events.ErrConcurrency) && m.IdempotencyKey != "") {

@@ -21,6 +21,7 @@ func newRegistry() *events.Registry {
 	r.Register(item.TypeDeleted, 1, item.Deleted{})
 	r.Register(metering.TypeRecorded, 1, metering.Recorded{})
 	r.Register(metering.TypeReported, 1, metering.Reported{})
+	r.Register(metering.TypeReportAnswered, 1, metering.ReportAnswered{})
 	registerBilling(r)
 	return r
 }

@@ -42,6 +42,7 @@ func samples() map[string]any {
 			{ID: "u-1", Meter: "compute_seconds", Quantity: "12.5", Timestamp: at, Properties: map[string]string{"region": "eu"}, Source: "api"},
 			{ID: "u-2", Meter: "compute_seconds", Quantity: "0.000000000001", Timestamp: at.Add(time.Second), Source: "api"},
 		}},
+		metering.TypeReportAnswered: &metering.ReportAnswered{Accepted: 998, Duplicates: 2},
 		billing.TypeInvoiceIssued: &billing.Issued{
 			Invoice: billing.Invoice{
 				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",

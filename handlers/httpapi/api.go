@@ -191,12 +191,16 @@ func (a *API) log() *slog.Logger {
 	return slog.Default()
 }
 
+// meta reads what every command carries. With an Idempotency-Key, the body is
+// hashed as the handler reads it; call finishFingerprint after decoding it.
 func (a *API) meta(r *http.Request) (commands.Meta, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 200 {
 		return commands.Meta{}, domain.FieldError("Idempotency-Key", "at most 200 characters")
 	}
-	return commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}, nil
+	m := commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}
+	startFingerprint(r, m)
+	return m, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

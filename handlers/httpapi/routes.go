@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tenantstream/tenantstream/commands"
@@ -24,14 +24,15 @@ type OnboardRequest struct {
 }
 
 func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
-	var body OnboardRequest
-	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
-		return err
-	}
 	m, err := a.meta(r)
 	if err != nil {
 		return err
 	}
+	var body OnboardRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	finishFingerprint(r, &m)
 	out, err := a.Service.Onboard(r.Context(), m, commands.Onboard{TenantName: body.TenantName, Email: body.Email, Password: body.Password, Plan: body.Plan}, a.PasswordPolicy)
 	if err != nil {
 		return err
@@ -102,6 +103,7 @@ func (a *API) changePlan(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
+	finishFingerprint(r, &m)
 	t, err := a.Service.ChangePlan(r.Context(), m, r.PathValue("tenant_id"), body.Plan)
 	if err != nil {
 		return err
@@ -125,6 +127,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
+	finishFingerprint(r, &m)
 	u, err := a.Service.AddUser(r.Context(), m, commands.AddUser{Tenant: r.PathValue("tenant_id"), Email: body.Email, Password: body.Password, Role: body.Role}, a.PasswordPolicy)
 	if err != nil {
 		return err
@@ -180,36 +183,12 @@ func writeItem(w http.ResponseWriter, it item.Item) error {
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch parses the write preconditions: If-Match "<version>" (our ETag) or *
-// (the item exists), If-None-Match * (create only).
-func ifMatch(r *http.Request) (int64, error) {
-	if inm := strings.TrimSpace(r.Header.Get("If-None-Match")); inm != "" {
-		if inm != "*" || r.Header.Get("If-Match") != "" {
-			return 0, domain.FieldError("If-None-Match", `on writes only "*" is supported, without If-Match`)
-		}
-		return commands.IfMatchAbsent, nil
-	}
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	switch h {
-	case "":
-		return commands.IfMatchNone, nil
-	case "*":
-		return commands.IfMatchExists, nil
-	}
-	h = strings.TrimPrefix(h, "W/")
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v < 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) || len(h) < 3 {
-		return 0, domain.FieldError("If-Match", `must be an ETag returned by this API, such as "3", or *`)
-	}
-	return v, nil
-}
-
 func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.meta(r)
 	if err != nil {
 		return err
 	}
-	im, err := ifMatch(r)
+	pre, err := preconditions(r)
 	if err != nil {
 		return err
 	}
@@ -217,7 +196,8 @@ func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxItemBody, &data); err != nil {
 		return err
 	}
-	it, err := a.Service.PutItem(r.Context(), m, commands.PutItem{Tenant: r.PathValue("tenant_id"), ItemID: r.PathValue("item_id"), Data: data, IfMatch: im})
+	finishFingerprint(r, &m)
+	it, err := a.Service.PutItem(r.Context(), m, commands.PutItem{Tenant: r.PathValue("tenant_id"), ItemID: r.PathValue("item_id"), Data: data, If: pre})
 	if err != nil {
 		return err
 	}
@@ -229,11 +209,20 @@ func (a *API) getItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	pre, err := preconditions(r)
+	if err != nil {
+		return err
+	}
 	it, err := a.Service.GetItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"))
 	if err != nil {
 		return err
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(it.Version) {
+	// RFC 9110 13.2.2: a failed If-Match is 412; a failed If-None-Match on a GET
+	// is 304 with the current ETag and no body.
+	switch pre.Failed(true, it.Version) {
+	case "If-Match":
+		return &domain.Error{Code: domain.CodePreconditionFailed, Field: "If-Match", Message: fmt.Sprintf("item %q is at version %d, which fails If-Match", it.ID, it.Version)}
+	case "If-None-Match":
 		w.Header().Set("ETag", etag(it.Version))
 		w.WriteHeader(http.StatusNotModified)
 		return nil
@@ -246,11 +235,12 @@ func (a *API) deleteItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	im, err := ifMatch(r)
+	pre, err := preconditions(r)
 	if err != nil {
 		return err
 	}
-	if err := a.Service.DeleteItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"), im); err != nil {
+	finishFingerprint(r, &m)
+	if err := a.Service.DeleteItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"), pre); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -306,6 +296,7 @@ func (a *API) recordUsage(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxUsageBody, &body); err != nil {
 		return err
 	}
+	finishFingerprint(r, &m)
 	recs := make([]commands.UsageRecord, len(body.Events))
 	for i, e := range body.Events {
 		recs[i] = commands.UsageRecord{ID: e.ID, Meter: e.Meter, Quantity: e.Quantity, Timestamp: e.Timestamp, Properties: e.Properties}
