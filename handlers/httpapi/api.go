@@ -198,6 +198,12 @@ func (a *API) meta(r *http.Request) (commands.Meta, error) {
 	if len(key) > 200 {
 		return commands.Meta{}, domain.FieldError("Idempotency-Key", "at most 200 characters")
 	}
+	for i := 0; i < len(key); i++ {
+		// Printable ASCII only: keys become DynamoDB keys, which must be UTF-8.
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return commands.Meta{}, domain.FieldError("Idempotency-Key", "must be printable ASCII, such as a UUID")
+		}
+	}
 	m := commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}
 	startFingerprint(r, m)
 	return m, nil

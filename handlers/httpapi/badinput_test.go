@@ -181,6 +181,7 @@ func TestBadInput(t *testing.T) {
 		{name: "get item id too long", method: "GET", path: "/tenants/{t}/data/" + strings.Repeat("a", 257), status: 400},
 		{name: "get item id with an encoded slash", method: "GET", path: "/tenants/{t}/data/a%2Fb", status: 400},
 		{name: "delete item id with a space", method: "DELETE", path: "/tenants/{t}/data/a%20b", status: 400},
+		{name: "Idempotency-Key not ASCII", method: "PUT", path: item, body: body(`{}`), headers: []string{"Idempotency-Key", "k\xff\xfe"}, status: 400},
 		{name: "If-Match unquoted", method: "PUT", path: item, body: body(`{}`), headers: []string{"If-Match", "1"}, status: 400},
 		{name: "If-Match unterminated", method: "PUT", path: item, body: body(`{}`), headers: []string{"If-Match", `"1`}, status: 400},
 		{name: "If-Match list without a comma", method: "PUT", path: item, body: body(`{}`), headers: []string{"If-Match", `"1" "2"`}, status: 400},
