@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
+	"github.com/tenantstream/tenantstream/projections"
 )
 
 // The requests of issue 10: an Idempotency-Key never changes what a request
@@ -365,4 +368,66 @@ func TestConditionalRequestsFollowRFC9110(t *testing.T) {
 	}
 	l.must(t, http.StatusOK, &got, http.MethodPut, path, tok, `{"v":4}`, "If-None-Match", "*")
 	assert.Equal(t, int64(4), got.Version, "create-only succeeds on a deleted item")
+}
+
+// TestKeyedRetryCannotChangeAPassword: fingerprints leave passwords out (the
+// store must not hold a fast hash of one), so a retry with the same key and
+// another password is the same request; it must answer as the first did and
+// must not change the password.
+func TestKeyedRetryCannotChangeAPassword(t *testing.T) {
+	l := startLiveApp(t, Config{})
+	const first, second = "Corr3ct-Horse!", "An0ther-Horse!"
+	onboard := func(password string) liveResponse {
+		return l.do(t, http.MethodPost, "/onboarding", "", fmt.Sprintf(`{"tenant_name":"pw-co","email":"admin@pw.example","password":%q}`, password), "Idempotency-Key", "onboard-pw")
+	}
+	a := onboard(first)
+	require.Equal(t, http.StatusCreated, a.status, "%s", a)
+	b := onboard(second)
+	require.Equal(t, http.StatusCreated, b.status, "%s", b)
+	assert.JSONEq(t, string(a.body), string(b.body))
+	login := func(email, password string) int {
+		return l.do(t, http.MethodPost, "/auth/login", "", map[string]string{"tenant_name": "pw-co", "email": email, "password": password}).status
+	}
+	assert.Equal(t, http.StatusUnauthorized, login("admin@pw.example", second))
+	assert.Equal(t, http.StatusOK, login("admin@pw.example", first))
+
+	var out struct {
+		TenantID string `json:"tenant_id"`
+	}
+	require.NoError(t, json.Unmarshal(a.body, &out))
+	tok := l.login(t, liveTenant{Name: "pw-co", Email: "admin@pw.example", Password: first}).AccessToken
+	add := func(password string) liveResponse {
+		return l.do(t, http.MethodPost, "/tenants/"+out.TenantID+"/users", tok, fmt.Sprintf(`{"email":"member@pw.example","password":%q}`, password), "Idempotency-Key", "add-pw")
+	}
+	c := add(first)
+	require.Equal(t, http.StatusCreated, c.status, "%s", c)
+	d := add(second)
+	require.Equal(t, http.StatusCreated, d.status, "%s", d)
+	assert.JSONEq(t, string(c.body), string(d.body))
+	assert.Equal(t, http.StatusUnauthorized, login("member@pw.example", second))
+	assert.Equal(t, http.StatusOK, login("member@pw.example", first))
+
+	// No stored fingerprint is a fast hash of a body that holds the password.
+	for _, body := range []string{
+		`{"tenant_name":"pw-co","email":"admin@pw.example","password":"Corr3ct-Horse!"}`,
+		`{"email":"member@pw.example","password":"Corr3ct-Horse!"}`,
+	} {
+		sum := sha256.Sum256([]byte(body))
+		for _, pattern := range []string{"POST /onboarding", "POST /tenants/{tenant_id}/users"} {
+			for _, path := range []string{"/onboarding", "/tenants/" + out.TenantID + "/users"} {
+				for _, who := range [][2]string{{"", ""}, {out.TenantID, ""}} {
+					fp := httpapi.RequestFingerprint(http.MethodPost, pattern, path, who[0], who[1], nil, nil, sum[:])
+					for _, k := range []struct {
+						tenant events.TenantID
+						key    string
+					}{{projections.PlatformTenant, "c:onboard-pw"}, {events.TenantID(out.TenantID), "c:add-pw"}} {
+						rec, found, err := l.Store.Idempotency(t.Context(), k.tenant, k.key)
+						require.NoError(t, err)
+						require.True(t, found, "key %s", k.key)
+						assert.NotEqual(t, fp, rec.Fingerprint)
+					}
+				}
+			}
+		}
+	}
 }

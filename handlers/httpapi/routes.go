@@ -32,7 +32,7 @@ func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
-	finishFingerprint(r, &m)
+	finishFingerprintOf(r, &m, OnboardRequest{TenantName: body.TenantName, Email: body.Email, Plan: body.Plan})
 	out, err := a.Service.Onboard(r.Context(), m, commands.Onboard{TenantName: body.TenantName, Email: body.Email, Password: body.Password, Plan: body.Plan}, a.PasswordPolicy)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
-	finishFingerprint(r, &m)
+	finishFingerprintOf(r, &m, AddUserRequest{Email: body.Email, Role: body.Role})
 	u, err := a.Service.AddUser(r.Context(), m, commands.AddUser{Tenant: r.PathValue("tenant_id"), Email: body.Email, Password: body.Password, Role: body.Role}, a.PasswordPolicy)
 	if err != nil {
 		return err
