@@ -33,9 +33,7 @@ func samples() map[string]any {
 	return map[string]any{
 		tenant.TypeOnboarded:    &tenant.Onboarded{TenantID: "01a2-tenant", Name: "acme", Plan: "starter", AdminUserID: "01a2-user", AdminEmail: "admin@acme.test", At: at},
 		tenant.TypePlanChanged:  &tenant.PlanChanged{From: "starter", To: "pro", At: at},
-		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter",
-			PasswordVerifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
-		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
+		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter", PasswordVerifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 		tenant.TypeUserAdded:    &tenant.UserAdded{UserID: "01a2-user", Email: "admin@acme.test", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Roles: []string{"tenant_admin"}, At: at},
 		item.TypePut:            &item.Put{ItemID: "doc-1", Data: json.RawMessage(`{"title":"hello"}`), Size: 17, PrevSize: 0, At: at},
 		item.TypeDeleted:        &item.Deleted{ItemID: "doc-1", PrevSize: 17, At: at},
@@ -56,6 +54,8 @@ func samples() map[string]any {
 			},
 			UsageVersion: 42, Opening: map[string]string{"storage_bytes": "1024"}, ProfileVersion: 2,
 		},
+
+		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 	}
 }
 
