@@ -36,6 +36,10 @@ func (s *Service) loadTenant(ctx context.Context, tid events.TenantID) (tenant.T
 		}
 		t.Apply(ev.Version, p)
 	}
+	if t.ID == "" {
+		// Only tenant.reservation_expired: an onboarding that never completed.
+		return tenant.Tenant{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
+	}
 	return t, nil
 }
 
