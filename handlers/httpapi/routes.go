@@ -13,6 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/problem"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // OnboardRequest is the body of POST /onboarding.
@@ -23,7 +24,28 @@ type OnboardRequest struct {
 	Plan       string `json:"plan,omitempty"`
 }
 
+// DefaultOnboardingRate is the per-address limit of anonymous onboarding that
+// tenantstream serve and the api function apply unless configured otherwise.
+var DefaultOnboardingRate = ratelimit.Rate{N: 5, Per: time.Minute, Burst: 5}
+
+// rateLimited is a 429 with a Retry-After (problem.RetryAfterer).
+type rateLimited struct {
+	wait time.Duration
+	msg  string
+}
+
+func (e *rateLimited) Error() string             { return e.msg }
+func (e *rateLimited) RetryAfter() time.Duration { return e.wait }
+func (e *rateLimited) Unwrap() error {
+	return &domain.Error{Code: domain.CodeRateLimited, Message: e.msg}
+}
+
 func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
+	// Every request counts, before any work: each may cost a password hash and
+	// reserve a name.
+	if ok, wait := a.OnboardingLimit.Allow(ratelimit.ClientKey(r.RemoteAddr)); !ok {
+		return &rateLimited{wait: wait, msg: "Too many onboarding requests from this address; retry later."}
+	}
 	var body OnboardRequest
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
