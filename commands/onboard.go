@@ -81,6 +81,9 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	now := s.Clock.Now()
 	// The verifier doubles as the user.added hash when the store keeps passwords,
 	// so a fresh onboarding still hashes once.
+	if s.Passwords == nil {
+		return Onboarded{}, errors.New("onboard: the service has no password hasher (the reservation's verifier needs one, even with a UserDirectory)")
+	}
 	verifier, err := s.Passwords.Hash(c.Password)
 	if err != nil {
 		return Onboarded{}, fmt.Errorf("hash password: %w", err)

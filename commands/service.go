@@ -23,7 +23,7 @@ type Service struct {
 	Reader    projections.Reader // read models; may lag the store by the projection lag
 	Clock     clock.Clock
 	Plans     PlanCatalog
-	Passwords PasswordHasher
+	Passwords PasswordHasher // required by Onboard, even with Users set
 	// Users, when set, holds credentials instead of the event store (Cognito);
 	// nil keeps password hashes in user.added events, as locally.
 	Users UserDirectory

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -27,6 +28,29 @@ type OnboardRequest struct {
 // DefaultOnboardingRate is the per-address limit of anonymous onboarding that
 // tenantstream serve and the api function apply unless configured otherwise.
 var DefaultOnboardingRate = ratelimit.Rate{N: 5, Per: time.Minute, Burst: 5}
+
+// OnboardingRate reads the onboarding limit as configured (serve's
+// --onboarding-rate and --onboarding-burst, the api function's
+// TENANTSTREAM_ONBOARDING_RATE and TENANTSTREAM_ONBOARDING_BURST): spec as
+// ratelimit.ParseRate reads it, "" meaning DefaultOnboardingRate; burst 0 keeps
+// the default burst (or, with a spec, the spec's count).
+func OnboardingRate(spec string, burst int) (ratelimit.Rate, error) {
+	if spec == "" {
+		r := DefaultOnboardingRate
+		if burst < 0 {
+			return ratelimit.Rate{}, fmt.Errorf("onboarding burst %d: must not be negative", burst)
+		}
+		if burst > 0 {
+			r.Burst = burst
+		}
+		return r, nil
+	}
+	r, err := ratelimit.ParseRate(spec, burst)
+	if err != nil {
+		return ratelimit.Rate{}, fmt.Errorf("onboarding rate: %w", err)
+	}
+	return r, nil
+}
 
 // rateLimited is a 429 with a Retry-After (problem.RetryAfterer).
 type rateLimited struct {

@@ -23,12 +23,27 @@ type Rate struct {
 // Off reports whether the rate limits nothing.
 func (r Rate) Off() bool { return r.N <= 0 }
 
-// String is the form ParseRate reads, such as "5/1m0s burst 5", or "off".
+// Spec is the rate as ParseRate reads it, without the burst: "5/1m", or "off".
+func (r Rate) Spec() string {
+	if r.Off() {
+		return "off"
+	}
+	per := r.Per.String()
+	switch {
+	case r.Per%time.Hour == 0:
+		per = fmt.Sprintf("%dh", r.Per/time.Hour)
+	case r.Per%time.Minute == 0:
+		per = fmt.Sprintf("%dm", r.Per/time.Minute)
+	}
+	return fmt.Sprintf("%d/%s", r.N, per)
+}
+
+// String describes the rate: "5/1m burst 5", or "off".
 func (r Rate) String() string {
 	if r.Off() {
 		return "off"
 	}
-	return fmt.Sprintf("%d/%s burst %d", r.N, r.Per, r.Burst)
+	return fmt.Sprintf("%s burst %d", r.Spec(), r.Burst)
 }
 
 // ParseRate reads a rate as N/PER, PER being a Go duration ("5/1m", "100/1h",

@@ -32,7 +32,13 @@ func TestParseRate(t *testing.T) {
 		got, err := ratelimit.ParseRate(tc.spec, tc.burst)
 		require.NoError(t, err, tc.spec)
 		assert.Equal(t, tc.want, got, tc.spec)
+		again, err := ratelimit.ParseRate(got.Spec(), got.Burst)
+		require.NoError(t, err, got.Spec())
+		assert.Equal(t, got, again, "Spec reads back")
 	}
+	assert.Equal(t, "5/1m burst 2", ratelimit.Rate{N: 5, Per: time.Minute, Burst: 2}.String())
+	assert.Equal(t, "1/1.5s", ratelimit.Rate{N: 1, Per: 1500 * time.Millisecond, Burst: 1}.Spec())
+	assert.Equal(t, "off", ratelimit.Rate{}.String())
 	for _, bad := range []string{"", "5", "x/1m", "-1/1m", "0/1m", "5/", "5/0s", "5/-1m", "5/fortnight"} {
 		_, err := ratelimit.ParseRate(bad, 0)
 		assert.Error(t, err, bad)
