@@ -79,7 +79,11 @@ func TestOnboardIsIdempotentAndNamesAreUniqueIgnoringCase(t *testing.T) {
 	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err))
 }
 
-func TestOnboardResumesAfterACrashBetweenSteps(t *testing.T) {
+// A reservation stored before reservations carried a password verifier cannot be
+// resumed by its email alone any more (that let anyone who knew the name and the
+// email finish the onboarding with their own password); it resumes only with its
+// Idempotency-Key, or expires.
+func TestOnboardDoesNotResumeALegacyReservationByEmail(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
 	// Simulate a crash after step 1: only the name reservation exists.
 	_, err := f.store.Append(f.ctx, events.AppendRequest{
@@ -89,12 +93,16 @@ func TestOnboardResumesAfterACrashBetweenSteps(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "mallory@evil.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
 	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "someone else cannot take over a half-made tenant")
+	_, err = f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "admin@acme.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
+	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "no verifier: the email alone proves nothing")
+
+	// Its time is the envelope's: a day later the name is free again.
+	require.NoError(t, f.clk.Set(f.clk.Now().Add(commands.DefaultReservationTTL)))
 	out, err := f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "admin@acme.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
 	require.NoError(t, err)
-	assert.Equal(t, commands.Onboarded{TenantID: "t-half", TenantName: "acme", AdminUserID: "u-half", Plan: "pro"}, out)
-	prof, err := f.svc.GetTenant(f.ctx, commands.Meta{Principal: ident.Principal{TenantID: "t-half"}}, "t-half")
-	require.NoError(t, err)
-	assert.Equal(t, "pro", prof.Plan)
+	assert.NotEqual(t, "t-half", out.TenantID)
+	_, err = f.svc.GetTenant(f.ctx, commands.Meta{Principal: ident.Principal{TenantID: "t-half"}}, "t-half")
+	assert.Equal(t, domain.CodeNotFound, domain.ErrorCode(err), "the abandoned tenant never exists")
 }
 
 func mustEvent(t *testing.T, payload any) events.NewEvent {

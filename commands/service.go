@@ -23,7 +23,7 @@ type Service struct {
 	Reader    projections.Reader // read models; may lag the store by the projection lag
 	Clock     clock.Clock
 	Plans     PlanCatalog
-	Passwords PasswordHasher
+	Passwords PasswordHasher // required by Onboard, even with Users set
 	// Users, when set, holds credentials instead of the event store (Cognito);
 	// nil keeps password hashes in user.added events, as locally.
 	Users UserDirectory
@@ -33,6 +33,10 @@ type Service struct {
 	// below a value already used, or late usage recorded under the old window
 	// could be missed by the next close.
 	UsageWindow time.Duration
+	// ReservationTTL is how long the name reservation of an onboarding that never
+	// completed holds the name (default DefaultReservationTTL, 24 hours); after it
+	// a new onboarding may take the name over. Completed onboardings never expire.
+	ReservationTTL time.Duration
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger

@@ -44,6 +44,10 @@ func (s *Service) tenantAt(ctx context.Context, tid events.TenantID, upTo int64)
 		}
 		t.Apply(ev.Version, p)
 	}
+	if t.ID == "" {
+		// Only tenant.reservation_expired: an onboarding that never completed.
+		return tenant.Tenant{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
+	}
 	return t, nil
 }
 

@@ -60,7 +60,7 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
 		return User{}, err
 	} else if dup {
-		return addedUser(tid, res)
+		return s.retriedUser(tid, res, c.Password)
 	}
 	userID := uuid.Must(uuid.NewV7()).String()
 	if s.Users != nil {
@@ -89,12 +89,28 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			if ferr != nil {
 				return User{}, ferr
 			}
-			return addedUser(tid, res)
+			return s.retriedUser(tid, res, c.Password)
 		}
 		return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
 	}
 	if err != nil {
 		return User{}, storeError("add user", err)
+	}
+	return addedUser(tid, res)
+}
+
+// retriedUser answers a keyed retry with the first attempt's user, if the
+// password is the same (the fingerprint leaves passwords out; the stored hash
+// checks it, where the store keeps one).
+func (s *Service) retriedUser(tid events.TenantID, res events.AppendResult, password string) (User, error) {
+	if res.Events[0].Type == tenant.TypeUserAdded {
+		stored, err := events.DecodeAs[tenant.UserAdded](schema.Registry, res.Events[0])
+		if err != nil {
+			return User{}, storeError("decode user", err)
+		}
+		if err := s.samePassword(password, stored.PasswordHash); err != nil {
+			return User{}, err
+		}
 	}
 	return addedUser(tid, res)
 }

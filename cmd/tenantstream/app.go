@@ -28,6 +28,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/notify"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 	"github.com/tenantstream/tenantstream/projections"
 	rmsqlite "github.com/tenantstream/tenantstream/projections/sqlite"
 )
@@ -53,6 +54,11 @@ type Config struct {
 	StartAt time.Time
 	// Projections to run; nil runs every registered projection.
 	Projections []projections.Projection
+	// OnboardingRate and OnboardingBurst limit POST /onboarding per client
+	// address (httpapi.OnboardingRate reads them): "" and 0 are the default,
+	// 5 a minute in bursts of 5; "off" limits nothing.
+	OnboardingRate  string
+	OnboardingBurst int
 }
 
 // App is the whole local platform in one process: the event store, the projection
@@ -75,6 +81,8 @@ type App struct {
 	lock       *os.File
 	issued     prometheus.Counter
 	log        *slog.Logger
+
+	onboardingRate ratelimit.Rate
 
 	// appliedPos is the store position of the last event the projections
 	// handled, so callers can wait for them to catch up.
@@ -129,7 +137,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry()}
+	onboardingRate, err := httpapi.OnboardingRate(cfg.OnboardingRate, cfg.OnboardingBurst)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry(), onboardingRate: onboardingRate}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -251,6 +263,8 @@ func (a *App) buildHandler(addr string) error {
 		OpenAPI:        httpapi.OpenAPI,
 		Log:            a.log,
 	}
+	// Per process, which locally is the whole platform (docs/api.md).
+	api.OnboardingLimit = ratelimit.New(a.Clock, a.onboardingRate, 0)
 	a.handler = api.Handler()
 	return nil
 }

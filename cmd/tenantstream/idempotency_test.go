@@ -371,9 +371,9 @@ func TestConditionalRequestsFollowRFC9110(t *testing.T) {
 }
 
 // TestKeyedRetryCannotChangeAPassword: fingerprints leave passwords out (the
-// store must not hold a fast hash of one), so a retry with the same key and
-// another password is the same request; it must answer as the first did and
-// must not change the password.
+// store must not hold a fast hash of one); the stored argon2id hash checks a
+// keyed retry's password instead, so another password is another request (422)
+// and changes nothing.
 func TestKeyedRetryCannotChangeAPassword(t *testing.T) {
 	l := startLiveApp(t, Config{})
 	const first, second = "Corr3ct-Horse!", "An0ther-Horse!"
@@ -382,9 +382,10 @@ func TestKeyedRetryCannotChangeAPassword(t *testing.T) {
 	}
 	a := onboard(first)
 	require.Equal(t, http.StatusCreated, a.status, "%s", a)
-	b := onboard(second)
+	requireProblemLive(t, onboard(second), http.StatusUnprocessableEntity)
+	b := onboard(first)
 	require.Equal(t, http.StatusCreated, b.status, "%s", b)
-	assert.JSONEq(t, string(a.body), string(b.body))
+	assert.JSONEq(t, string(a.body), string(b.body), "the same password: the first answer")
 	login := func(email, password string) int {
 		return l.do(t, http.MethodPost, "/auth/login", "", map[string]string{"tenant_name": "pw-co", "email": email, "password": password}).status
 	}
@@ -401,7 +402,8 @@ func TestKeyedRetryCannotChangeAPassword(t *testing.T) {
 	}
 	c := add(first)
 	require.Equal(t, http.StatusCreated, c.status, "%s", c)
-	d := add(second)
+	requireProblemLive(t, add(second), http.StatusUnprocessableEntity)
+	d := add(first)
 	require.Equal(t, http.StatusCreated, d.status, "%s", d)
 	assert.JSONEq(t, string(c.body), string(d.body))
 	assert.Equal(t, http.StatusUnauthorized, login("member@pw.example", second))

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/problem"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // Body limits.
@@ -66,6 +67,11 @@ type API struct {
 	Ready              func(ctx context.Context) error
 	OpenAPI            []byte
 	Log                *slog.Logger
+
+	// OnboardingLimit limits POST /onboarding per client address (the host of
+	// RemoteAddr, ratelimit.ClientKey); nil limits nothing. It is per process:
+	// see docs/api.md for the platform-wide guard on AWS.
+	OnboardingLimit *ratelimit.Limiter
 
 	routes []Route // what Handler registered, for Routes
 }

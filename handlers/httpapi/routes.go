@@ -13,6 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/problem"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // OnboardRequest is the body of POST /onboarding.
@@ -23,7 +24,51 @@ type OnboardRequest struct {
 	Plan       string `json:"plan,omitempty"`
 }
 
+// DefaultOnboardingRate is the per-address limit of anonymous onboarding that
+// tenantstream serve and the api function apply unless configured otherwise.
+var DefaultOnboardingRate = ratelimit.Rate{N: 5, Per: time.Minute, Burst: 5}
+
+// OnboardingRate reads the onboarding limit as configured (serve's
+// --onboarding-rate and --onboarding-burst, the api function's
+// TENANTSTREAM_ONBOARDING_RATE and TENANTSTREAM_ONBOARDING_BURST): spec as
+// ratelimit.ParseRate reads it, "" meaning DefaultOnboardingRate; burst 0 keeps
+// the default burst (or, with a spec, the spec's count).
+func OnboardingRate(spec string, burst int) (ratelimit.Rate, error) {
+	if spec == "" {
+		r := DefaultOnboardingRate
+		if burst < 0 {
+			return ratelimit.Rate{}, fmt.Errorf("onboarding burst %d: must not be negative", burst)
+		}
+		if burst > 0 {
+			r.Burst = burst
+		}
+		return r, nil
+	}
+	r, err := ratelimit.ParseRate(spec, burst)
+	if err != nil {
+		return ratelimit.Rate{}, fmt.Errorf("onboarding rate: %w", err)
+	}
+	return r, nil
+}
+
+// rateLimited is a 429 with a Retry-After (problem.RetryAfterer).
+type rateLimited struct {
+	wait time.Duration
+	msg  string
+}
+
+func (e *rateLimited) Error() string             { return e.msg }
+func (e *rateLimited) RetryAfter() time.Duration { return e.wait }
+func (e *rateLimited) Unwrap() error {
+	return &domain.Error{Code: domain.CodeRateLimited, Message: e.msg}
+}
+
 func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
+	// Every request counts, before any work: each may cost a password hash and
+	// reserve a name.
+	if ok, wait := a.OnboardingLimit.Allow(ratelimit.ClientKey(r.RemoteAddr)); !ok {
+		return &rateLimited{wait: wait, msg: "Too many onboarding requests from this address; retry later."}
+	}
 	m, err := a.meta(r)
 	if err != nil {
 		return err
