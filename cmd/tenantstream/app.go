@@ -176,7 +176,7 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
 	// Event-log cursors are sealed with a key kept in the data directory, so
-	// they stay valid across restarts (docs/api.md, Paging).
+	// they stay valid across restarts (docs/ARCHITECTURE.md, "API cursors").
 	if a.Service.Cursors, err = cursorseal.LoadOrCreate(cfg.DataDir); err != nil {
 		return nil, err
 	}
