@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
@@ -40,9 +41,26 @@ type Service struct {
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger
+	// Cursors seals the event-log cursors the API hands out, so they are opaque
+	// and bound to the tenant (docs/ARCHITECTURE.md, "API cursors"). nil uses a
+	// random key of this process: still opaque, but not valid after a restart
+	// or on another instance, so cmd wires a persistent key.
+	Cursors *cursorseal.Sealer
 
 	itemsOnce sync.Once
 	items     *itemCache
+
+	cursorsOnce sync.Once
+}
+
+// cursors returns the sealer of the event-log cursors.
+func (s *Service) cursors() *cursorseal.Sealer {
+	s.cursorsOnce.Do(func() {
+		if s.Cursors == nil {
+			s.Cursors = cursorseal.Ephemeral()
+		}
+	})
+	return s.Cursors
 }
 
 // itemCache returns the service's item state cache, made on first use.

@@ -105,6 +105,9 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 }
 
 // EventLog returns a page of the tenant's own events (tenant_admin only).
+// after and the page's Next are API cursors: store cursors sealed for the
+// tenant (Service.Cursors), so they reveal no store-wide position and a cursor
+// of another tenant, or a tampered one, is an invalid after.
 func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after events.Cursor, limit int) (events.Page, error) {
 	tid, err := s.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
@@ -116,13 +119,20 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	page, err := s.Store.ReadTenant(ctx, tid, after, events.ReadOptions{Limit: limit})
+	var from events.Cursor
+	if after != "" {
+		if from, err = s.cursors().Open(tid, string(after)); err != nil {
+			return events.Page{}, domain.FieldError("after", "invalid cursor")
+		}
+	}
+	page, err := s.Store.ReadTenant(ctx, tid, from, events.ReadOptions{Limit: limit})
 	if errors.Is(err, events.ErrInvalidCursor) {
 		return events.Page{}, domain.FieldError("after", "invalid cursor")
 	}
 	if err != nil {
 		return events.Page{}, storeError("read events", err)
 	}
+	page.Next = events.Cursor(s.cursors().Seal(tid, page.Next))
 	// Secrets never leave through the log, even to the tenant's admin.
 	for i := range page.Events {
 		if page.Events[i].Type == tenant.TypeUserAdded {

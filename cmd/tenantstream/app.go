@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/catalog"
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/commands/identity"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
@@ -186,6 +187,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
+	// Event-log cursors are sealed with a key kept in the data directory, so
+	// they stay valid across restarts (docs/ARCHITECTURE.md, "API cursors").
+	if a.Service.Cursors, err = cursorseal.LoadOrCreate(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if cfg.UsageWindowDays > 0 {
 		a.Service.UsageWindow = time.Duration(cfg.UsageWindowDays) * 24 * time.Hour
 	}

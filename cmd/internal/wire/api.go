@@ -39,6 +39,9 @@ func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform,
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.service.Cursors, err = cursorSealer(ctx, env, p.aws); err != nil {
+		return nil, nil, err
+	}
 	api := &httpapi.API{Service: p.service, Billing: p.billing, Meters: commands.Catalog{Catalog: p.billing.Catalog},
 		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.log}
 	// Onboarding hashes the admin's password even with Cognito: the name
