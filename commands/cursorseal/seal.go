@@ -1,7 +1,7 @@
-// Package cursorseal makes the event-log cursors the API hands out opaque and
-// bound to one tenant: a store cursor (events.Cursor, which on SQLite is a
-// store-wide position) is sealed with AES-256-GCM before it leaves the API and
-// opened when it comes back (docs/ARCHITECTURE.md, "API cursors").
+// A store cursor (events.Cursor, which on SQLite is a store-wide position) is
+// sealed with AES-256-GCM before it leaves the API and opened when it comes
+// back (docs/ARCHITECTURE.md, "API cursors").
+
 package cursorseal
 
 import (
