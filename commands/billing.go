@@ -124,6 +124,10 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 			timeline = append(timeline, planAt{e.At.UTC(), e.To})
 		}
 	}
+	if t.ID == "" {
+		// Only tenant.reservation_expired: an onboarding that never completed.
+		return tenant.Tenant{}, nil, domain.Errorf(domain.CodeNotFound, "no such tenant")
+	}
 	return t, timeline, nil
 }
 

@@ -79,7 +79,11 @@ func TestOnboardIsIdempotentAndNamesAreUniqueIgnoringCase(t *testing.T) {
 	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err))
 }
 
-func TestOnboardResumesAfterACrashBetweenSteps(t *testing.T) {
+// A reservation stored before reservations carried a password verifier cannot be
+// resumed by its email alone any more (that let anyone who knew the name and the
+// email finish the onboarding with their own password); it resumes only with its
+// Idempotency-Key, or expires.
+func TestOnboardDoesNotResumeALegacyReservationByEmail(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
 	// Simulate a crash after step 1: only the name reservation exists.
 	_, err := f.store.Append(f.ctx, events.AppendRequest{
@@ -89,12 +93,16 @@ func TestOnboardResumesAfterACrashBetweenSteps(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "mallory@evil.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
 	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "someone else cannot take over a half-made tenant")
+	_, err = f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "admin@acme.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
+	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "no verifier: the email alone proves nothing")
+
+	// Its time is the envelope's: a day later the name is free again.
+	require.NoError(t, f.clk.Set(f.clk.Now().Add(commands.DefaultReservationTTL)))
 	out, err := f.svc.Onboard(f.ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "admin@acme.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
 	require.NoError(t, err)
-	assert.Equal(t, commands.Onboarded{TenantID: "t-half", TenantName: "acme", AdminUserID: "u-half", Plan: "pro"}, out)
-	prof, err := f.svc.GetTenant(f.ctx, commands.Meta{Principal: ident.Principal{TenantID: "t-half"}}, "t-half")
-	require.NoError(t, err)
-	assert.Equal(t, "pro", prof.Plan)
+	assert.NotEqual(t, "t-half", out.TenantID)
+	_, err = f.svc.GetTenant(f.ctx, commands.Meta{Principal: ident.Principal{TenantID: "t-half"}}, "t-half")
+	assert.Equal(t, domain.CodeNotFound, domain.ErrorCode(err), "the abandoned tenant never exists")
 }
 
 func mustEvent(t *testing.T, payload any) events.NewEvent {
@@ -269,31 +277,31 @@ func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
 	a, ma := f.onboard(t, "acme")
 	b, mb := f.onboard(t, "globex")
-	it, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v": 1}`), IfMatch: -1})
+	it, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v": 1}`)})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), it.Version)
-	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), IfMatch: 5})
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), If: commands.IfVersion(5)})
 	assert.Equal(t, domain.CodePreconditionFailed, domain.ErrorCode(err))
-	it, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), IfMatch: 1})
+	it, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), If: commands.IfVersion(1)})
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), it.Version)
 
 	// Wildcards: If-None-Match: * creates only; If-Match: * updates only.
-	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchAbsent})
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{}`), If: commands.IfAbsent()})
 	assert.Equal(t, domain.CodePreconditionFailed, domain.ErrorCode(err))
-	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchExists})
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), If: commands.IfExists()})
 	assert.Equal(t, domain.CodePreconditionFailed, domain.ErrorCode(err))
-	created, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), IfMatch: commands.IfMatchAbsent})
+	created, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{}`), If: commands.IfAbsent()})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), created.Version)
-	updated, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{"x":1}`), IfMatch: commands.IfMatchExists})
+	updated, err := f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "new", Data: json.RawMessage(`{"x":1}`), If: commands.IfExists()})
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), updated.Version)
 
 	// B cannot read or write A's item by naming A in the path.
 	_, err = f.svc.GetItem(f.ctx, mb, a, "doc")
 	assert.Equal(t, domain.CodeForbidden, domain.ErrorCode(err))
-	_, err = f.svc.PutItem(f.ctx, mb, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{}`), IfMatch: -1})
+	_, err = f.svc.PutItem(f.ctx, mb, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{}`)})
 	assert.Equal(t, domain.CodeForbidden, domain.ErrorCode(err))
 	// B's own item with the same id is another item.
 	_, err = f.svc.GetItem(f.ctx, mb, b, "doc")
@@ -304,12 +312,12 @@ func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"v":2}`, string(got.Data))
 	f.project(t)
-	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":3}`), IfMatch: -1})
+	_, err = f.svc.PutItem(f.ctx, ma, commands.PutItem{Tenant: a, ItemID: "doc", Data: json.RawMessage(`{"v":3}`)})
 	require.NoError(t, err)
 	got, err = f.svc.GetItem(f.ctx, ma, a, "doc")
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), got.Version, "read model plus the stream's tail")
-	require.NoError(t, f.svc.DeleteItem(f.ctx, ma, a, "doc", 3))
+	require.NoError(t, f.svc.DeleteItem(f.ctx, ma, a, "doc", commands.IfVersion(3)))
 	_, err = f.svc.GetItem(f.ctx, ma, a, "doc")
 	assert.Equal(t, domain.CodeNotFound, domain.ErrorCode(err))
 	f.project(t)

@@ -7,8 +7,8 @@ import (
 	"github.com/tenantstream/tenantstream/domain/item"
 )
 
-// DeleteItem deletes an item; ifMatch >= 0 requires that version.
-func (s *Service) DeleteItem(ctx context.Context, m Meta, tenantID, itemID string, ifMatch int64) error {
+// DeleteItem deletes an item under the preconditions pre.
+func (s *Service) DeleteItem(ctx context.Context, m Meta, tenantID, itemID string, pre Precondition) error {
 	tenant, err := s.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
 		return err
@@ -16,11 +16,14 @@ func (s *Service) DeleteItem(ctx context.Context, m Meta, tenantID, itemID strin
 	if err := item.ValidateID(itemID); err != nil {
 		return err
 	}
-	_, _, err = s.writeItem(ctx, m, tenant, itemID, ifMatch, func(cur item.Item) (any, error) {
+	ev, dup, err := s.writeItem(ctx, m, tenant, itemID, pre, func(cur item.Item) (any, error) {
 		if cur.Version == 0 || cur.Deleted {
 			return nil, domain.Errorf(domain.CodeNotFound, "no item %q", itemID)
 		}
 		return &item.Deleted{ItemID: itemID, PrevSize: cur.Size(), At: s.Clock.Now()}, nil
 	})
+	if err == nil && dup && ev.Type != item.TypeDeleted {
+		return errKeyReused
+	}
 	return err
 }

@@ -35,7 +35,9 @@ type DirectoryUser struct {
 var ErrUserExists = errors.New("user already exists in the directory")
 
 // TenantByName resolves a tenant name to its id, for logins that name the tenant.
-// found is false for unknown names and for onboardings that never completed.
+// It follows the name's newest reservation (an expired, never-completed one may
+// have been taken over); found is false for unknown names and for onboardings
+// that never completed.
 func (s *Service) TenantByName(ctx context.Context, name string) (id events.TenantID, found bool, err error) {
 	if tenant.ValidateName(name) != nil {
 		return "", false, nil
@@ -47,7 +49,7 @@ func (s *Service) TenantByName(ctx context.Context, name string) (id events.Tena
 	if err != nil {
 		return "", false, storeError("load tenant name", err)
 	}
-	r, err := events.DecodeAs[tenant.NameReserved](schema.Registry, evs[0])
+	r, err := events.DecodeAs[tenant.NameReserved](schema.Registry, evs[len(evs)-1])
 	if err != nil {
 		return "", false, storeError("decode tenant name", err)
 	}

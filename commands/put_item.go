@@ -16,9 +16,8 @@ type PutItem struct {
 	Tenant string
 	ItemID string
 	Data   json.RawMessage
-	// IfMatch, when >= 0, is the version the item must be at (0: never existed);
-	// IfMatchNone, IfMatchExists and IfMatchAbsent are the other preconditions.
-	IfMatch int64
+	// If holds the write's preconditions (If-Match, If-None-Match).
+	If Precondition
 }
 
 // PutItem runs the command and returns the stored item.
@@ -39,7 +38,7 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 	}
 	data = compact(data)
 	var put *item.Put
-	ev, dup, err := s.writeItem(ctx, m, tenant, c.ItemID, c.IfMatch, func(cur item.Item) (any, error) {
+	ev, dup, err := s.writeItem(ctx, m, tenant, c.ItemID, c.If, func(cur item.Item) (any, error) {
 		put = &item.Put{ItemID: c.ItemID, Data: data, Size: int64(len(data)), PrevSize: cur.Size(), At: s.Clock.Now()}
 		return put, nil
 	})
@@ -47,6 +46,9 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 		return item.Item{}, err
 	}
 	if dup { // a retry answered from the first attempt: its data, not ours
+		if ev.Type != item.TypePut {
+			return item.Item{}, errKeyReused
+		}
 		p, err := decodePut(ev)
 		if err != nil {
 			return item.Item{}, storeError("decode item", err)
@@ -54,61 +56,56 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 		put = &p
 	}
 	it := item.Item{ID: c.ItemID, Data: put.Data, Version: ev.Version, UpdatedAt: put.At}
-	s.itemCache().put(tenant, it)
+	if !dup {
+		s.itemCache().put(tenant, it)
+	}
 	return it, nil
 }
 
-// Item write preconditions other than an exact version (If-Match: "<version>").
-const (
-	IfMatchNone   int64 = -1 // no precondition
-	IfMatchExists int64 = -2 // If-Match: *  (the item must exist)
-	IfMatchAbsent int64 = -3 // If-None-Match: *  (the item must not exist: create only)
-)
-
-// checkPrecondition applies the wildcard preconditions to the current item.
-func checkPrecondition(itemID string, ifMatch int64, cur item.Item) error {
-	exists := cur.Version > 0 && !cur.Deleted
-	switch {
-	case ifMatch == IfMatchExists && !exists:
-		return domain.Errorf(domain.CodePreconditionFailed, "item %q does not exist (If-Match: *)", itemID)
-	case ifMatch == IfMatchAbsent && exists:
-		return domain.Errorf(domain.CodePreconditionFailed, "item %q already exists (If-None-Match: *)", itemID)
+// writeItem loads the item, checks the preconditions, builds its next event and
+// appends it pinned to the version read, so the event's prev_size is exact. A
+// conflicting writer makes it read again and re-check, a few times.
+//
+// With an idempotency key the store is asked first: the retry of a write that
+// succeeded gets the first answer (dup), and a key used for another request a
+// 422. The preconditions are checked with or without a key; a write that fails
+// them asks again, because a concurrent attempt of the same request may have
+// committed in between.
+func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID, itemID string, pre Precondition, build func(cur item.Item) (any, error)) (events.Event, bool, error) {
+	stream := events.StreamID(item.StreamID(itemID))
+	first := func(cause error) (events.Event, bool, error) {
+		res, ok, err := s.firstResult(ctx, m, tenant, stream)
+		switch {
+		case err != nil:
+			return events.Event{}, false, err
+		case ok:
+			return res.Events[0], true, nil
+		}
+		return events.Event{}, false, cause
 	}
-	return nil
-}
-
-// writeItem loads the item, builds its next event and appends it pinned to the
-// version read, so the event's prev_size is exact. Without If-Match a conflicting
-// writer is retried a few times; with If-Match a conflict is a failed precondition.
-func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID, itemID string, ifMatch int64, build func(cur item.Item) (any, error)) (events.Event, bool, error) {
+	if m.IdempotencyKey != "" {
+		if ev, dup, err := first(nil); err != nil || dup {
+			return ev, dup, err
+		}
+	}
 	const attempts = 5
 	for i := 0; ; i++ {
 		cur, err := s.loadItem(ctx, tenant, itemID)
 		if err != nil {
 			return events.Event{}, false, err
 		}
-		if m.IdempotencyKey == "" {
-			if err := checkPrecondition(itemID, ifMatch, cur); err != nil {
-				return events.Event{}, false, err
-			}
-		}
-		expected := events.Exactly(cur.Version)
-		if ifMatch >= 0 {
-			expected = events.Exactly(ifMatch)
-		}
-		// With an idempotency key the store decides: a retry of a write that already
-		// succeeded must get the first answer, not a failed precondition.
-		if ifMatch >= 0 && ifMatch != cur.Version && m.IdempotencyKey == "" {
-			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q is at version %d, not %d", itemID, cur.Version, ifMatch)
+		exists := cur.Version > 0 && !cur.Deleted
+		if err := pre.check(itemID, exists, cur.Version); err != nil {
+			return first(err)
 		}
 		payload, err := build(cur)
 		if err != nil {
-			return events.Event{}, false, err
+			return first(err)
 		}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
-			Tenant: tenant, Stream: events.StreamID(item.StreamID(itemID)), StreamType: item.StreamType,
-			Expected: expected, IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID,
-			Actor: m.Principal.UserID, Events: []events.NewEvent{newEvent(payload)},
+			Tenant: tenant, Stream: stream, StreamType: item.StreamType,
+			Expected: events.Exactly(cur.Version), IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint,
+			CorrelationID: m.CorrelationID, Actor: m.Principal.UserID, Events: []events.NewEvent{newEvent(payload)},
 		})
 		switch {
 		case err == nil:
@@ -116,10 +113,10 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 				s.Meter.CountItemWrite(tenant, res.Events[0].RecordedAt)
 			}
 			return res.Events[0], res.Duplicate, nil
-		case errors.Is(err, events.ErrConcurrency) && ifMatch != IfMatchNone:
-			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:
-			continue
+			continue // read the new state and check the preconditions on it
+		case errors.Is(err, events.ErrConcurrency) && pre.Conditional():
+			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
 		default:
 			return events.Event{}, false, storeError("write item", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
 )
 
 // Usage limits (issue: at most 1,000 records per request, ids kept at least 35 days).
@@ -106,10 +107,51 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		seen[r.ID] = i
 		valid = append(valid, metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: r.Timestamp.UTC(), Properties: r.Properties, Source: "api"})
 	}
+	if m.IdempotencyKey == "" {
+		return s.recordUsage(ctx, m, tid, valid)
+	}
+	// With a key, the answer is recorded under it after the records, so a retry
+	// gets the first answer rather than "all duplicates", and the key cannot be
+	// reused for another report. A crash before the answer is recorded leaves
+	// the key unused: the retry runs again, and record ids keep it exactly once.
+	stream := events.StreamID(metering.AnswersStreamID)
+	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
+		return UsageResult{}, err
+	} else if dup {
+		return usageAnswer(res)
+	}
+	out, err := s.recordUsage(ctx, m, tid, valid)
+	if err != nil {
+		return out, err
+	}
+	res, err := s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: stream, StreamType: metering.AnswersStreamType, Expected: events.AnyVersion,
+		IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		Events: []events.NewEvent{newEvent(&metering.ReportAnswered{Accepted: out.Accepted, Duplicates: out.Duplicates})},
+	})
+	if err != nil {
+		return UsageResult{}, storeError("record usage answer", err)
+	}
+	return usageAnswer(res)
+}
+
+func (s *Service) recordUsage(ctx context.Context, m Meta, tid events.TenantID, valid []metering.Recorded) (UsageResult, error) {
 	if kc, ok := s.Store.(events.KeyClaimer); ok {
 		return s.recordReported(ctx, m, tid, kc, valid)
 	}
 	return s.recordOneByOne(ctx, m, tid, valid)
+}
+
+// usageAnswer is the answer a usage report's key recorded.
+func usageAnswer(res events.AppendResult) (UsageResult, error) {
+	if res.Events[0].Type != metering.TypeReportAnswered {
+		return UsageResult{}, errKeyReused
+	}
+	a, err := events.DecodeAs[metering.ReportAnswered](schema.Registry, res.Events[0])
+	if err != nil {
+		return UsageResult{}, storeError("decode usage answer", err)
+	}
+	return UsageResult{Accepted: a.Accepted, Duplicates: a.Duplicates}, nil
 }
 
 // Usage record limits that keep a reported batch well inside an event's 64 KiB.

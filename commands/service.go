@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
@@ -23,7 +24,7 @@ type Service struct {
 	Reader    projections.Reader // read models; may lag the store by the projection lag
 	Clock     clock.Clock
 	Plans     PlanCatalog
-	Passwords PasswordHasher
+	Passwords PasswordHasher // required by Onboard, even with Users set
 	// Users, when set, holds credentials instead of the event store (Cognito);
 	// nil keeps password hashes in user.added events, as locally.
 	Users UserDirectory
@@ -33,12 +34,33 @@ type Service struct {
 	// below a value already used, or late usage recorded under the old window
 	// could be missed by the next close.
 	UsageWindow time.Duration
+	// ReservationTTL is how long the name reservation of an onboarding that never
+	// completed holds the name (default DefaultReservationTTL, 24 hours); after it
+	// a new onboarding may take the name over. Completed onboardings never expire.
+	ReservationTTL time.Duration
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger
+	// Cursors seals the event-log cursors the API hands out, so they are opaque
+	// and bound to the tenant (docs/ARCHITECTURE.md, "API cursors"). nil uses a
+	// random key of this process: still opaque, but not valid after a restart
+	// or on another instance, so cmd wires a persistent key.
+	Cursors *cursorseal.Sealer
 
 	itemsOnce sync.Once
 	items     *itemCache
+
+	cursorsOnce sync.Once
+}
+
+// cursors returns the sealer of the event-log cursors.
+func (s *Service) cursors() *cursorseal.Sealer {
+	s.cursorsOnce.Do(func() {
+		if s.Cursors == nil {
+			s.Cursors = cursorseal.Ephemeral()
+		}
+	})
+	return s.Cursors
 }
 
 // itemCache returns the service's item state cache, made on first use.
@@ -61,9 +83,62 @@ type PasswordHasher interface {
 
 // Meta is what every command carries besides its arguments.
 type Meta struct {
-	Principal      identity.Principal
+	Principal identity.Principal
+	// IdempotencyKey is the client's Idempotency-Key; Fingerprint is a hash of
+	// what the request means (the HTTP layer's RequestFingerprint), stored with
+	// the key so the key cannot be replayed for another request.
 	IdempotencyKey string
+	Fingerprint    string
 	CorrelationID  string
+}
+
+// storeKey is the store's idempotency key for the client's key. Client keys and
+// the keys commands derive for their own steps (internalKey) live in separate
+// namespaces, so no client key can name a step of another command.
+func (m Meta) storeKey() string {
+	if m.IdempotencyKey == "" {
+		return ""
+	}
+	return "c:" + m.IdempotencyKey
+}
+
+// internalKey is the store key of one step of a multi-append command, derived
+// from the client's key ("" without one).
+func (m Meta) internalKey(step string) string {
+	if m.IdempotencyKey == "" {
+		return ""
+	}
+	return "i:" + step + ":" + m.IdempotencyKey
+}
+
+// errKeyReused answers a key used before for another request (Stripe's 422).
+var errKeyReused = &domain.Error{Code: domain.CodeUnprocessable, Field: "Idempotency-Key",
+	Message: "this Idempotency-Key was already used for a different request; use a new key for each request"}
+
+// firstResult answers the retry of a request: what the request's idempotency key
+// wrote the first time, if the store still remembers the key. The key must have
+// been used for this stream with this fingerprint, else the answer is a 422.
+// Commands ask before they check preconditions, so that the retry of a write
+// that succeeded gets the first answer, not a failed precondition.
+func (s *Service) firstResult(ctx context.Context, m Meta, tenant events.TenantID, stream events.StreamID) (events.AppendResult, bool, error) {
+	return s.firstResultOf(ctx, m, tenant, m.storeKey(), stream)
+}
+
+func (s *Service) firstResultOf(ctx context.Context, m Meta, tenant events.TenantID, key string, stream events.StreamID) (events.AppendResult, bool, error) {
+	if key == "" {
+		return events.AppendResult{}, false, nil
+	}
+	rec, found, err := s.Store.Idempotency(ctx, tenant, key)
+	if err != nil {
+		return events.AppendResult{}, false, storeError("read idempotency key", err)
+	}
+	if !found {
+		return events.AppendResult{}, false, nil
+	}
+	if !rec.Matches(stream, m.Fingerprint) {
+		return events.AppendResult{}, false, errKeyReused
+	}
+	return rec.Result, true, nil
 }
 
 // authorizeTenant checks that the principal may act on the tenant named in the
@@ -125,7 +200,7 @@ func storeError(op string, err error) error {
 	case errors.Is(err, events.ErrTooLarge):
 		return &domain.Error{Code: domain.CodeTooLarge, Message: "the request is too large", Err: err}
 	case errors.Is(err, events.ErrIdempotencyKeyReuse):
-		return &domain.Error{Code: domain.CodeUnprocessable, Message: "the Idempotency-Key was already used for a different request", Err: err}
+		return &domain.Error{Code: errKeyReused.Code, Field: errKeyReused.Field, Message: errKeyReused.Message, Err: err}
 	case errors.Is(err, events.ErrInvalid):
 		return &domain.Error{Code: domain.CodeInvalid, Message: "invalid request", Err: err}
 	case errors.Is(err, events.ErrClosed):

@@ -21,6 +21,11 @@ func (s *Service) GetTenant(ctx context.Context, m Meta, tenantID string) (tenan
 }
 
 func (s *Service) loadTenant(ctx context.Context, tid events.TenantID) (tenant.Tenant, error) {
+	return s.tenantAt(ctx, tid, 0)
+}
+
+// tenantAt folds the tenant's stream up to version upTo (0: all of it).
+func (s *Service) tenantAt(ctx context.Context, tid events.TenantID, upTo int64) (tenant.Tenant, error) {
 	evs, err := s.Store.Load(ctx, tid, tenant.StreamID, 1)
 	if errors.Is(err, events.ErrNotFound) {
 		return tenant.Tenant{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
@@ -30,11 +35,18 @@ func (s *Service) loadTenant(ctx context.Context, tid events.TenantID) (tenant.T
 	}
 	var t tenant.Tenant
 	for _, ev := range evs {
+		if upTo > 0 && ev.Version > upTo {
+			break
+		}
 		p, err := schema.Registry.Decode(ev)
 		if err != nil {
 			return tenant.Tenant{}, storeError("decode tenant", err)
 		}
 		t.Apply(ev.Version, p)
+	}
+	if t.ID == "" {
+		// Only tenant.reservation_expired: an onboarding that never completed.
+		return tenant.Tenant{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
 	}
 	return t, nil
 }
@@ -51,18 +63,31 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 	if !s.Plans.HasPlan(plan) {
 		return tenant.Tenant{}, domain.FieldError("plan", "unknown plan %q", plan)
 	}
+	// A retry answers what the first attempt answered: the tenant as that
+	// change left it.
+	answer := func(res events.AppendResult) (tenant.Tenant, error) {
+		if res.Events[0].Type != tenant.TypePlanChanged {
+			return tenant.Tenant{}, errKeyReused
+		}
+		return s.tenantAt(ctx, tid, res.LastVersion())
+	}
+	if res, dup, err := s.firstResult(ctx, m, tid, tenant.StreamID); err != nil {
+		return tenant.Tenant{}, err
+	} else if dup {
+		return answer(res)
+	}
 	for attempt := 0; ; attempt++ {
 		t, err := s.loadTenant(ctx, tid)
 		if err != nil {
 			return tenant.Tenant{}, err
 		}
-		if t.Plan == plan && m.IdempotencyKey == "" {
-			return t, nil // already there: nothing to record
+		if t.Plan == plan {
+			return t, nil // already there: nothing to record, with or without a key
 		}
 		ev := &tenant.PlanChanged{From: t.Plan, To: plan, At: s.Clock.Now()}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType, Expected: events.Exactly(t.Version),
-			IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+			IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
 			Events: []events.NewEvent{newEvent(ev)},
 		})
 		if errors.Is(err, events.ErrConcurrency) && attempt < 3 {
@@ -71,15 +96,18 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 		if err != nil {
 			return tenant.Tenant{}, storeError("change plan", err)
 		}
-		if !res.Duplicate {
-			t.Apply(res.LastVersion(), ev)
-			return t, nil
+		if res.Duplicate {
+			return answer(res)
 		}
-		return s.loadTenant(ctx, tid)
+		t.Apply(res.LastVersion(), ev)
+		return t, nil
 	}
 }
 
 // EventLog returns a page of the tenant's own events (tenant_admin only).
+// after and the page's Next are API cursors: store cursors sealed for the
+// tenant (Service.Cursors), so they reveal no store-wide position and a cursor
+// of another tenant, or a tampered one, is an invalid after.
 func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after events.Cursor, limit int) (events.Page, error) {
 	tid, err := s.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
@@ -91,13 +119,20 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	page, err := s.readEventLog(ctx, tid, after, limit)
+	var from events.Cursor
+	if after != "" {
+		if from, err = s.cursors().Open(tid, string(after)); err != nil {
+			return events.Page{}, domain.FieldError("after", "invalid cursor")
+		}
+	}
+	page, err := s.readEventLog(ctx, tid, from, limit)
 	if errors.Is(err, events.ErrInvalidCursor) {
 		return events.Page{}, domain.FieldError("after", "invalid cursor")
 	}
 	if err != nil {
 		return events.Page{}, storeError("read events", err)
 	}
+	page.Next = events.Cursor(s.cursors().Seal(tid, page.Next))
 	// Secrets never leave through the log, even to the tenant's admin.
 	for i := range page.Events {
 		if page.Events[i].Type == tenant.TypeUserAdded {

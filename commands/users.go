@@ -56,6 +56,12 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			return User{}, err
 		}
 	}
+	stream := events.StreamID(tenant.UserStreamID(email))
+	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
+		return User{}, err
+	} else if dup {
+		return s.retriedUser(tid, res, c.Password)
+	}
 	userID := uuid.Must(uuid.NewV7()).String()
 	if s.Users != nil {
 		// Check first: the directory must not overwrite an existing user's password.
@@ -73,15 +79,46 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	}
 	ev := &tenant.UserAdded{UserID: userID, Email: email, PasswordHash: hash, Roles: []string{role}, At: s.Clock.Now()}
 	res, err := s.Store.Append(ctx, events.AppendRequest{
-		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
-		Expected: events.NoStream, IdempotencyKey: m.IdempotencyKey, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
-		Events: []events.NewEvent{newEvent(ev)},
+		Tenant: tid, Stream: stream, StreamType: tenant.UserStreamType,
+		Expected: events.NoStream, IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint,
+		CorrelationID: m.CorrelationID, Actor: m.Principal.UserID, Events: []events.NewEvent{newEvent(ev)},
 	})
 	if errors.Is(err, events.ErrConcurrency) {
+		// A concurrent attempt of this very request may have added the user.
+		if res, dup, ferr := s.firstResult(ctx, m, tid, stream); ferr != nil || dup {
+			if ferr != nil {
+				return User{}, ferr
+			}
+			return s.retriedUser(tid, res, c.Password)
+		}
 		return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
 	}
 	if err != nil {
 		return User{}, storeError("add user", err)
+	}
+	return addedUser(tid, res)
+}
+
+// retriedUser answers a keyed retry with the first attempt's user, if the
+// password is the same (the fingerprint leaves passwords out; the stored hash
+// checks it, where the store keeps one).
+func (s *Service) retriedUser(tid events.TenantID, res events.AppendResult, password string) (User, error) {
+	if res.Events[0].Type == tenant.TypeUserAdded {
+		stored, err := events.DecodeAs[tenant.UserAdded](schema.Registry, res.Events[0])
+		if err != nil {
+			return User{}, storeError("decode user", err)
+		}
+		if err := s.samePassword(password, stored.PasswordHash); err != nil {
+			return User{}, err
+		}
+	}
+	return addedUser(tid, res)
+}
+
+// addedUser is the answer of an add-user append (or of its first attempt).
+func addedUser(tid events.TenantID, res events.AppendResult) (User, error) {
+	if res.Events[0].Type != tenant.TypeUserAdded {
+		return User{}, errKeyReused
 	}
 	stored, err := events.DecodeAs[tenant.UserAdded](schema.Registry, res.Events[0])
 	if err != nil {

@@ -112,11 +112,17 @@ type AppendRequest struct {
 	StreamType string
 	Expected   ExpectedVersion
 	// IdempotencyKey, when set, makes a retried append return the first result and
-	// write nothing. Keys are scoped to the tenant.
+	// write nothing. Keys are scoped to the tenant and remembered for
+	// IdempotencyKeyTTL after their first use; after that a key is new again.
 	IdempotencyKey string
-	CorrelationID  string
-	CausationID    string
-	Actor          string
+	// Fingerprint, with IdempotencyKey, names the request the key is used for (a
+	// hash of what the request means). It is stored with the key, and a retry
+	// whose fingerprint or stream differs fails with ErrIdempotencyKeyReuse
+	// instead of answering with the first result.
+	Fingerprint   string
+	CorrelationID string
+	CausationID   string
+	Actor         string
 	// SkipDuplicateIDs drops, instead of writing, every event whose ID the tenant
 	// already holds from an earlier SkipDuplicateIDs append (or that repeats an ID
 	// earlier in the same request), and reports how many in AppendResult.Skipped.
@@ -142,6 +148,35 @@ type AppendResult struct {
 	Duplicate bool
 	// Skipped counts events dropped by SkipDuplicateIDs; Events holds only those written.
 	Skipped int
+}
+
+// IdempotencyKeyTTL is how long a store remembers an idempotency key after the
+// append that first used it (docs/ARCHITECTURE.md, Idempotency): at least as
+// long as Stripe's 24 hours, so any client retry schedule fits.
+const IdempotencyKeyTTL = 24 * time.Hour
+
+// IdempotencyRecord is what a store remembers of an idempotency key: the stream
+// and fingerprint of the append that first used it, and what that append wrote.
+type IdempotencyRecord struct {
+	Stream      StreamID
+	Fingerprint string
+	// Result is the first append's result, with Duplicate set.
+	Result AppendResult
+	// Created is when the key was first used (the store's clock); the key is
+	// forgotten at Created + IdempotencyKeyTTL.
+	Created time.Time
+}
+
+// Matches reports whether an append for stream with fingerprint is a retry of
+// the one the record remembers. A record stored without a fingerprint (before
+// fingerprints existed) matches by stream alone.
+func (r IdempotencyRecord) Matches(stream StreamID, fingerprint string) bool {
+	return r.Stream == stream && (r.Fingerprint == "" || r.Fingerprint == fingerprint)
+}
+
+// IdempotencyExpired reports whether a key first used at created is forgotten at now.
+func IdempotencyExpired(created, now time.Time) bool {
+	return !now.Before(created.Add(IdempotencyKeyTTL))
 }
 
 // LastVersion returns the stream version after the append.
@@ -184,7 +219,7 @@ func (r *AppendRequest) Validate(l Limits) error {
 	if len(r.Events) > l.MaxEventsPerAppend {
 		return fmt.Errorf("%w: %d events in one append, limit %d", ErrTooLarge, len(r.Events), l.MaxEventsPerAppend)
 	}
-	for _, s := range []string{r.StreamType, r.IdempotencyKey, r.CorrelationID, r.CausationID, r.Actor} {
+	for _, s := range []string{r.StreamType, r.IdempotencyKey, r.Fingerprint, r.CorrelationID, r.CausationID, r.Actor} {
 		if len(s) > maxMetaLen {
 			return fmt.Errorf("%w: metadata longer than %d bytes", ErrInvalid, maxMetaLen)
 		}

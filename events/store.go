@@ -31,9 +31,19 @@ type Store interface {
 	// Append writes req.Events atomically at the next versions of the stream.
 	// Errors: ErrInvalid (malformed request), ErrTooLarge (data or event count over
 	// the limits), ErrConcurrency (req.Expected does not match), ErrIdempotencyKeyReuse
-	// (key used before for another stream), ErrClosed, or a wrapped backend error.
-	// A retry with the same IdempotencyKey returns the first result with Duplicate set.
+	// (key used before for another stream or with another Fingerprint), ErrClosed,
+	// or a wrapped backend error. A retry with the same IdempotencyKey, stream and
+	// Fingerprint returns the first result with Duplicate set, whatever
+	// req.Expected says, while the key is remembered (IdempotencyKeyTTL); the key
+	// is checked before the expected version.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
+
+	// Idempotency returns what the store remembers of the tenant's idempotency key:
+	// found is false for a key never used or used more than IdempotencyKeyTTL ago.
+	// Commands ask before they check preconditions, so that the retry of a write
+	// that succeeded gets the first answer rather than a failed precondition.
+	// Errors: ErrInvalid, ErrClosed.
+	Idempotency(ctx context.Context, tenant TenantID, key string) (rec IdempotencyRecord, found bool, err error)
 
 	// Load returns the stream's events with version >= from (from < 1 means 1), in
 	// version order. Errors: ErrNotFound if the stream has no events at all,

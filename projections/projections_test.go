@@ -51,11 +51,11 @@ func platformHistory(t *testing.T) []events.Event {
 		for _, tid := range tenants {
 			m := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "u", Roles: []string{ident.RoleTenantAdmin}}}
 			for j := 0; j < 3; j++ {
-				_, err := svc.PutItem(ctx, m, commands.PutItem{Tenant: tid, ItemID: fmt.Sprintf("doc-%d", j), Data: json.RawMessage(fmt.Sprintf(`{"round":%d,"pad":"%0*d"}`, round, round*10+j, 0)), IfMatch: -1})
+				_, err := svc.PutItem(ctx, m, commands.PutItem{Tenant: tid, ItemID: fmt.Sprintf("doc-%d", j), Data: json.RawMessage(fmt.Sprintf(`{"round":%d,"pad":"%0*d"}`, round, round*10+j, 0))})
 				require.NoError(t, err)
 			}
 			if round == 2 {
-				require.NoError(t, svc.DeleteItem(ctx, m, tid, "doc-1", -1))
+				require.NoError(t, svc.DeleteItem(ctx, m, tid, "doc-1", commands.Precondition{}))
 				_, err := svc.ChangePlan(ctx, m, tid, "pro")
 				require.NoError(t, err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	ebapi "github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	snsapi "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 	"github.com/tenantstream/tenantstream/cmd/lambda/internal/rie"
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/eventbridge"
@@ -196,6 +198,10 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	onboardingQ := subscribe(t, ctx, p, topicsClient, topics.Onboarding, "e2e-onboarding")
 	pool, err := cognito.CreatePool(ctx, cip.NewFromConfig(cfg), "tenantstream-e2e")
 	require.NoError(t, err)
+	// The api's event-log cursor key, a generated secret string as infra makes it.
+	cursorKey, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("tenantstream-e2e-cursor-key"), SecretString: aws.String(cursorseal.NewMaterial())})
+	require.NoError(t, err)
 
 	// The functions, configured as the stack configures them.
 	emulator := rie.Emulator(t)
@@ -209,6 +215,7 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	// the keys those calls touch against the role's LeadingKeys condition.
 	p.api = rie.Start(t, "api", emulator, rie.Build(t, "./api"), with("AWS_LAMBDA_FUNCTION_NAME=api",
 		"TENANTSTREAM_TENANT_ROLE_ARN=arn:aws:iam::123456789012:role/tenantstream-tenant",
+		"TENANTSTREAM_CURSOR_KEY_SECRET_ARN="+aws.ToString(cursorKey.ARN),
 		"COGNITO_USER_POOL_ID="+pool.UserPoolID, "COGNITO_CLIENT_ID="+pool.ClientID,
 		"COGNITO_JWKS_URL="+cognito.JWKSURL(moto.Endpoint, pool.UserPoolID),
 		"TENANTSTREAM_TEST_HOOKS=1", "TENANTSTREAM_NOW=2026-03-20T10:00:00Z")...)
@@ -256,6 +263,16 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	r = p.call(http.MethodGet, tenantPath+"/data?limit=10", token, nil)
 	require.Equal(t, http.StatusOK, r.StatusCode, r.Body)
 	assert.Len(t, r.json(t)["items"], 2, r.Body)
+
+	// The event log pages with the sealed cursors (key from Secrets Manager).
+	r = p.call(http.MethodGet, tenantPath+"/events?limit=2", token, nil)
+	require.Equal(t, http.StatusOK, r.StatusCode, r.Body)
+	next, _ := r.json(t)["next"].(string)
+	require.NotEmpty(t, next)
+	assert.NotContains(t, next, "dt1.", "a store cursor left the API")
+	r = p.call(http.MethodGet, tenantPath+"/events?limit=2&after="+next, token, nil)
+	require.Equal(t, http.StatusOK, r.StatusCode, r.Body)
+	assert.NotEmpty(t, r.json(t)["events"], r.Body)
 
 	// Usage in March.
 	r = p.call(http.MethodPost, tenantPath+"/usage", token, map[string]any{"events": []map[string]string{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/catalog"
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/commands/identity"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
@@ -28,6 +29,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/notify"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 	"github.com/tenantstream/tenantstream/projections"
 	rmsqlite "github.com/tenantstream/tenantstream/projections/sqlite"
 )
@@ -53,6 +55,11 @@ type Config struct {
 	StartAt time.Time
 	// Projections to run; nil runs every registered projection.
 	Projections []projections.Projection
+	// OnboardingRate and OnboardingBurst limit POST /onboarding per client
+	// address (httpapi.OnboardingRate reads them): "" and 0 are the default,
+	// 5 a minute in bursts of 5; "off" limits nothing.
+	OnboardingRate  string
+	OnboardingBurst int
 }
 
 // App is the whole local platform in one process: the event store, the projection
@@ -75,6 +82,8 @@ type App struct {
 	lock       *os.File
 	issued     prometheus.Counter
 	log        *slog.Logger
+
+	onboardingRate ratelimit.Rate
 
 	// appliedPos is the store position of the last event the projections
 	// handled, so callers can wait for them to catch up.
@@ -129,7 +138,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry()}
+	onboardingRate, err := httpapi.OnboardingRate(cfg.OnboardingRate, cfg.OnboardingBurst)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry(), onboardingRate: onboardingRate}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -174,6 +187,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
+	// Event-log cursors are sealed with a key kept in the data directory, so
+	// they stay valid across restarts (docs/ARCHITECTURE.md, "API cursors").
+	if a.Service.Cursors, err = cursorseal.LoadOrCreate(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if cfg.UsageWindowDays > 0 {
 		a.Service.UsageWindow = time.Duration(cfg.UsageWindowDays) * 24 * time.Hour
 	}
@@ -251,6 +269,8 @@ func (a *App) buildHandler(addr string) error {
 		OpenAPI:        httpapi.OpenAPI,
 		Log:            a.log,
 	}
+	// Per process, which locally is the whole platform (docs/api.md).
+	api.OnboardingLimit = ratelimit.New(a.Clock, a.onboardingRate, 0)
 	a.handler = api.Handler()
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/notify"
 	"github.com/tenantstream/tenantstream/projections"
 )
@@ -206,6 +207,8 @@ func serveCmd(data *string) *cobra.Command {
 	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", 35, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")
 	f.StringVar(&webhooks, "webhooks", "", "comma-separated webhook URLs for notifications")
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
+	f.StringVar(&cfg.OnboardingRate, "onboarding-rate", "", fmt.Sprintf("POST /onboarding requests allowed per client address and process, as N/DURATION such as 5/1m or 100/1h, or off (default %s)", httpapi.DefaultOnboardingRate.Spec()))
+	f.IntVar(&cfg.OnboardingBurst, "onboarding-burst", 0, fmt.Sprintf("how many onboarding requests one address may send at once (0: %d, or N of --onboarding-rate)", httpapi.DefaultOnboardingRate.Burst))
 	return c
 }
 

@@ -37,3 +37,22 @@ const TypeReported = "usage.reported"
 type Reported struct {
 	Records []Recorded `json:"records"`
 }
+
+// TypeReportAnswered is the stable type name of the answer to a usage report
+// sent with an Idempotency-Key. Never rename: it is stored.
+const TypeReportAnswered = "usage.report_answered"
+
+// AnswersStreamID is the tenant stream of those answers. Its name does not start
+// with "usage-", so nothing takes it for a billing period's usage.
+const AnswersStreamID = "answers-usage"
+
+// AnswersStreamType is the stream type of AnswersStreamID.
+const AnswersStreamType = "usage-answers"
+
+// ReportAnswered records what a usage report with an idempotency key answered,
+// under that key, so a retry of the report gets the same answer (the records
+// themselves are recorded once by their ids either way).
+type ReportAnswered struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}

@@ -16,6 +16,9 @@ const (
 	TypePlanChanged  = "tenant.plan_changed"
 	TypeNameReserved = "tenant.name_reserved"
 	TypeUserAdded    = "user.added"
+	// TypeReservationExpired starts the profile stream of a tenant whose name
+	// reservation expired before it was onboarded, so it never can be.
+	TypeReservationExpired = "tenant.reservation_expired"
 )
 
 // Stream types and ids.
@@ -43,14 +46,33 @@ type PlanChanged struct {
 	At   time.Time `json:"at"`
 }
 
-// NameReserved claims a tenant name platform-wide (stream name-<lowercase name>,
-// appended with expected version "no stream", so the name is unique).
+// NameReserved claims a tenant name platform-wide (stream name-<lowercase name>).
+// The first reservation is appended with expected version "no stream", so the
+// name is unique; a reservation that expired before its tenant was onboarded is
+// superseded by the next one, appended at the exact version it saw. The newest
+// reservation of the stream is the name's.
 type NameReserved struct {
 	Name       string `json:"tenant_name"`
 	TenantID   string `json:"tenant_id"`
 	AdminEmail string `json:"admin_email"`
 	UserID     string `json:"admin_user_id"`
 	Plan       string `json:"plan"`
+	// PasswordVerifier is an argon2id hash (PHC string) of the admin's password,
+	// so that only the same request can resume an onboarding interrupted after
+	// the reservation. Empty in reservations recorded before it existed.
+	PasswordVerifier string `json:"password_verifier,omitempty"`
+	// At is when the name was reserved; zero in reservations recorded before it
+	// existed, whose envelope's occurred_at stands in.
+	At time.Time `json:"at,omitzero"`
+}
+
+// ReservationExpired is the first and only event of the profile stream of a
+// tenant whose name reservation expired unonboarded and was taken over. It and
+// tenant.onboarded are both appended with expected version "no stream", so
+// exactly one of them wins: an onboarding either completes or is abandoned.
+type ReservationExpired struct {
+	Name string    `json:"tenant_name"`
+	At   time.Time `json:"at"`
 }
 
 // UserAdded creates a user in a tenant (stream user-<email key>).

@@ -141,3 +141,34 @@ func TestLateEventsWithinTheSettleWindow(t *testing.T) {
 		assert.Empty(t, p.Events, "and only once")
 	}
 }
+
+// TestKeyedAppendCosts counts the requests a keyed append costs, first and
+// retried: the store looks the key up (one strongly consistent GetItem) before
+// it writes, and a retry costs that read and the read of the first result.
+func TestKeyedAppendCosts(t *testing.T) {
+	t.Parallel()
+	s := newScopedStore(t)
+	ctx := context.Background()
+	req := events.AppendRequest{Tenant: "t1", Stream: "s1", Expected: events.NoStream, IdempotencyKey: "k", Fingerprint: "fp", Events: newEvents(1, false)}
+	_, err := s.store.Append(ctx, req) // registers the tenant: one PutItem, not counted below
+	require.NoError(t, err)
+
+	req.Stream, req.IdempotencyKey = "s2", "k2"
+	before := s.base.calls.Load()
+	res, err := s.store.Append(ctx, req)
+	require.NoError(t, err)
+	require.False(t, res.Duplicate)
+	assert.Equal(t, int64(2), s.base.calls.Load()-before, "a first keyed append: the key's GetItem and one TransactWriteItems")
+
+	before = s.base.calls.Load()
+	res, err = s.store.Append(ctx, req)
+	require.NoError(t, err)
+	require.True(t, res.Duplicate)
+	assert.Equal(t, int64(2), s.base.calls.Load()-before, "a retry: the key's GetItem and one Query for the first result, no write")
+
+	before = s.base.calls.Load()
+	_, found, err := s.store.Idempotency(ctx, "t1", "k2")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, int64(2), s.base.calls.Load()-before, "a lookup: GetItem and Query")
+}

@@ -34,6 +34,11 @@ const (
 	attrFirst      = "first_version"
 	attrCount      = "count"
 	attrVersion    = "version"
+	// attrFingerprint and attrExpires are an idempotency record's request
+	// fingerprint and the Unix second it expires at (the table's time-to-live
+	// attribute, set in infra/); its recorded_at is when the key was first used.
+	attrFingerprint = "fingerprint"
+	attrExpires     = "expires_at"
 
 	// TenantIndex is the global secondary index holding each tenant's history in
 	// replay order, and the tenant registry under the partition registryPK.

@@ -124,6 +124,13 @@ func tenantOps(s *dynamodb.Store, tenant events.TenantID) []struct {
 		{"the same key again (duplicate)", appendReq(events.AppendRequest{Stream: "s1", Expected: events.AnyVersion, IdempotencyKey: "k1", Events: newEvents(1, false)})},
 		{"append skipping duplicate ids", appendReq(events.AppendRequest{Stream: "u", Expected: events.AnyVersion, SkipDuplicateIDs: true, Events: newEvents(2, true)})},
 		{"append claiming keys", appendReq(events.AppendRequest{Stream: "u", Expected: events.AnyVersion, ClaimKeys: []string{"r1"}, Events: newEvents(1, false)})},
+		{"look up an idempotency key", func(ctx context.Context) error {
+			_, found, err := s.Idempotency(ctx, tenant, "k1")
+			if err == nil && !found {
+				return errors.New("key k1 not found")
+			}
+			return err
+		}},
 		{"claimed keys", func(ctx context.Context) error {
 			_, err := s.ClaimedKeys(ctx, tenant, []string{"r1", "r2"})
 			return err

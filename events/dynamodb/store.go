@@ -343,8 +343,13 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 				attrPK: str(idemPK(req.Tenant, req.IdempotencyKey)), attrSK: num(0),
 				attrKind: str(kindIdem), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
 				attrFirst: num(head + 1), attrCount: num(int64(len(built))),
+				attrFingerprint: str(req.Fingerprint), attrRecorded: num(stamp),
+				attrExpires: num(time.UnixMicro(stamp).Add(events.IdempotencyKeyTTL).Unix() + 1),
 			},
-			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+			// A record older than the TTL is forgotten (DynamoDB's TTL deletes it
+			// only eventually): the key starts over.
+			ConditionExpression:       aws.String("attribute_not_exists(PK) OR recorded_at <= :forgotten"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":forgotten": num(stamp - events.IdempotencyKeyTTL.Microseconds())},
 		}})
 	}
 	if req.SkipDuplicateIDs {
@@ -508,32 +513,74 @@ func (s *Store) explain(ctx context.Context, a *appendAttempt, reasons []ddbtype
 	return fmt.Errorf("transaction cancelled without a reason: %w", events.ErrConcurrency)
 }
 
-// duplicate returns the first result of an append with req's idempotency key, if any.
+// duplicate returns the first result of an append with req's idempotency key, if
+// the key is remembered and was used for the same request.
 func (s *Store) duplicate(ctx context.Context, c Client, req events.AppendRequest) (events.AppendResult, bool, error) {
-	it, err := s.getItem(ctx, c, idemPK(req.Tenant, req.IdempotencyKey), 0)
-	if err != nil || it == nil {
+	rec, found, err := s.idempotency(ctx, c, req.Tenant, req.IdempotencyKey)
+	if err != nil || !found {
 		return events.AppendResult{}, false, err
+	}
+	if !rec.Matches(req.Stream, req.Fingerprint) {
+		return events.AppendResult{}, false, fmt.Errorf("key %q was used for another request: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)
+	}
+	return rec.Result, true, nil
+}
+
+// Idempotency implements events.Store with strongly consistent reads.
+func (s *Store) Idempotency(ctx context.Context, tenant events.TenantID, key string) (events.IdempotencyRecord, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	if err := tenant.Validate(); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	if key == "" {
+		return events.IdempotencyRecord{}, false, nil
+	}
+	c, err := s.clientFor(ctx, tenant)
+	if err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	rec, found, err := s.idempotency(ctx, c, tenant, key)
+	if err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	return rec, found, nil
+}
+
+// idempotency reads the tenant's key record and the events it names; found is
+// false when there is none or it has expired.
+func (s *Store) idempotency(ctx context.Context, c Client, tenant events.TenantID, key string) (events.IdempotencyRecord, bool, error) {
+	it, err := s.getItem(ctx, c, idemPK(tenant, key), 0)
+	if err != nil || it == nil {
+		return events.IdempotencyRecord{}, false, err
+	}
+	var created time.Time
+	if ra, err := getN(it, attrRecorded); err == nil {
+		created = time.UnixMicro(ra).UTC()
+		if events.IdempotencyExpired(created, s.clock.Now()) {
+			return events.IdempotencyRecord{}, false, nil
+		}
 	}
 	stream, _ := getS(it, attrStream)
-	if events.StreamID(stream) != req.Stream {
-		return events.AppendResult{}, false, fmt.Errorf("key %q was used for stream %s: %w", req.IdempotencyKey, stream, events.ErrIdempotencyKeyReuse)
-	}
+	fp, _ := getS(it, attrFingerprint)
 	first, err := getN(it, attrFirst)
 	if err != nil {
-		return events.AppendResult{}, false, err
+		return events.IdempotencyRecord{}, false, err
 	}
 	count, err := getN(it, attrCount)
 	if err != nil {
-		return events.AppendResult{}, false, err
+		return events.IdempotencyRecord{}, false, err
 	}
-	evs, err := s.loadRange(ctx, c, req.Tenant, req.Stream, first, first+count-1)
+	evs, err := s.loadRange(ctx, c, tenant, events.StreamID(stream), first, first+count-1)
 	if err != nil {
-		return events.AppendResult{}, false, err
+		return events.IdempotencyRecord{}, false, err
 	}
 	if int64(len(evs)) != count {
-		return events.AppendResult{}, false, fmt.Errorf("idempotency record of key %q names %d events, found %d", req.IdempotencyKey, count, len(evs))
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency record of key %q names %d events, found %d", key, count, len(evs))
 	}
-	return events.AppendResult{Events: evs, Duplicate: true}, true, nil
+	return events.IdempotencyRecord{Stream: events.StreamID(stream), Fingerprint: fp, Created: created,
+		Result: events.AppendResult{Events: evs, Duplicate: true}}, true, nil
 }
 
 // registerTenant writes the tenant's registry item, which ReadAll walks, before its

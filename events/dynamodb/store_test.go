@@ -11,6 +11,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/storetest"
@@ -42,16 +43,16 @@ func motoTable(t *testing.T) (*ddb.Client, string) {
 }
 
 func TestContractOnMoto(t *testing.T) {
-	storetest.RunWith(t, storetest.Options{SkipConcurrency: true}, func(t *testing.T) events.Store {
+	storetest.RunWith(t, storetest.Options{SkipConcurrency: true}, func(t *testing.T, clk clock.Clock) events.Store {
 		client, table := motoTable(t)
-		return dynamodb.New(client, table)
+		return dynamodb.New(client, table, dynamodb.WithClock(clk))
 	})
 }
 
 func TestContractOnConcurrencyCorrectFake(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) events.Store {
+	storetest.Run(t, func(t *testing.T, clk clock.Clock) events.Store {
 		client := newFakeDynamo()
 		require.NoError(t, dynamodb.CreateTable(context.Background(), client, "events"))
-		return dynamodb.New(client, "events")
+		return dynamodb.New(client, "events", dynamodb.WithClock(clk))
 	})
 }

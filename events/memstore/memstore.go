@@ -36,8 +36,40 @@ type idemKey struct {
 }
 
 type idemRecord struct {
-	stream    events.StreamID
-	positions []int64
+	stream      events.StreamID
+	fingerprint string
+	created     time.Time
+	positions   []int64
+}
+
+// record returns what rec remembers, with the events it names.
+func (s *Store) record(rec idemRecord) events.IdempotencyRecord {
+	out := make([]events.Event, len(rec.positions))
+	for i, p := range rec.positions {
+		out[i] = s.all[p-1]
+	}
+	return events.IdempotencyRecord{Stream: rec.stream, Fingerprint: rec.fingerprint, Created: rec.created,
+		Result: events.AppendResult{Events: out, Duplicate: true}}
+}
+
+// Idempotency implements events.Store.
+func (s *Store) Idempotency(ctx context.Context, tenant events.TenantID, key string) (events.IdempotencyRecord, bool, error) {
+	if err := tenant.Validate(); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", events.ErrClosed)
+	}
+	rec, ok := s.idem[idemKey{tenant, key}]
+	if !ok || events.IdempotencyExpired(rec.created, s.clock.Now()) {
+		return events.IdempotencyRecord{}, false, nil
+	}
+	return s.record(rec), true, nil
 }
 
 // Store keeps every event in one slice; an event's Position is its index + 1, the
@@ -101,15 +133,12 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, events.ErrClosed)
 	}
 	if req.IdempotencyKey != "" {
-		if rec, ok := s.idem[idemKey{req.Tenant, req.IdempotencyKey}]; ok {
-			if rec.stream != req.Stream {
+		if rec, ok := s.idem[idemKey{req.Tenant, req.IdempotencyKey}]; ok && !events.IdempotencyExpired(rec.created, s.clock.Now()) {
+			r := s.record(rec)
+			if !r.Matches(req.Stream, req.Fingerprint) {
 				return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, events.ErrIdempotencyKeyReuse)
 			}
-			out := make([]events.Event, len(rec.positions))
-			for i, p := range rec.positions {
-				out[i] = s.all[p-1]
-			}
-			return events.AppendResult{Events: out, Duplicate: true}, nil
+			return r.Result, nil
 		}
 	}
 	skipped := 0
@@ -161,7 +190,7 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	s.streams[sk] = append(s.streams[sk], positions...)
 	s.byTenant[req.Tenant] = append(s.byTenant[req.Tenant], positions...)
 	if req.IdempotencyKey != "" {
-		s.idem[idemKey{req.Tenant, req.IdempotencyKey}] = idemRecord{stream: req.Stream, positions: positions}
+		s.idem[idemKey{req.Tenant, req.IdempotencyKey}] = idemRecord{stream: req.Stream, fingerprint: req.Fingerprint, created: built[0].RecordedAt, positions: positions}
 	}
 	if req.SkipDuplicateIDs {
 		for _, e := range built {

@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"testing"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
 	"github.com/tenantstream/tenantstream/events/storetest"
@@ -10,5 +11,5 @@ import (
 
 func TestContract(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) events.Store { return memstore.New() })
+	storetest.Run(t, func(t *testing.T, clk clock.Clock) events.Store { return memstore.New(memstore.WithClock(clk)) })
 }

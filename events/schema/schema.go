@@ -17,10 +17,12 @@ func newRegistry() *events.Registry {
 	r.Register(tenant.TypePlanChanged, 1, tenant.PlanChanged{})
 	r.Register(tenant.TypeNameReserved, 1, tenant.NameReserved{})
 	r.Register(tenant.TypeUserAdded, 1, tenant.UserAdded{})
+	r.Register(tenant.TypeReservationExpired, 1, tenant.ReservationExpired{})
 	r.Register(item.TypePut, 1, item.Put{})
 	r.Register(item.TypeDeleted, 1, item.Deleted{})
 	r.Register(metering.TypeRecorded, 1, metering.Recorded{})
 	r.Register(metering.TypeReported, 1, metering.Reported{})
+	r.Register(metering.TypeReportAnswered, 1, metering.ReportAnswered{})
 	registerBilling(r)
 	return r
 }

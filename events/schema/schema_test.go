@@ -33,7 +33,7 @@ func samples() map[string]any {
 	return map[string]any{
 		tenant.TypeOnboarded:    &tenant.Onboarded{TenantID: "01a2-tenant", Name: "acme", Plan: "starter", AdminUserID: "01a2-user", AdminEmail: "admin@acme.test", At: at},
 		tenant.TypePlanChanged:  &tenant.PlanChanged{From: "starter", To: "pro", At: at},
-		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"},
+		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter", PasswordVerifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 		tenant.TypeUserAdded:    &tenant.UserAdded{UserID: "01a2-user", Email: "admin@acme.test", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Roles: []string{"tenant_admin"}, At: at},
 		item.TypePut:            &item.Put{ItemID: "doc-1", Data: json.RawMessage(`{"title":"hello"}`), Size: 17, PrevSize: 0, At: at},
 		item.TypeDeleted:        &item.Deleted{ItemID: "doc-1", PrevSize: 17, At: at},
@@ -42,6 +42,7 @@ func samples() map[string]any {
 			{ID: "u-1", Meter: "compute_seconds", Quantity: "12.5", Timestamp: at, Properties: map[string]string{"region": "eu"}, Source: "api"},
 			{ID: "u-2", Meter: "compute_seconds", Quantity: "0.000000000001", Timestamp: at.Add(time.Second), Source: "api"},
 		}},
+		metering.TypeReportAnswered: &metering.ReportAnswered{Accepted: 998, Duplicates: 2},
 		billing.TypeInvoiceIssued: &billing.Issued{
 			Invoice: billing.Invoice{
 				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
@@ -54,6 +55,8 @@ func samples() map[string]any {
 			},
 			UsageVersion: 42, Opening: map[string]string{"storage_bytes": "1024"}, ProfileVersion: 2,
 		},
+
+		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 	}
 }
 
@@ -100,4 +103,21 @@ func TestGoldenPayloads(t *testing.T) {
 			assert.Equal(t, reflect.TypeOf(payload), reflect.TypeOf(back))
 		})
 	}
+}
+
+// A name reservation stored before it carried a password verifier and a time
+// (testdata/tenant.name_reserved.legacy.json, the form it had then) still decodes,
+// with both new fields empty: they were added as optional fields, not a new
+// schema version.
+func TestLegacyNameReservationDecodes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "tenant.name_reserved.legacy.json"))
+	require.NoError(t, err)
+	p, err := Registry.Decode(events.Event{Type: tenant.TypeNameReserved, SchemaVersion: 1, Data: raw})
+	require.NoError(t, err)
+	assert.Equal(t, &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"}, p)
+
+	// And a reservation without the new fields is stored in the old form.
+	ne, err := Registry.New(&tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"})
+	require.NoError(t, err)
+	assert.JSONEq(t, string(raw), string(ne.Data))
 }

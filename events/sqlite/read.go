@@ -19,9 +19,9 @@ const (
 // readConn is one read-only connection with its prepared statements. Reads never
 // share the writer's connection, so they neither wait for nor delay a commit (WAL).
 type readConn struct {
-	c                                              *sqlite3.SQLiteConn
-	load, exists, all, tenant, headAll, headTenant driver.Stmt
-	claims                                         claimStmts
+	c                                                    *sqlite3.SQLiteConn
+	load, exists, all, tenant, headAll, headTenant, idem driver.Stmt
+	claims                                               claimStmts
 }
 
 func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
@@ -44,6 +44,7 @@ func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
 	rc.tenant = prep(`SELECT pos, body FROM events WHERE tenant = ? AND pos > ? ORDER BY pos LIMIT ?`)
 	rc.headAll = prep(`SELECT max(pos) FROM events`)
 	rc.headTenant = prep(`SELECT max(pos) FROM events WHERE tenant = ?`)
+	rc.idem = prep(idemSelect)
 	if err != nil {
 		rc.close()
 		return nil, fmt.Errorf("prepare reader statements: %w", err)
@@ -53,7 +54,7 @@ func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
 
 func (rc *readConn) close() {
 	rc.claims.close()
-	for _, st := range []driver.Stmt{rc.load, rc.exists, rc.all, rc.tenant, rc.headAll, rc.headTenant} {
+	for _, st := range []driver.Stmt{rc.load, rc.exists, rc.all, rc.tenant, rc.headAll, rc.headTenant, rc.idem} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -80,6 +81,42 @@ func (s *Store) acquire(ctx context.Context) (*readConn, error) {
 }
 
 func (s *Store) release(rc *readConn) { s.readers <- rc }
+
+// Idempotency implements events.Store: the key's row, if it has not expired by
+// the store's clock, and the events its first append wrote.
+func (s *Store) Idempotency(ctx context.Context, tenant events.TenantID, key string) (events.IdempotencyRecord, bool, error) {
+	if err := tenant.Validate(); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	if key == "" {
+		return events.IdempotencyRecord{}, false, nil
+	}
+	rc, err := s.acquire(ctx)
+	if err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
+	}
+	r, found, err := readIdem(ctx, rc.idem, tenant, key)
+	s.release(rc)
+	if err != nil || !found || events.IdempotencyExpired(r.created, s.cfg.clock.Now()) {
+		return events.IdempotencyRecord{}, false, err
+	}
+	evs, err := s.Load(ctx, tenant, events.StreamID(r.stream), r.first)
+	if err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: first result: %w", err)
+	}
+	if n := r.last - r.first + 1; int64(len(evs)) < n {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: key %q names %d events, found %d", key, n, len(evs))
+	} else {
+		evs = evs[:n]
+	}
+	return events.IdempotencyRecord{
+		Stream: events.StreamID(r.stream), Fingerprint: r.fingerprint, Created: r.created,
+		Result: events.AppendResult{Events: evs, Duplicate: true},
+	}, true, nil
+}
 
 // Load returns the stream's events from version from, served from the stream
 // cache when possible. Returned events share their Data with the cache: callers

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
@@ -59,6 +60,14 @@ var migrations = []string{
 		key    TEXT NOT NULL,
 		PRIMARY KEY (tenant, key)
 	) WITHOUT ROWID;`,
+	// 4: an idempotency key remembers the fingerprint of its request and when it
+	// was first used (Unix microseconds), so a reuse for another request is refused
+	// and keys expire after events.IdempotencyKeyTTL. Keys stored before this
+	// migration count as used at the migration.
+	`ALTER TABLE idempotency ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+	ALTER TABLE idempotency ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+	UPDATE idempotency SET created = CAST(strftime('%s', 'now') AS INTEGER) * 1000000;
+	CREATE INDEX idempotency_created ON idempotency (created);`,
 }
 
 // Option configures a Store.
@@ -103,7 +112,9 @@ type Store struct {
 	// rows of the batch being written. Both belong to the writer goroutine.
 	nextPos int64
 	wbuf    rowBuf
-	queue   chan *appendOp
+	// lastPurge is when the writer last found no expired idempotency keys left.
+	lastPurge time.Time
+	queue     chan *appendOp
 
 	// mu guards closed against Append submitting while Close closes the queue.
 	mu         sync.RWMutex

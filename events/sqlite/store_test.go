@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/storetest"
 )
@@ -25,12 +26,14 @@ func openTest(t *testing.T, opts ...Option) *Store {
 
 func TestContract(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t) })
+	storetest.Run(t, func(t *testing.T, clk clock.Clock) events.Store { return openTest(t, WithClock(clk)) })
 }
 
 // The caches must never change what Load and ReadAll return, so the suite also
 // runs without them.
 func TestContractNoCache(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) events.Store { return openTest(t, WithCacheEvents(0), WithRecentEvents(0)) })
+	storetest.Run(t, func(t *testing.T, clk clock.Clock) events.Store {
+		return openTest(t, WithClock(clk), WithCacheEvents(0), WithRecentEvents(0))
+	})
 }

@@ -40,9 +40,9 @@ type appendOp struct {
 var insertSizes = [...]int{64, 16, 4, 1}
 
 type writeStmts struct {
-	insert                                          [len(insertSizes)]driver.Stmt
-	head, idemGet, idemPut, rangeLoad, idGet, idPut driver.Stmt
-	claims                                          claimStmts
+	insert                                                     [len(insertSizes)]driver.Stmt
+	head, idemGet, idemPut, idemPurge, rangeLoad, idGet, idPut driver.Stmt
+	claims                                                     claimStmts
 }
 
 func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
@@ -61,8 +61,11 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 		w.insert[i] = prep(q)
 	}
 	w.head = prep(`SELECT max(version) FROM events WHERE tenant = ? AND stream = ?`)
-	w.idemGet = prep(`SELECT stream, first_version, last_version FROM idempotency WHERE tenant = ? AND key = ?`)
-	w.idemPut = prep(`INSERT INTO idempotency (tenant, key, stream, first_version, last_version) VALUES (?, ?, ?, ?, ?)`)
+	w.idemGet = prep(idemSelect)
+	// REPLACE: a row still present here has expired (findIdempotent answered
+	// every live one), so the key starts over.
+	w.idemPut = prep(`INSERT OR REPLACE INTO idempotency (tenant, key, stream, first_version, last_version, fingerprint, created) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	w.idemPurge = prep(`DELETE FROM idempotency WHERE (tenant, key) IN (SELECT tenant, key FROM idempotency WHERE created < ? LIMIT ` + fmt.Sprint(purgeChunk) + `)`)
 	w.rangeLoad = prep(`SELECT pos, body FROM events WHERE tenant = ? AND stream = ? AND version BETWEEN ? AND ? ORDER BY version`)
 	w.idGet = prep(`SELECT 1 FROM event_ids WHERE tenant = ? AND id = ?`)
 	w.idPut = prep(`INSERT INTO event_ids (tenant, id) VALUES (?, ?)`)
@@ -74,7 +77,7 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 
 func (w *writeStmts) close() {
 	w.claims.close()
-	for _, st := range append(w.insert[:], w.head, w.idemGet, w.idemPut, w.rangeLoad, w.idGet, w.idPut) {
+	for _, st := range append(w.insert[:], w.head, w.idemGet, w.idemPut, w.idemPurge, w.rangeLoad, w.idGet, w.idPut) {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -220,7 +223,35 @@ func (s *Store) run() {
 			close(op.done)
 		}
 		clear(batch)
+		s.purgeExpiredKeys()
 	}
+}
+
+// purgeChunk bounds the expired idempotency keys one purge deletes, so a purge
+// never holds the writer for long; purgeEvery is how often the writer looks.
+const (
+	purgeChunk = 1000
+	purgeEvery = time.Minute
+)
+
+// purgeExpiredKeys deletes idempotency keys past events.IdempotencyKeyTTL, a
+// chunk at a time, at most every purgeEvery while a chunk finds nothing more.
+// Expired rows are ignored by Append anyway; this only keeps the table small.
+// It runs on the writer goroutine after a commit, in its own transaction, and a
+// failure is left for the next look.
+func (s *Store) purgeExpiredKeys() {
+	now := s.cfg.clock.Now()
+	if now.Sub(s.lastPurge) < purgeEvery {
+		return
+	}
+	res, err := stmtExec(s.wstmt.idemPurge, named(now.Add(-events.IdempotencyKeyTTL).UnixMicro()))
+	if err != nil {
+		return
+	}
+	if n, err := res.RowsAffected(); err == nil && n >= purgeChunk {
+		return // more to delete: look again after the next batch
+	}
+	s.lastPurge = now
 }
 
 // errSkip marks an op that failed on its own (conflict, key reuse, cancelled) and
@@ -309,13 +340,13 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 	if req.IdempotencyKey != "" {
 		ik := idemKey{req.Tenant, req.IdempotencyKey}
 		if first, ok := keys[ik]; ok {
-			if first.req.Stream != req.Stream {
+			if first.req.Stream != req.Stream || first.req.Fingerprint != req.Fingerprint {
 				return &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
 			}
 			op.res = events.AppendResult{Events: first.res.Events, Duplicate: true}
 			return nil
 		}
-		done, err := s.findIdempotent(op)
+		done, err := s.findIdempotent(op, now)
 		if err != nil || done {
 			return err
 		}
@@ -367,7 +398,7 @@ func (s *Store) applyOne(op *appendOp, now time.Time, heads, pending map[streamK
 	}
 	last := evs[len(evs)-1].Version
 	if req.IdempotencyKey != "" {
-		if _, err := stmtExec(s.wstmt.idemPut, named(string(req.Tenant), req.IdempotencyKey, string(req.Stream), head+1, last)); err != nil {
+		if _, err := stmtExec(s.wstmt.idemPut, named(string(req.Tenant), req.IdempotencyKey, string(req.Stream), head+1, last, req.Fingerprint, now.UnixMicro())); err != nil {
 			return fmt.Errorf("record idempotency key: %w", err)
 		}
 		keys[idemKey{req.Tenant, req.IdempotencyKey}] = op
@@ -418,29 +449,57 @@ func (s *Store) dropKnownIDs(op *appendOp, batchIDs map[idemKey]bool) (int, erro
 	return len(evs), nil
 }
 
-// findIdempotent answers op from a committed append with the same key, if any.
-func (s *Store) findIdempotent(op *appendOp) (bool, error) {
-	req := &op.req
-	rows, err := stmtQuery(context.Background(), s.wstmt.idemGet, named(string(req.Tenant), req.IdempotencyKey))
+// idemSelect reads a key's record: stream, first and last version, fingerprint
+// and when it was first used.
+const idemSelect = `SELECT stream, first_version, last_version, fingerprint, created FROM idempotency WHERE tenant = ? AND key = ?`
+
+// idemRow is a row of idemSelect.
+type idemRow struct {
+	stream      string
+	first, last int64
+	fingerprint string
+	created     time.Time
+}
+
+// readIdem reads the tenant's key with st (an idemSelect); found is false when
+// there is no row.
+func readIdem(ctx context.Context, st driver.Stmt, tenant events.TenantID, key string) (idemRow, bool, error) {
+	rows, err := stmtQuery(ctx, st, named(string(tenant), key))
 	if err != nil {
-		return false, fmt.Errorf("read idempotency key: %w", err)
+		return idemRow{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	vals := make([]driver.Value, 3)
+	vals := make([]driver.Value, 5)
 	err = rows.Next(vals)
 	_ = rows.Close()
 	if isEOF(err) {
-		return false, nil
+		return idemRow{}, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read idempotency key: %w", err)
+		return idemRow{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	stream, _ := vals[0].(string)
-	first, _ := vals[1].(int64)
-	last, _ := vals[2].(int64)
-	if stream != string(req.Stream) {
+	var r idemRow
+	r.stream, _ = vals[0].(string)
+	r.first, _ = vals[1].(int64)
+	r.last, _ = vals[2].(int64)
+	r.fingerprint, _ = vals[3].(string)
+	created, _ := vals[4].(int64)
+	r.created = time.UnixMicro(created).UTC()
+	return r, true, nil
+}
+
+// findIdempotent answers op from a committed append with the same key, if any
+// that has not expired at now.
+func (s *Store) findIdempotent(op *appendOp, now time.Time) (bool, error) {
+	req := &op.req
+	r, found, err := readIdem(context.Background(), s.wstmt.idemGet, req.Tenant, req.IdempotencyKey)
+	if err != nil || !found || events.IdempotencyExpired(r.created, now) {
+		return false, err
+	}
+	rec := events.IdempotencyRecord{Stream: events.StreamID(r.stream), Fingerprint: r.fingerprint}
+	if !rec.Matches(req.Stream, req.Fingerprint) {
 		return false, &opFailure{fmt.Errorf("key %q: %w", req.IdempotencyKey, events.ErrIdempotencyKeyReuse)}
 	}
-	rows, err = stmtQuery(context.Background(), s.wstmt.rangeLoad, named(string(req.Tenant), stream, first, last))
+	rows, err := stmtQuery(context.Background(), s.wstmt.rangeLoad, named(string(req.Tenant), r.stream, r.first, r.last))
 	if err != nil {
 		return false, fmt.Errorf("read first result: %w", err)
 	}

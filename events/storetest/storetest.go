@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 )
 
@@ -29,8 +30,11 @@ type Options struct {
 	SkipConcurrency bool
 }
 
+// NewStore makes an empty store for one case, stamping and expiring with clk.
+type NewStore func(t *testing.T, clk clock.Clock) events.Store
+
 // Run runs every case against stores made by newStore; each case gets a new store.
-func Run(t *testing.T, newStore func(t *testing.T) events.Store) {
+func Run(t *testing.T, newStore NewStore) {
 	RunWith(t, Options{}, newStore)
 }
 
@@ -38,11 +42,17 @@ type testCase struct {
 	name       string
 	concurrent bool
 	run        func(t *testing.T, s events.Store)
+	// clocked cases get a store on a test clock they move themselves.
+	clocked func(t *testing.T, s events.Store, clk *clock.Test)
 }
 
 // RunWith runs the cases selected by opts.
-func RunWith(t *testing.T, opts Options, newStore func(t *testing.T) events.Store) {
+func RunWith(t *testing.T, opts Options, newStore NewStore) {
 	cases := []testCase{
+		{name: "IdempotencyFingerprint", run: idempotencyFingerprint},
+		{name: "IdempotencyLookup", run: idempotencyLookup},
+		{name: "ConcurrentFingerprints", concurrent: true, run: concurrentFingerprints},
+		{name: "IdempotencyKeyExpires", clocked: idempotencyExpiry},
 		{name: "RoundTripEveryField", run: roundTrip},
 		{name: "Defaults", run: defaults},
 		{name: "ExpectedVersion", run: expectedVersion},
@@ -74,8 +84,12 @@ func RunWith(t *testing.T, opts Options, newStore func(t *testing.T) events.Stor
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newStore(t)
-			tc.run(t, s)
+			if tc.clocked != nil {
+				clk := clock.NewTest(time.Now().UTC())
+				tc.clocked(t, newStore(t, clk), clk)
+				return
+			}
+			tc.run(t, newStore(t, clock.System{}))
 		})
 	}
 }
@@ -928,4 +942,143 @@ func tenantScope(t *testing.T, s events.Store) {
 	evs, err := s.Load(ctx, "t2", "s", 1)
 	require.NoError(t, err)
 	assert.Len(t, evs, 1, "the refused append wrote nothing")
+}
+
+func idempotencyFingerprint(t *testing.T, s events.Store) {
+	r := req("t1", "s", events.NoStream, ev("a.b", `{"n":1}`))
+	r.IdempotencyKey, r.Fingerprint = "k", "request-A"
+	first := mustAppend(t, s, r)
+	require.False(t, first.Duplicate)
+
+	tests := []struct {
+		name    string
+		mutate  func(r *events.AppendRequest)
+		wantErr error
+	}{
+		{"same fingerprint: the first result", func(*events.AppendRequest) {}, nil},
+		{"same fingerprint, stale expected version: the first result", func(r *events.AppendRequest) { r.Expected = events.Exactly(7) }, nil},
+		{"another fingerprint", func(r *events.AppendRequest) { r.Fingerprint = "request-B" }, events.ErrIdempotencyKeyReuse},
+		{"no fingerprint", func(r *events.AppendRequest) { r.Fingerprint = "" }, events.ErrIdempotencyKeyReuse},
+		{"another stream, same fingerprint", func(r *events.AppendRequest) { r.Stream = "s2" }, events.ErrIdempotencyKeyReuse},
+	}
+	for _, tc := range tests {
+		retry := r
+		tc.mutate(&retry)
+		res, err := s.Append(ctxT(t), retry)
+		if tc.wantErr != nil {
+			require.ErrorIs(t, err, tc.wantErr, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		assert.True(t, res.Duplicate, tc.name)
+		assert.Equal(t, normalize(first.Events), normalize(res.Events), tc.name)
+	}
+	got, err := s.Load(ctxT(t), "t1", "s", 1)
+	require.NoError(t, err)
+	assert.Equal(t, ids(first.Events), ids(got), "no retry wrote anything")
+	_, err = s.Load(ctxT(t), "t1", "s2", 1)
+	require.ErrorIs(t, err, events.ErrNotFound)
+}
+
+func idempotencyLookup(t *testing.T, s events.Store) {
+	_, found, err := s.Idempotency(ctxT(t), "t1", "k")
+	require.NoError(t, err)
+	assert.False(t, found, "a key never used")
+
+	r := req("t1", "s", events.NoStream, ev("a.b", `{"n":1}`), ev("a.c", `{"n":2}`))
+	r.IdempotencyKey, r.Fingerprint = "k", "fp-1"
+	first := mustAppend(t, s, r)
+	mustAppend(t, s, req("t1", "s", events.Exactly(2), ev("a.d", `{}`)))
+
+	rec, found, err := s.Idempotency(ctxT(t), "t1", "k")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, events.StreamID("s"), rec.Stream)
+	assert.Equal(t, "fp-1", rec.Fingerprint)
+	assert.True(t, rec.Result.Duplicate)
+	assert.Equal(t, normalize(first.Events), normalize(rec.Result.Events), "the first append's events, not the stream's later ones")
+	assert.False(t, rec.Created.IsZero())
+	assert.True(t, rec.Matches("s", "fp-1"))
+	assert.False(t, rec.Matches("s", "fp-2"))
+
+	_, found, err = s.Idempotency(ctxT(t), "t2", "k")
+	require.NoError(t, err)
+	assert.False(t, found, "keys are scoped to the tenant")
+	_, _, err = s.Idempotency(events.WithTenantScope(ctxT(t), "t2"), "t1", "k")
+	require.Error(t, err, "a scoped context cannot read another tenant's keys")
+	_, _, err = s.Idempotency(ctxT(t), "", "k")
+	require.ErrorIs(t, err, events.ErrInvalid)
+}
+
+// concurrentFingerprints races appends with one key and two fingerprints: one
+// writes, the retries of its request get its result, the others are refused.
+func concurrentFingerprints(t *testing.T, s events.Store) {
+	const n = 16
+	results := make([]events.AppendResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := req("t1", "s", events.NoStream, ev("a.b", fmt.Sprintf(`{"i":%d}`, i)))
+			r.IdempotencyKey, r.Fingerprint = "same", fmt.Sprintf("fp-%d", i%2)
+			results[i], errs[i] = s.Append(ctxT(t), r)
+		})
+	}
+	wg.Wait()
+	writer := -1
+	for i := range n {
+		if errs[i] == nil && !results[i].Duplicate {
+			require.Equal(t, -1, writer, "exactly one attempt writes")
+			writer = i
+		}
+	}
+	require.NotEqual(t, -1, writer, "one attempt writes")
+	for i := range n {
+		if i%2 == writer%2 {
+			require.NoError(t, errs[i], "a retry of the winning request")
+			assert.Equal(t, ids(results[writer].Events), ids(results[i].Events))
+			continue
+		}
+		require.ErrorIs(t, errs[i], events.ErrIdempotencyKeyReuse, "the other request")
+	}
+	got, err := s.Load(ctxT(t), "t1", "s", 1)
+	require.NoError(t, err)
+	assert.Equal(t, ids(results[writer].Events), ids(got))
+}
+
+// idempotencyExpiry: a key is remembered for events.IdempotencyKeyTTL, then it is
+// new again, for the same request or another.
+func idempotencyExpiry(t *testing.T, s events.Store, clk *clock.Test) {
+	r := req("t1", "s", events.NoStream, ev("a.b", `{"n":1}`))
+	r.IdempotencyKey, r.Fingerprint = "k", "fp-1"
+	first := mustAppend(t, s, r)
+
+	require.NoError(t, clk.Set(clk.Now().Add(events.IdempotencyKeyTTL-time.Minute)))
+	res, err := s.Append(ctxT(t), r)
+	require.NoError(t, err)
+	assert.True(t, res.Duplicate, "still remembered just before the TTL")
+	_, found, err := s.Idempotency(ctxT(t), "t1", "k")
+	require.NoError(t, err)
+	assert.True(t, found)
+
+	require.NoError(t, clk.Set(first.Events[0].RecordedAt.Add(events.IdempotencyKeyTTL+time.Second)))
+	_, found, err = s.Idempotency(ctxT(t), "t1", "k")
+	require.NoError(t, err)
+	assert.False(t, found, "forgotten after the TTL")
+
+	// An expired key is simply a new request: another fingerprint and stream too.
+	again := req("t1", "s2", events.NoStream, ev("a.c", `{"n":2}`))
+	again.IdempotencyKey, again.Fingerprint = "k", "fp-2"
+	second := mustAppend(t, s, again)
+	require.False(t, second.Duplicate)
+	rec, found, err := s.Idempotency(ctxT(t), "t1", "k")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, "fp-2", rec.Fingerprint)
+	assert.Equal(t, ids(second.Events), ids(rec.Result.Events))
+	res, err = s.Append(ctxT(t), again)
+	require.NoError(t, err)
+	assert.True(t, res.Duplicate, "the key now names the new request")
+	_, err = s.Append(ctxT(t), r)
+	require.ErrorIs(t, err, events.ErrIdempotencyKeyReuse, "and no longer the old one")
 }

@@ -42,8 +42,11 @@ func newEnv(t *testing.T) env {
 	store := memstore.New()
 	engine, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: projections.NewMemoryBackend()})
 	require.NoError(t, err)
+	// Onboarding hashes a verifier for its name reservation even with Cognito.
+	hasher, err := cmdidentity.NewHasher(cmdidentity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+	require.NoError(t, err)
 	svc := &commands.Service{Store: store, Reader: engine.Reader(), Clock: clock.System{}, Plans: commands.Catalog{Catalog: catalog.Default()},
-		Users: &cognito.Directory{Client: client, UserPoolID: pool.UserPoolID}}
+		Users: &cognito.Directory{Client: client, UserPoolID: pool.UserPoolID}, Passwords: hasher}
 	ver, err := cognito.NewVerifier(cognito.VerifierConfig{Region: awstest.Region, UserPoolID: pool.UserPoolID, ClientIDs: []string{pool.ClientID},
 		JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)})
 	require.NoError(t, err)

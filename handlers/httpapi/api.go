@@ -21,6 +21,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/problem"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // Body limits.
@@ -70,6 +71,11 @@ type API struct {
 	Ready              func(ctx context.Context) error
 	OpenAPI            []byte
 	Log                *slog.Logger
+
+	// OnboardingLimit limits POST /onboarding per client address (the host of
+	// RemoteAddr, ratelimit.ClientKey); nil limits nothing. It is per process:
+	// see docs/api.md for the platform-wide guard on AWS.
+	OnboardingLimit *ratelimit.Limiter
 
 	routes []Route // what Handler registered, for Routes
 }
@@ -244,12 +250,22 @@ func (a *API) log() *slog.Logger {
 	return slog.Default()
 }
 
+// meta reads what every command carries. With an Idempotency-Key, the body is
+// hashed as the handler reads it; call finishFingerprint after decoding it.
 func (a *API) meta(r *http.Request) (commands.Meta, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 200 {
 		return commands.Meta{}, domain.FieldError("Idempotency-Key", "at most 200 characters")
 	}
-	return commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}, nil
+	for i := 0; i < len(key); i++ {
+		// Printable ASCII only: keys become DynamoDB keys, which must be UTF-8.
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return commands.Meta{}, domain.FieldError("Idempotency-Key", "must be printable ASCII, such as a UUID")
+		}
+	}
+	m := commands.Meta{Principal: principalFrom(r.Context()), IdempotencyKey: key, CorrelationID: problem.RequestIDFrom(r.Context())}
+	startFingerprint(r, m)
+	return m, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tenantstream/tenantstream/commands"
@@ -13,6 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/problem"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // OnboardRequest is the body of POST /onboarding.
@@ -23,15 +24,60 @@ type OnboardRequest struct {
 	Plan       string `json:"plan,omitempty"`
 }
 
+// DefaultOnboardingRate is the per-address limit of anonymous onboarding that
+// tenantstream serve and the api function apply unless configured otherwise.
+var DefaultOnboardingRate = ratelimit.Rate{N: 5, Per: time.Minute, Burst: 5}
+
+// OnboardingRate reads the onboarding limit as configured (serve's
+// --onboarding-rate and --onboarding-burst, the api function's
+// TENANTSTREAM_ONBOARDING_RATE and TENANTSTREAM_ONBOARDING_BURST): spec as
+// ratelimit.ParseRate reads it, "" meaning DefaultOnboardingRate; burst 0 keeps
+// the default burst (or, with a spec, the spec's count).
+func OnboardingRate(spec string, burst int) (ratelimit.Rate, error) {
+	if spec == "" {
+		r := DefaultOnboardingRate
+		if burst < 0 {
+			return ratelimit.Rate{}, fmt.Errorf("onboarding burst %d: must not be negative", burst)
+		}
+		if burst > 0 {
+			r.Burst = burst
+		}
+		return r, nil
+	}
+	r, err := ratelimit.ParseRate(spec, burst)
+	if err != nil {
+		return ratelimit.Rate{}, fmt.Errorf("onboarding rate: %w", err)
+	}
+	return r, nil
+}
+
+// rateLimited is a 429 with a Retry-After (problem.RetryAfterer).
+type rateLimited struct {
+	wait time.Duration
+	msg  string
+}
+
+func (e *rateLimited) Error() string             { return e.msg }
+func (e *rateLimited) RetryAfter() time.Duration { return e.wait }
+func (e *rateLimited) Unwrap() error {
+	return &domain.Error{Code: domain.CodeRateLimited, Message: e.msg}
+}
+
 func (a *API) onboard(w http.ResponseWriter, r *http.Request) error {
-	var body OnboardRequest
-	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
-		return err
+	// Every request counts, before any work: each may cost a password hash and
+	// reserve a name.
+	if ok, wait := a.OnboardingLimit.Allow(ratelimit.ClientKey(r.RemoteAddr)); !ok {
+		return &rateLimited{wait: wait, msg: "Too many onboarding requests from this address; retry later."}
 	}
 	m, err := a.meta(r)
 	if err != nil {
 		return err
 	}
+	var body OnboardRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	finishFingerprintOf(r, &m, OnboardRequest{TenantName: body.TenantName, Email: body.Email, Plan: body.Plan})
 	out, err := a.Service.Onboard(r.Context(), m, commands.Onboard{TenantName: body.TenantName, Email: body.Email, Password: body.Password, Plan: body.Plan}, a.PasswordPolicy)
 	if err != nil {
 		return err
@@ -102,6 +148,7 @@ func (a *API) changePlan(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
+	finishFingerprint(r, &m)
 	t, err := a.Service.ChangePlan(r.Context(), m, r.PathValue("tenant_id"), body.Plan)
 	if err != nil {
 		return err
@@ -125,6 +172,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
+	finishFingerprintOf(r, &m, AddUserRequest{Email: body.Email, Role: body.Role})
 	u, err := a.Service.AddUser(r.Context(), m, commands.AddUser{Tenant: r.PathValue("tenant_id"), Email: body.Email, Password: body.Password, Role: body.Role}, a.PasswordPolicy)
 	if err != nil {
 		return err
@@ -180,36 +228,12 @@ func writeItem(w http.ResponseWriter, it item.Item) error {
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch parses the write preconditions: If-Match "<version>" (our ETag) or *
-// (the item exists), If-None-Match * (create only).
-func ifMatch(r *http.Request) (int64, error) {
-	if inm := strings.TrimSpace(r.Header.Get("If-None-Match")); inm != "" {
-		if inm != "*" || r.Header.Get("If-Match") != "" {
-			return 0, domain.FieldError("If-None-Match", `on writes only "*" is supported, without If-Match`)
-		}
-		return commands.IfMatchAbsent, nil
-	}
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	switch h {
-	case "":
-		return commands.IfMatchNone, nil
-	case "*":
-		return commands.IfMatchExists, nil
-	}
-	h = strings.TrimPrefix(h, "W/")
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v < 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) || len(h) < 3 {
-		return 0, domain.FieldError("If-Match", `must be an ETag returned by this API, such as "3", or *`)
-	}
-	return v, nil
-}
-
 func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.meta(r)
 	if err != nil {
 		return err
 	}
-	im, err := ifMatch(r)
+	pre, err := preconditions(r)
 	if err != nil {
 		return err
 	}
@@ -217,7 +241,8 @@ func (a *API) putItem(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxItemBody, &data); err != nil {
 		return err
 	}
-	it, err := a.Service.PutItem(r.Context(), m, commands.PutItem{Tenant: r.PathValue("tenant_id"), ItemID: r.PathValue("item_id"), Data: data, IfMatch: im})
+	finishFingerprint(r, &m)
+	it, err := a.Service.PutItem(r.Context(), m, commands.PutItem{Tenant: r.PathValue("tenant_id"), ItemID: r.PathValue("item_id"), Data: data, If: pre})
 	if err != nil {
 		return err
 	}
@@ -229,11 +254,20 @@ func (a *API) getItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	pre, err := preconditions(r)
+	if err != nil {
+		return err
+	}
 	it, err := a.Service.GetItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"))
 	if err != nil {
 		return err
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(it.Version) {
+	// RFC 9110 13.2.2: a failed If-Match is 412; a failed If-None-Match on a GET
+	// is 304 with the current ETag and no body.
+	switch pre.Failed(true, it.Version) {
+	case "If-Match":
+		return &domain.Error{Code: domain.CodePreconditionFailed, Field: "If-Match", Message: fmt.Sprintf("item %q is at version %d, which fails If-Match", it.ID, it.Version)}
+	case "If-None-Match":
 		w.Header().Set("ETag", etag(it.Version))
 		w.WriteHeader(http.StatusNotModified)
 		return nil
@@ -246,11 +280,12 @@ func (a *API) deleteItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	im, err := ifMatch(r)
+	pre, err := preconditions(r)
 	if err != nil {
 		return err
 	}
-	if err := a.Service.DeleteItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"), im); err != nil {
+	finishFingerprint(r, &m)
+	if err := a.Service.DeleteItem(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("item_id"), pre); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -315,6 +350,7 @@ func (a *API) recordUsage(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxUsageBody, &body); err != nil {
 		return err
 	}
+	finishFingerprint(r, &m)
 	recs := make([]commands.UsageRecord, len(body.Events))
 	for i, e := range body.Events {
 		recs[i] = commands.UsageRecord{ID: e.ID, Meter: e.Meter, Quantity: e.Quantity, Timestamp: e.Timestamp, Properties: e.Properties}

@@ -22,6 +22,9 @@ const (
 	attrGSI1PK  = "GSI1PK"
 	attrGSI1SK  = "GSI1SK"
 	tenantIndex = "tenant-history"
+	// attrExpires is the events table's time-to-live attribute: only idempotency
+	// records carry it, and they are forgotten after a day anyway (docs/api.md).
+	attrExpires = "expires_at"
 )
 
 // resources are the constructs one part of the stack hands to another.
@@ -56,7 +59,8 @@ func (b *builder) data() {
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_NUMBER},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		// NEW_IMAGE: events are immutable, so the new image is the whole event (the feed).
-		Stream: awsdynamodb.StreamViewType_NEW_IMAGE,
+		Stream:              awsdynamodb.StreamViewType_NEW_IMAGE,
+		TimeToLiveAttribute: jsii.String(attrExpires),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
 		},

@@ -28,6 +28,7 @@ func TestTables(t *testing.T) {
 			}),
 			"BillingMode":                      "PAY_PER_REQUEST",
 			"StreamSpecification":              map[string]any{"StreamViewType": "NEW_IMAGE"},
+			"TimeToLiveSpecification":          map[string]any{"AttributeName": "expires_at", "Enabled": true},
 			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
 			"DeletionProtectionEnabled":        true,
 			"GlobalSecondaryIndexes": []any{map[string]any{

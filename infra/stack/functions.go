@@ -32,6 +32,8 @@ const (
 	EnvClientID         = "COGNITO_CLIENT_ID"
 	EnvCloseQueueURL    = "BILLING_CLOSE_QUEUE_URL"
 	EnvCatalogFile      = "TENANTSTREAM_CATALOG_FILE"
+	// EnvCursorKeySecretARN names the secret the api seals event-log cursors with.
+	EnvCursorKeySecretARN = "TENANTSTREAM_CURSOR_KEY_SECRET_ARN"
 )
 
 // pricingFunctions price with the plan catalogue (the api sells plans and

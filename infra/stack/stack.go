@@ -69,6 +69,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		return nil, err
 	}
 	b.identity()
+	b.cursorKey()
 	b.feed(s.PipeName, props.Projections)
 	if err := b.api(props.Routes); err != nil {
 		return nil, err

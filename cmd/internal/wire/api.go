@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -16,6 +17,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/cognito"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/lambdaapi"
+	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
 
 // APIHandler is the api function's handler.
@@ -37,8 +39,18 @@ func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform,
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.service.Cursors, err = cursorSealer(ctx, env, p.aws); err != nil {
+		return nil, nil, err
+	}
 	api := &httpapi.API{Service: p.service, Billing: p.billing, Meters: commands.Catalog{Catalog: p.billing.Catalog},
 		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.log}
+	// Onboarding hashes the admin's password even with Cognito: the name
+	// reservation keeps an argon2id verifier so that only the same request can
+	// resume an interrupted onboarding. Without Cognito the store keeps the
+	// users' password hashes too, as locally (tests only).
+	if p.service.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
+		return nil, nil, fmt.Errorf("new hasher: %w", err)
+	}
 	var ver auth.TokenVerifier
 	if env.UserPoolID != "" {
 		client := cip.NewFromConfig(p.aws)
@@ -47,19 +59,37 @@ func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform,
 		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.aws.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
-	} else {
-		// Without Cognito the store keeps password hashes, as locally (tests only).
-		if p.service.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
-			return nil, nil, fmt.Errorf("new hasher: %w", err)
-		}
 	}
 	api.Authenticate = lambdaapi.Authenticate(ver)
+	// Each instance counts on its own: the stage throttle (and a WAF rate-based
+	// rule, where the operator adds one) is the guard across instances (docs/api.md).
+	rate, err := onboardingRate(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	api.OnboardingLimit = ratelimit.New(p.clock, rate, 0)
 	if env.Store == StoreMemory {
 		// The in-memory store has no feed: the API runs the projections itself
 		// so reads see writes. On DynamoDB the projector functions do.
 		api.Advanced = func(ctx context.Context) error { return catchUp(ctx, p) }
 	}
 	return lambdaapi.Adapter{Handler: api.Handler()}.Handle, p, nil
+}
+
+func onboardingRate(env Env) (ratelimit.Rate, error) {
+	burst := 0
+	if env.OnboardingBurst != "" {
+		n, err := strconv.Atoi(env.OnboardingBurst)
+		if err != nil {
+			return ratelimit.Rate{}, fmt.Errorf("TENANTSTREAM_ONBOARDING_BURST %q: want an integer", env.OnboardingBurst)
+		}
+		burst = n
+	}
+	r, err := httpapi.OnboardingRate(env.OnboardingRate, burst)
+	if err != nil {
+		return ratelimit.Rate{}, fmt.Errorf("TENANTSTREAM_ONBOARDING_RATE: %w", err)
+	}
+	return r, nil
 }
 
 func catchUp(ctx context.Context, p *platform) error {

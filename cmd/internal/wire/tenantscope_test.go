@@ -61,6 +61,7 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 	env := Env{Store: StoreDynamoDB, EventsTable: eventsTbl, ReadModelsTable: modelsTbl, Region: awstest.Region, EndpointURL: moto.Endpoint,
 		TenantRoleARN: "arn:aws:iam::123456789012:role/tenantstream-tenant",
 		UserPoolID:    pool.UserPoolID, ClientID: pool.ClientID, JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)}
+	env.CursorKeySecretARN = createCursorSecret(t, cfg, "scope-cursor-key-"+suffix)
 	s.handler, s.p, err = newAPI(ctx, env, openOptions{metrics: io.Discard, tenantScoped: true,
 		dynamoOptions: func(tenant string) []func(*ddb.Options) {
 			mw := s.policy.Observe()

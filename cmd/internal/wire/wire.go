@@ -40,6 +40,7 @@ type Env struct {
 	EventsTable        string // TENANTSTREAM_EVENTS_TABLE
 	ReadModelsTable    string // TENANTSTREAM_READMODELS_TABLE
 	TenantRoleARN      string // TENANTSTREAM_TENANT_ROLE_ARN: the role tenant-scoped requests reach DynamoDB with (api)
+	CursorKeySecretARN string // TENANTSTREAM_CURSOR_KEY_SECRET_ARN: the secret the api seals event-log cursors with
 	Projection         string // TENANTSTREAM_PROJECTION: the one projection a projector function runs
 	InvoicesTopicARN   string // TENANTSTREAM_INVOICES_TOPIC_ARN
 	OnboardingTopicARN string // TENANTSTREAM_ONBOARDING_TOPIC_ARN
@@ -63,6 +64,12 @@ type Env struct {
 	// default): how long an event may take to appear in the tenant-history index.
 	// The CLI's --settle-window; the functions keep the default.
 	SettleWindow time.Duration
+	// OnboardingRate (TENANTSTREAM_ONBOARDING_RATE, such as "5/1m", or "off") and
+	// OnboardingBurst (TENANTSTREAM_ONBOARDING_BURST, an integer) limit POST
+	// /onboarding per client address (API Gateway's sourceIp) in each api
+	// function instance, as httpapi.OnboardingRate reads them; unset: 5 a minute
+	// in bursts of 5. A malformed value fails the cold start.
+	OnboardingRate, OnboardingBurst string
 }
 
 // FromEnv reads Env. A malformed TENANTSTREAM_NOW is reported by open.
@@ -77,6 +84,8 @@ func FromEnv() Env {
 		TenantRoleARN: os.Getenv("TENANTSTREAM_TENANT_ROLE_ARN"), Projection: os.Getenv("TENANTSTREAM_PROJECTION"),
 		InvoicesTopicARN: os.Getenv("TENANTSTREAM_INVOICES_TOPIC_ARN"), OnboardingTopicARN: os.Getenv("TENANTSTREAM_ONBOARDING_TOPIC_ARN"),
 		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE"), CatalogFile: os.Getenv("TENANTSTREAM_CATALOG_FILE")}
+	e.OnboardingRate, e.OnboardingBurst = os.Getenv("TENANTSTREAM_ONBOARDING_RATE"), os.Getenv("TENANTSTREAM_ONBOARDING_BURST")
+	e.CursorKeySecretARN = os.Getenv("TENANTSTREAM_CURSOR_KEY_SECRET_ARN")
 	// make lambda ships the catalogue next to bootstrap, which Lambda unpacks in
 	// the task root.
 	if root := os.Getenv("LAMBDA_TASK_ROOT"); e.CatalogFile != "" && root != "" && !filepath.IsAbs(e.CatalogFile) {

@@ -1,0 +1,29 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// cursorKey creates the secret the api function seals event-log cursors with
+// (commands/cursorseal; read once per cold start by cmd/internal/wire), so
+// every instance opens the cursors any other handed out: 64 generated
+// alphanumeric characters (about 380 bits), from which the function derives
+// its AES-256 key. Only the api function may read it.
+func (b *builder) cursorKey() {
+	api := b.res.fns[FnAPI]
+	secret := awssecretsmanager.NewSecret(b.stack, jsii.String("CursorKey"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Key material of the event-log cursors of the " + b.cfg.Prefix + " api function"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+			IncludeSpace:       jsii.Bool(false),
+		},
+		RemovalPolicy: b.removalPolicy(),
+	})
+	suppress(secret, "AwsSolutions-SMG4", "Rotated by hand (docs/aws.md): a new value, then a configuration update so every api instance cold-starts with it and with AWSPREVIOUS; "+
+		"a scheduled rotation would change the value under warm instances, which would keep sealing with the old key.")
+	secret.GrantRead(api, nil)
+	api.AddEnvironment(jsii.String(EnvCursorKeySecretARN), secret.SecretArn(), nil)
+	out(b.stack, "CursorKeySecretArn", secret.SecretArn())
+}
