@@ -7,7 +7,7 @@ import (
 	"github.com/tenantstream/tenantstream/events"
 )
 
-// The caps of one page of the events log (docs/api.md, "Paging").
+// The caps of one page of the events log (docs/api.md, "Paging the event log").
 const (
 	// MaxEventLogBytes caps a page of the events log by size: the events' JSON
 	// as the page shows it. A page stops before the event that would cross it,

@@ -37,7 +37,7 @@ func (s *countingStore) ReadTenant(ctx context.Context, tenant events.TenantID, 
 // TestEventLogIsCappedInBytes: a page of the events log holds at most
 // MaxEventLogBytes of events as the route writes them (encoding/json), but at
 // least one; paging returns every event exactly once; and no store read asks for
-// the whole limit at once (issue 10, "Bounded answers").
+// the whole limit at once (docs/api.md, "Paging the event log").
 func TestEventLogIsCappedInBytes(t *testing.T) {
 	t.Parallel()
 	const tenant = "t1"

@@ -13,7 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/events"
 )
 
-// The caps of one page of items (docs/api.md, "Paging").
+// The caps of one page of items (docs/api.md, "Requests and pages").
 const (
 	// MaxListItems caps a page by count (the limit a client may ask for).
 	MaxListItems = 1000

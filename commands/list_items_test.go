@@ -92,7 +92,7 @@ func pageAll(t *testing.T, svc *commands.Service, m commands.Meta, tenant string
 // TestListItemsIsCappedInBytes: pages stop at MaxListBytes of items (but hold at
 // least one), paging returns every item exactly once in order, and one request
 // never reads much more than its page from the read model, whatever the limit
-// (issue 10, "Bounded answers").
+// (docs/api.md, "Requests and pages").
 func TestListItemsIsCappedInBytes(t *testing.T) {
 	t.Parallel()
 	const tenant = "t1"

@@ -20,7 +20,7 @@ const pageEnvelope = 512
 // TestItemPagesAreCappedInBytes drives the real server (SQLite store and read
 // models): a list of large items comes back in pages of at most 1 MiB of items,
 // each item exactly once, and a cursor that is not this list's own is a 400 on
-// "cursor" (issue 10, "Bounded answers" and "Small things a client trips on").
+// "cursor" (docs/api.md, "Requests and pages").
 func TestItemPagesAreCappedInBytes(t *testing.T) {
 	srv := startServer(t, "", Config{})
 	acme := onboardAndLogin(t, srv, "acme")
@@ -130,8 +130,8 @@ func onboardAndLogin(t *testing.T, srv *testServer, name string) liveClient {
 
 // TestEventPagesAreCappedInBytes: the events log of a tenant with large items
 // comes back in pages of at most 1 MiB, as written (encoding/json escapes <, >
-// and &, six bytes for one), each event exactly once (issue 10, "Bounded
-// answers").
+// and &, six bytes for one), each event exactly once (docs/api.md, "Paging the
+// event log").
 func TestEventPagesAreCappedInBytes(t *testing.T) {
 	srv := startServer(t, "", Config{})
 	acme := onboardAndLogin(t, srv, "acme")

@@ -275,7 +275,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 // queryParams are the query parameters each authenticated route reads; any other
-// is refused (docs/api.md, "Query parameters"). Routes not listed take none.
+// is refused (docs/api.md, "Requests and pages"). Routes not listed take none.
 var queryParams = map[string][]string{
 	"GET /tenants/{tenant_id}/events": {"limit", "after"},
 	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},

@@ -66,7 +66,7 @@ func (s *syncBuffer) records(t *testing.T) []map[string]any {
 // TestClientGoneIsNotAServerError: a request whose client disconnected (its
 // context canceled) while the store worked is no "request failed" error in the
 // log and no 500 in the metrics, while a real store failure still is both, and is
-// logged once (issue 10, "Small things a client trips on").
+// logged once (docs/api.md, "Operations").
 func TestClientGoneIsNotAServerError(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer

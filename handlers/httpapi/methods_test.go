@@ -23,7 +23,7 @@ func (okHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) { w.WriteHead
 // TestWrongMethodIs405 sends every method a path is not registered for to every
 // registered path: each answer is a 405 problem+json whose Allow header lists
 // exactly the path's methods (HEAD with GET), before any authentication. Unknown
-// paths stay 404 (issue 10, "Small things a client trips on").
+// paths stay 404 (docs/api.md, "Requests and pages").
 func TestWrongMethodIs405(t *testing.T) {
 	t.Parallel()
 	api := &httpapi.API{JWKS: okHandler{}, OpenIDConfig: okHandler{}, Metrics: httpapi.NewMetrics(prometheus.NewRegistry())}

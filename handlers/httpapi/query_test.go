@@ -15,8 +15,8 @@ import (
 
 // TestUnknownQueryParameters: on every authenticated route a query parameter the
 // route does not take, or one it takes given twice, is a 400 whose errors[].field
-// names it, and writes nothing; the parameters a route takes still work (issue
-// 10, "Small things a client trips on"; docs/api.md, "Query parameters").
+// names it, and writes nothing; the parameters a route takes still work
+// (docs/api.md, "Requests and pages").
 func TestUnknownQueryParameters(t *testing.T) {
 	t.Parallel()
 	h := newInputAPI(t)

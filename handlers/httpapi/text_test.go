@@ -16,7 +16,7 @@ import (
 // string value, one in a key, a UTF-8-encoded surrogate, an escaped unpaired
 // surrogate. encoding/json would read each as U+FFFD (and an item's raw data kept
 // the bytes as they came), so each must be a 400 invalid that says why, and write
-// nothing (issue 10, "Text is text").
+// nothing (docs/api.md, "Requests and pages").
 func TestBodiesMustBeText(t *testing.T) {
 	t.Parallel()
 	h := newInputAPI(t)
