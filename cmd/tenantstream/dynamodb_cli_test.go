@@ -144,7 +144,7 @@ func mismatches(rep commands.AuditReport) []string {
 	return bad
 }
 
-// Issue 5: billing close, billing audit and projections rebuild work against
+// Billing close, billing audit and projections rebuild work against
 // the DynamoDB tables as they do on the data directory, with the same output
 // and exit codes, the operator's catalogue and usage window.
 func TestDynamoDBBillingAndProjectionsCLI(t *testing.T) {
