@@ -50,7 +50,7 @@ func (c Catalog) CustomMeter(id string) bool {
 // Billing computes ledgers and invoices from the event store. Ledgers are folded
 // from the store itself, not from a projection: the summary a tenant sees, the
 // invoice a close issues and the audit finance runs are the same fold of the same
-// events (DESIGN decision 6), and the summary never lags. A per-period cache folds
+// events (docs/ARCHITECTURE.md, decision 6), and the summary never lags. A per-period cache folds
 // only what was appended since the last look.
 type Billing struct {
 	Service *Service

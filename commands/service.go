@@ -143,7 +143,7 @@ func (s *Service) firstResultOf(ctx context.Context, m Meta, tenant events.Tenan
 
 // authorizeTenant checks that the principal may act on the tenant named in the
 // path and returns the tenant id to build storage keys from: always the
-// principal's own (DESIGN decision 9b, 9c), except for audited platform admins.
+// principal's own (docs/ARCHITECTURE.md, decision 9b, 9c), except for audited platform admins.
 func (s *Service) authorizeTenant(ctx context.Context, m Meta, pathTenant string) (events.TenantID, error) {
 	p := m.Principal
 	if p.TenantID == "" && !p.Has(identity.RolePlatformAdmin) {

@@ -6,7 +6,7 @@ import (
 )
 
 // Code classifies an error for clients. Delivery layers map each code to one
-// status (HTTP) in exactly one place (DESIGN decision 10).
+// status (HTTP) in exactly one place (docs/ARCHITECTURE.md, decision 10).
 type Code string
 
 // The error codes. Keep the set small.

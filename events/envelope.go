@@ -10,7 +10,7 @@ import (
 )
 
 // TenantID identifies a tenant. It is built only from a verified principal or from
-// trusted server-side data, never from client input (DESIGN decision 9).
+// trusted server-side data, never from client input (docs/ARCHITECTURE.md, decision 9).
 type TenantID string
 
 // StreamID identifies one aggregate's stream inside a tenant.
@@ -55,7 +55,7 @@ func (s StreamID) Validate() error {
 	return nil
 }
 
-// Event is the immutable envelope of every stored event (DESIGN decision 1).
+// Event is the immutable envelope of every stored event (docs/ARCHITECTURE.md, decision 1).
 type Event struct {
 	ID            string          `json:"id"`
 	TenantID      TenantID        `json:"tenant_id"`
@@ -187,7 +187,7 @@ func (r AppendResult) LastVersion() int64 {
 	return r.Events[len(r.Events)-1].Version
 }
 
-// Limits bound what one append may carry (DESIGN decision 11).
+// Limits bound what one append may carry (docs/ARCHITECTURE.md, decision 11).
 type Limits struct {
 	MaxDataBytes       int // per event, default 64 KiB
 	MaxEventsPerAppend int // default 100, DynamoDB's transaction limit

@@ -8,7 +8,7 @@ import (
 
 // ErrOutOfScope: an operation in a request scoped to one tenant (WithTenantScope)
 // targets another tenant's data, or data of no single tenant (ReadAll). Stores that
-// act with tenant-scoped credentials (DESIGN decision 9d) refuse it before calling
+// act with tenant-scoped credentials (docs/ARCHITECTURE.md, decision 9d) refuse it before calling
 // the database; it means a bug, never a client error.
 var ErrOutOfScope = errors.New("events: operation outside the request's tenant scope")
 

@@ -25,7 +25,7 @@ type Page struct {
 	More bool
 }
 
-// Store is a tenant-partitioned, append-only event store (DESIGN decisions 1-3).
+// Store is a tenant-partitioned, append-only event store (docs/ARCHITECTURE.md, decisions 1-3).
 // Every backend passes the contract suite in events/storetest unchanged.
 type Store interface {
 	// Append writes req.Events atomically at the next versions of the stream.
@@ -81,7 +81,7 @@ type ReplayOptions struct {
 }
 
 // Replayer is implemented by stores that can stream their whole history much faster
-// than paging through ReadAll, for projection rebuilds (DESIGN decision 5). fn is
+// than paging through ReadAll, for projection rebuilds (docs/ARCHITECTURE.md, decision 5). fn is
 // called from one goroutine, in position order, so each stream's events arrive in
 // version order; the history is streamed, never held in memory at once.
 type Replayer interface {

@@ -11,7 +11,7 @@ import (
 // implements this interface and calling Register in an init function.
 //
 // A projection must not depend on the interleaving of different streams
-// (DESIGN decision 4): projectiontest checks this by shuffled, duplicated delivery.
+// (docs/ARCHITECTURE.md, decision 4): projectiontest checks this by shuffled, duplicated delivery.
 type Projection interface {
 	// Name is stable and unique, such as "items"; it keys checkpoints and read models.
 	Name() string

@@ -85,7 +85,7 @@ func platformHistory(t *testing.T) []events.Event {
 
 // TestRegisteredProjectionsTolerateDelivery runs every registered projection
 // through the harness: shuffled, duplicated and out-of-order delivery must give the
-// read model that in-order delivery gives (DESIGN decision 4).
+// read model that in-order delivery gives (docs/ARCHITECTURE.md, decision 4).
 func TestRegisteredProjectionsTolerateDelivery(t *testing.T) {
 	history := platformHistory(t)
 	require.Greater(t, len(history), 50)

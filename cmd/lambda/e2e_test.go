@@ -152,7 +152,7 @@ func (p *awsPlatform) receive(url string) sqstypes.Message {
 	return sqstypes.Message{}
 }
 
-// Acceptance 2 of issue 5: the local platform's flow on the AWS adapters. moto
+// The local platform's flow on the AWS adapters. moto
 // plays DynamoDB (tables from the CreateTable helpers), Streams, EventBridge,
 // SNS, SQS and Cognito; the pipe runner plays the Pipe; the api, projector
 // (one per projection), billing-close and billing-close-worker binaries run

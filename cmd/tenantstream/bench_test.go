@@ -83,7 +83,7 @@ func send(c *http.Client, req *http.Request, want int) error {
 
 // BenchmarkHTTPPutItem measures PUT /tenants/{id}/data/{item} end to end over
 // loopback: token check, item load, append with fsync, projection feed, answer.
-// Each of 64 clients writes its own 8 items in turn (issue 3: >= 10,000 req/s).
+// Each of 64 clients writes its own 8 items in turn (target: >= 10,000 req/s).
 //
 // The load generator shares the machine's cores with the server, so its cost is
 // charged to the server's figure. client=net-http drives the server with Go's
@@ -232,7 +232,7 @@ func (c *rawConn) do(method, path, headers string, body []byte, want int) error 
 }
 
 // BenchmarkHTTPUsageIngest measures POST /tenants/{id}/usage with batches of
-// 1,000 new usage events from 1 and 8 clients (issue 3: >= 100,000 events/s).
+// 1,000 new usage events from 1 and 8 clients (target: >= 100,000 events/s).
 func BenchmarkHTTPUsageIngest(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) { benchUsage(b, clients) })

@@ -62,7 +62,7 @@ type quoteOut struct {
 }
 
 // TestBillingQuote prices usage without a tenant, in-process and from the built
-// binary (issue 4, acceptance 5).
+// binary.
 func TestBillingQuote(t *testing.T) {
 	t.Parallel()
 	cat := writeCatalog(t)
@@ -178,7 +178,7 @@ type invoiceDoc struct {
 	Subtotal string `json:"subtotal"`
 }
 
-// TestBillingScenarios runs issue 4's acceptance 3 and 4 through a real server
+// TestBillingScenarios runs the billing scenarios through a real server
 // over HTTP on the test clock: late usage of a closed March appears as an
 // adjustment on April's invoice and both invoices audit to a match; a plan change
 // on March 11 gives prorated base fees and per-segment usage lines equal to the

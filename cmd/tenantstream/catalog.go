@@ -14,7 +14,7 @@ import (
 // catalogCmd checks plan catalogue files before they are served or shipped
 // (make lambda CATALOG=FILE runs it).
 func catalogCmd() *cobra.Command {
-	c := &cobra.Command{Use: "catalog", Short: "Check plan catalogue files"}
+	c := &cobra.Command{Use: "catalog", Short: "Check plan catalogue files and show the default one"}
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Load a plan catalogue (YAML or JSON) as serve and the functions do, and print its meters and plans",
@@ -52,6 +52,15 @@ func catalogCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(check)
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the embedded default catalogue (YAML), a starting point for your own",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(catalog.DefaultYAML())
+			return err
+		},
+	}
+	c.AddCommand(check, show)
 	return c
 }

@@ -52,7 +52,11 @@ func TestCatalogCheck(t *testing.T) {
 			out, errOut, err := runCLI(t, append([]string{"catalog", "check"}, tt.args...)...)
 			if tt.errText != nil {
 				require.Error(t, err, out)
-				assert.Equal(t, 2, exitStatus(err))
+				want := 1 // the file failed the check
+				if tt.args == nil {
+					want = 2 // a usage error
+				}
+				assert.Equal(t, want, exitStatus(err))
 				for _, s := range tt.errText {
 					assert.ErrorContains(t, err, s)
 				}

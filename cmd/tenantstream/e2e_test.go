@@ -58,8 +58,7 @@ func requireProblem(t *testing.T, r response, status int) map[string]any {
 
 // TestEndToEnd drives a real server over HTTP through the whole life of a tenant:
 // onboarding, login, items, usage, a month's close, the invoice, the notifications
-// and the audit; then closes the period again and rebuilds every projection
-// (issue 3, acceptance 1 and 4).
+// and the audit; then closes the period again and rebuilds every projection.
 func TestEndToEnd(t *testing.T) {
 	srv := startServer(t, "", Config{TestClock: true, StartAt: e2eStart})
 	data := srv.Data

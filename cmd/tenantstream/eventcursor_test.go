@@ -36,7 +36,7 @@ func (s *testServer) eventLog(t *testing.T, tenantID, token, after string, limit
 	return p
 }
 
-// Issue 10: the sealing key is kept in the data directory (mode 0600), so an
+// The sealing key is kept in the data directory (mode 0600), so an
 // event-log cursor handed out before a restart resumes at the same place after
 // it, and the tail cursor still picks up what the new process appends.
 func TestEventLogCursorsSurviveARestart(t *testing.T) {

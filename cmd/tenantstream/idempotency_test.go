@@ -18,7 +18,7 @@ import (
 	"github.com/tenantstream/tenantstream/projections"
 )
 
-// The requests of issue 10: an Idempotency-Key never changes what a request
+// An Idempotency-Key never changes what a request
 // means, a retry gets the first answer, and a key reused for another request is
 // a 422 that changes nothing, on every route that takes a key.
 

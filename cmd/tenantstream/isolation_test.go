@@ -416,7 +416,7 @@ func (s *isoSetup) forgedTokens(t *testing.T) map[string]string {
 	}
 }
 
-// TestTenantIsolation is the adversarial suite of DESIGN decision 9e: for every
+// TestTenantIsolation is the adversarial suite of docs/ARCHITECTURE.md, decision 9e: for every
 // authenticated route, tenant B's valid token cannot read or change tenant A,
 // forged tokens are refused, and tenant ids in bodies or headers never override
 // the token's.

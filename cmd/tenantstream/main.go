@@ -33,13 +33,10 @@ func main() {
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	var exit exitCode
-	switch {
-	case errors.As(err, &exit):
-		os.Exit(int(exit))
-	case err != nil:
+	if err != nil && !errors.As(err, &exit) {
 		fmt.Fprintln(os.Stderr, "tenantstream:", err)
-		os.Exit(2)
 	}
+	os.Exit(exitStatusOf(err))
 }
 
 // exitCode ends the program with a status but no error message (the audit's 1).
@@ -59,7 +56,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	var data string
 	root.PersistentFlags().StringVar(&data, "data", "./data", "data directory")
 	be := &backendFlags{data: &data}
-	root.AddCommand(serveCmd(&data), billingCmd(be), projectionsCmd(be), notificationsCmd(&data), catalogCmd())
+	root.Version = version()
+	root.SetVersionTemplate("tenantstream {{.Version}}\n")
+	root.AddCommand(serveCmd(&data), billingCmd(be), projectionsCmd(be), notificationsCmd(&data), catalogCmd(), versionCmd())
+	strictCommands(root)
 	return root
 }
 
@@ -122,7 +122,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 	case backendSQLite:
 		for _, name := range awsFlags {
 			if cmd.Flags().Changed(name) {
-				return nil, fmt.Errorf("--%s applies to --backend %s only", name, backendDynamoDB)
+				return nil, usageError{fmt.Errorf("--%s applies to --backend %s only", name, backendDynamoDB)}
 			}
 		}
 		var app *App
@@ -138,13 +138,13 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 		t = &tools{Service: app.Service, Billing: app.Billing, Engine: app.Engine, CatchUp: app.CatchUp, Close: app.Close}
 	case backendDynamoDB:
 		if cmd.Flags().Changed("data") {
-			return nil, fmt.Errorf("--data applies to --backend %s only", backendSQLite)
+			return nil, usageError{fmt.Errorf("--data applies to --backend %s only", backendSQLite)}
 		}
 		if b.events == "" {
-			return nil, fmt.Errorf("--backend %s needs --events-table (or TENANTSTREAM_EVENTS_TABLE)", backendDynamoDB)
+			return nil, usageError{fmt.Errorf("--backend %s needs --events-table (or TENANTSTREAM_EVENTS_TABLE)", backendDynamoDB)}
 		}
 		if b.readModels == "" {
-			return nil, fmt.Errorf("--backend %s needs --readmodels-table (or TENANTSTREAM_READMODELS_TABLE)", backendDynamoDB)
+			return nil, usageError{fmt.Errorf("--backend %s needs --readmodels-table (or TENANTSTREAM_READMODELS_TABLE)", backendDynamoDB)}
 		}
 		cat, err := loadCatalog(o.catalogFile)
 		if err != nil {
@@ -161,7 +161,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 		t = &tools{Service: ops.Service, Billing: ops.Billing, Engine: ops.Engine,
 			CatchUp: func(context.Context) error { return nil }, Close: func() error { return nil }}
 	default:
-		return nil, fmt.Errorf("--backend %q: want %s or %s", b.kind, backendSQLite, backendDynamoDB)
+		return nil, usageError{fmt.Errorf("--backend %q: want %s or %s", b.kind, backendSQLite, backendDynamoDB)}
 	}
 	if o.usageWindow > 0 {
 		t.Service.UsageWindow = o.usageWindow
@@ -370,11 +370,11 @@ func quoteCmd(catalogFile *string) *cobra.Command {
 			}
 			qty, err := parseUsage(usage)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			q, err := billing.QuotePlan(cat, plan, qty)
 			if err != nil {
-				return err
+				return usageError{err} // an unknown plan or meter, a negative quantity
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -535,7 +535,11 @@ func notificationsCmd(data *string) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List the notifications delivered (onboardings and invoices); local data directory only (on AWS they go to SNS)",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireDataDir(*data); err != nil {
+				return err
+			}
 			notes, err := notify.ReadFile(*data)
 			if err != nil {
 				return err

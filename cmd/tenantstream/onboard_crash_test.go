@@ -104,7 +104,7 @@ func crashOnboarding(t *testing.T, dir, key string) string {
 // victim's tenant name and email and brings their own password: the attacker
 // gets 409 with or without an Idempotency-Key and cannot log in; the victim's
 // retry, with its own password or with its Idempotency-Key, completes the tenant
-// the reservation was made for, and the victim logs in to it (issue 10).
+// the reservation was made for, and the victim logs in to it.
 func TestCrashBetweenNameReservationAndOnboarding(t *testing.T) {
 	t.Parallel()
 	const victimKey = "victim-onboarding-1"

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -100,13 +99,4 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 }
 
 // exitStatus is the process exit status main would use for err.
-func exitStatus(err error) int {
-	var exit exitCode
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &exit):
-		return int(exit)
-	}
-	return 2
-}
+func exitStatus(err error) int { return exitStatusOf(err) }

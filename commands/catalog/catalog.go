@@ -22,6 +22,9 @@ var defaultYAML []byte
 // that has no JSON equivalent (anchors to nowhere, non-string keys, several documents).
 var ErrFormat = errors.New("catalog: unsupported catalogue format")
 
+// DefaultYAML returns the embedded default catalogue's file, as shipped.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
 // Default returns the embedded default catalogue. It panics if the embedded file is
 // invalid, which TestDefault catches before any build ships.
 func Default() *billing.Catalog {

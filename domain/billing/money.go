@@ -27,7 +27,7 @@ func MinorUnits(currency string) (int32, error) {
 }
 
 // RoundMoney rounds an amount to the currency's minor unit, half away from zero
-// (DESIGN decision 7). decimal.Round rounds half away from zero for negatives too;
+// (docs/ARCHITECTURE.md, decision 7). decimal.Round rounds half away from zero for negatives too;
 // TestRoundMoneyHalfAwayFromZero pins that.
 func RoundMoney(amount decimal.Decimal, minor int32) decimal.Decimal {
 	return amount.Round(minor)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Period is a billing period: one calendar month in UTC (DESIGN decision 8).
+// Period is a billing period: one calendar month in UTC (docs/ARCHITECTURE.md, decision 8).
 type Period struct {
 	Year  int
 	Month time.Month

@@ -55,7 +55,7 @@ func TestPriceWorkedExamples(t *testing.T) {
 		// 5 per 100 units, first 100 free; 201 units cost 0 + 5 + 5 = 10.
 		{"lago package 201", "Lago package charge model", Price{Model: ModelPackage, PackageSize: dp("100"), PackagePrice: dp("5"), FreeUnits: dp("100")}, "201", "10"},
 		{"lago package free only", "Lago package charge model", Price{Model: ModelPackage, PackageSize: dp("100"), PackagePrice: dp("5"), FreeUnits: dp("100")}, "100", "0"},
-		{"package zero usage", "issue 4: zero usage charges nothing", Price{Model: ModelPackage, PackageSize: dp("100"), PackagePrice: dp("5")}, "0", "0"},
+		{"package zero usage", "zero usage charges nothing", Price{Model: ModelPackage, PackageSize: dp("100"), PackagePrice: dp("5")}, "0", "0"},
 		// Stripe transform quantities (docs.stripe.com/billing/subscriptions/usage-based/transform-quantities):
 		// 10 USD per hour, minutes divided by 60 rounded up: 150 minutes cost 30 USD.
 		{"stripe transform car rental", "Stripe transform quantities", Price{Model: ModelPerUnit, UnitPrice: dp("10"),
@@ -76,12 +76,12 @@ func TestPriceWorkedExamples(t *testing.T) {
 		// Autumn graduated pricing: 1,000 x 0.01 + 9,000 x 0.008 + 5,000 x 0.005 = 107.
 		{"autumn graduated", "Autumn graduated pricing", Price{Model: ModelGraduated, Tiers: []Tier{
 			tier("1000", "0.01", "0"), tier("10000", "0.008", "0"), tier("", "0.005", "0")}}, "15000", "107"},
-		// Issue 4 catalogue: graduated with flat fee on tier 1; 12 units = (5x5 + 2) + (5x4 + 3) + 2x1 = 52.
-		{"graduated flat fees reached", "issue 4 schema", Price{Model: ModelGraduated, Tiers: []Tier{
+		// A catalogue example: graduated with flat fee on tier 1; 12 units = (5x5 + 2) + (5x4 + 3) + 2x1 = 52.
+		{"graduated flat fees reached", "the catalogue schema", Price{Model: ModelGraduated, Tiers: []Tier{
 			tier("5", "5", "2"), tier("10", "4", "3"), tier("", "1", "0")}}, "12", "52"},
 		{"graduated zero usage", "no tier reached", Price{Model: ModelGraduated, Tiers: []Tier{tier("5", "5", "2"), tier("", "1", "0")}}, "0", "0"},
-		{"per unit included", "issue 4 schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "251000", "25"},
-		{"per unit within included", "issue 4 schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "999", "0"},
+		{"per unit included", "the catalogue schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "251000", "25"},
+		{"per unit within included", "the catalogue schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "999", "0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func (System) Now() time.Time { return time.Now().UTC() }
 // ErrBackwards is returned when a test clock is asked to move into the past.
 var ErrBackwards = errors.New("clock: test clock only moves forward")
 
-// Test is a settable clock for tests and for the dev-only test clock (DESIGN decision 8).
+// Test is a settable clock for tests and for the dev-only test clock (docs/ARCHITECTURE.md, decision 8).
 // Until it is first set it follows the wall clock plus the offset set so far, so an
 // idle test clock still advances.
 type Test struct {

@@ -9,7 +9,7 @@ const (
 	RolePlatformAdmin = "platform_admin"
 )
 
-// Principal is who is calling, taken only from a verified token (DESIGN decision 9a).
+// Principal is who is calling, taken only from a verified token (docs/ARCHITECTURE.md, decision 9a).
 type Principal struct {
 	TenantID string
 	UserID   string

@@ -22,6 +22,6 @@
 //     rebuilds and development; the production feed is DynamoDB Streams.
 //   - WithTenantClients: in a context scoped to a tenant (events.WithTenantScope)
 //     every operation uses that tenant's client, whose credentials reach only keys
-//     starting with T#<tenant># (DESIGN decision 9d); other tenants' streams and
+//     starting with T#<tenant># (docs/ARCHITECTURE.md, decision 9d); other tenants' streams and
 //     ReadAll fail there with events.ErrOutOfScope before any call.
 package dynamodb

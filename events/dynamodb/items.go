@@ -83,7 +83,7 @@ const (
 )
 
 // Every item of a tenant starts with T#<tenant>#, the prefix the tenant role's
-// dynamodb:LeadingKeys condition allows (DESIGN decision 9d), and so does the
+// dynamodb:LeadingKeys condition allows (docs/ARCHITECTURE.md, decision 9d), and so does the
 // tenant-history index's partition key (T#<tenant>#H), which is the leading key
 // of a history query. Ids cannot contain '#'.
 func tenantPrefix(t events.TenantID) string { return "T#" + string(t) + "#" }

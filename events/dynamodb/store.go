@@ -33,7 +33,7 @@ type Client interface {
 
 // TenantClients returns the client that acts for one tenant only: on AWS one made
 // with that tenant's credentials (tenantcreds.Vendor.Config), whose role allows
-// only keys starting with T#<tenant># (DESIGN decision 9d). It is called for every
+// only keys starting with T#<tenant># (docs/ARCHITECTURE.md, decision 9d). It is called for every
 // operation in a scoped context, so it must be cheap: cache clients per tenant.
 type TenantClients func(ctx context.Context, tenant events.TenantID) (Client, error)
 

@@ -82,7 +82,7 @@ type config struct {
 	recentEvents   int
 }
 
-// WithClock sets the clock that stamps recorded_at (DESIGN decision 8).
+// WithClock sets the clock that stamps recorded_at (docs/ARCHITECTURE.md, decision 8).
 func WithClock(c clock.Clock) Option { return func(o *config) { o.clock = c } }
 
 // WithLimits overrides events.DefaultLimits.

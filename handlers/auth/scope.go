@@ -9,7 +9,7 @@ import (
 
 // Scope returns ctx scoped to the principal's tenant (events.WithTenantScope), so
 // the stores reach DynamoDB for the request only with that tenant's credentials
-// and refuse other tenants' data (DESIGN decision 9d). Platform admins, who may
+// and refuse other tenants' data (docs/ARCHITECTURE.md, decision 9d). Platform admins, who may
 // act on any tenant (audited by the commands), and principals without a tenant
 // keep ctx unscoped: the function's own role serves them, as it serves
 // unauthenticated routes (onboarding, login).

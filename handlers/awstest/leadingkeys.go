@@ -15,7 +15,7 @@ import (
 )
 
 // LeadingKeys plays the tenant role's IAM policy on DynamoDB calls, which moto
-// does not evaluate (DESIGN decision 9d; the role is in infra/stack/identity.go).
+// does not evaluate (docs/ARCHITECTURE.md, decision 9d; the role is in infra/stack/identity.go).
 // A call made with a tenant's credentials is allowed only when
 //
 //   - its action is one the role grants (GetItem, BatchGetItem, Query, PutItem,

@@ -192,7 +192,7 @@ func (a *API) requireAuth(next http.Handler) http.Handler {
 			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
 		}
 		// Tenant principals' requests reach the stores with their tenant's
-		// credentials only (DESIGN 9d); platform admins stay unscoped.
+		// credentials only (docs/ARCHITECTURE.md, decision 9d); platform admins stay unscoped.
 		ctx := auth.Scope(context.WithValue(r.Context(), principalKey{}, p), p)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

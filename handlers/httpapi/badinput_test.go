@@ -54,8 +54,7 @@ type badInputCase struct {
 func body(s string) *string { return &s }
 
 // TestBadInput sends malformed, mistyped, oversize and invalid requests through
-// the real handler: each gets a 4xx problem+json and writes nothing (issue 3,
-// acceptance 3).
+// the real handler: each gets a 4xx problem+json and writes nothing.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	h := newInputAPI(t)

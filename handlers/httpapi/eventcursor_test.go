@@ -74,7 +74,7 @@ func requireBadAfter(t *testing.T, r inputResponse, what string) {
 	assert.Equal(t, "after", p.Errors[0].Field)
 }
 
-// Issue 10: a tenant's cursors say nothing about the platform's volume. While
+// A tenant's cursors say nothing about the platform's volume. While
 // tenant B appends over a thousand events, A's cursors keep one length, carry
 // no store prefix, no digits of the store position and nothing decodable, and
 // the store's own cursor is not accepted.

@@ -16,7 +16,7 @@ import (
 // ContentType is the media type of every error response (RFC 9457 section 3).
 const ContentType = "application/problem+json"
 
-// statusOf is the one map from error code to HTTP status (DESIGN decision 10).
+// statusOf is the one map from error code to HTTP status (docs/ARCHITECTURE.md, decision 10).
 var statusOf = map[domain.Code]int{
 	domain.CodeInvalid:            http.StatusBadRequest,
 	domain.CodeUnauthenticated:    http.StatusUnauthorized,
@@ -33,7 +33,7 @@ var statusOf = map[domain.Code]int{
 }
 
 // genericDetail is shown when an error carries no client-safe message, so that
-// nothing internal leaks (DESIGN decision 10).
+// nothing internal leaks (docs/ARCHITECTURE.md, decision 10).
 var genericDetail = map[domain.Code]string{
 	domain.CodeInvalid:            "The request is invalid.",
 	domain.CodeUnauthenticated:    "Authentication is required.",

@@ -16,7 +16,7 @@ import (
 )
 
 // TagKey is the session tag the tenant role's policy reads as
-// aws:PrincipalTag/TenantId to restrict dynamodb:LeadingKeys (DESIGN 9d).
+// aws:PrincipalTag/TenantId to restrict dynamodb:LeadingKeys (docs/ARCHITECTURE.md, decision 9d).
 const TagKey = "TenantId"
 
 // AssumeRoleAPI is the STS call the Vendor makes; *sts.Client is one.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Issue 10: the api function seals event-log cursors with one key across all
+// The api function seals event-log cursors with one key across all
 // its instances: a generated secret, retained like the data, whose ARN is in
 // the api's environment and which only the api's role may read.
 func TestCursorKeySecret(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 // TenantKeyCondition is the dynamodb:LeadingKeys pattern of the tenant role: every
 // key of a tenant's items, and the tenant-history index's partition key of its
 // events (T#<tenant>#H), starts with T#<tenant>#, and the tenant comes from the
-// session tag the token vendor sets (DESIGN decision 9d).
+// session tag the token vendor sets (docs/ARCHITECTURE.md, decision 9d).
 const TenantKeyCondition = "T#${aws:PrincipalTag/" + tenantcreds.TagKey + "}#*"
 
 // identity creates the user pool, its API client and groups, and the tenant role.

@@ -58,7 +58,7 @@ type Options struct {
 	MaxTransactItems int
 	// TenantClients, when set, returns the client that acts for one tenant only
 	// (on AWS one made with that tenant's credentials, whose role allows keys
-	// starting with T#<tenant>#, DESIGN decision 9d). Get and List in a context
+	// starting with T#<tenant>#, docs/ARCHITECTURE.md, decision 9d). Get and List in a context
 	// scoped to a tenant (events.WithTenantScope) read the tenant's items with
 	// it. It is called for every such read, so it must be cheap: cache clients
 	// per tenant. Whatever this option, a scoped context reads only its own

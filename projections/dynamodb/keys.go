@@ -10,7 +10,7 @@ import (
 
 // Attribute names of the table. Read-model and checkpoint partition keys start
 // with T#<tenant># so the tenant-scoped role's dynamodb:LeadingKeys condition
-// (DESIGN decision 9d) covers them, as it covers the event store's keys.
+// (docs/ARCHITECTURE.md, decision 9d) covers them, as it covers the event store's keys.
 const (
 	attrPK      = "PK"
 	attrSK      = "SK"

@@ -47,7 +47,7 @@ func (itemCounts) Apply(ctx context.Context, tx projections.Tx, ev events.Event)
 }
 
 // lastSeen is deliberately wrong: it records the last event seen per tenant across
-// streams, which depends on the interleaving of streams (DESIGN decision 4).
+// streams, which depends on the interleaving of streams (docs/ARCHITECTURE.md, decision 4).
 type lastSeen struct{}
 
 func (lastSeen) Name() string      { return "last_seen" }

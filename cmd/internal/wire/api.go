@@ -25,7 +25,7 @@ type APIHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.
 
 // API returns the api function's handler: the httpapi routes behind API Gateway.
 // With TENANTSTREAM_TENANT_ROLE_ARN set, a tenant principal's request reaches
-// DynamoDB only with its tenant's credentials (DESIGN 9d): the HTTP layer scopes
+// DynamoDB only with its tenant's credentials (docs/ARCHITECTURE.md, decision 9d): the HTTP layer scopes
 // the request to the tenant and the stores use a client made from the tenant
 // role's session for that tenant. Onboarding, login and platform admins use the
 // function's own role.

@@ -33,7 +33,7 @@ func createCursorSecret(t *testing.T, cfg aws.Config, name string) string {
 	return aws.ToString(out.ARN)
 }
 
-// Issue 10: every api instance seals event-log cursors with the key of the
+// Every api instance seals event-log cursors with the key of the
 // secret TENANTSTREAM_CURSOR_KEY_SECRET_ARN names, read at cold start, so a
 // cursor one instance hands out resumes on another; after a rotation a new
 // instance still opens cursors of the previous value; an instance with another

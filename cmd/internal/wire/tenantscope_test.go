@@ -125,7 +125,7 @@ func split(calls []awstest.Call, tenant string) (own, others, base []awstest.Cal
 	return own, others, base
 }
 
-// Issue 5, DESIGN decision 9d: a tenant's requests reach DynamoDB only through its
+// docs/ARCHITECTURE.md, decision 9d: a tenant's requests reach DynamoDB only through its
 // vended credentials. The api function runs on moto with the tenant role, whose
 // policy awstest.LeadingKeys plays (moto evaluates no IAM conditions): a
 // tenant's whole flow passes with no denial, every tenant route uses the

@@ -137,7 +137,7 @@ type openOptions struct {
 	metrics io.Writer                // where EMF lines go
 	// tenantScoped (the api function): with env.TenantRoleARN set, requests
 	// scoped to a tenant (events.WithTenantScope, set by the HTTP layer) reach
-	// DynamoDB only with that tenant's vended credentials (DESIGN 9d).
+	// DynamoDB only with that tenant's vended credentials (docs/ARCHITECTURE.md, decision 9d).
 	tenantScoped bool
 	// dynamoOptions (tests) adds options to the DynamoDB client acting for
 	// tenant, "" being the function's own.
