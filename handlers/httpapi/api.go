@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"path"
 	"net/url"
 	"slices"
 	"strconv"
@@ -141,7 +142,19 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
-	return a.withRequestID(mux)
+	notFound := a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
+	})
+	return a.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a path that is not clean (an empty segment, "." or
+		// "..") with a 301/307 to the cleaned one; no route of this API has such a
+		// path, and a redirect would send a PUT's body elsewhere: 404 instead.
+		if p := r.URL.Path; p != "" && p[0] == '/' && path.Clean(p) != p && !(strings.HasSuffix(p, "/") && path.Clean(p)+"/" == p) {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 // methodsNotAllowed registers, for each path of a.routes, a method-less pattern

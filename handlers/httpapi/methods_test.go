@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 )
 
@@ -79,4 +80,22 @@ func TestWrongMethodIs405(t *testing.T) {
 	// A registered method still reaches its route.
 	assert.Equal(t, http.StatusOK, serve("GET", "/healthz").Status)
 	assert.Equal(t, http.StatusOK, serve("HEAD", "/healthz").Status)
+}
+
+// TestUncleanPathsAre404: ServeMux would redirect /tenants//data/x to a cleaned
+// path (losing a PUT's body); the API answers a problem+json 404 instead.
+func TestUncleanPathsAre404(t *testing.T) {
+	h := (&httpapi.API{Service: &commands.Service{}}).Handler()
+	for _, p := range []string{"/tenants//data/item-1", "/tenants/t/./data", "/tenants/t/../t/data", "//healthz", "/healthz/."} {
+		for _, method := range []string{http.MethodGet, http.MethodPut} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, "http://example.test"+p, strings.NewReader(`{}`)))
+			assert.Equal(t, http.StatusNotFound, rec.Code, "%s %s", method, p)
+			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"), "%s %s", method, p)
+			assert.Empty(t, rec.Header().Get("Location"), "%s %s", method, p)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	assert.Equal(t, http.StatusOK, rec.Code, "a clean path still routes")
 }
