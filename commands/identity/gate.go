@@ -30,14 +30,29 @@ func (g *memGate) weight(memKiB int64) int64 { return min(max(memKiB, 1), g.size
 
 // acquire takes n (from weight) or returns ctx's error once ctx is done.
 func (g *memGate) acquire(ctx context.Context, n int64) error {
+	return g.take(ctx, n, false)
+}
+
+// acquireFirst is acquire ahead of every waiter (the collector, which must not
+// wait behind the burst it is collecting after).
+func (g *memGate) acquireFirst(ctx context.Context, n int64) error {
+	return g.take(ctx, n, true)
+}
+
+func (g *memGate) take(ctx context.Context, n int64, first bool) error {
 	g.mu.Lock()
-	if g.size-g.used >= n && g.waiters.Len() == 0 {
+	if g.size-g.used >= n && (g.waiters.Len() == 0 || first) {
 		g.used += n
 		g.mu.Unlock()
 		return nil
 	}
 	w := &gateWaiter{n: n, ready: make(chan struct{})}
-	elem := g.waiters.PushBack(w)
+	var elem *list.Element
+	if first {
+		elem = g.waiters.PushFront(w)
+	} else {
+		elem = g.waiters.PushBack(w)
+	}
 	g.mu.Unlock()
 
 	select {

@@ -68,3 +68,27 @@ func TestMemGateCancelledWaiterLeavesNoTrace(t *testing.T) {
 	assert.Zero(t, g.used)
 	assert.Zero(t, g.waiters.Len())
 }
+
+// The collector goes ahead of a queue that formed before it.
+func TestMemGateAcquireFirstJumpsTheQueue(t *testing.T) {
+	t.Parallel()
+	g := newMemGate(10)
+	require.NoError(t, g.acquire(context.Background(), 10))
+	queued := make(chan error, 1)
+	go func() { queued <- g.acquire(context.Background(), 1) }()
+	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiters.Len() == 1 }, time.Second, time.Millisecond)
+	first := make(chan error, 1)
+	go func() { first <- g.acquireFirst(context.Background(), 10) }()
+	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiters.Len() == 2 }, time.Second, time.Millisecond)
+	g.release(10)
+	require.NoError(t, <-first)
+	select {
+	case <-queued:
+		t.Fatal("the earlier waiter must wait for the collector")
+	case <-time.After(5 * time.Millisecond):
+	}
+	g.release(10)
+	require.NoError(t, <-queued)
+	g.release(1)
+	assert.Zero(t, g.used)
+}

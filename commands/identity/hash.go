@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -97,6 +99,11 @@ type Hasher struct {
 	dummy   PHC // a hash of a random password, verified when the user is unknown
 	gate    *memGate
 	maxWait time.Duration
+
+	// garbage is the argon2id memory (KiB) released since the last collection
+	// this hasher asked for; collecting is whether one is running.
+	garbage    atomic.Int64
+	collecting atomic.Bool
 }
 
 // NewHasher returns a hasher with p (zero fields take DefaultHashParams' values)
@@ -179,7 +186,36 @@ func (h *Hasher) enter(ctx context.Context, memKiB uint32) (func(), error) {
 		}
 		return nil, &BusyError{Wait: h.maxWait}
 	}
-	return func() { h.gate.release(n) }, nil
+	return func() {
+		h.gate.release(n)
+		h.reclaim(int64(memKiB))
+	}, nil
+}
+
+// reclaimAtLeast is the least garbage worth a collection: below it the
+// pacer does well enough, and tests with cheap hashes never pay for one.
+const reclaimAtLeast = 32 << 10 // KiB
+
+// reclaim bounds the garbage finished calls leave. Each call allocates its whole
+// memory cost and drops it at once; left to the pacer (GOGC=300 in the server),
+// those buffers would pile up to several times the budget before a collection,
+// which is what the budget is there to prevent. So once half the budget (and at
+// least reclaimAtLeast) has been dropped, a collector takes the whole budget
+// ahead of any queue (the calls in flight finish, new ones wait), collects, and lets
+// the queue go: what argon2id holds, live or garbage, stays under 1.5 budgets.
+// The buffers hold no pointers, so the collection costs little next to the
+// hashes that made the garbage. It runs in the background, one at a time.
+func (h *Hasher) reclaim(memKiB int64) {
+	if h.garbage.Add(memKiB) < max(h.gate.size/2, reclaimAtLeast) || !h.collecting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer h.collecting.Store(false)
+		_ = h.gate.acquireFirst(context.Background(), h.gate.size)
+		h.garbage.Store(0)
+		runtime.GC()
+		h.gate.release(h.gate.size)
+	}()
 }
 
 // Hash returns the PHC string $argon2id$v=19$m=M,t=T,p=P$salt$key of password.
