@@ -30,29 +30,14 @@ func (g *memGate) weight(memKiB int64) int64 { return min(max(memKiB, 1), g.size
 
 // acquire takes n (from weight) or returns ctx's error once ctx is done.
 func (g *memGate) acquire(ctx context.Context, n int64) error {
-	return g.take(ctx, n, false)
-}
-
-// acquireFirst is acquire ahead of every waiter (the collector, which must not
-// wait behind the burst it is collecting after).
-func (g *memGate) acquireFirst(ctx context.Context, n int64) error {
-	return g.take(ctx, n, true)
-}
-
-func (g *memGate) take(ctx context.Context, n int64, first bool) error {
 	g.mu.Lock()
-	if g.size-g.used >= n && (g.waiters.Len() == 0 || first) {
+	if g.size-g.used >= n && g.waiters.Len() == 0 {
 		g.used += n
 		g.mu.Unlock()
 		return nil
 	}
 	w := &gateWaiter{n: n, ready: make(chan struct{})}
-	var elem *list.Element
-	if first {
-		elem = g.waiters.PushFront(w)
-	} else {
-		elem = g.waiters.PushBack(w)
-	}
+	elem := g.waiters.PushBack(w)
 	g.mu.Unlock()
 
 	select {
@@ -76,6 +61,18 @@ func (g *memGate) take(ctx context.Context, n int64, first bool) error {
 		g.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// reserveFirst queues for n ahead of every waiter and returns a channel closed
+// once n is held; there is no giving up. It is for the collector, which must
+// neither wait behind the burst it collects after nor let more of it start.
+func (g *memGate) reserveFirst(n int64) <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := &gateWaiter{n: n, ready: make(chan struct{})}
+	g.waiters.PushFront(w)
+	g.grant()
+	return w.ready
 }
 
 // release gives back n.

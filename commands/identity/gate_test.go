@@ -69,19 +69,19 @@ func TestMemGateCancelledWaiterLeavesNoTrace(t *testing.T) {
 	assert.Zero(t, g.waiters.Len())
 }
 
-// The collector goes ahead of a queue that formed before it.
-func TestMemGateAcquireFirstJumpsTheQueue(t *testing.T) {
+// The collector goes ahead of a queue that formed before it, and once it is
+// queued nothing else starts.
+func TestMemGateReserveFirstJumpsTheQueue(t *testing.T) {
 	t.Parallel()
 	g := newMemGate(10)
-	require.NoError(t, g.acquire(context.Background(), 10))
+	require.NoError(t, g.acquire(context.Background(), 6))
 	queued := make(chan error, 1)
-	go func() { queued <- g.acquire(context.Background(), 1) }()
+	go func() { queued <- g.acquire(context.Background(), 6) }()
 	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiters.Len() == 1 }, time.Second, time.Millisecond)
-	first := make(chan error, 1)
-	go func() { first <- g.acquireFirst(context.Background(), 10) }()
-	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiters.Len() == 2 }, time.Second, time.Millisecond)
-	g.release(10)
-	require.NoError(t, <-first)
+	first := g.reserveFirst(10)
+	assert.Error(t, g.acquire(canceled(), 1), "a small call that would fit waits behind the collector")
+	g.release(6)
+	<-first
 	select {
 	case <-queued:
 		t.Fatal("the earlier waiter must wait for the collector")
@@ -89,6 +89,20 @@ func TestMemGateAcquireFirstJumpsTheQueue(t *testing.T) {
 	}
 	g.release(10)
 	require.NoError(t, <-queued)
-	g.release(1)
+	g.release(6)
 	assert.Zero(t, g.used)
+	assert.Zero(t, g.waiters.Len())
+
+	select {
+	case <-g.reserveFirst(10):
+	default:
+		t.Fatal("with room, the collector goes at once")
+	}
+	g.release(10)
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

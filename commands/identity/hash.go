@@ -59,11 +59,11 @@ type HashLimits struct {
 }
 
 // Hash limit defaults. 160 MiB fits 8 default-cost hashes: on 2 cores that keeps
-// both busy while bounding the memory a burst of logins can take (a third of the
-// memory limit when one is set, leaving the rest to the heap and to the garbage
-// the finished calls leave until the next collection). Waiting 2 s lets a short
-// burst queue (a default hash takes about 30 ms of one core) and turns a flood
-// into quick 503s.
+// both busy while bounding the memory a burst of logins can take. With the
+// garbage the finished calls leave (see reclaim), argon2id holds up to about 1.5
+// budgets, so a third of the memory limit, when one is set, keeps it to half.
+// Waiting 2 s lets a short burst queue (a default hash takes about 30 ms of one
+// core) and turns a flood into quick 503s.
 const (
 	DefaultHashMemoryBudget = 160 << 20
 	DefaultHashMaxWait      = 2 * time.Second
@@ -187,8 +187,8 @@ func (h *Hasher) enter(ctx context.Context, memKiB uint32) (func(), error) {
 		return nil, &BusyError{Wait: h.maxWait}
 	}
 	return func() {
-		h.gate.release(n)
 		h.reclaim(int64(memKiB))
+		h.gate.release(n)
 	}, nil
 }
 
@@ -196,25 +196,27 @@ func (h *Hasher) enter(ctx context.Context, memKiB uint32) (func(), error) {
 // pacer does well enough, and tests with cheap hashes never pay for one.
 const reclaimAtLeast = 32 << 10 // KiB
 
-// reclaim bounds the garbage finished calls leave. Each call allocates its whole
-// memory cost and drops it at once; left to the pacer (GOGC=300 in the server),
-// those buffers would pile up to several times the budget before a collection,
-// which is what the budget is there to prevent. So once half the budget (and at
-// least reclaimAtLeast) has been dropped, a collector takes the whole budget
-// ahead of any queue (the calls in flight finish, new ones wait), collects, and lets
-// the queue go: what argon2id holds, live or garbage, stays under 1.5 budgets.
+// reclaim bounds the garbage finished calls leave; a call runs it just before
+// giving back its room. Each call allocates its whole memory cost and drops it
+// at once; left to the pacer (GOGC=300 in the server), those buffers would pile
+// up to several times the budget before a collection, which is what the budget
+// is there to prevent. So once half the budget (and at least reclaimAtLeast)
+// has been dropped, a collector queues for the whole budget ahead of every
+// waiter (the calls in flight finish, nothing new starts), collects, and lets
+// the queue go: what argon2id holds, live or garbage, stays near 1.5 budgets.
 // The buffers hold no pointers, so the collection costs little next to the
-// hashes that made the garbage. It runs in the background, one at a time.
+// hashes that made the garbage. One runs at a time, in the background.
 func (h *Hasher) reclaim(memKiB int64) {
 	if h.garbage.Add(memKiB) < max(h.gate.size/2, reclaimAtLeast) || !h.collecting.CompareAndSwap(false, true) {
 		return
 	}
+	ready := h.gate.reserveFirst(h.gate.size)
 	go func() {
-		defer h.collecting.Store(false)
-		_ = h.gate.acquireFirst(context.Background(), h.gate.size)
+		<-ready
 		h.garbage.Store(0)
 		runtime.GC()
 		h.gate.release(h.gate.size)
+		h.collecting.Store(false)
 	}()
 }
 
