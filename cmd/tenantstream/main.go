@@ -206,6 +206,7 @@ func serveCmd(data *string) *cobra.Command {
 	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", 35, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")
 	f.StringVar(&webhooks, "webhooks", "", "comma-separated webhook URLs for notifications")
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
+	f.IntVar(&cfg.HashMemoryMiB, "hash-memory-mib", 0, "memory argon2id password hashing may hold at once, in MiB; excess logins wait up to 2s, then get 503 (default 160, or a third of GOMEMLIMIT when lower)")
 	return c
 }
 
