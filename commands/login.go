@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain"
@@ -33,12 +34,20 @@ type TokenIssuer interface {
 	VerifyRefresh(token string) (identity.Principal, error)
 }
 
-// LoginThrottle slows down repeated failures. Check returns a rate_limited error
-// while a key is locked out.
+// LoginThrottle slows down repeated failures (*identity.Throttle; docs/api.md,
+// "Login throttling"). Begin reserves one attempt on account from the client
+// address before its password is checked, or returns a rate_limited error, so
+// concurrent attempts cannot all pass a check made before any of them failed.
+// After a nil error exactly one of done (the password was checked; ok: it was
+// right) or refund (it never was) must be called.
 type LoginThrottle interface {
-	Check(keys ...string) error
-	Failure(keys ...string)
-	Success(keys ...string)
+	Begin(account, address string) (done func(ok bool), refund func(), err error)
+}
+
+// ContextVerifier is a PasswordHasher whose wait for room to verify stops when
+// the request ends (*identity.Hasher is one).
+type ContextVerifier interface {
+	VerifyContext(ctx context.Context, password, encoded string) (bool, error)
 }
 
 // Auth runs logins and refreshes against the event store.
@@ -60,31 +69,55 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, errBadCredentials
 	}
-	keys := []string{"user:" + tenant.NameKey(c.TenantName) + "/" + email, "ip:" + c.ClientIP}
+	done, refund := func(bool) {}, func() {}
 	if a.Throttle != nil {
-		if err := a.Throttle.Check(keys...); err != nil {
+		// The attempt is counted now, before the (slow) hash, and given back
+		// below if no password gets checked.
+		if done, refund, err = a.Throttle.Begin(LoginAccount(c.TenantName, email), c.ClientIP); err != nil {
 			return Tokens{}, err
 		}
 	}
 	u, tid, found, err := a.lookup(ctx, c.TenantName, email)
 	if err != nil {
+		refund()
 		return Tokens{}, err
 	}
 	hash := ""
 	if found {
 		hash = u.PasswordHash
 	}
-	ok, err := a.Service.Passwords.Verify(c.Password, hash)
+	ok, err := a.verify(ctx, c.Password, hash)
+	if NotChecked(err) {
+		refund()
+		return Tokens{}, err
+	}
 	if err != nil || !ok || !found {
-		if a.Throttle != nil {
-			a.Throttle.Failure(keys...)
-		}
+		done(false)
 		return Tokens{}, errBadCredentials
 	}
-	if a.Throttle != nil {
-		a.Throttle.Success(keys...)
-	}
+	done(true)
 	return a.Issuer.Issue(identity.Principal{TenantID: string(tid), UserID: u.UserID, Email: u.Email, Roles: u.Roles})
+}
+
+// LoginAccount is the throttle's name for an account: the tenant name as it is
+// unique (ignoring case) and the normalized email.
+func LoginAccount(tenantName, email string) string {
+	return tenant.NameKey(tenantName) + "/" + email
+}
+
+// NotChecked reports whether err means a password was never checked: the
+// server was too busy (unavailable, as the hasher's BusyError), or the
+// request ended first. Such an attempt is refunded, not counted as a failure.
+func NotChecked(err error) bool {
+	return err != nil && (domain.ErrorCode(err) == domain.CodeUnavailable ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+func (a *Auth) verify(ctx context.Context, password, hash string) (bool, error) {
+	if v, ok := a.Service.Passwords.(ContextVerifier); ok {
+		return v.VerifyContext(ctx, password, hash)
+	}
+	return a.Service.Passwords.Verify(password, hash)
 }
 
 // Refresh issues new tokens for a valid refresh token of a user that still exists.

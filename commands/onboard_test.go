@@ -116,19 +116,20 @@ func (b *loadBarrier) Load(ctx context.Context, tid events.TenantID, stream even
 	return evs, err
 }
 
-type fakeIssuer struct{}
+// tenantIssuer issues a token naming the tenant and the user.
+type tenantIssuer struct{}
 
-func (fakeIssuer) Issue(p ident.Principal) (commands.Tokens, error) {
+func (tenantIssuer) Issue(p ident.Principal) (commands.Tokens, error) {
 	return commands.Tokens{AccessToken: p.TenantID + "/" + p.UserID, TokenType: "Bearer"}, nil
 }
 
-func (fakeIssuer) VerifyRefresh(string) (ident.Principal, error) {
+func (tenantIssuer) VerifyRefresh(string) (ident.Principal, error) {
 	return ident.Principal{}, errors.New("no refresh")
 }
 
 // login returns the tenant id the login's token is for, or the login's error.
 func (f *fixture) login(name, email, password string) (string, error) {
-	a := &commands.Auth{Service: f.svc, Issuer: fakeIssuer{}}
+	a := &commands.Auth{Service: f.svc, Issuer: tenantIssuer{}}
 	tok, err := a.Login(f.ctx, commands.Login{TenantName: name, Email: email, Password: password, ClientIP: "192.0.2.1"})
 	if err != nil {
 		return "", err

@@ -60,6 +60,9 @@ type Config struct {
 	// 5 a minute in bursts of 5; "off" limits nothing.
 	OnboardingRate  string
 	OnboardingBurst int
+	// HashMemoryMiB is the memory argon2id may hold at once, over every login,
+	// onboarding and user creation; 0: identity.DefaultMemoryBudget.
+	HashMemoryMiB int
 }
 
 // App is the whole local platform in one process: the event store, the projection
@@ -182,7 +185,7 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Projections: cfg.Projections, Registerer: a.Registry, Clock: a.Clock, Logger: a.log}); err != nil {
 		return nil, err
 	}
-	hasher, err := identity.NewHasher(identity.HashParams{})
+	hasher, err := identity.NewHasherWithLimits(identity.HashParams{}, identity.HashLimits{MemoryBudget: int64(cfg.HashMemoryMiB) << 20})
 	if err != nil {
 		return nil, err
 	}

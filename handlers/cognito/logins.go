@@ -44,14 +44,17 @@ func (l *Logins) Login(ctx context.Context, c commands.Login) (commands.Tokens, 
 	if err != nil {
 		return commands.Tokens{}, errBadCredentials
 	}
-	keys := []string{"user:" + tenant.NameKey(c.TenantName) + "/" + email, "ip:" + c.ClientIP}
+	// The same throttle as local logins: the attempt is reserved before Cognito
+	// checks the password, and given back if it never does.
+	done, refund := func(bool) {}, func() {}
 	if l.Throttle != nil {
-		if err := l.Throttle.Check(keys...); err != nil {
+		if done, refund, err = l.Throttle.Begin(commands.LoginAccount(c.TenantName, email), c.ClientIP); err != nil {
 			return commands.Tokens{}, err
 		}
 	}
 	tid, found, err := l.Tenants.TenantByName(ctx, c.TenantName)
 	if err != nil {
+		refund()
 		return commands.Tokens{}, err
 	}
 	var out *cip.InitiateAuthOutput
@@ -66,17 +69,14 @@ func (l *Logins) Login(ctx context.Context, c commands.Login) (commands.Tokens, 
 		})
 	}
 	if !found || isBadCredentials(err) {
-		if l.Throttle != nil {
-			l.Throttle.Failure(keys...)
-		}
+		done(false)
 		return commands.Tokens{}, errBadCredentials
 	}
 	if err != nil {
+		refund()
 		return commands.Tokens{}, authError("login", err)
 	}
-	if l.Throttle != nil {
-		l.Throttle.Success(keys...)
-	}
+	done(true)
 	return tokens(out)
 }
 
