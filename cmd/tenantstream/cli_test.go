@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +65,21 @@ func TestCatalogShowPrintsTheEmbeddedCatalogue(t *testing.T) {
 	got, _, err := runCLI(t, "catalog", "check", f)
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(got, "valid"), got)
+}
+
+// TestQuickstartClockExampleIsInTheFuture: the banner's test-clock example is
+// computed from the server's clock, so following it never gets a 400.
+func TestQuickstartClockExampleIsInTheFuture(t *testing.T) {
+	t.Parallel()
+	for _, now := range []time.Time{
+		time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC),
+		time.Date(2027, 1, 31, 23, 59, 0, 0, time.UTC),
+		time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		out := quickstart("127.0.0.1:8080", Config{DataDir: "data", TestClock: true}, now)
+		next := time.Date(now.Year(), now.Month()+1, 1, 2, 0, 0, 0, time.UTC)
+		assert.Contains(t, out, `{"now": "`+next.Format(time.RFC3339)+`"} closes `+now.Format("2006-01"), "at %s", now)
+		assert.True(t, next.After(now))
+	}
+	assert.NotContains(t, quickstart("127.0.0.1:8080", Config{DataDir: "data"}, time.Now()), "test clock")
 }

@@ -181,7 +181,7 @@ func serveCmd(data *string) *cobra.Command {
 			if webhooks != "" {
 				cfg.Webhooks = strings.Split(webhooks, ",")
 				if cfg.WebhookSecret == "" {
-					return errors.New("--webhook-secret is required with --webhooks")
+					return usageError{errors.New("--webhook-secret is required with --webhooks")}
 				}
 			}
 			tuneGC()
@@ -194,7 +194,7 @@ func serveCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), quickstart(ln.Addr().String(), cfg))
+			fmt.Fprint(cmd.OutOrStdout(), quickstart(ln.Addr().String(), cfg, app.Clock.Now()))
 			return app.Serve(cmd.Context(), ln)
 		},
 	}
@@ -213,7 +213,10 @@ func serveCmd(data *string) *cobra.Command {
 	return c
 }
 
-func quickstart(addr string, cfg Config) string {
+// quickstart is the banner serve prints; now is the server's clock, so the test
+// clock example (02:00 on the first of next month, past the grace window, which
+// closes this month) is always in the future.
+func quickstart(addr string, cfg Config, now time.Time) string {
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "tenantstream is running on %s (data in %s)\n\n", base, cfg.DataDir)
@@ -223,7 +226,9 @@ func quickstart(addr string, cfg Config) string {
 	fmt.Fprintf(&b, "    -d '{\"tenant_name\":\"acme\",\"email\":\"admin@acme.test\",\"password\":\"Sup3r-secret!\"}'\n\n")
 	fmt.Fprintf(&b, "  API reference: %s/openapi.json   metrics: %s/metrics\n", base, base)
 	if cfg.TestClock {
-		fmt.Fprintf(&b, "  test clock on: POST %s/test-clock {\"now\": \"2026-12-01T02:00:00Z\"}\n", base)
+		now = now.UTC()
+		next := time.Date(now.Year(), now.Month()+1, 1, 2, 0, 0, 0, time.UTC)
+		fmt.Fprintf(&b, "  test clock on: POST %s/test-clock {\"now\": %q} closes %s\n", base, next.Format(time.RFC3339), now.Format("2006-01"))
 	}
 	b.WriteString("\n")
 	return b.String()
