@@ -283,8 +283,8 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	w := &s.wbuf
 	w.reset()
 	// On SQLITE_FULL SQLite has usually rolled back already (ROLLBACK then only
-	// says so); the writer's own state is undone here: positions, heads (by the
-	// caller) and op results. The caches and the window of recent events are
+	// says so). The writer's own state is undone too: positions here, heads and
+	// op results by commitBatch; the caches and the window of recent events are
 	// only fed after a commit.
 	rollback := func(err error) error {
 		_, _ = s.writer.Exec("ROLLBACK", nil)
