@@ -205,6 +205,8 @@ func storeError(op string, err error) error {
 		return &domain.Error{Code: domain.CodeInvalid, Message: "invalid request", Err: err}
 	case errors.Is(err, events.ErrClosed):
 		return &domain.Error{Code: domain.CodeUnavailable, Message: "the server is shutting down", Err: err}
+	case errors.Is(err, events.ErrUnavailable):
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "the store cannot take writes right now; retry later", Err: &retryLater{err: err, after: StoreRetryAfter}}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -1,6 +1,9 @@
 package events
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The errors every Store returns, whatever its backend. Backends wrap them with
 // context; callers test with errors.Is.
@@ -23,4 +26,10 @@ var (
 	ErrKeyClaimed = errors.New("events: key already claimed")
 	// ErrUnknownType: the registry has no such event type.
 	ErrUnknownType = errors.New("events: unknown event type")
+	// ErrUnavailable: the store cannot take the write now but may soon (out of
+	// space, throttled). Nothing was written; the same request may be retried.
+	ErrUnavailable = errors.New("events: store unavailable, retry later")
+	// ErrStorageFull: the store has no room to grow (the disk is full, or a size
+	// cap is reached). It is an ErrUnavailable.
+	ErrStorageFull = fmt.Errorf("events: no space left: %w", ErrUnavailable)
 )

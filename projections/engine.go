@@ -325,6 +325,12 @@ func (e *Engine) applyOne(ctx context.Context, tx BackendTx, rm Tx, ov *overlay,
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: apply event %s: %w", r.p.Name(), ev.ID, ctx.Err())
 	}
+	if errors.Is(err, events.ErrUnavailable) {
+		// The backend could not answer for now (out of space, throttled): the
+		// event is not at fault. Failing the batch makes the feed redeliver it
+		// after a backoff; parking it would skip it for good.
+		return fmt.Errorf("%s: apply event %s: %w", r.p.Name(), ev.ID, err)
+	}
 	if rebuild {
 		return fmt.Errorf("%s: apply event %s (%s %s/%s v%d): %w", r.p.Name(), ev.ID, ev.Type, ev.TenantID, ev.StreamID, ev.Version, err)
 	}

@@ -19,7 +19,8 @@ type Projection interface {
 	Handles() []string
 	// Apply applies one event. Writes go through tx, which the engine commits together
 	// with the checkpoint. An error parks the event during live processing and fails
-	// a rebuild.
+	// a rebuild; one wrapping events.ErrUnavailable (the backend out of space or
+	// throttled) fails the batch instead, so it is delivered again later.
 	Apply(ctx context.Context, tx Tx, ev events.Event) error
 }
 

@@ -293,9 +293,13 @@ func (i issuerAdapter) VerifyRefresh(token string) (ident.Principal, error) {
 	return i.is.VerifyRefresh(token)
 }
 
+// ready answers /readyz: the store reads, and takes writes unless its last write
+// failed for lack of space (docs/ARCHITECTURE.md, "Running out of room").
 func (a *App) ready(ctx context.Context) error {
-	_, err := a.Store.ReadAll(ctx, "", events.ReadOptions{Limit: 1})
-	return err
+	if _, err := a.Store.ReadAll(ctx, "", events.ReadOptions{Limit: 1}); err != nil {
+		return err
+	}
+	return a.Store.Writable(ctx)
 }
 
 // handleBatch feeds the engine and records progress for WaitForProjections.

@@ -163,9 +163,23 @@ const maxAttempts = 200
 func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
 	res, err := s.append(ctx, req)
 	if err != nil {
-		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+		return events.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, throttled(err))
 	}
 	return res, nil
+}
+
+// throttled marks err as events.ErrUnavailable when DynamoDB refused a request for
+// capacity even after the SDK's retries: the append wrote nothing and may be
+// retried later, as after a full disk locally (a 503 with Retry-After).
+func throttled(err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+			return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
+		}
+	}
+	return err
 }
 
 func (s *Store) append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {

@@ -130,6 +130,14 @@ type Store struct {
 	cache  *streamCache
 	recent *recentEvents
 
+	// full is set while the last write failed for lack of space (see Writable);
+	// lastTry is when the writer last tried one (Unix ns). maxPages is the cap
+	// asked for by SetMaxPages, pagesSet the one the writer's connection has.
+	full     atomic.Bool
+	lastTry  atomic.Int64
+	maxPages atomic.Int64
+	pagesSet int64
+
 	subMu  sync.Mutex
 	subs   map[int]chan struct{}
 	nextID int

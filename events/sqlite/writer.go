@@ -33,6 +33,8 @@ type appendOp struct {
 	heads [][]byte
 	// wrote is set when the op committed, for the cache after the commit.
 	wrote []events.Event
+	// probe marks a probe write of Writable, which carries no request.
+	probe bool
 }
 
 // insertSizes are the row counts of the prepared multi-row INSERTs, largest first;
@@ -218,7 +220,10 @@ func (s *Store) run() {
 		if len(heads) > 100_000 {
 			clear(heads)
 		}
-		s.commitBatch(batch, heads)
+		s.applyMaxPages()
+		if batch = s.runProbes(batch); len(batch) > 0 {
+			s.commitBatch(batch, heads)
+		}
 		for _, op := range batch {
 			close(op.done)
 		}
@@ -271,6 +276,16 @@ func (s *Store) commitBatch(batch []*appendOp, heads map[streamKey]int64) {
 	// whole transaction rolled back. Retry each request alone so one bad request
 	// cannot fail its neighbours.
 	clear(heads)
+	if errors.Is(err, events.ErrStorageFull) {
+		// Except for lack of space: alone, each would most likely fail again, at
+		// the cost of a transaction each while the disk is full. Every op fails
+		// (even one that failed on its own: that may rest on a rolled-back
+		// write of the batch) and its client retries later.
+		for _, op := range batch {
+			op.err, op.res, op.wrote = err, events.AppendResult{}, nil
+		}
+		return
+	}
 	if len(batch) == 1 {
 		batch[0].err = err
 		return
@@ -287,8 +302,9 @@ func (s *Store) commitBatch(batch []*appendOp, heads map[streamKey]int64) {
 // tryBatch runs the ops in one transaction. It returns an error only when the
 // transaction as a whole failed; per-op failures are stored in op.err.
 func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.Time) error {
+	s.lastTry.Store(time.Now().UnixNano())
 	if _, err := s.writer.Exec("BEGIN IMMEDIATE", nil); err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return s.writeFailed(fmt.Errorf("begin: %w", err))
 	}
 	pending := map[streamKey]int64{}
 	keys := map[idemKey]*appendOp{}
@@ -297,10 +313,14 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	firstPos := s.nextPos
 	w := &s.wbuf
 	w.reset()
+	// On SQLITE_FULL SQLite has usually rolled back already (ROLLBACK then only
+	// says so). The writer's own state is undone too: positions here, heads and
+	// op results by commitBatch; the caches and the window of recent events are
+	// only fed after a commit.
 	rollback := func(err error) error {
 		_, _ = s.writer.Exec("ROLLBACK", nil)
 		s.nextPos = firstPos
-		return err
+		return s.writeFailed(err)
 	}
 	for _, op := range batch {
 		if err := s.applyOne(op, now, heads, pending, keys, ids, claims); err != nil {
@@ -317,6 +337,9 @@ func (s *Store) tryBatch(batch []*appendOp, heads map[streamKey]int64, now time.
 	}
 	if _, err := s.writer.Exec("COMMIT", nil); err != nil {
 		return rollback(fmt.Errorf("commit: %w", err))
+	}
+	if len(w.rows) > 0 {
+		s.full.Store(false) // there was room again
 	}
 	for k, v := range pending {
 		heads[k] = v

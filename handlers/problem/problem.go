@@ -155,7 +155,7 @@ func classify(r *http.Request, err error) (domain.Code, string) {
 		return domain.CodeNotFound, genericDetail[domain.CodeNotFound]
 	case errors.Is(err, events.ErrIdempotencyKeyReuse):
 		return domain.CodeUnprocessable, "The Idempotency-Key was already used for a different request."
-	case errors.Is(err, events.ErrClosed):
+	case errors.Is(err, events.ErrClosed), errors.Is(err, events.ErrUnavailable):
 		return domain.CodeUnavailable, genericDetail[domain.CodeUnavailable]
 	}
 	return domain.CodeInternal, genericDetail[domain.CodeInternal]

@@ -58,6 +58,7 @@ func TestWrite(t *testing.T) {
 		{"events invalid hides detail", fmt.Errorf("%w: stream id %q bad", events.ErrInvalid, "x#y"), false, 400, domain.CodeInvalid, "The request is invalid.", ""},
 		{"max bytes", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10}), false, 413, domain.CodeTooLarge, "The request body exceeds 10 bytes.", ""},
 		{"store closed", fmt.Errorf("append: %w", events.ErrClosed), false, 503, domain.CodeUnavailable, "The service is unavailable; retry later.", ""},
+		{"store full", fmt.Errorf("append: commit: %w", events.ErrStorageFull), false, 503, domain.CodeUnavailable, "The service is unavailable; retry later.", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

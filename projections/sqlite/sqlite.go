@@ -227,7 +227,7 @@ func (b *Backend) Begin(ctx context.Context) (projections.BackendTx, error) {
 	tx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
 		b.txMu.Unlock()
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", noSpace(err))
 	}
 	return &backendTx{tx: tx, b: b}, nil
 }
@@ -329,7 +329,7 @@ func (b *Backend) DropGenerations(ctx context.Context, projection string, tenant
 	for _, table := range []string{"read_models", "checkpoints"} {
 		q := `DELETE FROM ` + table + ` WHERE projection = ?1 AND gen <> ?2 AND (?3 = '' OR tenant = ?3)`
 		if _, err := b.w.ExecContext(ctx, q, projection, keep, string(tenant)); err != nil {
-			return fmt.Errorf("drop generations of %s: %w", projection, err)
+			return fmt.Errorf("drop generations of %s: %w", projection, noSpace(err))
 		}
 	}
 	return nil
@@ -342,7 +342,7 @@ func (b *Backend) DiscardGeneration(ctx context.Context, projection string, gen 
 	defer b.cps.clear()
 	for _, table := range []string{"read_models", "checkpoints"} {
 		if _, err := b.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE projection = ? AND gen = ?`, projection, gen); err != nil {
-			return fmt.Errorf("discard generation %d of %s: %w", gen, projection, err)
+			return fmt.Errorf("discard generation %d of %s: %w", gen, projection, noSpace(err))
 		}
 	}
 	return nil
@@ -387,7 +387,7 @@ func (b *Backend) LoadCursor(ctx context.Context, name string) (events.Cursor, e
 func (b *Backend) SaveCursor(ctx context.Context, name string, c events.Cursor) error {
 	_, err := b.ws[stSaveCursor].ExecContext(ctx, name, string(c))
 	if err != nil {
-		return fmt.Errorf("save cursor %s: %w", name, err)
+		return fmt.Errorf("save cursor %s: %w", name, noSpace(err))
 	}
 	return nil
 }
@@ -472,11 +472,11 @@ func (t *backendTx) ReadModel(projection string, gen int64) projections.Tx {
 func (t *backendTx) ActiveGeneration(ctx context.Context, projection string, tenant events.TenantID) (int64, error) {
 	st, qctx, err := t.stmt(ctx, stActiveGen)
 	if err != nil {
-		return 0, fmt.Errorf("active generation of %s: %w", projection, err)
+		return 0, fmt.Errorf("active generation of %s: %w", projection, noSpace(err))
 	}
 	var g int64
 	if err := st.QueryRowContext(qctx, projection, string(tenant)).Scan(&g); err != nil {
-		return 0, fmt.Errorf("active generation of %s: %w", projection, err)
+		return 0, fmt.Errorf("active generation of %s: %w", projection, noSpace(err))
 	}
 	return g, nil
 }
@@ -486,7 +486,7 @@ func (t *backendTx) NewGeneration(ctx context.Context, projection string) (int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO generation_counters (projection, last) VALUES (?, 2)
 		ON CONFLICT (projection) DO UPDATE SET last = last + 1 RETURNING last`, projection).Scan(&g)
 	if err != nil {
-		return 0, fmt.Errorf("new generation of %s: %w", projection, err)
+		return 0, fmt.Errorf("new generation of %s: %w", projection, noSpace(err))
 	}
 	return g, nil
 }
@@ -502,7 +502,7 @@ func (t *backendTx) SwitchGeneration(ctx context.Context, projection string, ten
 	}
 	for _, s := range stmts {
 		if _, err := t.tx.ExecContext(ctx, s.q, s.args...); err != nil {
-			return fmt.Errorf("switch %s to generation %d: %w", projection, gen, err)
+			return fmt.Errorf("switch %s to generation %d: %w", projection, gen, noSpace(err))
 		}
 	}
 	return nil
@@ -518,12 +518,12 @@ func (t *backendTx) Checkpoint(ctx context.Context, projection string, gen int64
 	}
 	st, qctx, err := t.stmt(ctx, stCheckpoint)
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint %s/%s: %w", tenant, stream, err)
+		return 0, fmt.Errorf("checkpoint %s/%s: %w", tenant, stream, noSpace(err))
 	}
 	var v int64
 	err = st.QueryRowContext(qctx, projection, gen, string(tenant), string(stream)).Scan(&v)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("checkpoint %s/%s: %w", tenant, stream, err)
+		return 0, fmt.Errorf("checkpoint %s/%s: %w", tenant, stream, noSpace(err))
 	}
 	t.remember(k, v)
 	return v, nil
@@ -561,7 +561,7 @@ func (t *backendTx) writeCheckpoints(ctx context.Context) error {
 		rows = append(rows, k.projection, k.gen, string(k.tenant), string(k.stream), v)
 	}
 	if err := t.execMany(ctx, stSetCheckpointsMany, 5, rows); err != nil {
-		return fmt.Errorf("set checkpoints: %w", err)
+		return fmt.Errorf("set checkpoints: %w", noSpace(err))
 	}
 	return nil
 }
@@ -592,7 +592,7 @@ func (t *backendTx) Park(ctx context.Context, p projections.ParkedEvent) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (projection, event_id) DO UPDATE SET reason = excluded.reason, parked_at = excluded.parked_at`,
 		p.Projection, p.EventID, string(p.Tenant), string(p.Stream), p.Version, p.Type, p.Reason, p.ParkedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
-		return fmt.Errorf("park %s: %w", p.EventID, err)
+		return fmt.Errorf("park %s: %w", p.EventID, noSpace(err))
 	}
 	return nil
 }
@@ -608,10 +608,10 @@ func (t *backendTx) Commit() error {
 	defer t.finish()
 	if err := t.writeCheckpoints(context.Background()); err != nil {
 		_ = t.tx.Rollback()
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", noSpace(err))
 	}
 	if err := t.tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", noSpace(err))
 	}
 	if len(t.cps) > 0 {
 		t.b.cps.add(t.cps)
@@ -652,7 +652,7 @@ func (r *readModel) Get(ctx context.Context, tenant events.TenantID, collection,
 		return nil, fmt.Errorf("get %s/%s: %w", collection, key, projections.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s/%s: %w", collection, key, err)
+		return nil, fmt.Errorf("get %s/%s: %w", collection, key, noSpace(err))
 	}
 	return v, nil
 }
@@ -666,7 +666,7 @@ func (r *readModel) Put(ctx context.Context, tenant events.TenantID, collection,
 		_, err = st.ExecContext(qctx, r.projection, r.gen, string(tenant), collection, key, value)
 	}
 	if err != nil {
-		return fmt.Errorf("put %s/%s: %w", collection, key, err)
+		return fmt.Errorf("put %s/%s: %w", collection, key, noSpace(err))
 	}
 	return nil
 }
@@ -683,7 +683,7 @@ func (r *readModel) PutMany(ctx context.Context, entries []projections.DumpEntry
 		rows = append(rows, r.projection, r.gen, string(e.Tenant), e.Collection, e.Key, v)
 	}
 	if err := r.t.execMany(ctx, stPutMany, 6, rows); err != nil {
-		return fmt.Errorf("put %d values: %w", len(entries), err)
+		return fmt.Errorf("put %d values: %w", len(entries), noSpace(err))
 	}
 	return nil
 }
@@ -694,7 +694,7 @@ func (r *readModel) Delete(ctx context.Context, tenant events.TenantID, collecti
 		_, err = st.ExecContext(qctx, r.projection, r.gen, string(tenant), collection, key)
 	}
 	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", collection, key, err)
+		return fmt.Errorf("delete %s/%s: %w", collection, key, noSpace(err))
 	}
 	return nil
 }
@@ -706,7 +706,7 @@ func (r *readModel) List(ctx context.Context, tenant events.TenantID, collection
 	}
 	rows, err := st.QueryContext(qctx, r.projection, string(tenant), collection, after, normLimit(limit), r.gen)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", collection, err)
+		return nil, fmt.Errorf("list %s: %w", collection, noSpace(err))
 	}
 	return scanEntries(rows, collection)
 }
