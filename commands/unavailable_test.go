@@ -37,7 +37,7 @@ func TestStoreOutOfSpaceIsUnavailableWithRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	f := newFixture(t, now)
 	tid, m := f.onboard(t, "acme")
-	_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":1}`), IfMatch: -1})
+	_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":1}`)})
 	require.NoError(t, err)
 	store := &fullStore{Store: f.store}
 	f.svc.Store = store
@@ -45,10 +45,10 @@ func TestStoreOutOfSpaceIsUnavailableWithRetryAfter(t *testing.T) {
 
 	writes := map[string]func() error{
 		"put item": func() error {
-			_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), IfMatch: -1})
+			_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":2}`)})
 			return err
 		},
-		"delete item": func() error { return f.svc.DeleteItem(f.ctx, m, tid, "doc", -1) },
+		"delete item": func() error { return f.svc.DeleteItem(f.ctx, m, tid, "doc", commands.Precondition{}) },
 		"change plan": func() error { _, err := f.svc.ChangePlan(f.ctx, m, tid, "pro"); return err },
 		"add user": func() error {
 			_, err := f.svc.AddUser(f.ctx, m, commands.AddUser{Tenant: tid, Email: "bob@acme.test", Password: "Sup3r-secret!"}, identity.ValidatePassword)
@@ -75,7 +75,7 @@ func TestStoreOutOfSpaceIsUnavailableWithRetryAfter(t *testing.T) {
 	}
 
 	store.full.Store(false)
-	it, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":2}`), IfMatch: -1})
+	it, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":2}`)})
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), it.Version, "the failed writes left nothing behind")
 }
