@@ -18,10 +18,11 @@ import (
 // is lost. The store then reports itself not writable (Writable) until a write
 // commits again.
 
-// noSpace marks err as events.ErrStorageFull when SQLite or the OS says there is no
+// NoSpace marks err as events.ErrStorageFull when SQLite or the OS says there is no
 // room: SQLITE_FULL (a write of the WAL or the file hit ENOSPC, or the file reached
 // max_page_count), or an I/O error whose errno is ENOSPC (growing the WAL index).
-func noSpace(err error) error {
+// The read-model store on SQLite (projections/sqlite) uses it too.
+func NoSpace(err error) error {
 	if err == nil || errors.Is(err, events.ErrStorageFull) {
 		return err
 	}
@@ -161,7 +162,7 @@ func (s *Store) probe() error {
 
 // writeFailed records a failed write's error, marked by noSpace, and returns it.
 func (s *Store) writeFailed(err error) error {
-	err = noSpace(err)
+	err = NoSpace(err)
 	if errors.Is(err, events.ErrStorageFull) {
 		s.full.Store(true)
 	}

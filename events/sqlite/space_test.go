@@ -173,7 +173,7 @@ func TestNoSpaceRecognisesEveryWayOfRunningOut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := noSpace(tt.err)
+			err := NoSpace(tt.err)
 			assert.Equal(t, tt.full, errors.Is(err, events.ErrStorageFull), "%v", err)
 			assert.ErrorIs(t, err, tt.err, "the cause is kept")
 		})
