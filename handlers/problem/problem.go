@@ -214,7 +214,13 @@ func (rs Responder) Write(w http.ResponseWriter, r *http.Request, err error) {
 			ctx = r.Context()
 			attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		}
-		logger.ErrorContext(ctx, "request failed", attrs...)
+		if p.Status == http.StatusServiceUnavailable {
+			// Expected under load or a full disk, and answered with Retry-After:
+			// a warning, so a storm of them does not bury the real errors.
+			logger.WarnContext(ctx, "request unavailable", attrs...)
+		} else {
+			logger.ErrorContext(ctx, "request failed", attrs...)
+		}
 	}
 	WriteProblem(w, p)
 }

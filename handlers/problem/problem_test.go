@@ -127,3 +127,18 @@ func TestStatusCoversEveryCode(t *testing.T) {
 	}
 	assert.Equal(t, 500, problem.Status("nonsense"))
 }
+
+// TestUnavailableIsAWarningNotAnError: a 503 (disk full, a busy hasher) is
+// expected and carries Retry-After, so it is logged as a warning; a 500 stays an
+// error.
+func TestUnavailableIsAWarningNotAnError(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	r := httptest.NewRequest(http.MethodPut, "/x", nil)
+	problem.Responder{Logger: log}.Write(httptest.NewRecorder(), r, &domain.Error{Code: domain.CodeUnavailable, Message: "full"})
+	assert.Contains(t, buf.String(), `"level":"WARN"`)
+	assert.NotContains(t, buf.String(), `"level":"ERROR"`)
+	buf.Reset()
+	problem.Responder{Logger: log}.Write(httptest.NewRecorder(), r, errors.New("boom"))
+	assert.Contains(t, buf.String(), `"level":"ERROR"`)
+}
