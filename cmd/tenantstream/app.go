@@ -250,14 +250,8 @@ func (a *App) buildHandler(addr string) error {
 		return err
 	}
 	api := &httpapi.API{
-		Service: a.Service,
-		Authenticate: func(r *http.Request) (ident.Principal, error) {
-			tok, err := auth.BearerToken(r)
-			if err != nil {
-				return ident.Principal{}, err
-			}
-			return ver.Verify(r.Context(), tok)
-		},
+		Service:        a.Service,
+		Authenticate:   auth.Bearer(ver),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
 		Meters:         commands.Catalog{Catalog: a.Billing.Catalog},

@@ -261,14 +261,14 @@ func TestAuthenticateMiddleware(t *testing.T) {
 	good := issue(t, issuerURL, clientID, k, t0)
 	v := newVerifier(t, t0.Add(time.Minute))
 	var seen ident.Principal
-	h := auth.Authenticate(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := auth.Middleware(auth.Bearer(v), nil, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.PrincipalFrom(r.Context())
 		require.True(t, ok)
 		seen = p
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	expired := newVerifier(t, t0.Add(3*time.Hour))
-	hExpired := auth.Authenticate(expired)(http.NotFoundHandler())
+	hExpired := auth.Middleware(auth.Bearer(expired), nil, nil)(http.NotFoundHandler())
 
 	cases := []struct {
 		name      string

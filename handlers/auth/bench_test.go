@@ -65,10 +65,10 @@ func BenchmarkVerifyRejectAlgNone(b *testing.B) {
 	}
 }
 
-func BenchmarkAuthenticateMiddleware(b *testing.B) {
+func BenchmarkMiddleware(b *testing.B) {
 	k, _ := keys(b)
 	tok := issue(b, issuerURL, clientID, k, t0).AccessToken
-	h := auth.Authenticate(newVerifier(b, t0.Add(time.Minute)))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := auth.Middleware(auth.Bearer(newVerifier(b, t0.Add(time.Minute))), nil, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		r := httptest.NewRequest(http.MethodGet, "/tenants/tenant-a", nil)

@@ -29,25 +29,45 @@ func PrincipalFrom(ctx context.Context) (ident.Principal, bool) {
 	return p, ok
 }
 
-// Authenticate requires a valid bearer token on every request and puts its
-// Principal in the context, scoped to its tenant (Scope). Failures answer 401 problem+json with a
-// WWW-Authenticate challenge (RFC 6750 section 3).
-func Authenticate(v TokenVerifier) func(http.Handler) http.Handler {
+// Authenticator turns a request into its caller: Bearer for the local issuer's
+// tokens, lambdaapi.Authenticate behind API Gateway's authorizer (and, later, API
+// keys).
+type Authenticator func(r *http.Request) (ident.Principal, error)
+
+// Bearer authenticates "Authorization: Bearer <token>" with v.
+func Bearer(v TokenVerifier) Authenticator {
+	return func(r *http.Request) (ident.Principal, error) {
+		token, err := BearerToken(r)
+		if err != nil {
+			return ident.Principal{}, err
+		}
+		return v.Verify(r.Context(), token)
+	}
+}
+
+// Middleware is the one authentication path of the API: it requires authn to
+// accept every request and puts the Principal in the context (WithPrincipal),
+// scoped to its tenant (Scope), then calls authenticated, if set, before next.
+// A failure gets the RFC 6750 section 3 WWW-Authenticate challenge when it is an
+// authentication failure, and is answered by fail (problem.Write when nil).
+func Middleware(authn Authenticator, fail func(w http.ResponseWriter, r *http.Request, err error), authenticated func(r *http.Request, p ident.Principal)) func(http.Handler) http.Handler {
+	if fail == nil {
+		fail = problem.Write
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, err := BearerToken(r)
-			if err == nil {
-				var p ident.Principal
-				p, err = v.Verify(r.Context(), token)
-				if err == nil {
-					next.ServeHTTP(w, r.WithContext(Scope(WithPrincipal(r.Context(), p), p)))
-					return
+			p, err := authn(r)
+			if err != nil {
+				if domain.ErrorCode(err) == domain.CodeUnauthenticated {
+					w.Header().Set("WWW-Authenticate", Challenge(err))
 				}
+				fail(w, r, err)
+				return
 			}
-			if domain.ErrorCode(err) == domain.CodeUnauthenticated {
-				w.Header().Set("WWW-Authenticate", challenge(err))
+			if authenticated != nil {
+				authenticated(r, p)
 			}
-			problem.Write(w, r, err)
+			next.ServeHTTP(w, r.WithContext(Scope(WithPrincipal(r.Context(), p), p)))
 		})
 	}
 }
@@ -72,8 +92,10 @@ func BearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
-// challenge follows RFC 6750: no error code when no credentials were sent.
-func challenge(err error) string {
+// Challenge is the WWW-Authenticate value for an authentication failure, as RFC
+// 6750 section 3 says: no error code when no credentials were sent, else
+// error="invalid_token" with a description.
+func Challenge(err error) string {
 	const realm = `Bearer realm="tenantstream"`
 	if errors.Is(err, ErrMissingToken) {
 		return realm

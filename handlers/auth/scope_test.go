@@ -47,7 +47,7 @@ func TestAuthenticateScopesTheRequest(t *testing.T) {
 	t.Parallel()
 	var scope events.TenantID
 	var scoped bool
-	h := auth.Authenticate(fixedVerifier{TenantID: "t1", Roles: []string{ident.RoleTenantMember}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := auth.Middleware(auth.Bearer(fixedVerifier{TenantID: "t1", Roles: []string{ident.RoleTenantMember}}), nil, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scope, scoped = events.TenantScope(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	}))

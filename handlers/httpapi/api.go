@@ -32,8 +32,8 @@ const (
 	maxUsageBody   = 1 << 20
 )
 
-// Authenticator verifies a request's bearer token.
-type Authenticator func(r *http.Request) (identity.Principal, error)
+// Authenticator verifies a request's credentials (auth.Bearer, lambdaapi.Authenticate).
+type Authenticator = auth.Authenticator
 
 // Logins issues tokens.
 type Logins interface {
@@ -186,29 +186,21 @@ func (a *API) methodsNotAllowed(mux *http.ServeMux) {
 	}
 }
 
-type principalKey struct{}
-
 func principalFrom(ctx context.Context) identity.Principal {
-	p, _ := ctx.Value(principalKey{}).(identity.Principal)
+	p, _ := auth.PrincipalFrom(ctx)
 	return p
 }
 
+// requireAuth is auth.Middleware with the API's authenticator, its problem
+// writer, and the api_requests meter counting every authenticated request.
+// Tenant principals' requests reach the stores with their tenant's credentials
+// only (docs/ARCHITECTURE.md, decision 9d); platform admins stay unscoped.
 func (a *API) requireAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantstream"`)
-			a.fail(w, r, err)
-			return
-		}
+	return auth.Middleware(a.Authenticate, a.fail, func(r *http.Request, p identity.Principal) {
 		if a.Usage != nil && p.TenantID != "" {
 			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
 		}
-		// Tenant principals' requests reach the stores with their tenant's
-		// credentials only (docs/ARCHITECTURE.md, decision 9d); platform admins stay unscoped.
-		ctx := auth.Scope(context.WithValue(r.Context(), principalKey{}, p), p)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	})(next)
 }
 
 func (a *API) withRequestID(next http.Handler) http.Handler {
