@@ -50,14 +50,39 @@ type ContextVerifier interface {
 	VerifyContext(ctx context.Context, password, encoded string) (bool, error)
 }
 
-// Auth runs logins and refreshes against the event store.
+// PasswordSignIn checks one user's password and issues the user's tokens. The
+// store's argon2id hashes with the local issuer are the default; on AWS Cognito
+// does it (handlers/cognito). Auth owns everything around it: validation, the
+// throttle and the one bad-credentials answer.
+type PasswordSignIn interface {
+	// SignIn answers ErrBadCredentials for an unknown user or a wrong password,
+	// an error NotChecked recognises when no password was checked, or tokens.
+	// tenant is "" when no tenant has the name: an implementation that checks
+	// passwords itself must do the same work as for a wrong password.
+	SignIn(ctx context.Context, tenant events.TenantID, email, password string) (Tokens, error)
+}
+
+// TokenRefresher trades a refresh token for new tokens (Cognito's
+// REFRESH_TOKEN_AUTH); Auth refreshes with its Issuer without one.
+type TokenRefresher interface {
+	Refresh(ctx context.Context, refreshToken string) (Tokens, error)
+}
+
+// Auth runs logins and refreshes: locally against the event store and the
+// Issuer; on AWS with SignIn and Refresher set to Cognito's.
 type Auth struct {
 	Service  *Service
 	Issuer   TokenIssuer
 	Throttle LoginThrottle
+	// SignIn, when set, checks passwords instead of the store's hashes.
+	SignIn PasswordSignIn
+	// Refresher, when set, refreshes instead of Issuer.
+	Refresher TokenRefresher
 }
 
-var errBadCredentials = domain.Errorf(domain.CodeUnauthenticated, "wrong tenant name, email or password")
+// ErrBadCredentials is the one answer to an unknown tenant, an unknown user and
+// a wrong password, so a login reveals none of them.
+var ErrBadCredentials = domain.Errorf(domain.CodeUnauthenticated, "wrong tenant name, email or password")
 
 // Login checks credentials and issues tokens. Unknown tenants, unknown users and
 // wrong passwords get the same error after the same (memory-hard) work.
@@ -67,36 +92,69 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 	}
 	email, err := tenant.NormalizeEmail(c.Email)
 	if err != nil {
-		return Tokens{}, errBadCredentials
+		return Tokens{}, ErrBadCredentials
 	}
 	done, refund := func(bool) {}, func() {}
 	if a.Throttle != nil {
-		// The attempt is counted now, before the (slow) hash, and given back
+		// The attempt is counted now, before the (slow) check, and given back
 		// below if no password gets checked.
 		if done, refund, err = a.Throttle.Begin(LoginAccount(c.TenantName, email), c.ClientIP); err != nil {
 			return Tokens{}, err
 		}
 	}
-	u, tid, found, err := a.lookup(ctx, c.TenantName, email)
+	tid, found, err := a.Service.TenantByName(ctx, c.TenantName)
 	if err != nil {
 		refund()
 		return Tokens{}, err
+	}
+	if !found {
+		tid = ""
+	}
+	var signIn PasswordSignIn = localSignIn{a}
+	if a.SignIn != nil {
+		signIn = a.SignIn
+	}
+	t, err := signIn.SignIn(ctx, tid, email, c.Password)
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		done(false)
+		return Tokens{}, ErrBadCredentials
+	case err != nil:
+		// Busy, cancelled, the provider's own lockout or outage: no password
+		// was judged, so the attempt is given back.
+		refund()
+		return Tokens{}, err
+	}
+	done(true)
+	return t, nil
+}
+
+// localSignIn checks the password against the user.added hash in the store and
+// issues the local issuer's tokens.
+type localSignIn struct{ a *Auth }
+
+func (l localSignIn) SignIn(ctx context.Context, tid events.TenantID, email, password string) (Tokens, error) {
+	var u tenant.UserAdded
+	found := false
+	if tid != "" {
+		var err error
+		if u, found, err = l.a.Service.findUser(ctx, tid, email); err != nil {
+			return Tokens{}, err
+		}
 	}
 	hash := ""
 	if found {
 		hash = u.PasswordHash
 	}
-	ok, err := a.verify(ctx, c.Password, hash)
+	// An empty hash costs the hasher as much as a real one (a dummy check).
+	ok, err := l.a.verify(ctx, password, hash)
 	if NotChecked(err) {
-		refund()
 		return Tokens{}, err
 	}
 	if err != nil || !ok || !found {
-		done(false)
-		return Tokens{}, errBadCredentials
+		return Tokens{}, ErrBadCredentials
 	}
-	done(true)
-	return a.Issuer.Issue(identity.Principal{TenantID: string(tid), UserID: u.UserID, Email: u.Email, Roles: u.Roles})
+	return l.a.Issuer.Issue(identity.Principal{TenantID: string(tid), UserID: u.UserID, Email: u.Email, Roles: u.Roles})
 }
 
 // LoginAccount is the throttle's name for an account: the tenant name as it is
@@ -125,30 +183,30 @@ func (a *Auth) Refresh(ctx context.Context, token string) (Tokens, error) {
 	if token == "" || len(token) > 8192 {
 		return Tokens{}, domain.FieldError("refresh_token", "is required")
 	}
+	if a.Refresher != nil {
+		t, err := a.Refresher.Refresh(ctx, token)
+		// Like the local issuer, a refresh returns no new refresh token.
+		t.RefreshToken = ""
+		return t, err
+	}
 	p, err := a.Issuer.VerifyRefresh(token)
 	if err != nil {
-		return Tokens{}, domain.Errorf(domain.CodeUnauthenticated, "invalid refresh token")
+		return Tokens{}, ErrBadRefreshToken
 	}
 	u, found, err := a.Service.findUser(ctx, events.TenantID(p.TenantID), p.Email)
 	if err != nil {
 		return Tokens{}, err
 	}
 	if !found || u.UserID != p.UserID {
-		return Tokens{}, domain.Errorf(domain.CodeUnauthenticated, "invalid refresh token")
+		return Tokens{}, ErrBadRefreshToken
 	}
 	t, err := a.Issuer.Issue(identity.Principal{TenantID: p.TenantID, UserID: u.UserID, Email: u.Email, Roles: u.Roles})
 	t.RefreshToken = ""
 	return t, err
 }
 
-func (a *Auth) lookup(ctx context.Context, name, email string) (tenant.UserAdded, events.TenantID, bool, error) {
-	tid, found, err := a.Service.TenantByName(ctx, name)
-	if err != nil || !found {
-		return tenant.UserAdded{}, "", false, err
-	}
-	u, found, err := a.Service.findUser(ctx, tid, email)
-	return u, tid, found, err
-}
+// ErrBadRefreshToken answers a refresh token that is not (or no longer) valid.
+var ErrBadRefreshToken = domain.Errorf(domain.CodeUnauthenticated, "invalid refresh token")
 
 // TokenLifetime is how long access and ID tokens last.
 const TokenLifetime = time.Hour

@@ -26,7 +26,8 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 
 type env struct {
 	svc    *commands.Service
-	logins *cognito.Logins
+	logins *commands.Auth
+	signIn *cognito.SignIn
 	ver    *auth.Verifier
 	pool   cognito.Pool
 }
@@ -50,7 +51,8 @@ func newEnv(t *testing.T) env {
 	ver, err := cognito.NewVerifier(cognito.VerifierConfig{Region: awstest.Region, UserPoolID: pool.UserPoolID, ClientIDs: []string{pool.ClientID},
 		JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)})
 	require.NoError(t, err)
-	return env{svc: svc, logins: &cognito.Logins{Client: client, ClientID: pool.ClientID, Tenants: svc}, ver: ver, pool: pool}
+	signIn := &cognito.SignIn{Client: client, ClientID: pool.ClientID}
+	return env{svc: svc, logins: &commands.Auth{Service: svc, SignIn: signIn, Refresher: signIn}, signIn: signIn, ver: ver, pool: pool}
 }
 
 // The whole identity flow on moto: onboarding and AddUser create Cognito users,

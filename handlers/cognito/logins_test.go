@@ -44,8 +44,8 @@ func TestLoginsReserveAttemptsBeforeCognitoChecks(t *testing.T) {
 	ctx := context.Background()
 	_, err := e.svc.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: "Wayne", Email: "bruce@wayne.test", Password: "Sup3r-secret!"}, cmdidentity.ValidatePassword)
 	require.NoError(t, err)
-	api := &countingAuth{API: e.logins.Client}
-	e.logins.Client = api
+	api := &countingAuth{API: e.signIn.Client}
+	e.signIn.Client = api
 	e.logins.Throttle = cmdidentity.NewThrottle(clock.NewTest(time.Now()))
 	login := func(password string) error {
 		_, err := e.logins.Login(ctx, commands.Login{TenantName: "Wayne", Email: "bruce@wayne.test", Password: password, ClientIP: "192.0.2.44"})

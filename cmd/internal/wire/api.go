@@ -55,7 +55,8 @@ func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform,
 	if env.UserPoolID != "" {
 		client := cip.NewFromConfig(p.aws)
 		p.service.Users = &cognito.Directory{Client: client, UserPoolID: env.UserPoolID}
-		api.Logins = &cognito.Logins{Client: client, ClientID: env.ClientID, Tenants: p.service, Throttle: identity.NewThrottle(clock.System{})}
+		signIn := &cognito.SignIn{Client: client, ClientID: env.ClientID}
+		api.Logins = &commands.Auth{Service: p.service, Throttle: identity.NewThrottle(clock.System{}), SignIn: signIn, Refresher: signIn}
 		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.aws.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
