@@ -93,11 +93,15 @@ type fold struct {
 	profile        tenant.Tenant
 }
 
+// DefaultGrace is how long after a period ends it may be closed unless
+// Billing.Grace says otherwise: late usage of the last minutes still counts.
+const DefaultGrace = time.Hour
+
 func (b *Billing) grace() time.Duration {
 	if b.Grace > 0 {
 		return b.Grace
 	}
-	return time.Hour
+	return DefaultGrace
 }
 
 // profileHistory returns the tenant's profile and its plan timeline.

@@ -16,11 +16,11 @@ import (
 	"github.com/tenantstream/tenantstream/events/schema"
 )
 
-// Usage limits (issue: at most 1,000 records per request, ids kept at least 35 days).
+// Usage limits: at most 1,000 records per request, ids kept at least UsageMaxAge.
 const (
 	MaxUsagePerRequest = 1000
 	UsageFutureSkew    = 5 * time.Minute
-	UsageMaxAge        = 35 * 24 * time.Hour // the default of Service.UsageWindow
+	UsageMaxAge        = UsageMaxAgeDays * 24 * time.Hour // the default of Service.UsageWindow
 	maxUsageIDLen      = 128
 )
 
@@ -54,6 +54,9 @@ var usageNamespace = uuid.MustParse("6f1c3f0e-6a0e-4f39-9f3a-0e2b1f4c7a11")
 func UsageEventID(tenant events.TenantID, usageID string) string {
 	return uuid.NewSHA1(usageNamespace, []byte(string(tenant)+"\x00"+usageID)).String()
 }
+
+// UsageMaxAgeDays is UsageMaxAge in days, as the --usage-window-days flags take it.
+const UsageMaxAgeDays = 35
 
 // RecordUsage validates a batch completely (all or nothing) and appends it;
 // records whose id the tenant already reported count as duplicates.

@@ -43,7 +43,7 @@ type Config struct {
 	// IssuerURL is the token issuer; default http://<addr>.
 	IssuerURL string
 	Grace     time.Duration
-	// UsageWindowDays is how far back reported usage may be dated; 0: 35.
+	// UsageWindowDays is how far back reported usage may be dated; 0: commands.UsageMaxAgeDays.
 	UsageWindowDays int
 	// Webhooks receive notifications, signed with WebhookSecret.
 	Webhooks      []string

@@ -203,8 +203,8 @@ func serveCmd(data *string) *cobra.Command {
 	f.BoolVar(&cfg.TestClock, "test-clock", false, "enable POST /test-clock to simulate time (development only)")
 	f.StringVar(&cfg.CatalogFile, "catalog", "", "plan catalogue file (YAML or JSON); default: the embedded catalogue")
 	f.StringVar(&cfg.IssuerURL, "issuer", "", "token issuer URL (default http://ADDR)")
-	f.DurationVar(&cfg.Grace, "grace", time.Hour, "how long after a period ends it is closed")
-	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", 35, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")
+	f.DurationVar(&cfg.Grace, "grace", commands.DefaultGrace, "how long after a period ends it is closed")
+	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", commands.UsageMaxAgeDays, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")
 	f.StringVar(&webhooks, "webhooks", "", "comma-separated webhook URLs for notifications")
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
 	f.StringVar(&cfg.OnboardingRate, "onboarding-rate", "", fmt.Sprintf("POST /onboarding requests allowed per client address and process, as N/DURATION such as 5/1m or 100/1h, or off (default %s)", httpapi.DefaultOnboardingRate.Spec()))
@@ -256,7 +256,7 @@ func billingCmd(be *backendFlags) *cobra.Command {
 	var catalogFile string
 	var usageDays int
 	c.PersistentFlags().StringVar(&catalogFile, "catalog", "", "plan catalogue file (default: the embedded catalogue)")
-	c.PersistentFlags().IntVar(&usageDays, "usage-window-days", 35, "the server's --usage-window-days: how far back late usage may be dated")
+	c.PersistentFlags().IntVar(&usageDays, "usage-window-days", commands.UsageMaxAgeDays, "the server's --usage-window-days: how far back late usage may be dated")
 
 	var period, tenant string
 	var grace time.Duration
@@ -315,7 +315,7 @@ func billingCmd(be *backendFlags) *cobra.Command {
 	}
 	closeCmd.Flags().StringVar(&period, "period", "", "period YYYY-MM (required)")
 	closeCmd.Flags().StringVar(&tenant, "tenant", "", "one tenant id (default: every tenant)")
-	closeCmd.Flags().DurationVar(&grace, "grace", time.Hour, "a period may be closed this long after it ends")
+	closeCmd.Flags().DurationVar(&grace, "grace", commands.DefaultGrace, "a period may be closed this long after it ends")
 	_ = closeCmd.MarkFlagRequired("period")
 	be.add(closeCmd)
 
