@@ -197,19 +197,53 @@ func principalFrom(ctx context.Context) identity.Principal {
 // only (docs/ARCHITECTURE.md, decision 9d); platform admins stay unscoped.
 func (a *API) requireAuth(next http.Handler) http.Handler {
 	return auth.Middleware(a.Authenticate, a.fail, func(r *http.Request, p identity.Principal) {
+		if ri := infoFrom(r.Context()); ri != nil {
+			ri.tenant = p.TenantID
+		}
 		if a.Usage != nil && p.TenantID != "" {
 			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
 		}
 	})(next)
 }
 
+// requestInfo is what the access log learns while a request is served: the
+// route pattern (from instrument) and the tenant (from requireAuth).
+type requestInfo struct {
+	route, tenant string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return ri
+}
+
+// withRequestID gives every request an id (X-Request-Id, in every log line and
+// problem) and logs it once served: method, route pattern (never the raw path
+// alone: it may hold ids), tenant, status and latency, as docs/api.md says.
 func (a *API) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(problem.WithRequestID(r.Context(), id)))
+		ri := &requestInfo{}
+		rec := &statusRecorder{ResponseWriter: w}
+		ctx := context.WithValue(problem.WithRequestID(r.Context(), id), requestInfoKey{}, ri)
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		log := a.log()
+		if !log.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", ri.route),
+			slog.String("tenant_id", ri.tenant), slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	})
 }
 

@@ -57,9 +57,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // would explode the label set).
 func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
 	if m == nil {
-		return next
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ri := infoFrom(r.Context()); ri != nil {
+				ri.route = route
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ri := infoFrom(r.Context()); ri != nil {
+			ri.route = route
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
