@@ -20,9 +20,10 @@ import (
 
 // eventPage is the event log's answer, with each event kept as raw JSON too.
 type eventPage struct {
-	Events []json.RawMessage `json:"events"`
-	Next   string            `json:"next"`
-	More   bool              `json:"more"`
+	Events     []json.RawMessage `json:"events"`
+	NextCursor string            `json:"next_cursor"`
+	Next       string            `json:"next"`
+	More       bool              `json:"more"`
 }
 
 func (h *inputAPI) eventLog(tn inputTenant, path string, after string, limit int) (eventPage, inputResponse) {
@@ -35,6 +36,8 @@ func (h *inputAPI) eventLog(tn inputTenant, path string, after string, limit int
 	var p eventPage
 	if r.Status == http.StatusOK {
 		require.NoError(h.t, json.Unmarshal(r.Body, &p), "%s", r.Body)
+		require.NotEmpty(h.t, p.NextCursor, "every page names its cursor next_cursor, as every list does")
+		require.Equal(h.t, p.NextCursor, p.Next, "next is the same value, for older clients")
 	}
 	return p, r
 }

@@ -197,7 +197,9 @@ func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next": string(page.Next), "more": page.More})
+	// next_cursor is the name every list uses; next is kept, the same value, for
+	// clients written before.
+	return writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_cursor": string(page.Next), "next": string(page.Next), "more": page.More})
 }
 
 // itemView is how the API shows an item.
