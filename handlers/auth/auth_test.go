@@ -195,6 +195,15 @@ func TestVerifyAdversarialTokens(t *testing.T) {
 			assert.ErrorIs(t, err, tc.cause)
 			assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err))
 			assert.Empty(t, p.TenantID)
+			var de *domain.Error
+			require.ErrorAs(t, err, &de)
+			if tc.cause == auth.ErrWrongIssuer {
+				// Our signature on another issuer URL: the server moved; say so.
+				assert.Contains(t, de.Message, "Issuer mismatch")
+				assert.Contains(t, de.Message, issuerURL)
+			} else {
+				assert.NotContains(t, de.Message, "Issuer mismatch")
+			}
 		})
 	}
 }

@@ -196,7 +196,10 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, exp *time.T
 	now := v.cfg.Clock.Now()
 	switch {
 	case c.Issuer != v.cfg.Issuer:
-		return ident.Principal{}, reject(invalid, fmt.Errorf("%w: %q", ErrWrongIssuer, c.Issuer))
+		// The signature held, so the token is ours from another issuer URL: a
+		// local server restarted on another --addr. Say so rather than "invalid".
+		return ident.Principal{}, reject(fmt.Sprintf("Issuer mismatch: the token was issued by %q, this server is %q. Log in again, or keep the server's --issuer.", c.Issuer, v.cfg.Issuer),
+			fmt.Errorf("%w: %q", ErrWrongIssuer, c.Issuer))
 	case c.Expiry == nil || c.IssuedAt == nil:
 		return ident.Principal{}, reject(invalid, fmt.Errorf("%w: exp and iat are required", ErrMissingClaim))
 	case now.After(c.Expiry.Time().Add(v.cfg.Leeway)):
