@@ -81,9 +81,11 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 		if err != nil {
 			return tenant.Tenant{}, err
 		}
-		if t.Plan == plan {
-			return t, nil // already there: nothing to record, with or without a key
+		if t.Plan == plan && m.IdempotencyKey == "" {
+			return t, nil // already there: nothing to record
 		}
+		// With a key even a no-op is recorded, so the key is bound to this
+		// request: a retry replays it, another plan under the key is a 422.
 		ev := &tenant.PlanChanged{From: t.Plan, To: plan, At: s.Clock.Now()}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType, Expected: events.Exactly(t.Version),
