@@ -121,10 +121,7 @@ var errKeyReused = &domain.Error{Code: domain.CodeUnprocessable, Field: "Idempot
 // Commands ask before they check preconditions, so that the retry of a write
 // that succeeded gets the first answer, not a failed precondition.
 func (s *Service) firstResult(ctx context.Context, m Meta, tenant events.TenantID, stream events.StreamID) (events.AppendResult, bool, error) {
-	return s.firstResultOf(ctx, m, tenant, m.storeKey(), stream)
-}
-
-func (s *Service) firstResultOf(ctx context.Context, m Meta, tenant events.TenantID, key string, stream events.StreamID) (events.AppendResult, bool, error) {
+	key := m.storeKey()
 	if key == "" {
 		return events.AppendResult{}, false, nil
 	}

@@ -3,13 +3,13 @@ package identity
 import (
 	"fmt"
 	"hash/maphash"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
+	ident "github.com/tenantstream/tenantstream/domain/identity"
 )
 
 // ThrottlePolicy says how failures on one key are slowed down: after Free failures
@@ -169,16 +169,10 @@ func normalize(key string) string { return strings.ToLower(strings.TrimSpace(key
 // through one's own addresses buys no fresh allowance. Anything else (an empty
 // address among them) is taken as it is: all such clients share one key.
 func normalizeAddress(s string) string {
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
-	if err != nil {
-		return normalize(s)
+	if key, ok := ident.ClientAddress(strings.TrimSpace(s)); ok {
+		return key
 	}
-	a = a.WithZone("").Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return normalize(s)
 }
 
 // Begin reserves one login attempt on account from address, before any password

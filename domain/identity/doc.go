@@ -1,2 +1,2 @@
-// Package identity defines the authenticated Principal and the roles a tenant user can hold.
+// Package identity defines the authenticated Principal, the roles a tenant user can hold and the key of a client address.
 package identity

@@ -19,9 +19,9 @@ const (
 // readConn is one read-only connection with its prepared statements. Reads never
 // share the writer's connection, so they neither wait for nor delay a commit (WAL).
 type readConn struct {
-	c                                                    *sqlite3.SQLiteConn
-	load, exists, all, tenant, headAll, headTenant, idem driver.Stmt
-	claims                                               claimStmts
+	c                                                               *sqlite3.SQLiteConn
+	load, exists, all, tenant, headAll, headTenant, idem, rangeLoad driver.Stmt
+	claims                                                          claimStmts
 }
 
 func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
@@ -45,6 +45,7 @@ func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
 	rc.headAll = prep(`SELECT max(pos) FROM events`)
 	rc.headTenant = prep(`SELECT max(pos) FROM events WHERE tenant = ?`)
 	rc.idem = prep(idemSelect)
+	rc.rangeLoad = prep(rangeSelect)
 	if err != nil {
 		rc.close()
 		return nil, fmt.Errorf("prepare reader statements: %w", err)
@@ -54,7 +55,7 @@ func openReader(drv *sqlite3.SQLiteDriver, path string) (*readConn, error) {
 
 func (rc *readConn) close() {
 	rc.claims.close()
-	for _, st := range []driver.Stmt{rc.load, rc.exists, rc.all, rc.tenant, rc.headAll, rc.headTenant, rc.idem} {
+	for _, st := range []driver.Stmt{rc.load, rc.exists, rc.all, rc.tenant, rc.headAll, rc.headTenant, rc.idem, rc.rangeLoad} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -98,19 +99,22 @@ func (s *Store) Idempotency(ctx context.Context, tenant events.TenantID, key str
 	if err != nil {
 		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: %w", err)
 	}
+	defer s.release(rc)
 	r, found, err := readIdem(ctx, rc.idem, tenant, key)
-	s.release(rc)
 	if err != nil || !found || events.IdempotencyExpired(r.created, s.cfg.clock.Now()) {
 		return events.IdempotencyRecord{}, false, err
 	}
-	evs, err := s.Load(ctx, tenant, events.StreamID(r.stream), r.first)
+	// Only the events the key's append wrote, not the stream's later history.
+	rows, err := stmtQuery(ctx, rc.rangeLoad, named(string(tenant), r.stream, r.first, r.last))
 	if err != nil {
 		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: first result: %w", err)
 	}
-	if n := r.last - r.first + 1; int64(len(evs)) < n {
+	evs, err := readEvents(rows, nil)
+	if err != nil {
+		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: first result: %w", err)
+	}
+	if n := r.last - r.first + 1; int64(len(evs)) != n {
 		return events.IdempotencyRecord{}, false, fmt.Errorf("idempotency: key %q names %d events, found %d", key, n, len(evs))
-	} else {
-		evs = evs[:n]
 	}
 	return events.IdempotencyRecord{
 		Stream: events.StreamID(r.stream), Fingerprint: r.fingerprint, Created: r.created,

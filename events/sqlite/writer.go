@@ -68,7 +68,7 @@ func (w *writeStmts) prepare(c *sqlite3.SQLiteConn) error {
 	// every live one), so the key starts over.
 	w.idemPut = prep(`INSERT OR REPLACE INTO idempotency (tenant, key, stream, first_version, last_version, fingerprint, created) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	w.idemPurge = prep(`DELETE FROM idempotency WHERE (tenant, key) IN (SELECT tenant, key FROM idempotency WHERE created < ? LIMIT ` + fmt.Sprint(purgeChunk) + `)`)
-	w.rangeLoad = prep(`SELECT pos, body FROM events WHERE tenant = ? AND stream = ? AND version BETWEEN ? AND ? ORDER BY version`)
+	w.rangeLoad = prep(rangeSelect)
 	w.idGet = prep(`SELECT 1 FROM event_ids WHERE tenant = ? AND id = ?`)
 	w.idPut = prep(`INSERT INTO event_ids (tenant, id) VALUES (?, ?)`)
 	if err != nil {
@@ -475,6 +475,9 @@ func (s *Store) dropKnownIDs(op *appendOp, batchIDs map[idemKey]bool) (int, erro
 // idemSelect reads a key's record: stream, first and last version, fingerprint
 // and when it was first used.
 const idemSelect = `SELECT stream, first_version, last_version, fingerprint, created FROM idempotency WHERE tenant = ? AND key = ?`
+
+// rangeSelect reads versions first..last of a stream: what a key's append wrote.
+const rangeSelect = `SELECT pos, body FROM events WHERE tenant = ? AND stream = ? AND version BETWEEN ? AND ? ORDER BY version`
 
 // idemRow is a row of idemSelect.
 type idemRow struct {

@@ -97,7 +97,7 @@ func (a *API) Handler() http.Handler {
 		if authed {
 			hh = a.requireAuth(hh)
 		}
-		mux.Handle(pattern, a.Metrics.instrument(route, hh))
+		mux.Handle(pattern, routed(route, hh))
 		a.routes = append(a.routes, Route{Pattern: pattern, Authed: authed})
 	}
 	public := func(pattern string, h http.Handler) {
@@ -207,7 +207,7 @@ func (a *API) requireAuth(next http.Handler) http.Handler {
 }
 
 // requestInfo is what the access log learns while a request is served: the
-// route pattern (from instrument) and the tenant (from requireAuth).
+// route pattern (from routed) and the tenant (from requireAuth).
 type requestInfo struct {
 	route, tenant string
 }
@@ -236,6 +236,8 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		took := time.Since(start)
+		a.Metrics.observe(r.Method, ri.route, rec.status, took)
 		log := a.log()
 		if !log.Enabled(ctx, slog.LevelInfo) {
 			return
@@ -243,7 +245,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 		log.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", ri.route),
 			slog.String("tenant_id", ri.tenant), slog.Int("status", rec.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000))
 	})
 }
 

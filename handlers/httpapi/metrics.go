@@ -53,27 +53,22 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// instrument records latency by route pattern (never by raw path: tenant ids
-// would explode the label set).
-func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
-	if m == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ri := infoFrom(r.Context()); ri != nil {
-				ri.route = route
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+// routed names the request's route pattern for the request log and the latency
+// metric, which withRequestID records once the request is answered (by pattern,
+// never by raw path: tenant ids would explode the label set).
+func routed(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ri := infoFrom(r.Context()); ri != nil {
 			ri.route = route
 		}
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		m.duration.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+		next.ServeHTTP(w, r)
 	})
+}
+
+// observe records one answered request of a registered route.
+func (m *Metrics) observe(method, route string, status int, d time.Duration) {
+	if m == nil || route == "" {
+		return
+	}
+	m.duration.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
 }

@@ -3,13 +3,13 @@ package ratelimit
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain/clock"
+	"github.com/tenantstream/tenantstream/domain/identity"
 )
 
 // Rate allows N requests per Per on average, in bursts of up to Burst. The zero
@@ -193,17 +193,8 @@ func ClientKey(remoteAddr string) string {
 	if err != nil {
 		host = remoteAddr
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
+	if key, ok := identity.ClientAddress(host); ok {
+		return key
 	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is4() {
-		return ip.String()
-	}
-	p, err := ip.Prefix(64)
-	if err != nil {
-		return ip.String()
-	}
-	return p.String()
+	return host
 }
