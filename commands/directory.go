@@ -3,6 +3,11 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/tenant"
@@ -61,4 +66,158 @@ func (s *Service) TenantByName(ctx context.Context, name string) (id events.Tena
 		return "", false, err
 	}
 	return tid, true, nil
+}
+
+// addDirectoryUser adds a user whose credentials a UserDirectory keeps. The
+// directory call cannot be undone, so the email is claimed first, under the
+// request's Idempotency-Key (docs/ARCHITECTURE.md, decision 13): a request
+// refused for its key, or for an email another request is adding, never
+// reaches the directory, and two requests never both set one user's password.
+func (s *Service) addDirectoryUser(ctx context.Context, m Meta, tid events.TenantID, email, role, password string) (User, error) {
+	claimStream := events.StreamID(tenant.UserClaimStreamID(email))
+	if key := m.storeKey(); key != "" {
+		rec, found, err := s.Store.Idempotency(ctx, tid, key)
+		if err != nil {
+			return User{}, storeError("read idempotency key", err)
+		}
+		switch {
+		case !found:
+		case rec.Matches(claimStream, m.Fingerprint):
+			return s.resumeDirectoryUser(ctx, m, tid, email, password, rec.Result.Events[0])
+		case rec.Matches(events.StreamID(tenant.UserStreamID(email)), m.Fingerprint):
+			return s.retriedUser(tid, rec.Result, password) // added before claims existed
+		default:
+			return User{}, errKeyReused
+		}
+	}
+	if _, found, err := s.findUser(ctx, tid, email); err != nil {
+		return User{}, err
+	} else if found {
+		return User{}, errUserExists
+	}
+	verifier, err := s.Passwords.Hash(password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	mine := &tenant.UserClaimed{UserID: uuid.Must(uuid.NewV7()).String(), Role: role, PasswordHash: verifier, At: s.Clock.Now()}
+	for range 5 {
+		expected := events.NoStream
+		if last, found, err := s.lastUserClaim(ctx, tid, email); err != nil {
+			return User{}, err
+		} else if found {
+			if _, added, err := s.findUser(ctx, tid, email); err != nil {
+				return User{}, err
+			} else if added {
+				return User{}, errUserExists
+			}
+			c, err := events.DecodeAs[tenant.UserClaimed](schema.Registry, last)
+			if err != nil {
+				return User{}, storeError("decode user claim", err)
+			}
+			if s.Clock.Now().Sub(c.At) < ClaimLease {
+				return User{}, errUserBeingAdded
+			}
+			expected = events.Exactly(last.Version) // abandoned by a crash: take it over
+		}
+		res, err := s.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: claimStream, StreamType: tenant.UserClaimStreamType, Expected: expected,
+			IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID,
+			Actor: m.Principal.UserID, Events: []events.NewEvent{newEvent(mine)},
+		})
+		switch {
+		case errors.Is(err, events.ErrConcurrency):
+			continue // claimed meanwhile: decide again
+		case err != nil:
+			return User{}, storeError("claim user email", err)
+		case res.Duplicate:
+			// A concurrent attempt of this very request claimed it first.
+			return s.resumeDirectoryUser(ctx, m, tid, email, password, res.Events[0])
+		}
+		return s.createDirectoryUser(ctx, m, tid, email, res.Events[0].ID, *mine, password)
+	}
+	return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "the user was changed concurrently; retry"}
+}
+
+// errUserBeingAdded answers an AddUser of an email another request is adding.
+var errUserBeingAdded = &domain.Error{Code: domain.CodeConflict, Field: "email",
+	Message: "a user with this email is being added by another request; retry shortly",
+	Err:     &retryLater{err: errors.New("email claimed"), after: time.Second}}
+
+// resumeDirectoryUser answers the retry of a keyed AddUser that claimed its
+// email: with the user, once added; by adding it, if the claim was abandoned.
+// The retry's password must be the claim's.
+func (s *Service) resumeDirectoryUser(ctx context.Context, m Meta, tid events.TenantID, email, password string, claim events.Event) (User, error) {
+	c, err := events.DecodeAs[tenant.UserClaimed](schema.Registry, claim)
+	if err != nil {
+		return User{}, storeError("decode user claim", err)
+	}
+	if err := s.samePassword(password, c.PasswordHash); err != nil {
+		return User{}, err
+	}
+	var added tenant.UserAdded
+	takeover, err := s.awaitClaim(ctx, c.At, func() (bool, error) {
+		u, found, err := s.findUser(ctx, tid, email)
+		added = u
+		return found, err
+	})
+	switch {
+	case err != nil:
+		return User{}, err
+	case takeover:
+		return s.createDirectoryUser(ctx, m, tid, email, claim.ID, c, password)
+	case added.UserID != c.UserID:
+		return User{}, errUserExists // another request took the abandoned claim over
+	}
+	return directoryUser(tid, added), nil
+}
+
+// createDirectoryUser creates the claimed user in the directory and appends its
+// user.added, while the claim (event claimID) is still the email's newest.
+func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.TenantID, email, claimID string, c tenant.UserClaimed, password string) (User, error) {
+	if last, found, err := s.lastUserClaim(ctx, tid, email); err != nil {
+		return User{}, err
+	} else if !found || last.ID != claimID {
+		return User{}, errUserBeingAdded // taken over by another request
+	}
+	// A user the directory already holds was left by this claim's crashed attempt.
+	if _, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: c.UserID, Email: email, Password: password, Role: c.Role}, true); err != nil {
+		return User{}, err
+	}
+	ev := &tenant.UserAdded{UserID: c.UserID, Email: email, Roles: []string{c.Role}, At: s.Clock.Now()}
+	_, err := s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
+		Expected: events.NoStream, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		Events: []events.NewEvent{newEvent(ev)},
+	})
+	if errors.Is(err, events.ErrConcurrency) {
+		// A concurrent resume of this claim may have added it.
+		u, found, ferr := s.findUser(ctx, tid, email)
+		if ferr != nil {
+			return User{}, ferr
+		}
+		if found && u.UserID == c.UserID {
+			return directoryUser(tid, u), nil
+		}
+		return User{}, errUserExists
+	}
+	if err != nil {
+		return User{}, storeError("add user", err)
+	}
+	return directoryUser(tid, *ev), nil
+}
+
+// lastUserClaim is the newest claim of an email, if any.
+func (s *Service) lastUserClaim(ctx context.Context, tid events.TenantID, email string) (events.Event, bool, error) {
+	evs, err := s.Store.Load(ctx, tid, events.StreamID(tenant.UserClaimStreamID(email)), 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return events.Event{}, false, nil
+	}
+	if err != nil {
+		return events.Event{}, false, storeError("load user claim", err)
+	}
+	return evs[len(evs)-1], true, nil
+}
+
+func directoryUser(tid events.TenantID, u tenant.UserAdded) User {
+	return User{UserID: u.UserID, TenantID: string(tid), Email: u.Email, Roles: slices.Clone(u.Roles)}
 }

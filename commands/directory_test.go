@@ -22,13 +22,20 @@ import (
 type fakeDirectory struct {
 	mu    sync.Mutex
 	users map[string]commands.DirectoryUser
+	// completes makes CreateUser of a user it holds set its password and
+	// succeed, as Cognito's AdminSetUserPassword after UsernameExists does.
+	completes bool
+	// delay holds every CreateUser that long first, so concurrent requests
+	// all reach the directory before any of them appends.
+	delay time.Duration
 }
 
 func (d *fakeDirectory) CreateUser(_ context.Context, u commands.DirectoryUser) error {
+	time.Sleep(d.delay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	key := u.TenantID + "/" + u.Email
-	if _, ok := d.users[key]; ok {
+	if _, ok := d.users[key]; ok && !d.completes {
 		return fmt.Errorf("create %s: %w", key, commands.ErrUserExists)
 	}
 	d.users[key] = u

@@ -113,29 +113,67 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 	if m.IdempotencyKey == "" {
 		return s.recordUsage(ctx, m, tid, valid)
 	}
-	// With a key, the answer is recorded under it after the records, so a retry
-	// gets the first answer rather than "all duplicates", and the key cannot be
-	// reused for another report. A crash before the answer is recorded leaves
-	// the key unused: the retry runs again, and record ids keep it exactly once.
+	return s.recordKeyedUsage(ctx, m, tid, valid)
+}
+
+// recordKeyedUsage runs a usage report sent with an Idempotency-Key: it claims
+// the key (binding it to this report's fingerprint) before it stores a record,
+// stores the records, and records the answer under an internal key, so that a
+// retry gets the first answer, and a report refused for the key (422) stores
+// nothing (docs/ARCHITECTURE.md, decision 13). A crash before the answer leaves
+// the claim; once it is older than ClaimLease a retry runs the report again, and
+// record ids keep each record exactly once.
+func (s *Service) recordKeyedUsage(ctx context.Context, m Meta, tid events.TenantID, valid []metering.Recorded) (UsageResult, error) {
 	stream := events.StreamID(metering.AnswersStreamID)
-	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
-		return UsageResult{}, err
-	} else if dup {
-		return usageAnswer(res)
+	res, err := s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: stream, StreamType: metering.AnswersStreamType, Expected: events.AnyVersion,
+		IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		Events: []events.NewEvent{newEvent(&metering.ReportClaimed{At: s.Clock.Now()})},
+	})
+	if err != nil {
+		return UsageResult{}, storeError("claim usage report key", err)
+	}
+	// The answer's key names the claim too: a claim made after the key expired
+	// must not find the answer of the key's earlier life.
+	answerKey := m.internalKey("answer." + res.Events[0].ID)
+	if res.Duplicate {
+		first := res.Events[0]
+		if first.Type != metering.TypeReportClaimed {
+			return usageAnswer(res) // answered before claims existed
+		}
+		claim, err := events.DecodeAs[metering.ReportClaimed](schema.Registry, first)
+		if err != nil {
+			return UsageResult{}, storeError("decode usage claim", err)
+		}
+		var answer events.AppendResult
+		takeover, err := s.awaitClaim(ctx, claim.At, func() (bool, error) {
+			rec, found, err := s.Store.Idempotency(ctx, tid, answerKey)
+			if err != nil {
+				return false, storeError("read usage answer", err)
+			}
+			answer = rec.Result
+			return found, nil
+		})
+		if err != nil {
+			return UsageResult{}, err
+		}
+		if !takeover {
+			return usageAnswer(answer)
+		}
 	}
 	out, err := s.recordUsage(ctx, m, tid, valid)
 	if err != nil {
 		return out, err
 	}
-	res, err := s.Store.Append(ctx, events.AppendRequest{
+	res, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: stream, StreamType: metering.AnswersStreamType, Expected: events.AnyVersion,
-		IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		IdempotencyKey: answerKey, Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
 		Events: []events.NewEvent{newEvent(&metering.ReportAnswered{Accepted: out.Accepted, Duplicates: out.Duplicates})},
 	})
 	if err != nil {
 		return UsageResult{}, storeError("record usage answer", err)
 	}
-	return usageAnswer(res)
+	return usageAnswer(res) // the first answer, if a takeover raced this one
 }
 
 func (s *Service) recordUsage(ctx context.Context, m Meta, tid events.TenantID, valid []metering.Recorded) (UsageResult, error) {

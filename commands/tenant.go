@@ -137,7 +137,7 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	page.Next = events.Cursor(s.cursors().Seal(tid, page.Next))
 	// Secrets never leave through the log, even to the tenant's admin.
 	for i := range page.Events {
-		if page.Events[i].Type == tenant.TypeUserAdded {
+		if t := page.Events[i].Type; t == tenant.TypeUserAdded || t == tenant.TypeUserClaimed {
 			page.Events[i].Data = redactPasswordHash(page.Events[i].Data)
 		}
 	}

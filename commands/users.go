@@ -56,6 +56,9 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			return User{}, err
 		}
 	}
+	if s.Users != nil {
+		return s.addDirectoryUser(ctx, m, tid, email, role, c.Password)
+	}
 	stream := events.StreamID(tenant.UserStreamID(email))
 	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
 		return User{}, err
@@ -63,17 +66,7 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 		return s.retriedUser(tid, res, c.Password)
 	}
 	userID := uuid.Must(uuid.NewV7()).String()
-	if s.Users != nil {
-		// Check first: the directory must not overwrite an existing user's password.
-		if _, found, err := s.findUser(ctx, tid, email); err != nil {
-			return User{}, err
-		} else if found {
-			return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
-		}
-	}
-	// A user the directory already holds was left by an attempt that crashed before
-	// its append; the append below decides.
-	hash, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: userID, Email: email, Password: c.Password, Role: role}, true)
+	hash, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: userID, Email: email, Password: c.Password, Role: role}, false)
 	if err != nil {
 		return User{}, err
 	}
@@ -91,13 +84,16 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			}
 			return s.retriedUser(tid, res, c.Password)
 		}
-		return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
+		return User{}, errUserExists
 	}
 	if err != nil {
 		return User{}, storeError("add user", err)
 	}
 	return addedUser(tid, res)
 }
+
+// errUserExists answers an AddUser of an email the tenant already has.
+var errUserExists = &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "a user with this email already exists in the tenant"}
 
 // retriedUser answers a keyed retry with the first attempt's user, if the
 // password is the same (the fingerprint leaves passwords out; the stored hash

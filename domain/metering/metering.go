@@ -42,6 +42,18 @@ type Reported struct {
 // sent with an Idempotency-Key. Never rename: it is stored.
 const TypeReportAnswered = "usage.report_answered"
 
+// TypeReportClaimed is the stable type name of the claim a usage report with an
+// Idempotency-Key makes on its key before it stores any record. Never rename.
+const TypeReportClaimed = "usage.report_claimed"
+
+// ReportClaimed binds a usage report's key to the report (with its
+// fingerprint) before the records are stored, so that a report refused for the
+// key stores nothing; the answer follows under an internal key once the
+// records are stored (docs/ARCHITECTURE.md, decision 13).
+type ReportClaimed struct {
+	At time.Time `json:"at"`
+}
+
 // AnswersStreamID is the tenant stream of those answers. Its name does not start
 // with "usage-", so nothing takes it for a billing period's usage.
 const AnswersStreamID = "answers-usage"

@@ -19,6 +19,9 @@ const (
 	// TypeReservationExpired starts the profile stream of a tenant whose name
 	// reservation expired before it was onboarded, so it never can be.
 	TypeReservationExpired = "tenant.reservation_expired"
+	// TypeUserClaimed claims an email for a user being added to a directory
+	// that keeps credentials outside the store (Cognito).
+	TypeUserClaimed = "user.claimed"
 )
 
 // Stream types and ids.
@@ -27,6 +30,8 @@ const (
 	StreamID       = "tenant" // one profile stream per tenant
 	UserStreamType = "user"
 	NameStreamType = "tenant_name"
+	// UserClaimStreamType is the type of UserClaimStreamID streams.
+	UserClaimStreamType = "user_claim"
 )
 
 // Onboarded starts a tenant's profile stream.
@@ -84,6 +89,20 @@ type UserAdded struct {
 	At           time.Time `json:"at"`
 }
 
+// UserClaimed claims an email for the user an AddUser is creating in a user
+// directory, before the directory is asked (stream userclaim-<email key>): the
+// directory call cannot be undone, so it runs only for the request that holds
+// the claim (docs/ARCHITECTURE.md, decision 13). The newest claim of the stream
+// is the email's; one older than the claim lease may be taken over.
+type UserClaimed struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+	// PasswordHash is an argon2id verifier of the password, so that only the
+	// same request resumes the claim. The events log redacts it.
+	PasswordHash string    `json:"password_hash"`
+	At           time.Time `json:"at"`
+}
+
 // Tenant is the folded profile.
 type Tenant struct {
 	ID        string    `json:"tenant_id"`
@@ -119,6 +138,13 @@ func NameStreamID(name string) string { return "name-" + NameKey(name) }
 func UserStreamID(normalizedEmail string) string {
 	sum := sha256.Sum256([]byte(normalizedEmail))
 	return "user-" + hex.EncodeToString(sum[:16])
+}
+
+// UserClaimStreamID is the stream that claims an email for a user being added
+// to a user directory (see UserClaimed).
+func UserClaimStreamID(normalizedEmail string) string {
+	sum := sha256.Sum256([]byte(normalizedEmail))
+	return "userclaim-" + hex.EncodeToString(sum[:16])
 }
 
 // ValidateName checks a tenant name: 3-63 characters of a-z, 0-9, '_' and '-'

@@ -23,6 +23,8 @@ func newRegistry() *events.Registry {
 	r.Register(metering.TypeRecorded, 1, metering.Recorded{})
 	r.Register(metering.TypeReported, 1, metering.Reported{})
 	r.Register(metering.TypeReportAnswered, 1, metering.ReportAnswered{})
+	r.Register(metering.TypeReportClaimed, 1, metering.ReportClaimed{})
+	r.Register(tenant.TypeUserClaimed, 1, tenant.UserClaimed{})
 	registerBilling(r)
 	return r
 }

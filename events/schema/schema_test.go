@@ -43,6 +43,8 @@ func samples() map[string]any {
 			{ID: "u-2", Meter: "compute_seconds", Quantity: "0.000000000001", Timestamp: at.Add(time.Second), Source: "api"},
 		}},
 		metering.TypeReportAnswered: &metering.ReportAnswered{Accepted: 998, Duplicates: 2},
+		metering.TypeReportClaimed:  &metering.ReportClaimed{At: at},
+		tenant.TypeUserClaimed:      &tenant.UserClaimed{UserID: "01a2-user", Role: "tenant_member", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 		billing.TypeInvoiceIssued: &billing.Issued{
 			Invoice: billing.Invoice{
 				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",

@@ -75,7 +75,7 @@ type Problem struct {
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldIssue `json:"errors,omitempty"`
 
-	// RetryAfter becomes the Retry-After header of 429 and 503 answers.
+	// RetryAfter becomes the Retry-After header of 409, 429 and 503 answers.
 	RetryAfter time.Duration `json:"-"`
 }
 
@@ -108,7 +108,7 @@ func From(r *http.Request, err error) Problem {
 	if status < 500 {
 		p.Errors = fieldIssues(err)
 	}
-	if code == domain.CodeRateLimited || code == domain.CodeUnavailable {
+	if code == domain.CodeRateLimited || code == domain.CodeUnavailable || code == domain.CodeConflict {
 		var ra RetryAfterer
 		if errors.As(err, &ra) {
 			p.RetryAfter = ra.RetryAfter()
