@@ -3,6 +3,7 @@ package commands_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/item"
 )
 
 // docs/api.md says an item list cursor that was "made up" is a 400 on
@@ -38,4 +40,24 @@ func TestMadeUpItemCursorIsRefused(t *testing.T) {
 	_, _, err := f.svc.ListItems(f.ctx, m, tid, forged, 10)
 	require.Error(t, err, "a cursor the server never issued was accepted")
 	assert.Equal(t, domain.CodeInvalid, domain.ErrorCode(err), "a cursor the server never issued was accepted")
+}
+
+// The cursor after the longest item id still opens (the length bound on
+// cursors leaves room for it).
+func TestItemCursorAfterTheLongestID(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	tid, m := f.onboard(t, "longids")
+	long := strings.Repeat("z", item.MaxIDLen)
+	for _, id := range []string{"a", long[:item.MaxIDLen-1], long} {
+		_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: id, Data: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+	f.project(t)
+	items, next, err := f.svc.ListItems(f.ctx, m, tid, "", 2)
+	require.NoError(t, err)
+	require.Len(t, items, 2)
+	items, _, err = f.svc.ListItems(f.ctx, m, tid, next, 2)
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	assert.Equal(t, long, items[0].ID)
 }

@@ -2,8 +2,6 @@ package commands
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -33,7 +31,7 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeItemCursor(tid, cursor)
+	after, err := s.decodeItemCursor(tid, cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -56,7 +54,7 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 		for _, e := range entries {
 			largest = max(largest, len(e.Value))
 			if len(out) == limit || (len(out) > 0 && size+len(e.Value) > MaxListBytes) {
-				return out, encodeItemCursor(tid, last), nil
+				return out, s.encodeItemCursor(tid, last), nil
 			}
 			var it item.Item
 			if err := json.Unmarshal(e.Value, &it); err != nil {
@@ -73,52 +71,37 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 	}
 }
 
-// Item cursors are "c1." and the base64url of a tag and the last key of the page.
-// The tag, a hash of the tenant and the key, is a check, not a secret: a cursor
-// only ever positions a tenant's own list, but one that was edited, cut short or
-// taken from another tenant's list is refused (400 on "cursor", as the events
-// log refuses a cursor its store did not produce) instead of quietly starting
-// somewhere else.
-const (
-	itemCursorPrefix = "c1."
-	itemCursorTagLen = 8
-)
+// Item cursors are the last key of the page, sealed like the events log's
+// cursors (docs/ARCHITECTURE.md, "API cursors") under a purpose prefix: a cursor
+// only ever positions a tenant's own list, but one that was made up, edited,
+// cut short, taken from another tenant's list or from the events log is refused
+// (400 on "cursor") instead of quietly starting somewhere else.
+const itemCursorPurpose = "items\x00"
 
-var (
-	itemCursorEncoding = base64.RawURLEncoding.Strict()
-	maxItemCursorLen   = len(itemCursorPrefix) + itemCursorEncoding.EncodedLen(itemCursorTagLen+item.MaxIDLen)
-)
+// maxItemCursorLen bounds what decodeItemCursor will try to open: the sealed
+// form of the longest key.
+var maxItemCursorLen = base64.RawURLEncoding.EncodedLen(2 + 12 + ((len(itemCursorPurpose)+item.MaxIDLen)/32+1)*32 + 16)
 
-func itemCursorTag(tenant events.TenantID, key string) []byte {
-	h := sha256.New()
-	h.Write([]byte("tenantstream items cursor\x00"))
-	h.Write([]byte(tenant))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	return h.Sum(nil)[:itemCursorTagLen]
-}
-
-func encodeItemCursor(tenant events.TenantID, key string) string {
-	return itemCursorPrefix + itemCursorEncoding.EncodeToString(append(itemCursorTag(tenant, key), key...))
+func (s *Service) encodeItemCursor(tenant events.TenantID, key string) string {
+	return s.cursors().Seal(tenant, events.Cursor(itemCursorPurpose+key))
 }
 
 // decodeItemCursor returns the key a cursor of tenant's list resumes after ("" for
 // the first page).
-func decodeItemCursor(tenant events.TenantID, cursor string) (string, error) {
+func (s *Service) decodeItemCursor(tenant events.TenantID, cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
 	bad := domain.FieldError("cursor", "invalid cursor: pass the next_cursor of a page of this list, or none")
-	rest, ok := strings.CutPrefix(cursor, itemCursorPrefix)
-	if !ok || len(cursor) > maxItemCursorLen {
+	if len(cursor) > maxItemCursorLen {
 		return "", bad
 	}
-	raw, err := itemCursorEncoding.DecodeString(rest)
-	if err != nil || len(raw) <= itemCursorTagLen {
+	c, err := s.cursors().Open(tenant, cursor)
+	if err != nil {
 		return "", bad
 	}
-	key := string(raw[itemCursorTagLen:])
-	if item.ValidateID(key) != nil || !hmac.Equal(raw[:itemCursorTagLen], itemCursorTag(tenant, key)) {
+	key, ok := strings.CutPrefix(string(c), itemCursorPurpose)
+	if !ok || item.ValidateID(key) != nil {
 		return "", bad
 	}
 	return key, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/item"
@@ -160,8 +161,9 @@ func TestListItemsRefusesForeignCursors(t *testing.T) {
 	meta := func(tenant string) commands.Meta {
 		return commands.Meta{Principal: identity.Principal{TenantID: tenant, UserID: "u1", Roles: []string{identity.RoleTenantMember}}}
 	}
-	a := &commands.Service{Reader: newItemsReader("ta", sizes)}
-	b := &commands.Service{Reader: newItemsReader("tb", sizes)}
+	seal := cursorseal.Ephemeral() // one platform: one key for both tenants
+	a := &commands.Service{Reader: newItemsReader("ta", sizes), Cursors: seal}
+	b := &commands.Service{Reader: newItemsReader("tb", sizes), Cursors: seal}
 	items, next, err := a.ListItems(context.Background(), meta("ta"), "ta", "", 2)
 	require.NoError(t, err)
 	require.Len(t, items, 2)
@@ -173,14 +175,15 @@ func TestListItemsRefusesForeignCursors(t *testing.T) {
 	bad := map[string]string{
 		"another tenant's":       bNext,
 		"a bare item id":         "item-0001",
-		"a well-formed stranger": "c1.AAAAAAAAAAAAaXRlbS0wMDAx", // a zero tag and item-0001
+		"the old unkeyed form":   "c1.AAAAAAAAAAAAaXRlbS0wMDAx", // a zero tag and item-0001
 		"cut short":              next[:len(next)-2],
-		"edited":                 next[:len(next)-1] + string(next[len(next)-1]^1),
-		"the prefix alone":       "c1.",
-		"not base64":             "c1.!!!!",
+		"edited":                 next[:len(next)-2] + string(next[len(next)-2]^1) + next[len(next)-1:],
+		"not base64":             "!!!!",
 		"padded":                 next + "=",
-		"overlong":               "c1." + strings.Repeat("A", 400),
+		"overlong":               strings.Repeat("A", 1000),
 		"an events cursor":       "p1.42",
+		"a sealed events cursor": seal.Seal("ta", "p1.42"),
+		"an item id sealed bare": seal.Seal("ta", "item-0001"),
 		"whitespace":             " " + next,
 	}
 	for name, c := range bad {
