@@ -115,8 +115,11 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 			return res.Events[0], res.Duplicate, nil
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:
 			continue // read the new state and check the preconditions on it
-		case errors.Is(err, events.ErrConcurrency) && pre.Conditional():
-			return events.Event{}, false, domain.Errorf(domain.CodePreconditionFailed, "item %q was changed concurrently", itemID)
+		case errors.Is(err, events.ErrConcurrency):
+			// The preconditions held every time and the write lost every race:
+			// not a 412 (nothing failed), a 409 to retry, unless it lost to an
+			// attempt of this very request.
+			return first(storeError("write item", err))
 		default:
 			return events.Event{}, false, storeError("write item", err)
 		}

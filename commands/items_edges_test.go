@@ -1,8 +1,10 @@
 package commands_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/memstore"
 )
 
 // docs/api.md says an item list cursor that was "made up" is a 400 on
@@ -60,4 +64,35 @@ func TestItemCursorAfterTheLongestID(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, items, 1)
 	assert.Equal(t, long, items[0].ID)
+}
+
+// losingItemAppends makes every item append lose its race, as a hot item under
+// many writers can.
+type losingItemAppends struct{ *memstore.Store }
+
+func (s *losingItemAppends) Append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
+	if req.StreamType == "item" {
+		return events.AppendResult{}, fmt.Errorf("lost: %w", events.ErrConcurrency)
+	}
+	return s.Store.Append(ctx, req)
+}
+
+// A conditional write whose precondition holds every time but which loses
+// every race is a 409 to retry (docs/api.md, Conditional requests), not a 412:
+// no precondition failed. With or without a key.
+func TestAConditionalWriteThatKeepsLosingIsAConflict(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	tid, m := f.onboard(t, "hotitem")
+	_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "hot", Data: []byte(`{}`)})
+	require.NoError(t, err)
+	f.svc.Store = &losingItemAppends{Store: f.store}
+	for _, key := range []string{"", "K"} {
+		mk := m
+		mk.IdempotencyKey, mk.Fingerprint = key, "put-hot"
+		_, err = f.svc.PutItem(f.ctx, mk, commands.PutItem{Tenant: tid, ItemID: "hot", Data: []byte(`{"a":1}`), If: commands.IfExists()})
+		assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "key %q: %v", key, err)
+		mk.Fingerprint = "delete-hot-" + key
+		err = f.svc.DeleteItem(f.ctx, mk, tid, "hot", commands.IfVersion(1))
+		assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err), "key %q: %v", key, err)
+	}
 }
