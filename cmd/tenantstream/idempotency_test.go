@@ -433,3 +433,42 @@ func TestKeyedRetryCannotChangeAPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUsageReportsWithOneKeyStoreOnlyTheWinner: 40 reports with one
+// key and 40 different records race. One wins the key (202); each of the other
+// 39 is a 422 that stored nothing, so a later report of its record is
+// accepted, not a duplicate.
+func TestConcurrentUsageReportsWithOneKeyStoreOnlyTheWinner(t *testing.T) {
+	l := startLiveApp(t, Config{})
+	ten := l.onboard(t, "keyracers")
+	tok := l.login(t, ten).AccessToken
+	now := time.Now().UTC().Format(time.RFC3339)
+	report := func(i int) string {
+		return fmt.Sprintf(`{"events":[{"id":"rec-%d","meter":"compute_seconds","quantity":"1","timestamp":%q}]}`, i, now)
+	}
+	const n = 40
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = l.do(t, http.MethodPost, "/tenants/"+ten.ID+"/usage", tok, report(i), "Idempotency-Key", "one-key").status
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, s := range statuses {
+		var got map[string]int
+		switch s {
+		case http.StatusAccepted:
+			won++
+			l.must(t, http.StatusAccepted, &got, http.MethodPost, "/tenants/"+ten.ID+"/usage", tok, report(i))
+			assert.Equal(t, map[string]int{"accepted": 0, "duplicates": 1}, got, "the winner's record was stored")
+		case http.StatusUnprocessableEntity:
+			l.must(t, http.StatusAccepted, &got, http.MethodPost, "/tenants/"+ten.ID+"/usage", tok, report(i))
+			assert.Equal(t, map[string]int{"accepted": 1, "duplicates": 0}, got, "report %d was refused, yet its record had been stored", i)
+		default:
+			t.Errorf("report %d: status %d", i, s)
+		}
+	}
+	assert.Equal(t, 1, won, "one report wins the key: %v", statuses)
+}
