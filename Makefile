@@ -16,6 +16,8 @@ BENCH_TIME ?= 1s
 all: build
 
 build:
+	@command -v gcc >/dev/null || { echo "gcc is required for the embedded SQLite (cgo): apt-get install gcc"; exit 1; }
+	@if [ -x $(BIN) ]; then echo "building $(BIN)"; else echo "building $(BIN): the first build downloads the Go modules and compiles SQLite (cgo) and the AWS SDK, which takes a few minutes; later builds take seconds"; fi
 	$(GO) build -o $(BIN) ./cmd/tenantstream
 
 run: build
