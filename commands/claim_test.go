@@ -13,8 +13,10 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/events/schema"
 )
 
 // barrierStore holds every Idempotency lookup until n callers are waiting (or
@@ -176,4 +178,30 @@ func (s *failingAnswerAppend) Append(ctx context.Context, req events.AppendReque
 		return events.AppendResult{}, errors.New("crash")
 	}
 	return s.Store.Append(ctx, req)
+}
+
+// A report answered before claims existed kept its answer under its key in
+// one stream; its retry still gets that answer.
+func TestKeyedReportAnsweredBeforeClaimsExistedKeepsItsAnswer(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	tid, m := f.onboard(t, "usagelegacy")
+	ne, err := schema.Registry.New(&metering.ReportAnswered{Accepted: 7, Duplicates: 1})
+	require.NoError(t, err)
+	_, err = f.store.Append(f.ctx, events.AppendRequest{
+		Tenant: events.TenantID(tid), Stream: metering.AnswersStreamID, StreamType: metering.AnswersStreamType,
+		Expected: events.AnyVersion, IdempotencyKey: "c:old", Fingerprint: "the-report", Events: []events.NewEvent{ne},
+	})
+	require.NoError(t, err)
+	mk := m
+	mk.IdempotencyKey, mk.Fingerprint = "old", "the-report"
+	res, err := f.svc.RecordUsage(f.ctx, mk, tid, commands.Catalog{Catalog: f.cat}, []commands.UsageRecord{
+		{ID: "r1", Meter: "compute_seconds", Quantity: "1", Timestamp: f.clk.Now()},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, commands.UsageResult{Accepted: 7, Duplicates: 1}, res)
+	mk.Fingerprint = "another-report"
+	_, err = f.svc.RecordUsage(f.ctx, mk, tid, commands.Catalog{Catalog: f.cat}, []commands.UsageRecord{
+		{ID: "r1", Meter: "compute_seconds", Quantity: "1", Timestamp: f.clk.Now()},
+	})
+	assert.Equal(t, domain.CodeUnprocessable, domain.ErrorCode(err))
 }

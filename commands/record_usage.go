@@ -124,12 +124,18 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 // the claim; once it is older than ClaimLease a retry runs the report again, and
 // record ids keep each record exactly once.
 func (s *Service) recordKeyedUsage(ctx context.Context, m Meta, tid events.TenantID, valid []metering.Recorded) (UsageResult, error) {
-	stream := events.StreamID(metering.AnswersStreamID)
+	stream := events.StreamID(metering.AnswerStreamID(m.storeKey()))
 	res, err := s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: stream, StreamType: metering.AnswersStreamType, Expected: events.AnyVersion,
 		IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
 		Events: []events.NewEvent{newEvent(&metering.ReportClaimed{At: s.Clock.Now()})},
 	})
+	if errors.Is(err, events.ErrIdempotencyKeyReuse) {
+		// A report answered before claims existed kept its answer in one stream.
+		if legacy, dup, lerr := s.firstResult(ctx, m, tid, metering.AnswersStreamID); lerr == nil && dup {
+			return usageAnswer(legacy)
+		}
+	}
 	if err != nil {
 		return UsageResult{}, storeError("claim usage report key", err)
 	}
@@ -138,9 +144,6 @@ func (s *Service) recordKeyedUsage(ctx context.Context, m Meta, tid events.Tenan
 	answerKey := m.internalKey("answer." + res.Events[0].ID)
 	if res.Duplicate {
 		first := res.Events[0]
-		if first.Type != metering.TypeReportClaimed {
-			return usageAnswer(res) // answered before claims existed
-		}
 		claim, err := events.DecodeAs[metering.ReportClaimed](schema.Registry, first)
 		if err != nil {
 			return UsageResult{}, storeError("decode usage claim", err)

@@ -1,6 +1,10 @@
 package metering
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
 
 // TypeRecorded is the stable type name of a usage record. Never rename: it is stored.
 const TypeRecorded = "usage.recorded"
@@ -54,9 +58,19 @@ type ReportClaimed struct {
 	At time.Time `json:"at"`
 }
 
-// AnswersStreamID is the tenant stream of those answers. Its name does not start
-// with "usage-", so nothing takes it for a billing period's usage.
+// AnswersStreamID is the tenant stream where usage answers were kept before
+// claims existed, all in one stream. Its name does not start with "usage-", so
+// nothing takes it for a billing period's usage.
 const AnswersStreamID = "answers-usage"
+
+// AnswerStreamID is the stream of one keyed report's claim and answer: one
+// stream per key, so concurrent reports with different keys never contend for
+// one stream's head (a hot key on DynamoDB), while attempts of one report do.
+// The key's later lives (after IdempotencyKeyTTL) append to the same stream.
+func AnswerStreamID(storeKey string) string {
+	sum := sha256.Sum256([]byte(storeKey))
+	return AnswersStreamID + "-" + hex.EncodeToString(sum[:16])
+}
 
 // AnswersStreamType is the stream type of AnswersStreamID.
 const AnswersStreamType = "usage-answers"

@@ -21,11 +21,23 @@ import (
 type countingClient struct {
 	inner dynamodb.Client
 	calls atomic.Int64
-	check func(in any) error // nil: the execution role, unrestricted
+	// By kind: reads (GetItem, Query), writes (PutItem) and transactions, with
+	// the items the transactions wrote.
+	reads, writes, txs, txItems atomic.Int64
+	check                       func(in any) error // nil: the execution role, unrestricted
 }
 
 func (c *countingClient) before(in any) error {
 	c.calls.Add(1)
+	switch in := in.(type) {
+	case *ddb.GetItemInput, *ddb.QueryInput:
+		c.reads.Add(1)
+	case *ddb.PutItemInput:
+		c.writes.Add(1)
+	case *ddb.TransactWriteItemsInput:
+		c.txs.Add(1)
+		c.txItems.Add(int64(len(in.TransactItems)))
+	}
 	if c.check != nil {
 		return c.check(in)
 	}

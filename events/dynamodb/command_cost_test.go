@@ -1,0 +1,80 @@
+package dynamodb_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/catalog"
+	"github.com/tenantstream/tenantstream/domain/clock"
+	"github.com/tenantstream/tenantstream/domain/identity"
+)
+
+// cost is what one command cost on the execution role's client.
+type cost struct{ reads, writes, txs, txItems int64 }
+
+func (s *scopedStore) measure(t *testing.T, run func()) cost {
+	t.Helper()
+	c := s.base
+	r, w, x, i := c.reads.Load(), c.writes.Load(), c.txs.Load(), c.txItems.Load()
+	run()
+	return cost{c.reads.Load() - r, c.writes.Load() - w, c.txs.Load() - x, c.txItems.Load() - i}
+}
+
+// TestKeyedUsageReportCosts counts the DynamoDB requests and transaction items
+// of a usage report with and without an Idempotency-Key, first and retried
+// (docs/ARCHITECTURE.md, decision 13). A transactional write of an item under
+// 1 KB costs 2 write capacity units, a strongly consistent read of one under
+// 4 KB 1 read unit; the claim and the answer are two small items each.
+func TestKeyedUsageReportCosts(t *testing.T) {
+	t.Parallel()
+	s := newScopedStore(t)
+	ctx := context.Background()
+	clk := clock.NewTest(time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	svc := &commands.Service{Store: s.store, Clock: clk, Plans: commands.Catalog{Catalog: catalog.Default()}}
+	meters := commands.Catalog{Catalog: catalog.Default()}
+	m := commands.Meta{Principal: identity.Principal{TenantID: "t1", UserID: "u1", Roles: []string{identity.RoleTenantMember}}}
+	recs := func(prefix string, n int) []commands.UsageRecord {
+		out := make([]commands.UsageRecord, n)
+		for i := range out {
+			out[i] = commands.UsageRecord{ID: fmt.Sprintf("%s-%d", prefix, i), Meter: "compute_seconds", Quantity: "1", Timestamp: clk.Now()}
+		}
+		return out
+	}
+	_, err := svc.RecordUsage(ctx, m, "t1", meters, recs("warm", 1)) // registers the tenant
+	require.NoError(t, err)
+
+	unkeyed := s.measure(t, func() {
+		_, err := svc.RecordUsage(ctx, m, "t1", meters, recs("a", 10))
+		require.NoError(t, err)
+	})
+	keyed := m
+	keyed.IdempotencyKey, keyed.Fingerprint = "k1", "fp1"
+	first := s.measure(t, func() {
+		res, err := svc.RecordUsage(ctx, keyed, "t1", meters, recs("b", 10))
+		require.NoError(t, err)
+		require.Equal(t, commands.UsageResult{Accepted: 10}, res)
+	})
+	retry := s.measure(t, func() {
+		res, err := svc.RecordUsage(ctx, keyed, "t1", meters, recs("b", 10))
+		require.NoError(t, err)
+		require.Equal(t, commands.UsageResult{Accepted: 10}, res)
+	})
+	t.Logf("10 records: unkeyed %+v, keyed %+v, keyed retry %+v", unkeyed, first, retry)
+
+	// Unkeyed: the stream head's read and one transaction of the usage.reported
+	// event with its ten claimed ids.
+	assert.Equal(t, cost{reads: 1, txs: 1, txItems: 11}, unkeyed)
+	// Keyed: the claim and the answer add a transaction each, of the event and
+	// the key's record, and two reads each (the key, the stream head): 8 more
+	// write units and 4 more read units than unkeyed, whatever the batch size.
+	assert.Equal(t, cost{reads: 5, txs: 3, txItems: 15}, first)
+	// A retry writes nothing: the claim's key and first result, then the
+	// answer's key and first result.
+	assert.Equal(t, cost{reads: 4}, retry)
+}
