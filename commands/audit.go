@@ -83,7 +83,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 	}
 	rep := AuditReport{
 		TenantID: string(tid), Period: p.String(), InvoiceID: iss.Invoice.InvoiceID, Number: iss.Invoice.Number,
-		Currency: iss.Invoice.Currency, UsageVersion: iss.UsageVersion, IssuedSubtotal: iss.Invoice.Subtotal.String(),
+		Currency: iss.Invoice.Currency, UsageVersion: iss.UsageVersion, IssuedSubtotal: formatMoney(iss.Invoice.Subtotal, iss.Invoice.Currency),
 		Late: iss.Late, Checks: []AuditCheck{},
 	}
 	var recomputed billing.Invoice
@@ -133,7 +133,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		recomputed.Currency = b.Catalog.Currency
 	}
 
-	rep.RecomputedSubtotal = recomputed.Subtotal.String()
+	rep.RecomputedSubtotal = formatMoney(recomputed.Subtotal, recomputed.Currency)
 	rep.Match = iss.Invoice.Subtotal.Equal(recomputed.Subtotal) && iss.Invoice.Currency == recomputed.Currency &&
 		len(iss.Invoice.Lines) == len(recomputed.Lines)
 	n := max(len(iss.Invoice.Lines), len(recomputed.Lines))
@@ -147,10 +147,10 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		}
 		al := AuditLine{Key: lineKey(a, r), IssuedQuantity: "-", RecomputedQuantity: "-", IssuedAmount: "-", RecomputedAmount: "-"}
 		if a != nil {
-			al.IssuedQuantity, al.IssuedAmount = a.Quantity.String(), a.Amount.String()
+			al.IssuedQuantity, al.IssuedAmount = a.Quantity.String(), formatMoney(a.Amount, iss.Invoice.Currency)
 		}
 		if r != nil {
-			al.RecomputedQuantity, al.RecomputedAmount = r.Quantity.String(), r.Amount.String()
+			al.RecomputedQuantity, al.RecomputedAmount = r.Quantity.String(), formatMoney(r.Amount, recomputed.Currency)
 		}
 		al.Match = a != nil && r != nil && a.Kind == r.Kind && a.Meter == r.Meter && a.Segment == r.Segment &&
 			a.Plan == r.Plan && samePeriod(a.OriginalPeriod, r.OriginalPeriod) &&
@@ -315,4 +315,14 @@ func lineKey(a, r *billing.Line) string {
 		k += " " + l.Meter
 	}
 	return k
+}
+
+// formatMoney writes an amount as invoices do: with the currency's minor
+// digits ("0.00", "17.16"), so an audit reads like the invoice it checks.
+func formatMoney(d decimal.Decimal, currency string) string {
+	minor, err := billing.MinorUnits(currency)
+	if err != nil || !d.Equal(d.Round(minor)) {
+		return d.String() // not an invoiced amount (a corrupt line, say): show it exactly
+	}
+	return d.StringFixed(minor)
 }

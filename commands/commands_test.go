@@ -245,7 +245,12 @@ func TestCloseIsIdempotentAndTheAuditMatchesOnlyTheTruth(t *testing.T) {
 	rep, err := f.bill.Audit(f.ctx, events.TenantID(tid), p)
 	require.NoError(t, err)
 	assert.True(t, rep.Match, "%+v", rep)
-	assert.Equal(t, first.Invoice.Subtotal.String(), rep.RecomputedSubtotal)
+	assert.Equal(t, first.Invoice.Subtotal.StringFixed(2), rep.RecomputedSubtotal)
+	// Amounts read as on the invoice: with the currency's two minor digits.
+	for _, l := range rep.Lines {
+		assert.Regexp(t, `^[0-9]+\.[0-9]{2}$`, l.IssuedAmount, l.Key)
+		assert.Equal(t, l.IssuedAmount, l.RecomputedAmount, l.Key)
+	}
 
 	// Late usage for the closed period does not change what the audit checks.
 	_, err = f.svc.RecordUsage(f.ctx, m, tid, meters, []commands.UsageRecord{{ID: "late", Meter: "compute_seconds", Quantity: "5", Timestamp: time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC)}})
