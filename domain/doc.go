@@ -1,2 +1,2 @@
-// Package domain holds tenantstream's aggregates, value objects and billing maths, free of I/O.
+// Package domain holds the error codes every layer shares; its subpackages hold the aggregates, value objects and billing maths, free of I/O.
 package domain

@@ -56,7 +56,7 @@ var outOfRoomWays = []outOfRoom{
 	},
 }
 
-// TestDiskFull runs a server out of space (issue 10, acceptance 4): a write answers
+// TestDiskFull runs a server out of space: a write answers
 // 503 problem+json with Retry-After, not 500, and writes nothing; /readyz says not
 // ready; reads of what was written go on answering; once space is back /readyz
 // recovers with no client write (its probe), writes succeed, the projections catch

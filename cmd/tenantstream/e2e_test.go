@@ -395,7 +395,7 @@ func TestEndToEnd(t *testing.T) {
 		assert.Equal(t, false, rep["match"])
 	})
 
-	// Acceptance 4: a second close changes nothing; a rebuild changes nothing.
+	// A second close changes nothing; a rebuild changes nothing.
 	srv.Stop()
 	t.Run("close twice", func(t *testing.T) {
 		out, errOut, err := runCLI(t, "billing", "close", "--period", e2ePeriod, "--tenant", tenantID, "--data", data)
