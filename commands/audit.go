@@ -91,8 +91,13 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 	if err != nil {
 		return AuditReport{}, err
 	}
+	// The invoice is recomputed under the proration rule it was issued under.
+	rule, err := billing.ProrationOf(string(iss.Invoice.Proration))
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("audit: %w", err)
+	}
 	if len(f.segs) > 0 {
-		if recomputed, err = billing.Rate(b.Catalog, f.segs, f.ledger); err != nil {
+		if recomputed, err = billing.RateUnder(rule, b.Catalog, f.segs, f.ledger); err != nil {
 			return AuditReport{}, fmt.Errorf("audit: rate: %w", err)
 		}
 	}

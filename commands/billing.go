@@ -593,7 +593,11 @@ func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing
 	if len(late) == 0 {
 		return nil, last, nil
 	}
-	adj, _, err := billing.RateLateUsage(b.Catalog, segs, base, late)
+	rule, err := billing.ProrationOf(string(iss.Invoice.Proration))
+	if err != nil {
+		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
+	}
+	adj, _, err := billing.RateLateUsage(rule, b.Catalog, segs, base, late)
 	if err != nil {
 		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
 	}

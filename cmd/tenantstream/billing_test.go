@@ -253,23 +253,23 @@ func TestBillingScenarios(t *testing.T) {
 		assert.Equal(t, "pro", inv.Segments[1].Plan)
 		assert.Equal(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), inv.Segments[0].From.UTC())
 		assert.WithinDuration(t, time.Date(2026, 3, 11, 12, 0, 0, 0, time.UTC), inv.Segments[1].From, time.Minute)
-		// By hand: a segment bills the days whose 00:00 UTC it covers. basic holds
-		// March 1-11 (11 days), pro March 12-31 (20 days).
-		//   basic base fee 31.00 * 11/31 = 11.00; 120 calls, 100 free, 20 * 0.10 = 2.00
-		//   pro base fee   62.00 * 20/31 = 40.00; 30 calls * 0.05 = 1.50
-		//   subtotal 54.50
+		// By hand: a day is billed to the plan in force at its end (24:00 UTC).
+		// basic holds March 1-10 (10 days), pro March 11-31 (21 days).
+		//   basic base fee 31.00 * 10/31 = 10.00; 120 calls, 100 free, 20 * 0.10 = 2.00
+		//   pro base fee   62.00 * 21/31 = 42.00; 30 calls * 0.05 = 1.50
+		//   subtotal 55.50
 		type line struct{ kind, plan, meter, qty, amount string }
 		var got []line
 		for _, l := range inv.Lines {
 			got = append(got, line{l.Kind, l.Plan, l.Meter, l.Quantity, l.Amount})
 		}
 		assert.Equal(t, []line{
-			{"base_fee", "basic", "", "11", "11.00"},
+			{"base_fee", "basic", "", "10", "10.00"},
 			{"usage", "basic", "calls", "120", "2.00"},
-			{"base_fee", "pro", "", "20", "40.00"},
+			{"base_fee", "pro", "", "21", "42.00"},
 			{"usage", "pro", "calls", "30", "1.50"},
 		}, got)
-		assert.Equal(t, "54.50", inv.Subtotal)
+		assert.Equal(t, "55.50", inv.Subtotal)
 		rep, code := audit(change, "2026-03")
 		assert.Equal(t, 0, code, "%v", rep)
 	})

@@ -58,24 +58,63 @@ type Invoice struct {
 	Lines     []Line
 	Subtotal  decimal.Decimal
 	IssuedAt  time.Time
+	// Proration is the rule the invoice was rated under; "" in invoices issued
+	// before it was recorded (see ProrationOf).
+	Proration Proration
 }
 
-// SegmentDays returns how many whole UTC days of its period a segment bills:
-// a day counts when the segment covers the day's first instant (00:00 UTC). So
-// every day belongs to exactly one of a period's contiguous segments, and a
-// segment covering the whole month bills every day.
-func SegmentDays(s PlanSegment) int {
+// Proration names the rule that gives each UTC day of a period to exactly one
+// of its plan segments, which bills the day's share of the base fee and minimum
+// (docs/billing.md, "Proration"). An issued invoice records the rule it was
+// rated under, so its audit recomputes it under the same rule.
+type Proration string
+
+const (
+	// ProrationDayEnd gives a day to the plan in force at the day's end (24:00
+	// UTC): the day a tenant signs up is billed, and a plan change bills its day
+	// once, on the new plan. The rule of every invoice issued now.
+	ProrationDayEnd Proration = "day-end"
+	// ProrationDayStart gave a day to the plan in force at its first instant
+	// (00:00 UTC), so a tenant's first day went unbilled unless it started at
+	// midnight. Invoices issued before the rule was recorded were rated so.
+	ProrationDayStart Proration = "day-start"
+	// CurrentProration is the rule Rate uses.
+	CurrentProration = ProrationDayEnd
+)
+
+// ProrationOf is the rule an issued invoice records; "" (recorded before rules were)
+// is ProrationDayStart.
+func ProrationOf(recorded string) (Proration, error) {
+	switch r := Proration(recorded); r {
+	case "":
+		return ProrationDayStart, nil
+	case ProrationDayEnd, ProrationDayStart:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown proration rule %q", recorded)
+}
+
+// Days returns how many UTC days a segment bills under the rule. The days of a
+// period's contiguous segments add up to the days they cover: every day has one
+// start and one end, and exactly one segment holds it.
+func (r Proration) Days(s PlanSegment) int {
 	from, to := s.From.UTC(), s.To.UTC()
-	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
-	if first.Before(from) {
-		first = first.AddDate(0, 0, 1)
+	// The first day boundary the rule counts: the first midnight at or after
+	// from (day-start), or strictly after it (day-end: a day whose end is from
+	// belongs to the segment before).
+	b := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	if b.Before(from) || (r == ProrationDayEnd && b.Equal(from)) {
+		b = b.AddDate(0, 0, 1)
 	}
 	n := 0
-	for d := first; d.Before(to); d = d.AddDate(0, 0, 1) {
+	for ; b.Before(to) || (r == ProrationDayEnd && b.Equal(to)); b = b.AddDate(0, 0, 1) {
 		n++
 	}
 	return n
 }
+
+// SegmentDays returns how many UTC days a segment bills under CurrentProration.
+func SegmentDays(s PlanSegment) int { return CurrentProration.Days(s) }
 
 // SegmentCuts returns the ledger cuts of a period's plan segments: the start of
 // every segment but the first.
@@ -111,6 +150,12 @@ func checkSegments(cat *Catalog, p Period, segs []PlanSegment) error {
 // the segment's own usage, and a minimum line that tops the segment up to the
 // plan's (prorated) minimum charge. The ledger's cuts must be the segments' starts.
 func Rate(cat *Catalog, segs []PlanSegment, l *Ledger) (Invoice, error) {
+	return RateUnder(CurrentProration, cat, segs, l)
+}
+
+// RateUnder is Rate under a given proration rule, for the audit of an invoice
+// issued under an earlier one.
+func RateUnder(rule Proration, cat *Catalog, segs []PlanSegment, l *Ledger) (Invoice, error) {
 	p := l.Period()
 	if err := checkSegments(cat, p, segs); err != nil {
 		return Invoice{}, fmt.Errorf("rate %s: %w", p, err)
@@ -126,10 +171,10 @@ func Rate(cat *Catalog, segs []PlanSegment, l *Ledger) (Invoice, error) {
 				i+1, cuts[i].Format(time.RFC3339Nano), want[i].Format(time.RFC3339Nano))
 		}
 	}
-	inv := Invoice{Period: p, Currency: cat.Currency, Segments: segs}
+	inv := Invoice{Period: p, Currency: cat.Currency, Segments: segs, Proration: rule}
 	for i, s := range segs {
 		plan, _ := cat.Plan(s.Plan)
-		inv.Lines = append(inv.Lines, rateSegment(cat, plan, i, SegmentDays(s), p.Days(), func(m string) decimal.Decimal {
+		inv.Lines = append(inv.Lines, rateSegment(cat, plan, i, rule.Days(s), p.Days(), func(m string) decimal.Decimal {
 			return l.Quantity(i, m)
 		})...)
 	}
@@ -225,10 +270,11 @@ func rateSegment(cat *Catalog, plan *Plan, seg, days, periodDays int, quantity f
 // late usage into a copy of the issued ledger, re-rates, and returns one adjustment
 // line per line whose quantity or amount changed, naming the original period. The
 // issued invoice is never rewritten; the issued amounts plus the adjustments equal
-// the re-rated invoice to the cent. It also returns the updated ledger.
-func RateLateUsage(cat *Catalog, segs []PlanSegment, issued *Ledger, late []Usage) ([]Line, *Ledger, error) {
+// the re-rated invoice to the cent. It rates under the proration rule the
+// period's invoice was issued under. It also returns the updated ledger.
+func RateLateUsage(rule Proration, cat *Catalog, segs []PlanSegment, issued *Ledger, late []Usage) ([]Line, *Ledger, error) {
 	p := issued.Period()
-	before, err := Rate(cat, segs, issued)
+	before, err := RateUnder(rule, cat, segs, issued)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rate late usage %s: %w", p, err)
 	}
@@ -238,7 +284,7 @@ func RateLateUsage(cat *Catalog, segs []PlanSegment, issued *Ledger, late []Usag
 			return nil, nil, fmt.Errorf("rate late usage %s: %w", p, err)
 		}
 	}
-	after, err := Rate(cat, segs, updated)
+	after, err := RateUnder(rule, cat, segs, updated)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rate late usage %s: %w", p, err)
 	}

@@ -22,6 +22,7 @@ type invoiceJSON struct {
 	Lines     []lineJSON    `json:"lines"`
 	Subtotal  string        `json:"subtotal"`
 	IssuedAt  time.Time     `json:"issued_at,omitzero"`
+	Proration Proration     `json:"proration,omitempty"`
 }
 
 type lineJSON struct {
@@ -69,7 +70,7 @@ func (inv Invoice) MarshalJSON() ([]byte, error) {
 	return json.Marshal(invoiceJSON{
 		InvoiceID: inv.InvoiceID, Number: inv.Number, TenantID: inv.TenantID, Period: inv.Period,
 		Currency: inv.Currency, Segments: segs, Lines: linesJSON(inv.Lines, minor),
-		Subtotal: inv.Subtotal.StringFixed(minor), IssuedAt: inv.IssuedAt.UTC(),
+		Subtotal: inv.Subtotal.StringFixed(minor), IssuedAt: inv.IssuedAt.UTC(), Proration: inv.Proration,
 	})
 }
 
@@ -84,7 +85,7 @@ func (inv *Invoice) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decode invoice subtotal: %w", err)
 	}
 	n := Invoice{InvoiceID: w.InvoiceID, Number: w.Number, TenantID: w.TenantID, Period: w.Period,
-		Currency: w.Currency, Segments: w.Segments, Subtotal: sub, IssuedAt: w.IssuedAt}
+		Currency: w.Currency, Segments: w.Segments, Subtotal: sub, IssuedAt: w.IssuedAt, Proration: w.Proration}
 	for i, lj := range w.Lines {
 		amt, err := decimal.NewFromString(lj.Amount)
 		if err != nil {

@@ -23,54 +23,147 @@ func lineAmounts(inv Invoice) map[string]string {
 	return out
 }
 
-// A plan change from starter to pro on 2026-11-15 10:00 UTC. Hand computation:
-// days 1-15 belong to starter (it covers their 00:00), days 16-30 to pro.
+// A plan change from starter to pro on 2026-11-15 10:00 UTC, under each
+// proration rule (docs/billing.md, "Proration"). Hand computation, day-end (the
+// rule of new invoices): day 15 ends on pro, so days 1-14 are starter's and
+// days 15-30 pro's.
 //
-//	starter base fee: 19.00 x 15/30 = 9.50
+//	starter base fee: 19.00 x 14/30 = 8.8667 -> 8.87
 //	starter api_requests: 25,000 - 10,000 included = 15,000 x 0.0002 = 3.00
 //	starter compute_seconds: 130 s / 60 rounded up = 3 x 0.01 = 0.03
-//	pro base fee: 99.00 x 15/30 = 49.50
+//	pro base fee: 99.00 x 16/30 = 52.80
 //	pro api_requests: 250,000 graduated: 100,000 x 0 + 150,000 x 0.0001 = 15.00
 //	pro storage_bytes: the 3e9 level carries in; 2e9 over the 1e9 included x 1e-9 = 2.00
-//	pro minimum 150.00 x 15/30 = 75.00 > 66.50, so a top-up of 8.50
-//	subtotal 9.50 + 3.00 + 0.03 + 49.50 + 15.00 + 2.00 + 8.50 = 87.53
+//	pro minimum 150.00 x 16/30 = 80.00 > 69.80, so a top-up of 10.20
+//	subtotal 8.87 + 3.00 + 0.03 + 52.80 + 15.00 + 2.00 + 10.20 = 91.90
+//
+// Day-start (invoices issued before the rule was recorded): day 15 starts on
+// starter, so 15 + 15 days: 9.50 + 3.00 + 0.03 + 49.50 + 15.00 + 2.00 + 8.50
+// (minimum 75.00 > 66.50) = 87.53. Its golden file is the stored form of such
+// an invoice, which records no rule.
 func TestRatePlanChangeMidPeriod(t *testing.T) {
 	t.Parallel()
-	cat := testCatalog(t)
-	change := at(15, 10)
-	segs := []PlanSegment{{Plan: "starter", From: nov.Start(), To: change}, {Plan: "pro", From: change, To: nov.End()}}
-	l, err := Fold(cat, nov, SegmentCuts(segs), []Usage{
-		{ID: "a1", Meter: MeterAPIRequests, Quantity: d("25000"), OccurredAt: at(3, 0)},
-		{ID: "c1", Meter: "compute_seconds", Quantity: d("130"), OccurredAt: at(4, 0)},
-		{ID: "s1", Meter: MeterStorageBytes, Quantity: d("3000000000"), OccurredAt: at(5, 0)},
-		{ID: "a2", Meter: MeterAPIRequests, Quantity: d("250000"), OccurredAt: at(20, 0)},
-	})
-	require.NoError(t, err)
-	inv, err := Rate(cat, segs, l)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"base_fee/starter/": "9.50", "usage/starter/api_requests": "3.00", "usage/starter/compute_seconds": "0.03",
-		"base_fee/pro/": "49.50", "usage/pro/api_requests": "15.00", "usage/pro/storage_bytes": "2.00", "minimum/pro/": "8.50",
-	}, lineAmounts(inv))
-	assert.Equal(t, "87.53", inv.Subtotal.StringFixed(2))
-	checkGolden(t, "invoice_plan_change.json", inv)
-}
-
-func TestSegmentDays(t *testing.T) {
-	t.Parallel()
 	tests := []struct {
-		from, to time.Time
-		want     int
+		rule     Proration
+		golden   string
+		amounts  map[string]string
+		subtotal string
 	}{
-		{nov.Start(), nov.End(), 30},
-		{at(15, 10), nov.End(), 15}, // onboarded mid-day: day 15 is not covered from 00:00
-		{at(15, 0), nov.End(), 16},
-		{nov.Start(), at(15, 10), 15},
-		{at(15, 1), at(15, 23), 0},
+		{ProrationDayEnd, "invoice_plan_change_day_end.json", map[string]string{
+			"base_fee/starter/": "8.87", "usage/starter/api_requests": "3.00", "usage/starter/compute_seconds": "0.03",
+			"base_fee/pro/": "52.80", "usage/pro/api_requests": "15.00", "usage/pro/storage_bytes": "2.00", "minimum/pro/": "10.20",
+		}, "91.90"},
+		{ProrationDayStart, "invoice_plan_change.json", map[string]string{
+			"base_fee/starter/": "9.50", "usage/starter/api_requests": "3.00", "usage/starter/compute_seconds": "0.03",
+			"base_fee/pro/": "49.50", "usage/pro/api_requests": "15.00", "usage/pro/storage_bytes": "2.00", "minimum/pro/": "8.50",
+		}, "87.53"},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, SegmentDays(PlanSegment{From: tt.from, To: tt.to}), "%s-%s", tt.from, tt.to)
+		t.Run(string(tt.rule), func(t *testing.T) {
+			t.Parallel()
+			cat := testCatalog(t)
+			change := at(15, 10)
+			segs := []PlanSegment{{Plan: "starter", From: nov.Start(), To: change}, {Plan: "pro", From: change, To: nov.End()}}
+			l, err := Fold(cat, nov, SegmentCuts(segs), []Usage{
+				{ID: "a1", Meter: MeterAPIRequests, Quantity: d("25000"), OccurredAt: at(3, 0)},
+				{ID: "c1", Meter: "compute_seconds", Quantity: d("130"), OccurredAt: at(4, 0)},
+				{ID: "s1", Meter: MeterStorageBytes, Quantity: d("3000000000"), OccurredAt: at(5, 0)},
+				{ID: "a2", Meter: MeterAPIRequests, Quantity: d("250000"), OccurredAt: at(20, 0)},
+			})
+			require.NoError(t, err)
+			inv, err := RateUnder(tt.rule, cat, segs, l)
+			require.NoError(t, err)
+			assert.Equal(t, tt.amounts, lineAmounts(inv))
+			assert.Equal(t, tt.subtotal, inv.Subtotal.StringFixed(2))
+			assert.Equal(t, tt.rule, inv.Proration)
+			if tt.rule == ProrationDayStart {
+				inv.Proration = "" // stored before the rule was recorded
+			}
+			checkGolden(t, tt.golden, inv)
+		})
 	}
+	t.Run("Rate uses the current rule", func(t *testing.T) {
+		assert.Equal(t, ProrationDayEnd, CurrentProration)
+	})
+}
+
+// TestProrationDays: the days each rule gives a segment, and under either rule
+// the days of contiguous segments add up to the days they cover.
+func TestProrationDays(t *testing.T) {
+	t.Parallel()
+	ms := func(day, hour, min, sec, milli int) time.Time {
+		return time.Date(2026, 11, day, hour, min, sec, milli*int(time.Millisecond), time.UTC)
+	}
+	tests := []struct {
+		name             string
+		from, to         time.Time
+		dayEnd, dayStart int
+	}{
+		{"the whole month", nov.Start(), nov.End(), 30, 30},
+		{"signup at 00:00:00.5 on the 15th", ms(15, 0, 0, 0, 500), nov.End(), 16, 15},
+		{"signup at 23:59 on the 15th", ms(15, 23, 59, 0, 0), nov.End(), 16, 15},
+		{"signup at midnight on the 15th", at(15, 0), nov.End(), 16, 16},
+		{"until 00:00:00.3 on the 15th", nov.Start(), ms(15, 0, 0, 0, 300), 14, 15},
+		{"until 18:00 on the 15th", nov.Start(), at(15, 18), 14, 15},
+		{"until midnight on the 15th", nov.Start(), at(15, 0), 14, 14},
+		{"within one day", at(15, 1), at(15, 23), 0, 0},
+		{"a day's last instant", ms(15, 23, 59, 59, 999), at(16, 0), 1, 0},
+	}
+	for _, tt := range tests {
+		seg := PlanSegment{From: tt.from, To: tt.to}
+		assert.Equal(t, tt.dayEnd, ProrationDayEnd.Days(seg), "day-end: %s", tt.name)
+		assert.Equal(t, tt.dayStart, ProrationDayStart.Days(seg), "day-start: %s", tt.name)
+	}
+
+	feb, err := ParsePeriod("2027-02")
+	require.NoError(t, err)
+	cut := func(day, hour int) time.Time { return time.Date(2027, 2, day, hour, 0, 0, 0, time.UTC) }
+	splits := map[string][]time.Time{
+		"a February":             {},
+		"a change at 18:00":      {cut(15, 18)},
+		"two changes in one day": {cut(15, 9), cut(15, 18)},
+		"changes at midnight":    {cut(2, 0), cut(28, 0)},
+	}
+	for name, cuts := range splits {
+		for _, rule := range []Proration{ProrationDayEnd, ProrationDayStart} {
+			bounds := append(append([]time.Time{feb.Start()}, cuts...), feb.End())
+			sum := 0
+			for i := 1; i < len(bounds); i++ {
+				sum += rule.Days(PlanSegment{From: bounds[i-1], To: bounds[i]})
+			}
+			assert.Equal(t, 28, sum, "%s, %s: every day billed once", name, rule)
+		}
+	}
+	// Signed up mid-month: the segments bill every day the tenant was subscribed
+	// to at its end, the signup day included.
+	signup := cut(10, 13)
+	sum := ProrationDayEnd.Days(PlanSegment{From: signup, To: cut(20, 6)}) + ProrationDayEnd.Days(PlanSegment{From: cut(20, 6), To: feb.End()})
+	assert.Equal(t, 19, sum, "10 through 28 February")
+}
+
+// The worked example of docs/billing.md, "Proration and plan segments".
+func TestProrationWorkedExample(t *testing.T) {
+	t.Parallel()
+	signup := at(3, 10)
+	for _, change := range []time.Time{at(15, 18), at(15, 0).Add(300 * time.Millisecond), at(15, 0)} {
+		starter := ProrationDayEnd.Days(PlanSegment{From: signup, To: change})
+		pro := ProrationDayEnd.Days(PlanSegment{From: change, To: nov.End()})
+		assert.Equal(t, 12, starter, "change at %s", change)
+		assert.Equal(t, 16, pro, "change at %s", change)
+	}
+	assert.Equal(t, "7.60", prorate(d("19.00"), 12, 30, 2).StringFixed(2))
+	assert.Equal(t, "52.80", prorate(d("99.00"), 16, 30, 2).StringFixed(2))
+}
+
+func TestProrationOf(t *testing.T) {
+	t.Parallel()
+	for recorded, want := range map[string]Proration{"": ProrationDayStart, "day-start": ProrationDayStart, "day-end": ProrationDayEnd} {
+		got, err := ProrationOf(recorded)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%q", recorded)
+	}
+	_, err := ProrationOf("day-middle")
+	assert.Error(t, err)
 }
 
 func TestRateCurrencyMinorUnits(t *testing.T) {
@@ -121,7 +214,7 @@ func TestLateUsageAdjustment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "21.00", issued.Subtotal.StringFixed(2)) // 19.00 + 10,000 x 0.0002
 
-	adj, updated, err := RateLateUsage(cat, segs, l, []Usage{
+	adj, updated, err := RateLateUsage(CurrentProration, cat, segs, l, []Usage{
 		{ID: "late1", Meter: MeterAPIRequests, Quantity: d("5000"), OccurredAt: at(29, 23)},
 		{ID: "a1", Meter: MeterAPIRequests, Quantity: d("20000"), OccurredAt: at(3, 0)}, // already billed
 	})
