@@ -26,6 +26,13 @@ func tier(upTo, unit, flat string) Tier {
 // fonts 1-5 at 7 USD, 6-10 at 6.50 USD, 11+ at 6 USD.
 var stripeFonts = []Tier{tier("5", "7", "0"), tier("10", "6.5", "0"), tier("", "6", "0")}
 
+// Lago's graduated example, and tiers with a flat fee to check Lago's flat fee
+// semantics: 2 per unit up to 100 units plus a flat 100, then 0.50 per unit.
+var (
+	lagoGraduated = []Tier{tier("100", "1", "0"), tier("200", "0.5", "0"), tier("", "0.1", "0")}
+	lagoFlat      = []Tier{tier("100", "2", "100"), tier("", "0.5", "0")}
+)
+
 func TestPriceWorkedExamples(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -80,6 +87,20 @@ func TestPriceWorkedExamples(t *testing.T) {
 		{"graduated flat fees reached", "the catalogue schema", Price{Model: ModelGraduated, Tiers: []Tier{
 			tier("5", "5", "2"), tier("10", "4", "3"), tier("", "1", "0")}}, "12", "52"},
 		{"graduated zero usage", "no tier reached", Price{Model: ModelGraduated, Tiers: []Tier{tier("5", "5", "2"), tier("", "1", "0")}}, "0", "0"},
+		// Lago graduated guide (getlago.com/docs/guide/plans/charges/charge-models/graduated):
+		// 1 per unit for the first 100, 0.50 for the next 100, 0.10 after; 250 units
+		// cost 100 + 50 + 5 = 155.
+		{"lago graduated 250", "Lago graduated charge model", Price{Model: ModelGraduated, Tiers: lagoGraduated}, "250", "155"},
+		// Lago's flat fee semantics (lago-api GraduatedService: a range's flat amount
+		// is added for every range the units reach, "unless units.zero?"): a flat
+		// fee applies to the whole tier once usage enters it, and zero usage
+		// charges no flat fee at all. OpenMeter differs here (it bills the first
+		// tier's flat price at zero usage); docs/billing.md follows Lago.
+		{"lago flat fee at zero usage", "lago-api GraduatedService, units.zero?", Price{Model: ModelGraduated, Tiers: lagoFlat}, "0", "0"},
+		{"lago flat fee first unit", "lago-api GraduatedService", Price{Model: ModelGraduated, Tiers: lagoFlat}, "1", "102"},
+		{"lago flat fee at the tier's last unit", "lago-api GraduatedService: stops at the range holding the units", Price{Model: ModelGraduated, Tiers: lagoFlat}, "100", "300"},
+		{"lago flat fee entering tier 2", "lago-api GraduatedService", Price{Model: ModelGraduated, Tiers: lagoFlat}, "101", "300.5"},
+		{"lago flat fee a fraction into tier 2", "lago-api GraduatedService", Price{Model: ModelGraduated, Tiers: lagoFlat}, "100.5", "300.25"},
 		{"per unit included", "the catalogue schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "251000", "25"},
 		{"per unit within included", "the catalogue schema: seats", Price{Model: ModelPerUnit, UnitPrice: dp("0.0001"), IncludedUnits: dp("1000")}, "999", "0"},
 	}
