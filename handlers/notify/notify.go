@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -76,6 +77,10 @@ type Webhook struct {
 // the log and the JSON-lines file, and to every webhook with retries and
 // exponential backoff. Its cursor is saved in the data directory, so a restart
 // resumes; delivery is at least once and receivers deduplicate by notification id.
+// Every webhook delivery owed is recorded in the deliveries ledger before the
+// cursor moves past it, with its outcome after: a delivery that gave up, or
+// that a shutdown interrupted, is retried at the next start, and an operator
+// can ask for it again (Resend).
 type Dispatcher struct {
 	Reader   projections.Reader
 	Dir      string // data directory: notifications.jsonl and the cursor live here
@@ -90,6 +95,11 @@ type Dispatcher struct {
 	cursor string
 	loaded bool
 	wg     sync.WaitGroup
+
+	ledger   *ledger
+	stopOnce sync.Once
+	stopCtx  context.Context // ends retries: Shutdown
+	stop     context.CancelFunc
 }
 
 const (
@@ -116,7 +126,14 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("read notification cursor: %w", err)
 		}
-		d.cursor, d.loaded = string(bytes.TrimSpace(b)), true
+		d.cursor = string(bytes.TrimSpace(b))
+		// Deliveries owed when the last run stopped, or given up, go out again.
+		if err := d.resume(StatusPending, StatusFailed, StatusResend); err != nil {
+			return 0, err
+		}
+		d.loaded = true
+	} else if err := d.resume(StatusResend); err != nil {
+		return 0, err // resends an operator asked for meanwhile
 	}
 	n := 0
 	for {
@@ -132,6 +149,7 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("open notifications file: %w", err)
 		}
 		var buf bytes.Buffer
+		var owed []Delivery
 		for _, e := range entries {
 			var note projections.Notification
 			if err := json.Unmarshal(e.Value, &note); err != nil {
@@ -142,8 +160,7 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 			buf.Write(bytes.TrimSpace(e.Value))
 			buf.WriteByte('\n')
 			for _, w := range d.Webhooks {
-				d.wg.Add(1)
-				go d.post(context.WithoutCancel(ctx), w, note.ID, e.Value)
+				owed = append(owed, Delivery{ID: note.ID, URL: w.URL, Status: StatusPending, At: time.Now().UTC(), Body: e.Value})
 			}
 		}
 		_, werr := f.Write(buf.Bytes())
@@ -156,6 +173,13 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		if werr != nil {
 			return n, fmt.Errorf("write notifications: %w", werr)
 		}
+		// Owed before the cursor moves on: a crash now delivers them again.
+		if err := d.deliveries().append(owed...); err != nil {
+			return n, err
+		}
+		for _, o := range owed {
+			d.send(o)
+		}
 		d.cursor = entries[len(entries)-1].Key
 		if err := writeFileAtomic(filepath.Join(d.Dir, cursorName), []byte(d.cursor)); err != nil {
 			return n, err
@@ -164,6 +188,57 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 	}
 }
 
+func (d *Dispatcher) deliveries() *ledger {
+	if d.ledger == nil {
+		d.ledger = newLedger(d.Dir)
+	}
+	return d.ledger
+}
+
+func (d *Dispatcher) retries() context.Context {
+	d.stopOnce.Do(func() { d.stopCtx, d.stop = context.WithCancel(context.Background()) })
+	return d.stopCtx
+}
+
+// resume sends again every delivery of the ledger read since the last look
+// whose state is one of states, to the webhooks still configured (a delivery
+// to a webhook no longer configured stays owed, and listed).
+func (d *Dispatcher) resume(states ...string) error {
+	lines, err := d.deliveries().tail()
+	if err != nil {
+		return err
+	}
+	state := map[pairKey]Delivery{}
+	fold(state, lines)
+	var due []Delivery
+	for _, dl := range state {
+		for _, st := range states {
+			if dl.Status == st && len(dl.Body) > 0 {
+				due = append(due, dl)
+			}
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].ID < due[j].ID })
+	for _, dl := range due {
+		d.send(dl)
+	}
+	return nil
+}
+
+// send starts delivering one owed delivery to its webhook, if configured.
+func (d *Dispatcher) send(o Delivery) {
+	for _, w := range d.Webhooks {
+		if w.URL == o.URL {
+			d.wg.Add(1)
+			go d.post(d.retries(), w, o.ID, o.Body)
+			return
+		}
+	}
+}
+
+// post delivers body to w, retrying with backoff, and records the outcome: a
+// 2xx is delivered, the last failed attempt failed. A shutdown (ctx) ends it
+// at once and records nothing, so the delivery stays owed for the next start.
 func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte) {
 	defer d.wg.Done()
 	client := d.Client
@@ -177,10 +252,20 @@ func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte
 	if backoff <= 0 {
 		backoff = time.Second
 	}
+	record := func(status string, n int, err error) {
+		dl := Delivery{ID: id, URL: w.URL, Status: status, Attempts: n, At: time.Now().UTC()}
+		if err != nil {
+			dl.Error = err.Error()
+		}
+		if rerr := d.deliveries().append(dl); rerr != nil {
+			d.log().Error("webhook delivery not recorded", "url", w.URL, "id", id, "status", status, "err", rerr)
+		}
+	}
 	for i := 1; ; i++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 		if err != nil {
 			d.log().Error("bad webhook url", "url", w.URL, "err", err)
+			record(StatusFailed, i, err)
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
@@ -190,25 +275,50 @@ func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode < 300 {
+				record(StatusDelivered, i, nil)
 				return
 			}
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
+		if ctx.Err() != nil {
+			return // shutting down: still owed
+		}
 		if i >= attempts {
 			d.log().Error("webhook delivery gave up", "url", w.URL, "id", id, "attempts", i, "err", err)
+			record(StatusFailed, i, err)
 			return
 		}
 		d.log().Warn("webhook delivery failed; retrying", "url", w.URL, "id", id, "attempt", i, "err", err)
+		t := time.NewTimer(backoff << (i - 1))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(backoff << (i - 1)):
+		case <-t.C:
 		}
 	}
 }
 
-// Wait waits for in-flight webhook deliveries (for shutdown and tests).
+// Wait waits for in-flight webhook deliveries (tests).
 func (d *Dispatcher) Wait() { d.wg.Wait() }
+
+// Shutdown lets in-flight webhook deliveries finish for up to grace, then ends
+// their retries, which stay owed in the ledger for the next start, and returns
+// once each has stopped. A failing receiver never holds a shutdown longer.
+func (d *Dispatcher) Shutdown(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	d.retries()
+	d.stop()
+	<-done
+}
 
 // Run delivers every interval until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {

@@ -1,0 +1,197 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Webhook delivery states, as the deliveries ledger records them.
+const (
+	StatusPending   = "pending"   // owed: delivered by the next attempt, or after a restart
+	StatusDelivered = "delivered" // the receiver answered 2xx
+	StatusFailed    = "failed"    // every attempt failed; retried after a restart or by resend
+	StatusResend    = "resend"    // an operator asked for another delivery
+)
+
+// deliveriesName is the ledger of webhook deliveries in the data directory: one
+// JSON line per change of a (notification, webhook) pair's state, appended and
+// synced, so no delivery owed is ever forgotten (docs/ARCHITECTURE.md,
+// "Notifications"). The newest line of a pair is its state.
+const deliveriesName = "deliveries.jsonl"
+
+// Delivery is one line of the ledger: the state of delivering notification ID
+// to webhook URL.
+type Delivery struct {
+	ID       string          `json:"id"`
+	URL      string          `json:"url"`
+	Status   string          `json:"status"`
+	Attempts int             `json:"attempts,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	At       time.Time       `json:"at"`
+	Body     json.RawMessage `json:"body,omitempty"` // on pending and resend lines: what to send
+}
+
+type pairKey struct{ id, url string }
+
+// ledger appends to and tails a data directory's deliveries ledger.
+type ledger struct {
+	path   string
+	mu     sync.Mutex // serialises appends and tails
+	offset int64      // how far tail has read
+}
+
+func newLedger(dir string) *ledger { return &ledger{path: filepath.Join(dir, deliveriesName)} }
+
+// append writes lines and syncs them before it returns.
+func (l *ledger) append(ds ...Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	for _, d := range ds {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("encode delivery: %w", err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return appendSynced(l.path, buf.Bytes())
+}
+
+func appendSynced(path string, b []byte) error {
+	// O_APPEND: the server and an operator's resend append to one file; each
+	// write lands whole at the end.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("open deliveries: %w", err)
+	}
+	_, werr := f.Write(b)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("write deliveries: %w", werr)
+	}
+	return nil
+}
+
+// tail returns the lines appended since the last tail (the first call: all),
+// stopping before a torn last line, which a later tail reads once it is whole.
+func (l *ledger) tail() ([]Delivery, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, err := os.Open(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open deliveries: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(l.offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	var out []Delivery
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil // a line without its newline is not whole yet
+			}
+			return out, fmt.Errorf("read deliveries: %w", err)
+		}
+		l.offset += int64(len(line))
+		var d Delivery
+		if json.Unmarshal(line, &d) != nil || d.ID == "" || d.URL == "" {
+			continue // a line torn by a crash, completed by a later append
+		}
+		out = append(out, d)
+	}
+}
+
+// fold gives each pair its newest state; a state without a body keeps the
+// body of the pair's last line that had one.
+func fold(into map[pairKey]Delivery, ds []Delivery) {
+	for _, d := range ds {
+		k := pairKey{d.ID, d.URL}
+		if len(d.Body) == 0 {
+			d.Body = into[k].Body
+		}
+		into[k] = d
+	}
+}
+
+// Deliveries returns the webhook deliveries of a data directory's
+// notifications, newest state per webhook, by notification id.
+func Deliveries(dir string) (map[string][]Delivery, error) {
+	ds, err := newLedger(dir).tail()
+	if err != nil {
+		return nil, err
+	}
+	state := map[pairKey]Delivery{}
+	fold(state, ds)
+	out := map[string][]Delivery{}
+	for _, d := range state {
+		d.Body = nil
+		out[d.ID] = append(out[d.ID], d)
+	}
+	for _, list := range out {
+		sort.Slice(list, func(i, j int) bool { return list[i].URL < list[j].URL })
+	}
+	return out, nil
+}
+
+// Resend asks for another delivery of notifications to the webhooks they were
+// sent to: those named by ids, or with failed, every one whose delivery
+// failed. A running server picks the request up within its delivery interval;
+// a stopped one at its next start. It returns how many deliveries it asked for.
+func Resend(dir string, ids []string, failed bool, now time.Time) (int, error) {
+	l := newLedger(dir)
+	ds, err := l.tail()
+	if err != nil {
+		return 0, err
+	}
+	state := map[pairKey]Delivery{}
+	fold(state, ds)
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	found := map[string]bool{}
+	var out []Delivery
+	for _, d := range state {
+		if !want[d.ID] && !(failed && d.Status == StatusFailed) {
+			continue
+		}
+		found[d.ID] = true
+		out = append(out, Delivery{ID: d.ID, URL: d.URL, Status: StatusResend, At: now.UTC(), Body: d.Body})
+	}
+	for _, id := range ids {
+		if !found[id] {
+			return 0, fmt.Errorf("notification %q was never sent to a webhook", id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].URL < out[j].URL
+	})
+	return len(out), l.append(out...)
+}
