@@ -34,26 +34,26 @@ type SummaryPeriod struct {
 }
 
 // Summary implements the billing summary query.
-func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (any, error) {
+func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	p := billing.PeriodOf(b.Service.Clock.Now())
 	inv, f, err := b.current(ctx, tid, p)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	raw, err := json.Marshal(inv)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	var draft struct {
 		Lines    json.RawMessage `json:"lines"`
 		Subtotal string          `json:"subtotal"`
 	}
 	if err := json.Unmarshal(raw, &draft); err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	if string(draft.Lines) == "null" {
 		draft.Lines = json.RawMessage("[]")
@@ -71,7 +71,7 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (any, er
 	}
 	invs, err := b.invoiceDocs(ctx, tid)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	segs := f.segs
 	if segs == nil {
@@ -104,21 +104,29 @@ func (b *Billing) invoiceDocs(ctx context.Context, tid events.TenantID) ([]json.
 	}
 }
 
+// InvoiceList is GET /billing/{tenant_id}/invoices: the tenant's issued
+// invoices, oldest first, each as the invoices read model stores it (the JSON of
+// billing.Invoice).
+type InvoiceList struct {
+	Invoices []json.RawMessage `json:"invoices"`
+}
+
 // Invoices implements GET /billing/{tenant_id}/invoices.
-func (b *Billing) Invoices(ctx context.Context, m Meta, tenantID string) (any, error) {
+func (b *Billing) Invoices(ctx context.Context, m Meta, tenantID string) (InvoiceList, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
-		return nil, err
+		return InvoiceList{}, err
 	}
 	invs, err := b.invoiceDocs(ctx, tid)
 	if err != nil {
-		return nil, err
+		return InvoiceList{}, err
 	}
-	return map[string]any{"invoices": invs}, nil
+	return InvoiceList{Invoices: invs}, nil
 }
 
-// Invoice implements GET /billing/{tenant_id}/invoices/{invoice_id}.
-func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID string) (any, error) {
+// Invoice implements GET /billing/{tenant_id}/invoices/{invoice_id}: the
+// invoice as the invoices read model stores it (the JSON of billing.Invoice).
+func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID string) (json.RawMessage, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
 		return nil, err
