@@ -90,7 +90,7 @@ func (b *Billing) invoiceDocs(ctx context.Context, tid events.TenantID) ([]json.
 	out := []json.RawMessage{}
 	after := ""
 	for {
-		entries, err := b.Service.Reader.List(ctx, InvoicesProjection, tid, InvoicesCollection, after, 500)
+		entries, err := b.Service.Reader.List(ctx, projections.InvoicesProjection, tid, projections.InvoicesCollection, after, 500)
 		if err != nil {
 			return nil, storeError("list invoices", err)
 		}
@@ -149,15 +149,18 @@ func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID strin
 	return nil, domain.Errorf(domain.CodeNotFound, "no such invoice")
 }
 
-// Names under which the invoices projection keeps its read model.
+// Names of the invoices read model, kept for callers outside this package; the
+// projection owns them (ARCHITECTURE.md, Projections).
+//
+// Deprecated: use projections.InvoicesProjection and projections.InvoicesCollection.
 const (
-	InvoicesProjection = "invoices"
-	InvoicesCollection = "invoices"
+	InvoicesProjection = projections.InvoicesProjection
+	InvoicesCollection = projections.InvoicesCollection
 )
 
 // ListTenants pages through the platform's tenant directory (for scheduled jobs).
 func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]projections.TenantSummary, error) {
-	entries, err := s.Reader.List(ctx, "tenants", projections.PlatformTenant, "tenants", after, limit)
+	entries, err := s.Reader.List(ctx, projections.TenantsProjection, projections.PlatformTenant, projections.TenantsCollection, after, limit)
 	if err != nil {
 		return nil, storeError("list tenants", err)
 	}
