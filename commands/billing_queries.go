@@ -150,7 +150,7 @@ func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID strin
 }
 
 // Names of the invoices read model, kept for callers outside this package; the
-// projection owns them (ARCHITECTURE.md, Projections).
+// projection owns them (docs/ARCHITECTURE.md, "Projections").
 //
 // Deprecated: use projections.InvoicesProjection and projections.InvoicesCollection.
 const (

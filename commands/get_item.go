@@ -75,7 +75,7 @@ func decodePut(ev events.Event) (item.Put, error) {
 }
 
 // Names of the items read model, kept for callers outside this package; the
-// projection owns them (ARCHITECTURE.md, Projections).
+// projection owns them (docs/ARCHITECTURE.md, "Projections").
 //
 // Deprecated: use projections.ItemsProjection and projections.ItemsCollection.
 const (

@@ -27,7 +27,7 @@ type applyRun struct {
 	// generation and reach the backend once at the end, so a key many events
 	// touch (a tenant's totals) is written once per batch instead of once per
 	// event. Backends that split a batch by stream (DynamoDB) need each stream's
-	// writes as they happen. (ARCHITECTURE.md, Projections.)
+	// writes as they happen. (docs/ARCHITECTURE.md, "Projections".)
 	coalesce    bool
 	batchWrites map[int64]*overlay
 	gens        []int64  // batchWrites' keys in first-use order
