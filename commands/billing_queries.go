@@ -34,26 +34,26 @@ type SummaryPeriod struct {
 }
 
 // Summary implements the billing summary query.
-func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (any, error) {
+func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	p := billing.PeriodOf(b.Service.Clock.Now())
 	inv, f, err := b.current(ctx, tid, p)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	raw, err := json.Marshal(inv)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	var draft struct {
 		Lines    json.RawMessage `json:"lines"`
 		Subtotal string          `json:"subtotal"`
 	}
 	if err := json.Unmarshal(raw, &draft); err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	if string(draft.Lines) == "null" {
 		draft.Lines = json.RawMessage("[]")
@@ -71,7 +71,7 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (any, er
 	}
 	invs, err := b.invoiceDocs(ctx, tid)
 	if err != nil {
-		return nil, err
+		return Summary{}, err
 	}
 	segs := f.segs
 	if segs == nil {
@@ -90,7 +90,7 @@ func (b *Billing) invoiceDocs(ctx context.Context, tid events.TenantID) ([]json.
 	out := []json.RawMessage{}
 	after := ""
 	for {
-		entries, err := b.Service.Reader.List(ctx, InvoicesProjection, tid, InvoicesCollection, after, 500)
+		entries, err := b.Service.Reader.List(ctx, projections.InvoicesProjection, tid, projections.InvoicesCollection, after, 500)
 		if err != nil {
 			return nil, storeError("list invoices", err)
 		}
@@ -104,21 +104,29 @@ func (b *Billing) invoiceDocs(ctx context.Context, tid events.TenantID) ([]json.
 	}
 }
 
+// InvoiceList is GET /billing/{tenant_id}/invoices: the tenant's issued
+// invoices, oldest first, each as the invoices read model stores it (the JSON of
+// billing.Invoice).
+type InvoiceList struct {
+	Invoices []json.RawMessage `json:"invoices"`
+}
+
 // Invoices implements GET /billing/{tenant_id}/invoices.
-func (b *Billing) Invoices(ctx context.Context, m Meta, tenantID string) (any, error) {
+func (b *Billing) Invoices(ctx context.Context, m Meta, tenantID string) (InvoiceList, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
-		return nil, err
+		return InvoiceList{}, err
 	}
 	invs, err := b.invoiceDocs(ctx, tid)
 	if err != nil {
-		return nil, err
+		return InvoiceList{}, err
 	}
-	return map[string]any{"invoices": invs}, nil
+	return InvoiceList{Invoices: invs}, nil
 }
 
-// Invoice implements GET /billing/{tenant_id}/invoices/{invoice_id}.
-func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID string) (any, error) {
+// Invoice implements GET /billing/{tenant_id}/invoices/{invoice_id}: the
+// invoice as the invoices read model stores it (the JSON of billing.Invoice).
+func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID string) (json.RawMessage, error) {
 	tid, err := b.Service.authorizeTenant(ctx, m, tenantID)
 	if err != nil {
 		return nil, err
@@ -141,15 +149,18 @@ func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID strin
 	return nil, domain.Errorf(domain.CodeNotFound, "no such invoice")
 }
 
-// Names under which the invoices projection keeps its read model.
+// Names of the invoices read model, kept for callers outside this package; the
+// projection owns them (docs/ARCHITECTURE.md, "Projections").
+//
+// Deprecated: use projections.InvoicesProjection and projections.InvoicesCollection.
 const (
-	InvoicesProjection = "invoices"
-	InvoicesCollection = "invoices"
+	InvoicesProjection = projections.InvoicesProjection
+	InvoicesCollection = projections.InvoicesCollection
 )
 
 // ListTenants pages through the platform's tenant directory (for scheduled jobs).
 func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]projections.TenantSummary, error) {
-	entries, err := s.Reader.List(ctx, "tenants", projections.PlatformTenant, "tenants", after, limit)
+	entries, err := s.Reader.List(ctx, projections.TenantsProjection, projections.PlatformTenant, projections.TenantsCollection, after, limit)
 	if err != nil {
 		return nil, storeError("list tenants", err)
 	}

@@ -39,7 +39,7 @@ func (s *Service) loadItem(ctx context.Context, tenant events.TenantID, itemID s
 	if cached, ok := s.itemCache().get(tenant, itemID); ok {
 		it, from = cached, cached.Version+1
 	} else if s.Reader != nil {
-		raw, err := s.Reader.Get(ctx, ItemsProjection, tenant, ItemsCollection, itemID)
+		raw, err := s.Reader.Get(ctx, projections.ItemsProjection, tenant, projections.ItemsCollection, itemID)
 		switch {
 		case err == nil:
 			if json.Unmarshal(raw, &it) == nil {
@@ -74,8 +74,11 @@ func decodePut(ev events.Event) (item.Put, error) {
 	return events.DecodeAs[item.Put](schema.Registry, ev)
 }
 
-// Names under which the items projection keeps its read model.
+// Names of the items read model, kept for callers outside this package; the
+// projection owns them (docs/ARCHITECTURE.md, "Projections").
+//
+// Deprecated: use projections.ItemsProjection and projections.ItemsCollection.
 const (
-	ItemsProjection = "items"
-	ItemsCollection = "items"
+	ItemsProjection = projections.ItemsProjection
+	ItemsCollection = projections.ItemsCollection
 )

@@ -9,6 +9,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
 )
 
 // The caps of one page of items (docs/api.md, "Requests and pages").
@@ -47,7 +48,7 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 	for reads := 0; ; reads++ {
 		// One more than the page needs: is there a next page?
 		n := nextChunk(limit-len(out)+1, reads, largest, MaxListBytes-size)
-		entries, err := s.Reader.List(ctx, ItemsProjection, tid, ItemsCollection, after, n)
+		entries, err := s.Reader.List(ctx, projections.ItemsProjection, tid, projections.ItemsCollection, after, n)
 		if err != nil {
 			return nil, "", storeError("list items", err)
 		}

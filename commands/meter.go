@@ -162,7 +162,7 @@ func (m *Meter) Run(ctx context.Context, interval time.Duration) {
 
 // StoredBytes is the tenant's stored item bytes according to the items read model.
 func (s *Service) StoredBytes(ctx context.Context, tenant events.TenantID) (int64, error) {
-	raw, err := s.Reader.Get(ctx, ItemsProjection, tenant, projections.ItemStatsCollection, projections.StorageKey)
+	raw, err := s.Reader.Get(ctx, projections.ItemsProjection, tenant, projections.ItemStatsCollection, projections.StorageKey)
 	if errors.Is(err, projections.ErrNotFound) {
 		return 0, nil
 	}

@@ -1,12 +1,10 @@
 package projections
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -149,7 +147,8 @@ func (e *Engine) Handle(ctx context.Context, batch []events.Event) error {
 			gens[tenant] = g
 			return g, nil
 		}
-		if err := e.apply(ctx, tx, r, batch, genOf, false, &stats[i]); err != nil {
+		run := &applyRun{e: e, tx: tx, r: r, genOf: genOf, st: &stats[i]}
+		if err := run.apply(ctx, batch); err != nil {
 			return fmt.Errorf("handle batch: %w", err)
 		}
 	}
@@ -191,168 +190,4 @@ func (e *Engine) observe(name string, s batchStats, now time.Time) {
 		h.Observe(now.Sub(t).Seconds())
 	}
 	e.m.behind.WithLabelValues(name).Set(now.Sub(s.recorded[len(s.recorded)-1]).Seconds())
-}
-
-type streamKey struct {
-	tenant events.TenantID
-	stream events.StreamID
-}
-
-// apply runs one projection over batch inside tx. Each stream's events are
-// applied in version order from its checkpoint; events of types the projection
-// does not handle still advance the checkpoint, so they are not mistaken for gaps.
-func (e *Engine) apply(ctx context.Context, tx BackendTx, r *registered, batch []events.Event,
-	genOf func(context.Context, events.TenantID) (int64, error), rebuild bool, st *batchStats) error {
-	if !slices.ContainsFunc(batch, func(ev events.Event) bool { return r.handles[ev.Type] }) {
-		return nil // nothing for this projection; checkpoints catch up on its next event
-	}
-	name := r.p.Name()
-	groups := map[streamKey][]events.Event{}
-	var order []streamKey
-	handled := map[streamKey]bool{}
-	for _, ev := range batch {
-		k := streamKey{ev.TenantID, ev.StreamID}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], ev)
-		if r.handles[ev.Type] {
-			handled[k] = true
-		}
-	}
-	// Where the backend allows it, the batch's writes collect in one overlay per
-	// generation and reach the backend once at the end, so a key many events
-	// touch (a tenant's totals) is written once per batch instead of once per
-	// event. Backends that split a batch by stream (DynamoDB) need each stream's
-	// writes as they happen.
-	coalesce := false
-	if c, ok := tx.(WriteCoalescer); ok {
-		coalesce = c.CoalescesWrites()
-	}
-	batchWrites := map[int64]*overlay{}
-	var gens []int64
-	scratch := newOverlay(nil) // each event's writes, reused from event to event
-	for _, k := range order {
-		if !handled[k] {
-			continue // nothing for this projection; its checkpoint catches up on the next handled event
-		}
-		evs := groups[k]
-		slices.SortStableFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Version, b.Version) })
-		gen, err := genOf(ctx, k.tenant)
-		if err != nil {
-			return err
-		}
-		rm := tx.ReadModel(name, gen)
-		if coalesce {
-			ov, ok := batchWrites[gen]
-			if !ok {
-				ov = newOverlay(rm)
-				batchWrites[gen] = ov
-				gens = append(gens, gen)
-			}
-			rm = ov
-		}
-		cp, err := tx.Checkpoint(ctx, name, gen, k.tenant, k.stream)
-		if err != nil {
-			return fmt.Errorf("%s: checkpoint %s/%s: %w", name, k.tenant, k.stream, err)
-		}
-		start := cp
-		for _, ev := range evs {
-			if ev.Version <= cp {
-				if r.handles[ev.Type] {
-					st.skipped++
-				}
-				continue
-			}
-			if ev.Version > cp+1 {
-				missing, err := e.store.Load(ctx, k.tenant, k.stream, cp+1)
-				if err != nil {
-					return fmt.Errorf("%s: fill gap %s/%s after version %d: %w", name, k.tenant, k.stream, cp, err)
-				}
-				for _, m := range missing {
-					if m.Version >= ev.Version {
-						break
-					}
-					if m.Version != cp+1 {
-						continue
-					}
-					if err := e.applyOne(ctx, tx, rm, scratch, r, m, rebuild, st); err != nil {
-						return err
-					}
-					cp = m.Version
-				}
-				if cp+1 != ev.Version {
-					return fmt.Errorf("%s: fill gap %s/%s: store has no version %d", name, k.tenant, k.stream, cp+1)
-				}
-				st.gapFills++
-			}
-			if err := e.applyOne(ctx, tx, rm, scratch, r, ev, rebuild, st); err != nil {
-				return err
-			}
-			cp = ev.Version
-		}
-		if cp != start {
-			if err := tx.SetCheckpoint(ctx, name, gen, k.tenant, k.stream, cp); err != nil {
-				return fmt.Errorf("%s: set checkpoint %s/%s: %w", name, k.tenant, k.stream, err)
-			}
-		}
-	}
-	for _, gen := range gens {
-		if err := batchWrites[gen].flush(ctx); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// applyOne applies ev through a write buffer: on success the writes join the
-// transaction; on failure they are dropped and the event is parked (live) or the
-// rebuild fails.
-func (e *Engine) applyOne(ctx context.Context, tx BackendTx, rm Tx, ov *overlay, r *registered, ev events.Event, rebuild bool, st *batchStats) error {
-	if !r.handles[ev.Type] {
-		return nil
-	}
-	ov.reset(rm)
-	err := safeApply(ctx, r.p, ov, ev)
-	if err == nil {
-		if err := ov.flush(ctx); err != nil {
-			return fmt.Errorf("%s: event %s: %w", r.p.Name(), ev.ID, err)
-		}
-		st.applied++
-		st.recorded = append(st.recorded, ev.RecordedAt)
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: apply event %s: %w", r.p.Name(), ev.ID, ctx.Err())
-	}
-	if errors.Is(err, events.ErrUnavailable) {
-		// The backend could not answer for now (out of space, throttled): the
-		// event is not at fault. Failing the batch makes the feed redeliver it
-		// after a backoff; parking it would skip it for good.
-		return fmt.Errorf("%s: apply event %s: %w", r.p.Name(), ev.ID, err)
-	}
-	if rebuild {
-		return fmt.Errorf("%s: apply event %s (%s %s/%s v%d): %w", r.p.Name(), ev.ID, ev.Type, ev.TenantID, ev.StreamID, ev.Version, err)
-	}
-	pe := ParkedEvent{
-		Projection: r.p.Name(), EventID: ev.ID, Tenant: ev.TenantID, Stream: ev.StreamID,
-		Version: ev.Version, Type: ev.Type, Reason: err.Error(), ParkedAt: e.clock.Now(),
-	}
-	if err := tx.Park(ctx, pe); err != nil {
-		return fmt.Errorf("%s: park event %s: %w", r.p.Name(), ev.ID, err)
-	}
-	e.log.Warn("projection parked an event", "projection", pe.Projection, "event_id", pe.EventID,
-		"tenant", string(pe.Tenant), "stream", string(pe.Stream), "version", pe.Version, "type", pe.Type, "reason", pe.Reason)
-	st.parked++
-	return nil
-}
-
-// safeApply turns a panicking projection into a parked event rather than a crashed server.
-func safeApply(ctx context.Context, p Projection, tx Tx, ev events.Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return p.Apply(ctx, tx, ev)
 }

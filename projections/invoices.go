@@ -9,6 +9,14 @@ import (
 	"github.com/tenantstream/tenantstream/events/schema"
 )
 
+// Names under which the invoices projection keeps its read model.
+const (
+	InvoicesProjection = "invoices"
+	// InvoicesCollection holds a tenant's issued invoices (billing.Invoice's
+	// JSON), keyed by period.
+	InvoicesCollection = "invoices"
+)
+
 // Invoices lists each tenant's issued invoices, keyed by period (YYYY-MM sorts
 // chronologically). Each invoice is its own stream, so delivery order is irrelevant.
 type Invoices struct{}
@@ -16,7 +24,7 @@ type Invoices struct{}
 func init() { Register(Invoices{}) }
 
 // Name implements Projection.
-func (Invoices) Name() string { return "invoices" }
+func (Invoices) Name() string { return InvoicesProjection }
 
 // Handles implements Projection.
 func (Invoices) Handles() []string { return []string{billing.TypeInvoiceIssued} }
@@ -31,5 +39,5 @@ func (Invoices) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(ctx, ev.TenantID, "invoices", iss.Invoice.Period.String(), b)
+	return tx.Put(ctx, ev.TenantID, InvoicesCollection, iss.Invoice.Period.String(), b)
 }

@@ -17,8 +17,12 @@ type ItemStats struct {
 	Items int64 `json:"items"`
 }
 
-// Where the items projection keeps a tenant's totals.
+// Names under which the items projection keeps its read model.
 const (
+	ItemsProjection = "items"
+	// ItemsCollection holds a tenant's current items, keyed by item id.
+	ItemsCollection = "items"
+	// ItemStatsCollection holds the tenant's totals (ItemStats) under StorageKey.
 	ItemStatsCollection = "stats"
 	StorageKey          = "storage"
 )
@@ -32,7 +36,7 @@ type Items struct{}
 func init() { Register(Items{}) }
 
 // Name implements Projection.
-func (Items) Name() string { return "items" }
+func (Items) Name() string { return ItemsProjection }
 
 // Handles implements Projection.
 func (Items) Handles() []string { return []string{item.TypePut, item.TypeDeleted} }
@@ -47,7 +51,7 @@ func (Items) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	case *item.Put:
 		it := item.Item{}
 		it.Apply(ev.Version, e)
-		if err := tx.Put(ctx, ev.TenantID, "items", e.ItemID, it.AppendJSON(nil)); err != nil {
+		if err := tx.Put(ctx, ev.TenantID, ItemsCollection, e.ItemID, it.AppendJSON(nil)); err != nil {
 			return err
 		}
 		var created int64
@@ -56,7 +60,7 @@ func (Items) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		}
 		return addStats(ctx, tx, ev.TenantID, e.Size-e.PrevSize, created)
 	case *item.Deleted:
-		if err := tx.Delete(ctx, ev.TenantID, "items", e.ItemID); err != nil {
+		if err := tx.Delete(ctx, ev.TenantID, ItemsCollection, e.ItemID); err != nil {
 			return err
 		}
 		return addStats(ctx, tx, ev.TenantID, -e.PrevSize, -1)

@@ -21,9 +21,13 @@ type Notification struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// OutboxCollection holds pending and sent notifications under PlatformTenant,
-// keyed by OutboxKey so a dispatcher can walk them in commit order.
-const OutboxCollection = "outbox"
+// Names under which the outbox projection keeps its read model.
+const (
+	OutboxProjection = "outbox"
+	// OutboxCollection holds pending and sent notifications under PlatformTenant,
+	// keyed by OutboxKey so a dispatcher can walk them in commit order.
+	OutboxCollection = "outbox"
+)
 
 // OutboxKey orders notifications by the store position of their event where the
 // store has positions (SQLite): positions become visible in increasing order, so
@@ -44,7 +48,7 @@ type Outbox struct{}
 func init() { Register(Outbox{}) }
 
 // Name implements Projection.
-func (Outbox) Name() string { return "outbox" }
+func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {

@@ -293,7 +293,8 @@ func (rb *rebuilder) commit(ctx context.Context, evs []events.Event, genOf func(
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := rb.e.apply(ctx, tx, rb.r, evs, genOf, true, st); err != nil {
+	run := &applyRun{e: rb.e, tx: tx, r: rb.r, genOf: genOf, rebuild: true, st: st}
+	if err := run.apply(ctx, evs); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -19,6 +19,14 @@ type TenantSummary struct {
 	Version   int64     `json:"version"`
 }
 
+// Names under which the tenants projection keeps its read model.
+const (
+	TenantsProjection = "tenants"
+	// TenantsCollection holds one TenantSummary per tenant under PlatformTenant,
+	// keyed by tenant id.
+	TenantsCollection = "tenants"
+)
+
 // Tenants keeps the platform-wide directory of tenants that scheduled jobs (period
 // close) walk. It writes under PlatformTenant, keyed by tenant id.
 type Tenants struct{}
@@ -26,7 +34,7 @@ type Tenants struct{}
 func init() { Register(Tenants{}) }
 
 // Name implements Projection.
-func (Tenants) Name() string { return "tenants" }
+func (Tenants) Name() string { return TenantsProjection }
 
 // Handles implements Projection.
 func (Tenants) Handles() []string { return []string{tenant.TypeOnboarded, tenant.TypePlanChanged} }
@@ -39,7 +47,7 @@ func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		return err
 	}
 	var s TenantSummary
-	if raw, err := tx.Get(ctx, PlatformTenant, "tenants", string(ev.TenantID)); err == nil {
+	if raw, err := tx.Get(ctx, PlatformTenant, TenantsCollection, string(ev.TenantID)); err == nil {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
@@ -56,5 +64,5 @@ func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(ctx, PlatformTenant, "tenants", string(ev.TenantID), b)
+	return tx.Put(ctx, PlatformTenant, TenantsCollection, string(ev.TenantID), b)
 }

@@ -288,10 +288,46 @@ type appendAttempt struct {
 	existingIDs map[string]bool
 }
 
-// Transaction layout: [idempotency record] [id records...] [head check] [events...].
+// appendTx is the one DynamoDB transaction of an attempt. Layout:
+// [idempotency record] [id records...] [claim records...] [head check] [events...].
 // minidyn reports only the first failed condition, so the ones that decide the
 // outcome come first.
+type appendTx struct {
+	items      []ddbtypes.TransactWriteItem
+	built      []events.Event
+	stamp      int64 // the events' recorded_at, in microseconds
+	checkAt    int   // index of the head check, -1 without one
+	firstEvent int   // index of the first event's put
+}
+
+// try makes one attempt at an append: size it, find the head it goes after, build
+// the transaction, run it, and on failure interpret why.
 func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]events.Event, error) {
+	records, err := txRecords(a)
+	if err != nil {
+		return nil, err
+	}
+	head, headCheck, err := s.expectedHead(ctx, a, records)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.buildTx(a, head, headCheck, records)
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.c.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
+		TransactItems:      t.items,
+		ClientRequestToken: requestToken(a.req.Tenant, tokenKey(a.req.IdempotencyKey, t.built[0].ID), attempt),
+	})
+	if err == nil {
+		return t.built, nil
+	}
+	return s.interpret(ctx, a, t, err)
+}
+
+// txRecords counts the items an attempt's transaction needs, failing with
+// ErrTooLarge past DynamoDB's limit (decision 2).
+func txRecords(a *appendAttempt) (int, error) {
 	req := a.req
 	records := len(a.events)
 	if req.IdempotencyKey != "" {
@@ -302,104 +338,151 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 	}
 	records += len(req.ClaimKeys)
 	if records > maxTxItems {
-		return nil, fmt.Errorf("%w: %d events need %d items in one DynamoDB transaction (one per event, plus one idempotency record with a key, one id record per event with SkipDuplicateIDs and one per claim key), limit %d",
+		return 0, fmt.Errorf("%w: %d events need %d items in one DynamoDB transaction (one per event, plus one idempotency record with a key, one id record per event with SkipDuplicateIDs and one per claim key), limit %d",
 			events.ErrTooLarge, len(a.events), records, maxTxItems)
 	}
+	return records, nil
+}
 
-	var head int64
-	headCheck := false
+// expectedHead returns the version the append goes after and whether the
+// transaction checks that version's item; it raises a.floor to the head's
+// recorded_at where it reads the head.
+func (s *Store) expectedHead(ctx context.Context, a *appendAttempt, records int) (int64, bool, error) {
+	req := a.req
 	switch {
 	case req.Expected == events.AnyVersion:
 		v, ra, err := s.head(ctx, a.c, req.Tenant, req.Stream)
 		if err != nil {
-			return nil, err
+			return 0, false, err
 		}
-		head, a.floor = v, max(a.floor, ra)
+		a.floor = max(a.floor, ra)
+		return v, false, nil
 	case req.Expected > 0:
-		head = int64(req.Expected)
+		head := int64(req.Expected)
 		if records < maxTxItems {
-			headCheck = true // checked inside the transaction
-		} else {
-			// No room for the check: the head item exists for good once it exists
-			// (events are never deleted), so a strongly consistent read beforehand is
-			// as good as a check inside the transaction.
-			it, err := s.getItem(ctx, a.c, streamPK(req.Tenant, req.Stream), head)
-			if err != nil {
-				return nil, err
-			}
-			if it == nil {
-				return nil, fmt.Errorf("expected version %d, stream is behind it: %w", head, events.ErrConcurrency)
-			}
-			ra, err := getN(it, attrRecorded)
-			if err != nil {
-				return nil, err
-			}
-			a.floor = max(a.floor, ra)
+			return head, true, nil // checked inside the transaction
 		}
+		return head, false, s.confirmHead(ctx, a, head)
 	}
+	return 0, false, nil
+}
 
-	stamp := s.stamp(a.floor)
+// confirmHead reads the expected head when the transaction has no room to check
+// it: the head item exists for good once it exists (events are never deleted), so
+// a strongly consistent read beforehand is as good as a check inside the
+// transaction.
+func (s *Store) confirmHead(ctx context.Context, a *appendAttempt, head int64) error {
+	it, err := s.getItem(ctx, a.c, streamPK(a.req.Tenant, a.req.Stream), head)
+	if err != nil {
+		return err
+	}
+	if it == nil {
+		return fmt.Errorf("expected version %d, stream is behind it: %w", head, events.ErrConcurrency)
+	}
+	ra, err := getN(it, attrRecorded)
+	if err != nil {
+		return err
+	}
+	a.floor = max(a.floor, ra)
+	return nil
+}
+
+// buildTx stamps and builds the attempt's events after head and lays out the
+// transaction's items.
+func (s *Store) buildTx(a *appendAttempt, head int64, headCheck bool, records int) (*appendTx, error) {
+	req := a.req
+	t := &appendTx{stamp: s.stamp(a.floor), checkAt: -1}
 	r := req
 	r.Events = a.events
-	built, err := r.Build(head+1, time.UnixMicro(stamp))
+	built, err := r.Build(head+1, time.UnixMicro(t.stamp))
 	if err != nil {
 		return nil, err
 	}
 	for i := range built {
 		built[i].OccurredAt = built[i].OccurredAt.Truncate(time.Microsecond)
 	}
-
-	tx := make([]ddbtypes.TransactWriteItem, 0, records+1)
+	t.built = built
+	t.items = make([]ddbtypes.TransactWriteItem, 0, records+1)
 	if req.IdempotencyKey != "" {
-		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
-			TableName: &s.table,
-			Item: map[string]ddbtypes.AttributeValue{
-				attrPK: str(idemPK(req.Tenant, req.IdempotencyKey)), attrSK: num(0),
-				attrKind: str(kindIdem), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
-				attrFirst: num(head + 1), attrCount: num(int64(len(built))),
-				attrFingerprint: str(req.Fingerprint), attrRecorded: num(stamp),
-				attrExpires: num(time.UnixMicro(stamp).Add(events.IdempotencyKeyTTL).Unix() + 1),
-			},
-			// A record older than the TTL is forgotten (DynamoDB's TTL deletes it
-			// only eventually): the key starts over.
-			ConditionExpression:       aws.String("attribute_not_exists(PK) OR recorded_at <= :forgotten"),
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":forgotten": num(stamp - events.IdempotencyKeyTTL.Microseconds())},
-		}})
+		t.items = append(t.items, s.idemPut(req, head, len(built), t.stamp))
 	}
 	if req.SkipDuplicateIDs {
 		for _, e := range built {
-			tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
-				TableName: &s.table,
-				Item: map[string]ddbtypes.AttributeValue{
-					attrPK: str(idPK(req.Tenant, e.ID)), attrSK: num(0),
-					attrKind: str(kindID), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
-					attrVersion: num(e.Version),
-				},
-				ConditionExpression: aws.String("attribute_not_exists(PK)"),
-			}})
+			t.items = append(t.items, s.idPut(req, e))
 		}
 	}
 	for _, k := range req.ClaimKeys {
-		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
-			TableName: &s.table,
-			Item: map[string]ddbtypes.AttributeValue{
-				attrPK: str(claimPK(req.Tenant, k)), attrSK: num(0),
-				attrKind: str(kindClaim), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
-			},
-			ConditionExpression: aws.String("attribute_not_exists(PK)"),
-		}})
+		t.items = append(t.items, s.claimPut(req, k))
 	}
-	checkAt := -1
 	if headCheck {
-		checkAt = len(tx)
-		tx = append(tx, ddbtypes.TransactWriteItem{ConditionCheck: &ddbtypes.ConditionCheck{
-			TableName:                 &s.table,
-			Key:                       key(streamPK(req.Tenant, req.Stream), head),
-			ConditionExpression:       aws.String("attribute_exists(PK) AND recorded_at <= :ra"),
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":ra": num(stamp)},
-		}})
+		t.checkAt = len(t.items)
+		t.items = append(t.items, s.headCheck(req, head, t.stamp))
 	}
-	firstEvent := len(tx)
+	t.firstEvent = len(t.items)
+	if t.items, err = s.appendEventPuts(t.items, built); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// idemPut records the idempotency key (decision 12) with the first version and
+// count of the events it appends.
+func (s *Store) idemPut(req events.AppendRequest, head int64, count int, stamp int64) ddbtypes.TransactWriteItem {
+	return ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+		TableName: &s.table,
+		Item: map[string]ddbtypes.AttributeValue{
+			attrPK: str(idemPK(req.Tenant, req.IdempotencyKey)), attrSK: num(0),
+			attrKind: str(kindIdem), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+			attrFirst: num(head + 1), attrCount: num(int64(count)),
+			attrFingerprint: str(req.Fingerprint), attrRecorded: num(stamp),
+			attrExpires: num(time.UnixMicro(stamp).Add(events.IdempotencyKeyTTL).Unix() + 1),
+		},
+		// A record older than the TTL is forgotten (DynamoDB's TTL deletes it
+		// only eventually): the key starts over.
+		ConditionExpression:       aws.String("attribute_not_exists(PK) OR recorded_at <= :forgotten"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":forgotten": num(stamp - events.IdempotencyKeyTTL.Microseconds())},
+	}}
+}
+
+// idPut claims an event's id in the tenant, for SkipDuplicateIDs.
+func (s *Store) idPut(req events.AppendRequest, e events.Event) ddbtypes.TransactWriteItem {
+	return ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+		TableName: &s.table,
+		Item: map[string]ddbtypes.AttributeValue{
+			attrPK: str(idPK(req.Tenant, e.ID)), attrSK: num(0),
+			attrKind: str(kindID), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+			attrVersion: num(e.Version),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}
+}
+
+// claimPut claims one of the request's keys (decision 13).
+func (s *Store) claimPut(req events.AppendRequest, k string) ddbtypes.TransactWriteItem {
+	return ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+		TableName: &s.table,
+		Item: map[string]ddbtypes.AttributeValue{
+			attrPK: str(claimPK(req.Tenant, k)), attrSK: num(0),
+			attrKind: str(kindClaim), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}
+}
+
+// headCheck requires the expected head to exist and to be stamped no later than
+// the new events (decision 2).
+func (s *Store) headCheck(req events.AppendRequest, head, stamp int64) ddbtypes.TransactWriteItem {
+	return ddbtypes.TransactWriteItem{ConditionCheck: &ddbtypes.ConditionCheck{
+		TableName:                 &s.table,
+		Key:                       key(streamPK(req.Tenant, req.Stream), head),
+		ConditionExpression:       aws.String("attribute_exists(PK) AND recorded_at <= :ra"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":ra": num(stamp)},
+	}}
+}
+
+// appendEventPuts adds a put per event to items, failing with ErrTooLarge past
+// DynamoDB's item or transaction size.
+func (s *Store) appendEventPuts(items []ddbtypes.TransactWriteItem, built []events.Event) ([]ddbtypes.TransactWriteItem, error) {
 	total := 0
 	for _, e := range built {
 		it := eventItem(e)
@@ -408,7 +491,7 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 			return nil, fmt.Errorf("%w: event %s is %d bytes stored, DynamoDB's item limit is %d", events.ErrTooLarge, e.Type, size, maxItemBytes)
 		}
 		total += size
-		tx = append(tx, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+		items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
 			TableName: &s.table, Item: it,
 			ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}})
@@ -416,44 +499,51 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 	if total > maxTxBytes {
 		return nil, fmt.Errorf("%w: %d events are %d bytes stored, DynamoDB's transaction limit is %d", events.ErrTooLarge, len(built), total, maxTxBytes)
 	}
+	return items, nil
+}
 
-	_, err = a.c.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
-		TransactItems:      tx,
-		ClientRequestToken: requestToken(req.Tenant, tokenKey(req.IdempotencyKey, built[0].ID), attempt),
-	})
-	if err == nil {
-		return built, nil
-	}
+// interpret turns a failed TransactWriteItems into the attempt's result: a
+// cancellation is explained, and one that may hide our own earlier commit is
+// checked for it.
+func (s *Store) interpret(ctx context.Context, a *appendAttempt, t *appendTx, err error) ([]events.Event, error) {
 	if cerr := ctx.Err(); cerr != nil {
 		return nil, cerr
 	}
 	var canceled *ddbtypes.TransactionCanceledException
 	if !errors.As(err, &canceled) {
-		var api smithy.APIError
-		if errors.As(err, &api) {
-			switch api.ErrorCode() {
-			case "IdempotentParameterMismatchException", "TransactionInProgressException":
-				// Another append with the same key is in flight or done.
-				return nil, errDuplicateKey
-			}
-		}
-		return nil, fmt.Errorf("transact write: %w", err)
+		return nil, notCancelled(err)
 	}
-	outcome := s.explain(ctx, a, canceled.CancellationReasons, checkAt, firstEvent, stamp)
-	if errors.Is(outcome, events.ErrConcurrency) || errors.Is(outcome, errRetry) ||
-		errors.Is(outcome, errDuplicateIDs) || errors.Is(outcome, events.ErrKeyClaimed) {
-		// The SDK retries a request whose answer was lost; if the first try
-		// committed, the retry finds its own events in place. DynamoDB answers
-		// such a retry from the ClientRequestToken, but not every implementation
-		// honours it (moto does not), so look: the first event's id at its
-		// version proves the transaction committed (it is all or nothing).
-		if mine, err := s.committed(ctx, a.c, req, built[0]); err != nil {
-			return nil, err
-		} else if mine {
-			return built, nil
-		}
+	outcome := s.explain(ctx, a, canceled.CancellationReasons, t.checkAt, t.firstEvent, t.stamp)
+	if !errors.Is(outcome, events.ErrConcurrency) && !errors.Is(outcome, errRetry) &&
+		!errors.Is(outcome, errDuplicateIDs) && !errors.Is(outcome, events.ErrKeyClaimed) {
+		return nil, outcome
+	}
+	// The SDK retries a request whose answer was lost; if the first try
+	// committed, the retry finds its own events in place. DynamoDB answers
+	// such a retry from the ClientRequestToken, but not every implementation
+	// honours it (moto does not), so look: the first event's id at its
+	// version proves the transaction committed (it is all or nothing).
+	mine, err := s.committed(ctx, a.c, a.req, t.built[0])
+	if err != nil {
+		return nil, err
+	}
+	if mine {
+		return t.built, nil
 	}
 	return nil, outcome
+}
+
+// notCancelled maps a transaction error other than a cancellation.
+func notCancelled(err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "IdempotentParameterMismatchException", "TransactionInProgressException":
+			// Another append with the same key is in flight or done.
+			return errDuplicateKey
+		}
+	}
+	return fmt.Errorf("transact write: %w", err)
 }
 
 // explain turns a cancelled transaction into the outcome of the attempt.

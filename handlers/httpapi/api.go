@@ -43,9 +43,9 @@ type Logins interface {
 
 // Billing answers the billing queries.
 type Billing interface {
-	Summary(ctx context.Context, m commands.Meta, tenant string) (any, error)
-	Invoices(ctx context.Context, m commands.Meta, tenant string) (any, error)
-	Invoice(ctx context.Context, m commands.Meta, tenant, invoiceID string) (any, error)
+	Summary(ctx context.Context, m commands.Meta, tenant string) (commands.Summary, error)
+	Invoices(ctx context.Context, m commands.Meta, tenant string) (commands.InvoiceList, error)
+	Invoice(ctx context.Context, m commands.Meta, tenant, invoiceID string) (json.RawMessage, error)
 }
 
 // UsageCounter counts a tenant's API requests (the api_requests meter).
