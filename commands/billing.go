@@ -67,6 +67,8 @@ type Billing struct {
 
 	mu    sync.Mutex
 	cache map[ledgerKey]*cachedLedger
+	// closed remembers, per tenant, the last period CloseThrough saw closed.
+	closed map[events.TenantID]billing.Period
 }
 
 type ledgerKey struct {
