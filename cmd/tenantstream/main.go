@@ -22,6 +22,7 @@ import (
 	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/notify"
@@ -91,23 +92,25 @@ func (b *backendFlags) add(c *cobra.Command) {
 	f.DurationVar(&b.settle, "settle-window", 0, "dynamodb: how long an event may take to appear in the tenant-history index; a rebuild waits it out after switching (default 5s)")
 }
 
-// tools is what the billing and projections commands work on, on either
-// backend, so each command has one body.
-type tools struct {
-	Service *commands.Service
-	Billing *commands.Billing
-	Engine  *projections.Engine
+// opened is the platform an operator command works on, on either backend, so
+// each command has one body.
+type opened struct {
+	*wire.Platform
 	// CatchUp applies new events to the local projections. On DynamoDB the
-	// pipe and the projector functions feed them, so it does nothing.
+	// pipe and the projector functions feed them, and next to a running
+	// server the server does, so it does nothing.
 	CatchUp func(context.Context) error
 	Close   func() error
 }
 
+func nothingToCatchUp(context.Context) error { return nil }
+
 // toolOptions are what a command needs of the platform it opens.
 type toolOptions struct {
-	catalogFile string
-	grace       time.Duration // how long after its end a period may be closed; 0: the default hour
-	usageWindow time.Duration // how far back usage may be dated; 0: the default
+	catalogFile     string
+	grace           time.Duration // how long after its end a period may be closed; 0: commands.DefaultGrace
+	usageWindowDays int           // how far back usage may be dated; 0: commands.UsageMaxAgeDays
+	auditReadModel  bool          // audits also compare the ledgers read model
 	// exclusive (sqlite) locks the data directory, so the server must be stopped,
 	// and brings the projections up to date first; otherwise the store is
 	// opened for reading next to a running server.
@@ -115,9 +118,8 @@ type toolOptions struct {
 }
 
 // open opens the backend the flags name for cmd.
-func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
+func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) {
 	ctx := cmd.Context()
-	var t *tools
 	switch b.kind {
 	case backendSQLite:
 		for _, name := range awsFlags {
@@ -125,17 +127,36 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 				return nil, usageError{fmt.Errorf("--%s applies to --backend %s only", name, backendDynamoDB)}
 			}
 		}
-		var app *App
-		var err error
-		if o.exclusive {
-			app, err = openTools(ctx, *b.data, o.catalogFile, o.grace)
-		} else {
-			app, err = openReadOnly(ctx, *b.data, o.catalogFile)
+		if _, err := os.Stat(filepath.Join(*b.data, "events.db")); err != nil {
+			return nil, fmt.Errorf("no event store in %s (run tenantstream serve first, or pass --data)", *b.data)
 		}
+		if o.exclusive {
+			app, err := OpenApp(ctx, Config{DataDir: *b.data, CatalogFile: o.catalogFile, Grace: o.grace, UsageWindowDays: o.usageWindowDays,
+				Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+			if err != nil {
+				return nil, err
+			}
+			if err := app.CatchUp(ctx); err != nil {
+				app.Close()
+				return nil, err
+			}
+			return &opened{Platform: app.Platform, CatchUp: app.CatchUp, Close: app.Close}, nil
+		}
+		cat, err := loadCatalog(o.catalogFile)
 		if err != nil {
 			return nil, err
 		}
-		t = &tools{Service: app.Service, Billing: app.Billing, Engine: app.Engine, CatchUp: app.CatchUp, Close: app.Close}
+		local, err := openLocal(ctx, *b.data, clock.System{}, true)
+		if err != nil {
+			return nil, err
+		}
+		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Catalog: cat,
+			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
+		if err != nil {
+			local.Close()
+			return nil, err
+		}
+		return &opened{Platform: p, CatchUp: nothingToCatchUp, Close: local.Close}, nil
 	case backendDynamoDB:
 		if cmd.Flags().Changed("data") {
 			return nil, usageError{fmt.Errorf("--data applies to --backend %s only", backendSQLite)}
@@ -150,23 +171,15 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*tools, error) {
 		if err != nil {
 			return nil, err
 		}
-		ops, err := wire.OpenOps(ctx, wire.Env{Store: wire.StoreDynamoDB, Region: b.region, EndpointURL: b.endpoint,
-			EventsTable: b.events, ReadModelsTable: b.readModels, SettleWindow: b.settle}, wire.OpsOptions{Catalog: cat})
+		p, err := wire.OpenOps(ctx, wire.Options{Store: wire.StoreDynamoDB, Env: wire.Env{Region: b.region, EndpointURL: b.endpoint,
+			EventsTable: b.events, ReadModelsTable: b.readModels, SettleWindow: b.settle}, Catalog: cat,
+			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
 		if err != nil {
 			return nil, fmt.Errorf("open dynamodb: %w", err)
 		}
-		if o.grace > 0 {
-			ops.Billing.Grace = o.grace
-		}
-		t = &tools{Service: ops.Service, Billing: ops.Billing, Engine: ops.Engine,
-			CatchUp: func(context.Context) error { return nil }, Close: func() error { return nil }}
-	default:
-		return nil, usageError{fmt.Errorf("--backend %q: want %s or %s", b.kind, backendSQLite, backendDynamoDB)}
+		return &opened{Platform: p, CatchUp: nothingToCatchUp, Close: func() error { return nil }}, nil
 	}
-	if o.usageWindow > 0 {
-		t.Service.UsageWindow = o.usageWindow
-	}
-	return t, nil
+	return nil, usageError{fmt.Errorf("--backend %q: want %s or %s", b.kind, backendSQLite, backendDynamoDB)}
 }
 
 func serveCmd(data *string) *cobra.Command {
@@ -234,23 +247,6 @@ func quickstart(addr string, cfg Config, now time.Time) string {
 	return b.String()
 }
 
-// openTools opens the data directory for an operator command (exclusive: the
-// server must be stopped) and brings the projections up to date.
-func openTools(ctx context.Context, data string, catalogFile string, grace time.Duration) (*App, error) {
-	if _, err := os.Stat(filepath.Join(data, "events.db")); err != nil {
-		return nil, fmt.Errorf("no event store in %s (run tenantstream serve first, or pass --data)", data)
-	}
-	app, err := OpenApp(ctx, Config{DataDir: data, CatalogFile: catalogFile, Grace: grace, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	if err != nil {
-		return nil, err
-	}
-	if err := app.CatchUp(ctx); err != nil {
-		app.Close()
-		return nil, err
-	}
-	return app, nil
-}
-
 func billingCmd(be *backendFlags) *cobra.Command {
 	c := &cobra.Command{Use: "billing", Short: "Close billing periods and audit invoices"}
 	var catalogFile string
@@ -271,44 +267,27 @@ func billingCmd(be *backendFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--period: %w", err)
 			}
-			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, grace: grace, usageWindow: time.Duration(usageDays) * 24 * time.Hour, exclusive: true})
+			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, grace: grace, usageWindowDays: usageDays, exclusive: true})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			var tenants []events.TenantID
-			if tenant != "" {
-				tenants = []events.TenantID{events.TenantID(tenant)}
-			} else {
-				after := ""
-				for {
-					page, err := app.Service.ListTenants(cmd.Context(), after, 500)
-					if err != nil {
-						return err
-					}
-					for _, t := range page {
-						tenants = append(tenants, events.TenantID(t.TenantID))
-					}
-					if len(page) < 500 {
-						break
-					}
-					after = page[len(page)-1].TenantID
-				}
-			}
 			out := cmd.OutOrStdout()
-			for _, t := range tenants {
+			closeOne := func(t events.TenantID) error {
 				res, err := app.Billing.Close(cmd.Context(), t, p)
 				if err != nil {
 					return fmt.Errorf("close %s for %s: %w", p, t, err)
 				}
-				switch {
-				case res.Issued:
-					fmt.Fprintf(out, "%s %s: issued invoice %d (%s) %s %s\n", t, p, res.Invoice.Number, res.Invoice.InvoiceID, res.Invoice.Subtotal.StringFixed(app.Billing.Catalog.MinorUnits()), res.Invoice.Currency)
-				case res.Invoice != nil:
-					fmt.Fprintf(out, "%s %s: already closed (invoice %d)\n", t, p, res.Invoice.Number)
-				default:
-					fmt.Fprintf(out, "%s %s: nothing to bill: %s\n", t, p, res.Reason)
-				}
+				printClosed(out, res, app.Billing.Catalog.MinorUnits())
+				return nil
+			}
+			if tenant != "" {
+				err = closeOne(events.TenantID(tenant))
+			} else {
+				err = app.Service.EachTenant(cmd.Context(), func(t projections.TenantSummary) error { return closeOne(events.TenantID(t.TenantID)) })
+			}
+			if err != nil {
+				return err
 			}
 			return app.CatchUp(cmd.Context())
 		},
@@ -328,12 +307,11 @@ func billingCmd(be *backendFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--period: %w", err)
 			}
-			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, usageWindow: time.Duration(usageDays) * 24 * time.Hour})
+			app, err := be.open(cmd, toolOptions{catalogFile: catalogFile, usageWindowDays: usageDays, auditReadModel: readModel})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			app.Billing.AuditReadModel = readModel
 			rep, err := app.Billing.Audit(cmd.Context(), events.TenantID(tenant), p)
 			if err != nil {
 				return err
@@ -361,6 +339,18 @@ func billingCmd(be *backendFlags) *cobra.Command {
 	be.add(auditCmd)
 	c.AddCommand(closeCmd, auditCmd, quoteCmd(&catalogFile))
 	return c
+}
+
+// printClosed reports what closing one tenant's period did.
+func printClosed(out io.Writer, res commands.CloseResult, minor int32) {
+	switch {
+	case res.Issued:
+		fmt.Fprintf(out, "%s %s: issued invoice %d (%s) %s %s\n", res.TenantID, res.Period, res.Invoice.Number, res.Invoice.InvoiceID, res.Invoice.Subtotal.StringFixed(minor), res.Invoice.Currency)
+	case res.Invoice != nil:
+		fmt.Fprintf(out, "%s %s: already closed (invoice %d)\n", res.TenantID, res.Period, res.Invoice.Number)
+	default:
+		fmt.Fprintf(out, "%s %s: nothing to bill: %s\n", res.TenantID, res.Period, res.Reason)
+	}
 }
 
 func quoteCmd(catalogFile *string) *cobra.Command {
