@@ -55,7 +55,7 @@ func (c Catalog) CustomMeter(id string) bool {
 type Billing struct {
 	Service *Service
 	Catalog *billing.Catalog
-	// Grace is how long after a period ends it may be closed (default one hour),
+	// Grace is how long after a period ends it may be closed (0: DefaultGrace),
 	// so usage reported a little late still lands on the period's own invoice.
 	Grace time.Duration
 	Log   *slog.Logger
@@ -67,6 +67,8 @@ type Billing struct {
 
 	mu    sync.Mutex
 	cache map[ledgerKey]*cachedLedger
+	// closed remembers, per tenant, the last period CloseThrough saw closed.
+	closed map[events.TenantID]billing.Period
 }
 
 type ledgerKey struct {

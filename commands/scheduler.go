@@ -9,62 +9,46 @@ import (
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
 )
 
 // Scheduler closes billing periods when they become due: for every tenant, every
 // period from its first up to the last one whose end plus the grace window has
-// passed, in order, so invoice numbers have no gaps. Closing is idempotent, so the
-// scheduler, the CLI and a restarted process can all run it safely.
+// passed, in order (Billing.CloseThrough), so invoice numbers have no gaps.
+// Closing is idempotent, so the scheduler, the CLI and a restarted process can
+// all run it safely.
 type Scheduler struct {
 	Billing *Billing
 
-	mu sync.Mutex
-	// closedThrough remembers, per tenant, the last period known closed.
-	closedThrough map[events.TenantID]billing.Period
+	mu sync.Mutex // one run at a time
 }
 
-// RunDue closes every due period and returns the invoices it issued.
+// RunDue closes every due period and returns the invoices it issued. A tenant
+// whose close fails is retried from that period next time; the others go on.
 func (s *Scheduler) RunDue(ctx context.Context) ([]CloseResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closedThrough == nil {
-		s.closedThrough = map[events.TenantID]billing.Period{}
-	}
 	now := s.Billing.Service.Clock.Now()
 	last := billing.PeriodOf(now.Add(-s.Billing.grace())).Prev()
 	var out []CloseResult
 	var errs []error
-	after := ""
-	for {
-		tenants, err := s.Billing.Service.ListTenants(ctx, after, 500)
+	err := s.Billing.Service.EachTenant(ctx, func(t projections.TenantSummary) error {
+		if t.CreatedAt.IsZero() {
+			return nil
+		}
+		results, err := s.Billing.CloseThrough(ctx, events.TenantID(t.TenantID), last)
+		for _, res := range results {
+			if res.Issued {
+				out = append(out, res)
+			}
+		}
 		if err != nil {
-			return out, err
+			errs = append(errs, err)
 		}
-		for _, t := range tenants {
-			tid := events.TenantID(t.TenantID)
-			if t.CreatedAt.IsZero() {
-				continue
-			}
-			p := billing.PeriodOf(t.CreatedAt)
-			if done, ok := s.closedThrough[tid]; ok {
-				p = done.Next()
-			}
-			for ; !p.Start().After(last.Start()); p = p.Next() {
-				res, err := s.Billing.Close(ctx, tid, p)
-				if err != nil {
-					errs = append(errs, err)
-					break // keep numbering gapless: retry this period next time
-				}
-				s.closedThrough[tid] = p
-				if res.Issued {
-					out = append(out, res)
-				}
-			}
-		}
-		if len(tenants) < 500 {
-			break
-		}
-		after = tenants[len(tenants)-1].TenantID
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
 	return out, errors.Join(errs...)
 }

@@ -28,8 +28,8 @@ type Service struct {
 	// Users, when set, holds credentials instead of the event store (Cognito);
 	// nil keeps password hashes in user.added events, as locally.
 	Users UserDirectory
-	// UsageWindow is how far back reported usage may be dated (default 35 days,
-	// as Stripe accepts). Usage of a closed period within it is billed as an
+	// UsageWindow is how far back reported usage may be dated (0: UsageMaxAge, the window
+	// Stripe accepts). Usage of a closed period within it is billed as an
 	// adjustment on the next invoice; older usage is rejected. Never shrink it
 	// below a value already used, or late usage recorded under the old window
 	// could be missed by the next close.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tenantstream/tenantstream/cmd/internal/wire"
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/catalog"
 	"github.com/tenantstream/tenantstream/commands/cursorseal"
@@ -65,20 +65,18 @@ type Config struct {
 	HashMemoryMiB int
 }
 
-// App is the whole local platform in one process: the event store, the projection
-// engine fed by a tail of the store, the API, the meter, the scheduler and the
-// notification dispatcher. main only handles signals; tests start an App on :0.
+// App is the whole local platform in one process: a wire.Platform on SQLite
+// (the event store, the projection engine, the commands) plus what only the
+// local server has: the data-directory lock, the feed that tails the store into
+// the projections, the API, the scheduler and the notification dispatcher. main
+// only handles signals; tests start an App on :0.
 type App struct {
+	*wire.Platform
 	cfg        Config
-	Clock      clock.Clock
 	testClock  *clock.Test
-	Store      *evsqlite.Store
+	Store      *evsqlite.Store // the platform's store, which the feed tails
 	ReadModels *rmsqlite.Backend
-	Engine     *projections.Engine
-	Service    *commands.Service
-	Billing    *commands.Billing
 	Scheduler  *commands.Scheduler
-	Meter      *commands.Meter
 	Dispatcher *notify.Dispatcher
 	Registry   *prometheus.Registry
 	handler    http.Handler
@@ -155,19 +153,39 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 			a.Close()
 		}
 	}()
-	a.Clock = clock.System{}
+	var clk clock.Clock = clock.System{}
 	if cfg.TestClock {
 		start := cfg.StartAt
 		if start.IsZero() {
 			start = time.Now()
 		}
 		a.testClock = clock.NewTest(start)
-		a.Clock = a.testClock
+		clk = a.testClock
 	}
-	if a.Store, err = evsqlite.Open(filepath.Join(cfg.DataDir, "events.db"), evsqlite.WithClock(a.Clock)); err != nil {
+	hasher, err := identity.NewHasherWithLimits(identity.HashParams{}, identity.HashLimits{MemoryBudget: int64(cfg.HashMemoryMiB) << 20})
+	if err != nil {
 		return nil, err
 	}
-	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
+	// Event-log cursors are sealed with a key kept in the data directory, so
+	// they stay valid across restarts (docs/ARCHITECTURE.md, "API cursors").
+	cursors, err := cursorseal.LoadOrCreate(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Projections == nil {
+		cfg.Projections = projections.Registered()
+	}
+	a.cfg.Projections = cfg.Projections
+	a.issued = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantstream_invoices_issued_total", Help: "Invoices issued."})
+	local, err := openLocal(ctx, cfg.DataDir, clk, false)
+	if err != nil {
+		return nil, err
+	}
+	a.Store, a.ReadModels = local.Events, local.ReadModels
+	if a.Platform, err = wire.Open(ctx, wire.Options{Events: a.Store, ReadModels: a.ReadModels, Projections: cfg.Projections,
+		Registerer: a.Registry, Clock: clk, Catalog: cat, Log: a.log, Passwords: hasher, Cursors: cursors,
+		UsageWindow: usageWindow(cfg.UsageWindowDays), Grace: cfg.Grace, MeterWrites: true,
+		OnIssued: func(billing.Invoice) { a.issued.Inc() }}); err != nil {
 		return nil, err
 	}
 	// The projections have applied everything up to their saved feed cursor.
@@ -178,38 +196,23 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.appliedPos, err = evsqlite.CursorPosition(saved); err != nil {
 		return nil, err
 	}
-	if cfg.Projections == nil {
-		cfg.Projections = projections.Registered()
-	}
-	a.cfg.Projections = cfg.Projections
-	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Projections: cfg.Projections, Registerer: a.Registry, Clock: a.Clock, Logger: a.log}); err != nil {
-		return nil, err
-	}
-	hasher, err := identity.NewHasherWithLimits(identity.HashParams{}, identity.HashLimits{MemoryBudget: int64(cfg.HashMemoryMiB) << 20})
-	if err != nil {
-		return nil, err
-	}
-	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Passwords: hasher, Log: a.log}
-	// Event-log cursors are sealed with a key kept in the data directory, so
-	// they stay valid across restarts (docs/ARCHITECTURE.md, "API cursors").
-	if a.Service.Cursors, err = cursorseal.LoadOrCreate(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	if cfg.UsageWindowDays > 0 {
-		a.Service.UsageWindow = time.Duration(cfg.UsageWindowDays) * 24 * time.Hour
-	}
-	a.Meter = &commands.Meter{Service: a.Service}
-	a.Service.Meter = a.Meter
-	a.issued = prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantstream_invoices_issued_total", Help: "Invoices issued."})
 	appends := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantstream_projections_applied_position", Help: "Store position of the last event the projections applied."}, a.position)
 	a.Registry.MustRegister(a.issued, appends)
-	a.Billing = &commands.Billing{Service: a.Service, Catalog: cat, Grace: cfg.Grace, Log: a.log, OnIssued: func(billing.Invoice) { a.issued.Inc() }}
 	a.Scheduler = &commands.Scheduler{Billing: a.Billing}
-	a.Dispatcher = &notify.Dispatcher{Reader: a.Engine.Reader(), Dir: cfg.DataDir, Log: a.log}
+	a.Dispatcher = &notify.Dispatcher{Reader: a.Reader, Dir: cfg.DataDir, Log: a.log}
 	for _, u := range cfg.Webhooks {
 		a.Dispatcher.Webhooks = append(a.Dispatcher.Webhooks, notify.Webhook{URL: u, Secret: []byte(cfg.WebhookSecret)})
 	}
 	return a, nil
+}
+
+// usageWindow is the usage window of a --usage-window-days; 0 or less: the
+// commands' default (commands.UsageMaxAge).
+func usageWindow(days int) time.Duration {
+	if days <= 0 {
+		return 0
+	}
+	return time.Duration(days) * 24 * time.Hour
 }
 
 func (a *App) position() float64 {
@@ -414,13 +417,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the stores and the data directory.
 func (a *App) Close() error {
-	var errs []error
-	if a.ReadModels != nil {
-		errs = append(errs, a.ReadModels.Close())
-	}
-	if a.Store != nil {
-		errs = append(errs, a.Store.Close())
-	}
+	errs := []error{localStores{a.Store, a.ReadModels}.Close()}
 	if a.lock != nil {
 		errs = append(errs, a.lock.Close())
 	}
@@ -472,33 +469,4 @@ func (a *App) CatchUp(ctx context.Context) error {
 		err = terr
 	}
 	return err
-}
-
-// openReadOnly opens a data directory for reading alongside a running server
-// (SQLite's WAL lets readers in while the server writes): audits and listings.
-func openReadOnly(ctx context.Context, data, catalogFile string) (*App, error) {
-	if _, err := os.Stat(filepath.Join(data, "events.db")); err != nil {
-		return nil, fmt.Errorf("no event store in %s (run tenantstream serve first, or pass --data)", data)
-	}
-	cat, err := loadCatalog(catalogFile)
-	if err != nil {
-		return nil, err
-	}
-	a := &App{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: clock.System{}}
-	// No stream cache and no window of recent events: another process may be
-	// appending, and both would hide its appends.
-	if a.Store, err = evsqlite.Open(filepath.Join(data, "events.db"), evsqlite.WithCacheEvents(0), evsqlite.WithRecentEvents(0)); err != nil {
-		return nil, err
-	}
-	if a.ReadModels, err = rmsqlite.Open(ctx, filepath.Join(data, "readmodels.db")); err != nil {
-		a.Close()
-		return nil, err
-	}
-	if a.Engine, err = projections.NewEngine(projections.EngineOptions{Store: a.Store, Backend: a.ReadModels, Clock: a.Clock, Logger: a.log}); err != nil {
-		a.Close()
-		return nil, err
-	}
-	a.Service = &commands.Service{Store: a.Store, Reader: a.Engine.Reader(), Clock: a.Clock, Plans: commands.Catalog{Catalog: cat}, Log: a.log}
-	a.Billing = &commands.Billing{Service: a.Service, Catalog: cat, Log: a.log}
-	return a, nil
 }

@@ -3,7 +3,6 @@ package wire
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -30,34 +29,45 @@ type APIHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.
 // role's session for that tenant. Onboarding, login and platform admins use the
 // function's own role.
 func API(ctx context.Context, env Env) (APIHandler, error) {
-	h, _, err := newAPI(ctx, env, openOptions{metrics: os.Stdout, tenantScoped: true})
+	h, _, err := newAPI(ctx, env, func(o *Options) error { o.TenantScoped = true; return nil })
 	return h, err
 }
 
-func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform, error) {
-	p, err := openPlatform(ctx, env, o)
+// newAPI builds the api function; adjust (API's tenant scoping, tests'
+// substitutes) changes the options last, before anything is built.
+func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandler, *Platform, error) {
+	var users *cip.Client
+	p, err := openFunction(ctx, env, func(o *Options) error {
+		var err error
+		if o.Cursors, err = cursorSealer(ctx, env, *o.AWS); err != nil {
+			return err
+		}
+		// Onboarding hashes the admin's password even with Cognito: the name
+		// reservation keeps an argon2id verifier so that only the same request can
+		// resume an interrupted onboarding. Without Cognito the store keeps the
+		// users' password hashes too, as locally (tests only).
+		if o.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
+			return fmt.Errorf("new hasher: %w", err)
+		}
+		if env.UserPoolID != "" {
+			users = cip.NewFromConfig(*o.AWS)
+			o.Users = &cognito.Directory{Client: users, UserPoolID: env.UserPoolID}
+		}
+		if adjust != nil {
+			return adjust(o)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.service.Cursors, err = cursorSealer(ctx, env, p.aws); err != nil {
-		return nil, nil, err
-	}
-	api := &httpapi.API{Service: p.service, Billing: p.billing, Meters: commands.Catalog{Catalog: p.billing.Catalog},
-		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.log}
-	// Onboarding hashes the admin's password even with Cognito: the name
-	// reservation keeps an argon2id verifier so that only the same request can
-	// resume an interrupted onboarding. Without Cognito the store keeps the
-	// users' password hashes too, as locally (tests only).
-	if p.service.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
-		return nil, nil, fmt.Errorf("new hasher: %w", err)
-	}
+	api := &httpapi.API{Service: p.Service, Billing: p.Billing, Meters: commands.Catalog{Catalog: p.Billing.Catalog},
+		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.Log}
 	var ver auth.TokenVerifier
 	if env.UserPoolID != "" {
-		client := cip.NewFromConfig(p.aws)
-		p.service.Users = &cognito.Directory{Client: client, UserPoolID: env.UserPoolID}
-		signIn := &cognito.SignIn{Client: client, ClientID: env.ClientID}
-		api.Logins = &commands.Auth{Service: p.service, Throttle: identity.NewThrottle(clock.System{}), SignIn: signIn, Refresher: signIn}
-		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.aws.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
+		signIn := &cognito.SignIn{Client: users, ClientID: env.ClientID}
+		api.Logins = &commands.Auth{Service: p.Service, Throttle: identity.NewThrottle(clock.System{}), SignIn: signIn, Refresher: signIn}
+		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.AWS.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
 	}
@@ -68,7 +78,7 @@ func newAPI(ctx context.Context, env Env, o openOptions) (APIHandler, *platform,
 	if err != nil {
 		return nil, nil, err
 	}
-	api.OnboardingLimit = ratelimit.New(p.clock, rate, 0)
+	api.OnboardingLimit = ratelimit.New(p.Clock, rate, 0)
 	if env.Store == StoreMemory {
 		// The in-memory store has no feed: the API runs the projections itself
 		// so reads see writes. On DynamoDB the projector functions do.
@@ -93,10 +103,10 @@ func onboardingRate(env Env) (ratelimit.Rate, error) {
 	return r, nil
 }
 
-func catchUp(ctx context.Context, p *platform) error {
-	page, err := p.store.ReadAll(ctx, "", evs.ReadOptions{Limit: 100000})
+func catchUp(ctx context.Context, p *Platform) error {
+	page, err := p.Store.ReadAll(ctx, "", evs.ReadOptions{Limit: 100000})
 	if err != nil {
 		return fmt.Errorf("read store: %w", err)
 	}
-	return p.engine.Handle(ctx, page.Events)
+	return p.Engine.Handle(ctx, page.Events)
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain/billing"
-	ident "github.com/tenantstream/tenantstream/domain/identity"
 	evs "github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
 )
 
 // CloseRequest is the message billing-close sends per tenant: close every due
@@ -33,59 +33,67 @@ type SQSSender interface {
 // BillingClose returns the scheduled function's handler: one SQS message per
 // tenant, so each tenant's close runs (and retries) on its own.
 func BillingClose(ctx context.Context, env Env) (func(context.Context, events.EventBridgeEvent) error, error) {
-	p, err := open(ctx, env, nil)
+	p, err := openFunction(ctx, env, nil)
 	if err != nil {
 		return nil, err
 	}
 	if env.CloseQueueURL == "" {
 		return nil, errors.New("BILLING_CLOSE_QUEUE_URL is required")
 	}
-	q := sqs.NewFromConfig(p.aws)
+	q := sqs.NewFromConfig(p.AWS)
 	return func(ctx context.Context, e events.EventBridgeEvent) error {
-		_, err := FanOut(ctx, p.service, q, env.CloseQueueURL, billing.PeriodOf(p.clock.Now()).Prev())
+		_, err := FanOut(ctx, p.Service, q, env.CloseQueueURL, billing.PeriodOf(p.Clock.Now()).Prev())
 		return err
 	}, nil
 }
 
 // FanOut sends a CloseRequest for every tenant, ten per SendMessageBatch (SQS's limit).
 func FanOut(ctx context.Context, svc *commands.Service, q SQSSender, queueURL string, through billing.Period) (int, error) {
-	sent, after := 0, ""
-	for {
-		tenants, err := svc.ListTenants(ctx, after, 500)
+	sent := 0
+	var sendErr error
+	var entries []sqstypes.SendMessageBatchRequestEntry
+	send := func() error {
+		if len(entries) == 0 {
+			return nil
+		}
+		out, err := q.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
 		if err != nil {
-			return sent, fmt.Errorf("list tenants: %w", err)
+			return fmt.Errorf("send close requests: %w", err)
 		}
-		for i := 0; i < len(tenants); i += 10 {
-			var entries []sqstypes.SendMessageBatchRequestEntry
-			for j, t := range tenants[i:min(i+10, len(tenants))] {
-				body, _ := json.Marshal(CloseRequest{TenantID: t.TenantID, Through: through})
-				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(string(body))})
-			}
-			out, err := q.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
-			if err != nil {
-				return sent, fmt.Errorf("send close requests: %w", err)
-			}
-			if len(out.Failed) > 0 {
-				return sent, fmt.Errorf("send close requests: %d of %d failed (%s)", len(out.Failed), len(entries), aws.ToString(out.Failed[0].Message))
-			}
-			sent += len(entries)
+		if len(out.Failed) > 0 {
+			return fmt.Errorf("send close requests: %d of %d failed (%s)", len(out.Failed), len(entries), aws.ToString(out.Failed[0].Message))
 		}
-		if len(tenants) < 500 {
-			return sent, nil
-		}
-		after = tenants[len(tenants)-1].TenantID
+		sent += len(entries)
+		entries = entries[:0]
+		return nil
 	}
+	err := svc.EachTenant(ctx, func(t projections.TenantSummary) error {
+		body, _ := json.Marshal(CloseRequest{TenantID: t.TenantID, Through: through})
+		entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(len(entries))), MessageBody: aws.String(string(body))})
+		if len(entries) < 10 {
+			return nil
+		}
+		sendErr = send()
+		return sendErr
+	})
+	switch {
+	case sendErr != nil:
+		return sent, sendErr
+	case err != nil:
+		return sent, fmt.Errorf("list tenants: %w", err)
+	}
+	return sent, send()
 }
 
 // BillingCloseWorker returns the SQS function's handler. Failed messages are
 // reported one by one (ReportBatchItemFailures) so only they are retried.
 func BillingCloseWorker(ctx context.Context, env Env) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
-	p, err := open(ctx, env, nil)
+	p, err := openFunction(ctx, env, nil)
 	if err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
-		return CloseBatch(ctx, p.billing, e), nil
+		return CloseBatch(ctx, p.Billing, e), nil
 	}, nil
 }
 
@@ -111,15 +119,6 @@ func closeTenant(ctx context.Context, b *commands.Billing, body string) error {
 	if strings.TrimSpace(req.TenantID) == "" || req.Through.IsZero() {
 		return fmt.Errorf("close request %q: tenant_id and through are required", body)
 	}
-	admin := commands.Meta{Principal: ident.Principal{UserID: "billing-close", Roles: []string{ident.RolePlatformAdmin}}}
-	t, err := b.Service.GetTenant(ctx, admin, req.TenantID)
-	if err != nil {
-		return fmt.Errorf("load tenant %s: %w", req.TenantID, err)
-	}
-	for p := billing.PeriodOf(t.CreatedAt); !p.Start().After(req.Through.Start()); p = p.Next() {
-		if _, err := b.Close(ctx, evs.TenantID(req.TenantID), p); err != nil {
-			return fmt.Errorf("close %s %s: %w", req.TenantID, p, err)
-		}
-	}
-	return nil
+	_, err := b.CloseThrough(ctx, evs.TenantID(req.TenantID), req.Through)
+	return err
 }

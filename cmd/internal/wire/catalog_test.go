@@ -92,9 +92,7 @@ func TestAPIPricesWithTheCatalogFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("LAMBDA_TASK_ROOT", writeFile(t, "catalog.yaml", goldCatalog))
 			t.Setenv("TENANTSTREAM_CATALOG_FILE", tt.file)
-			h, p, err := newAPI(context.Background(), FromEnv(), openOptions{metrics: io.Discard})
-			require.NoError(t, err)
-			p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+			h, _, err := newAPI(context.Background(), FromEnv(), forTest(io.Discard))
 			require.NoError(t, err)
 
 			status, body := invokeAPI(t, h, http.MethodPost, "/onboarding", map[string]string{
@@ -144,32 +142,30 @@ func TestWorkerClosesWithTheCatalogFile(t *testing.T) {
 	var metrics bytes.Buffer
 	// The store's clock starts at start (TENANTSTREAM_NOW); the commands run on a
 	// test clock from the same instant, so the test can move to April.
-	p, err := openWith(ctx, Env{Store: StoreMemory, CatalogFile: filepath.Join(dir, "plans.json"), Now: start, MetricsNamespace: "ts-test"}, nil, &metrics)
-	require.NoError(t, err)
 	clk := clock.NewTest(start)
-	p.service.Clock = clk
-	p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+	p, err := openFunction(ctx, Env{Store: StoreMemory, CatalogFile: filepath.Join(dir, "plans.json"), Now: start, MetricsNamespace: "ts-test"},
+		forTest(&metrics, func(o *Options) { o.Clock = clk }))
 	require.NoError(t, err)
 
-	out, err := p.service.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "a@acme.test", Password: "Sup3r-secret!", Plan: "gold"}, nil)
+	out, err := p.Service.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "a@acme.test", Password: "Sup3r-secret!", Plan: "gold"}, nil)
 	require.NoError(t, err)
 	admin := commands.Meta{Principal: ident.Principal{TenantID: out.TenantID, UserID: out.AdminUserID, Roles: []string{ident.RoleTenantAdmin}}}
 	require.NoError(t, clk.Set(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)))
-	res, err := p.service.RecordUsage(ctx, admin, out.TenantID, commands.Catalog{Catalog: p.billing.Catalog},
+	res, err := p.Service.RecordUsage(ctx, admin, out.TenantID, commands.Catalog{Catalog: p.Billing.Catalog},
 		[]commands.UsageRecord{{ID: "job-1", Meter: "gpu_seconds", Quantity: "150", Timestamp: clk.Now()}})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Accepted)
-	page, err := p.store.ReadAll(ctx, "", evs.ReadOptions{Limit: 1000})
+	page, err := p.Store.ReadAll(ctx, "", evs.ReadOptions{Limit: 1000})
 	require.NoError(t, err)
-	require.NoError(t, p.engine.Handle(ctx, page.Events))
+	require.NoError(t, p.Engine.Handle(ctx, page.Events))
 
 	require.NoError(t, clk.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)))
 	body, err := json.Marshal(CloseRequest{TenantID: out.TenantID, Through: billing.Period{Year: 2026, Month: 3}})
 	require.NoError(t, err)
-	resp := CloseBatch(ctx, p.billing, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body)}}})
+	resp := CloseBatch(ctx, p.Billing, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body)}}})
 	require.Empty(t, resp.BatchItemFailures)
 
-	closed, err := p.billing.Close(ctx, evs.TenantID(out.TenantID), billing.Period{Year: 2026, Month: 3})
+	closed, err := p.Billing.Close(ctx, evs.TenantID(out.TenantID), billing.Period{Year: 2026, Month: 3})
 	require.NoError(t, err)
 	require.NotNil(t, closed.Invoice, "the worker issued March")
 	assert.False(t, closed.Issued, "already issued by the worker")

@@ -4,71 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/tenantstream/tenantstream/commands"
-	"github.com/tenantstream/tenantstream/domain/billing"
-	evs "github.com/tenantstream/tenantstream/events"
-	"github.com/tenantstream/tenantstream/projections"
 )
 
-// Ops is the platform as an operator command sees it (the CLI's --backend
-// dynamodb): the store, the projection engine over the read models and the
-// commands, built exactly as the functions build them. Nothing feeds the
-// projections here: on AWS the pipe and the projector functions do.
-type Ops struct {
-	Store   evs.Store
-	Engine  *projections.Engine
-	Service *commands.Service
-	Billing *commands.Billing
-}
-
-// OpsOptions adjust what OpenOps builds.
-type OpsOptions struct {
-	// Catalog replaces the embedded plan catalogue (the CLI's --catalog).
-	Catalog *billing.Catalog
-	// Log receives the commands' logs; nil discards them, as the local tools do.
-	Log *slog.Logger
-}
-
-// OpenOps builds the platform from env: Store "" means dynamodb, Region and
-// EndpointURL override the SDK's own configuration when set. On DynamoDB it
-// checks that both tables exist, so a wrong name or region fails at once with
-// the table's name rather than on the first read.
-func OpenOps(ctx context.Context, env Env, opts OpsOptions) (*Ops, error) {
-	if env.Store == "" {
-		env.Store = StoreDynamoDB
+// OpenOps opens the platform for an operator command (the CLI's --backend
+// dynamodb): Open, then on DynamoDB a check that both tables exist, so a wrong
+// name or region fails at once with the table's name rather than on the first
+// read. An empty o.Store means dynamodb. Nothing feeds the projections here: on
+// AWS the pipe and the projector functions do.
+func OpenOps(ctx context.Context, o Options) (*Platform, error) {
+	if o.Store == "" {
+		o.Store = StoreDynamoDB
 	}
-	p, err := open(ctx, env, nil)
+	p, err := Open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	if env.Store == StoreDynamoDB {
-		if p.aws.Region == "" {
+	if o.Store == StoreDynamoDB {
+		if p.AWS.Region == "" {
 			return nil, errors.New("no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)")
 		}
-		client := ddb.NewFromConfig(p.aws)
-		for _, t := range []struct{ what, name string }{{"events", env.EventsTable}, {"read-model", env.ReadModelsTable}} {
+		client := ddb.NewFromConfig(p.AWS)
+		for _, t := range []struct{ what, name string }{{"events", o.Env.EventsTable}, {"read-model", o.Env.ReadModelsTable}} {
 			if err := tableExists(ctx, client, t.name); err != nil {
-				return nil, fmt.Errorf("%s table %q in %s: %w", t.what, t.name, p.aws.Region, err)
+				return nil, fmt.Errorf("%s table %q in %s: %w", t.what, t.name, p.AWS.Region, err)
 			}
 		}
 	}
-	if opts.Catalog != nil {
-		p.service.Plans = commands.Catalog{Catalog: opts.Catalog}
-		p.billing.Catalog = opts.Catalog
-	}
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	p.service.Log, p.billing.Log = log, log
-	return &Ops{Store: p.store, Engine: p.engine, Service: p.service, Billing: p.billing}, nil
+	return p, nil
 }
 
 // tableExists describes the table; a missing table is a plain "not found".

@@ -42,7 +42,7 @@ func TestOpenOpsRefusesIncompleteConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := OpenOps(context.Background(), tt.env, OpsOptions{})
+			_, err := OpenOps(context.Background(), Options{Store: tt.env.Store, Env: tt.env})
 			require.Error(t, err)
 			assert.ErrorContains(t, err, tt.errText)
 		})
@@ -63,7 +63,7 @@ func TestOpenOpsCatalogOverride(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ops, err := OpenOps(context.Background(), Env{Store: StoreMemory, Region: "eu-west-1"}, OpsOptions{Catalog: tt.cat})
+			ops, err := OpenOps(context.Background(), Options{Store: StoreMemory, Env: Env{Region: "eu-west-1"}, Catalog: tt.cat})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, ops.Billing.Catalog)
 			assert.Equal(t, commands.Catalog{Catalog: tt.want}, ops.Service.Plans)

@@ -53,9 +53,7 @@ func TestAPICursorKeyComesFromSecretsManager(t *testing.T) {
 		CursorKeySecretARN: createCursorSecret(t, cfg, "cursor-key-"+suffix)}
 	coldStart := func(env Env) APIHandler {
 		t.Helper()
-		h, p, err := newAPI(ctx, env, openOptions{metrics: io.Discard})
-		require.NoError(t, err)
-		p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+		h, _, err := newAPI(ctx, env, forTest(io.Discard))
 		require.NoError(t, err)
 		return h
 	}
@@ -120,6 +118,6 @@ func TestAPICursorKeyComesFromSecretsManager(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status, "a cursor of another key is refused")
 
 	other.CursorKeySecretARN = ""
-	_, _, err = newAPI(ctx, other, openOptions{metrics: io.Discard})
+	_, _, err = newAPI(ctx, other, forTest(io.Discard))
 	assert.ErrorContains(t, err, "TENANTSTREAM_CURSOR_KEY_SECRET_ARN is required")
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenantstream/tenantstream/commands/identity"
 	"github.com/tenantstream/tenantstream/handlers/awstest"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 )
@@ -36,9 +35,7 @@ func TestAPIOnboardingRateFromEnv(t *testing.T) {
 		return out.StatusCode, hdr
 	}
 	api := func(t *testing.T) APIHandler {
-		h, p, err := newAPI(context.Background(), FromEnv(), openOptions{metrics: io.Discard})
-		require.NoError(t, err)
-		p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+		h, _, err := newAPI(context.Background(), FromEnv(), forTest(io.Discard))
 		require.NoError(t, err)
 		return h
 	}
@@ -80,7 +77,7 @@ func TestAPIOnboardingRateFromEnv(t *testing.T) {
 	for _, bad := range [][2]string{{"5", ""}, {"5/soon", ""}, {"5/1m", "many"}, {"5/1m", "-1"}, {"", "-2"}} {
 		t.Setenv("TENANTSTREAM_ONBOARDING_RATE", bad[0])
 		t.Setenv("TENANTSTREAM_ONBOARDING_BURST", bad[1])
-		_, _, err := newAPI(context.Background(), FromEnv(), openOptions{metrics: io.Discard})
+		_, _, err := newAPI(context.Background(), FromEnv(), forTest(io.Discard))
 		assert.ErrorContains(t, err, "TENANTSTREAM_ONBOARDING_", "%v", bad)
 	}
 }

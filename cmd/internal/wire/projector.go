@@ -34,13 +34,13 @@ func Projector(ctx context.Context, env Env) (func(context.Context, json.RawMess
 	if !ok {
 		return nil, fmt.Errorf("TENANTSTREAM_PROJECTION=%q: %w", env.Projection, projections.ErrUnknownProjection)
 	}
-	p, err := open(ctx, env, []projections.Projection{proj})
+	p, err := openFunction(ctx, env, func(o *Options) error { o.Projections = []projections.Projection{proj}; return nil })
 	if err != nil {
 		return nil, err
 	}
 	var pub Publisher
 	if proj.Name() == (projections.Outbox{}).Name() && (env.InvoicesTopicARN != "" || env.OnboardingTopicARN != "") {
-		pub = &sns.Publisher{Client: snsapi.NewFromConfig(p.aws), Topics: sns.Topics{Invoices: env.InvoicesTopicARN, Onboarding: env.OnboardingTopicARN}}
+		pub = &sns.Publisher{Client: snsapi.NewFromConfig(p.AWS), Topics: sns.Topics{Invoices: env.InvoicesTopicARN, Onboarding: env.OnboardingTopicARN}}
 	}
 	return func(ctx context.Context, raw json.RawMessage) error {
 		return project(ctx, p, proj, pub, raw)
@@ -51,10 +51,10 @@ func Projector(ctx context.Context, env Env) (func(context.Context, json.RawMess
 // error makes EventBridge retry the invocation: the engine skips what it already
 // applied, so a retry after a failed publish only publishes again (receivers
 // deduplicate by notification id; FIFO topics by the event id).
-func project(ctx context.Context, p *platform, proj projections.Projection, pub Publisher, raw []byte) error {
+func project(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, raw []byte) error {
 	ev, err := eventbridge.Decode(raw)
 	if errors.Is(err, eventbridge.ErrNotEvent) {
-		p.log.DebugContext(ctx, "skipping a record that is not a stored event", "err", err)
+		p.Log.DebugContext(ctx, "skipping a record that is not a stored event", "err", err)
 		return nil
 	}
 	if err != nil {
@@ -63,16 +63,16 @@ func project(ctx context.Context, p *platform, proj projections.Projection, pub 
 	if !slices.Contains(proj.Handles(), ev.Type) {
 		return nil // the rule should not have matched; nothing to do
 	}
-	if err := p.engine.Handle(ctx, []evs.Event{ev}); err != nil {
+	if err := p.Engine.Handle(ctx, []evs.Event{ev}); err != nil {
 		return fmt.Errorf("project event %s into %s: %w", ev.ID, proj.Name(), err)
 	}
 	p.emit(emf.Line{Dimensions: map[string]string{"Projection": proj.Name()}, TenantID: string(ev.TenantID),
 		Properties: map[string]any{"event_id": ev.ID, "event_type": ev.Type},
-		Metrics:    []emf.Metric{{Name: "ProjectionLagSeconds", Unit: emf.Seconds, Value: p.clock.Now().Sub(ev.RecordedAt).Seconds()}}})
+		Metrics:    []emf.Metric{{Name: "ProjectionLagSeconds", Unit: emf.Seconds, Value: p.Clock.Now().Sub(ev.RecordedAt).Seconds()}}})
 	if pub == nil {
 		return nil
 	}
-	return notify(ctx, p.reader, pub, ev)
+	return notify(ctx, p.Reader, pub, ev)
 }
 
 // notify publishes the outbox entry the engine wrote for ev.

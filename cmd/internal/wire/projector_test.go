@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/commands"
-	"github.com/tenantstream/tenantstream/commands/identity"
 	evs "github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/projections"
 )
@@ -52,24 +51,23 @@ func busEvent(t *testing.T, e evs.Event, eventName string) []byte {
 }
 
 // newTestPlatform is the memory platform running only proj, writing EMF to metrics.
-func newTestPlatform(t *testing.T, proj string, metrics *bytes.Buffer) (*platform, projections.Projection) {
+func newTestPlatform(t *testing.T, proj string, metrics *bytes.Buffer) (*Platform, projections.Projection) {
 	t.Helper()
 	t.Setenv("AWS_REGION", "us-east-1")
 	pr, ok := projections.Lookup(proj)
 	require.True(t, ok)
-	p, err := openWith(context.Background(), Env{Store: StoreMemory, MetricsNamespace: "ts-test"}, []projections.Projection{pr}, metrics)
-	require.NoError(t, err)
-	p.service.Passwords, err = identity.NewHasher(identity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
+	p, err := openFunction(context.Background(), Env{Store: StoreMemory, MetricsNamespace: "ts-test"},
+		forTest(metrics, func(o *Options) { o.Projections = []projections.Projection{pr} }))
 	require.NoError(t, err)
 	return p, pr
 }
 
-func onboard(t *testing.T, p *platform) []evs.Event {
+func onboard(t *testing.T, p *Platform) []evs.Event {
 	t.Helper()
 	ctx := context.Background()
-	_, err := p.service.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "a@acme.test", Password: "Sup3r-secret!"}, nil)
+	_, err := p.Service.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: "acme", Email: "a@acme.test", Password: "Sup3r-secret!"}, nil)
 	require.NoError(t, err)
-	page, err := p.store.ReadAll(ctx, "", evs.ReadOptions{Limit: 100})
+	page, err := p.Store.ReadAll(ctx, "", evs.ReadOptions{Limit: 100})
 	require.NoError(t, err)
 	return page.Events
 }
@@ -156,7 +154,7 @@ func TestProjectorNeedsAKnownProjection(t *testing.T) {
 func TestMeteredStore(t *testing.T) {
 	var metrics bytes.Buffer
 	p, _ := newTestPlatform(t, "items", &metrics)
-	kc, ok := p.store.(evs.KeyClaimer)
+	kc, ok := p.Store.(evs.KeyClaimer)
 	require.True(t, ok, "usage batching needs the KeyClaimer")
 	assert.Positive(t, kc.(interface{ MaxClaimKeys() int }).MaxClaimKeys())
 	onboard(t, p)
@@ -178,12 +176,12 @@ func TestEnvTestClockNeedsTheHooksFlag(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), FromEnv().Now)
 	t.Setenv("TENANTSTREAM_NOW", "yesterday")
 	t.Setenv("AWS_REGION", "us-east-1")
-	_, err := open(context.Background(), FromEnv(), nil)
+	_, err := openFunction(context.Background(), FromEnv(), nil)
 	require.ErrorContains(t, err, "TENANTSTREAM_NOW")
 
-	p, err := openWith(context.Background(), Env{Store: StoreMemory, Now: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)}, nil, &bytes.Buffer{})
+	p, err := openFunction(context.Background(), Env{Store: StoreMemory, Now: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)}, forTest(&bytes.Buffer{}))
 	require.NoError(t, err)
-	assert.WithinDuration(t, time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), p.clock.Now(), time.Minute)
-	_, err = openWith(context.Background(), Env{Store: StoreDynamoDB}, nil, &bytes.Buffer{})
+	assert.WithinDuration(t, time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), p.Clock.Now(), time.Minute)
+	_, err = openFunction(context.Background(), Env{Store: StoreDynamoDB}, forTest(&bytes.Buffer{}))
 	require.ErrorContains(t, err, "TENANTSTREAM_EVENTS_TABLE")
 }

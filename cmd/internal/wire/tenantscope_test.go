@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 type scopedAPI struct {
 	t       *testing.T
 	handler APIHandler
-	p       *platform
+	p       *Platform
 	policy  *awstest.LeadingKeys
 	sts     *sts.Client                        // moto's STS, with the test's own credentials
 	creds   map[string]aws.CredentialsProvider // what each tenant's client signs with
@@ -62,8 +62,9 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 		TenantRoleARN: "arn:aws:iam::123456789012:role/tenantstream-tenant",
 		UserPoolID:    pool.UserPoolID, ClientID: pool.ClientID, JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)}
 	env.CursorKeySecretARN = createCursorSecret(t, cfg, "scope-cursor-key-"+suffix)
-	s.handler, s.p, err = newAPI(ctx, env, openOptions{metrics: io.Discard, tenantScoped: true,
-		dynamoOptions: func(tenant string) []func(*ddb.Options) {
+	s.handler, s.p, err = newAPI(ctx, env, forTest(io.Discard, func(o *Options) {
+		o.TenantScoped = true
+		o.DynamoOptions = func(tenant string) []func(*ddb.Options) {
 			mw := s.policy.Observe()
 			if tenant != "" {
 				mw = s.policy.Middleware(tenant)
@@ -74,7 +75,8 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 				defer mu.Unlock()
 				s.creds[tenant] = o.Credentials
 			}}
-		}})
+		}
+	}))
 	require.NoError(t, err)
 	return s
 }

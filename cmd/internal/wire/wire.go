@@ -2,36 +2,15 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/catalog"
-	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
-	evs "github.com/tenantstream/tenantstream/events"
-	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
-	"github.com/tenantstream/tenantstream/events/memstore"
 	"github.com/tenantstream/tenantstream/handlers/emf"
-	"github.com/tenantstream/tenantstream/handlers/tenantcreds"
-	"github.com/tenantstream/tenantstream/projections"
-	pjddb "github.com/tenantstream/tenantstream/projections/dynamodb"
-)
-
-// Store kinds for TENANTSTREAM_STORE.
-const (
-	StoreMemory   = "memory"
-	StoreDynamoDB = "dynamodb"
 )
 
 // Env is the functions' configuration, read from environment variables (see docs/aws.md).
@@ -107,67 +86,24 @@ type offsetClock struct{ d time.Duration }
 
 func (c offsetClock) Now() time.Time { return time.Now().Add(c.d) }
 
-// platform is what every function shares: the store, the engine and the commands.
-type platform struct {
-	env     Env
-	aws     aws.Config
-	clock   clock.Clock
-	store   evs.Store
-	reader  projections.Reader
-	engine  *projections.Engine
-	service *commands.Service
-	billing *commands.Billing
-	metrics *emf.Writer
-	log     *slog.Logger
-}
-
-// open builds the platform; projs limits the engine to those projections
-// (nil: all registered ones).
-func open(ctx context.Context, env Env, projs []projections.Projection) (*platform, error) {
-	return openWith(ctx, env, projs, os.Stdout)
-}
-
-func openWith(ctx context.Context, env Env, projs []projections.Projection, metricsOut io.Writer) (*platform, error) {
-	return openPlatform(ctx, env, openOptions{projs: projs, metrics: metricsOut})
-}
-
-// openOptions is what one function adds to the platform every function shares.
-type openOptions struct {
-	projs   []projections.Projection // nil: all registered ones
-	metrics io.Writer                // where EMF lines go
-	// tenantScoped (the api function): with env.TenantRoleARN set, requests
-	// scoped to a tenant (events.WithTenantScope, set by the HTTP layer) reach
-	// DynamoDB only with that tenant's vended credentials (docs/ARCHITECTURE.md, decision 9d).
-	tenantScoped bool
-	// dynamoOptions (tests) adds options to the DynamoDB client acting for
-	// tenant, "" being the function's own.
-	dynamoOptions func(tenant string) []func(*ddb.Options)
-}
-
-func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error) {
+// functionOptions are the options every Lambda function starts from, read
+// from env: the SDK configuration, the deployed catalogue, the business clock,
+// a JSON log on stderr and EMF metrics on stdout.
+func functionOptions(ctx context.Context, env Env) (Options, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	// The SDK reads AWS_ENDPOINT_URL too, which points everything at moto in tests;
-	// explicit values (the CLI's flags) win over the environment.
-	var opts []func(*awsconfig.LoadOptions) error
-	if env.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(env.Region))
-	}
-	if env.EndpointURL != "" {
-		opts = append(opts, awsconfig.WithBaseEndpoint(env.EndpointURL))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := LoadAWS(ctx, env)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return Options{}, err
 	}
 	if env.nowErr != nil {
-		return nil, env.nowErr
+		return Options{}, env.nowErr
 	}
 	// A function must not start pricing with another catalogue than the one
 	// it was deployed with: a missing or invalid file fails the cold start.
 	cat := catalog.Default()
 	if env.CatalogFile != "" {
 		if cat, err = catalog.Load(env.CatalogFile); err != nil {
-			return nil, fmt.Errorf("TENANTSTREAM_CATALOG_FILE: %w", err)
+			return Options{}, fmt.Errorf("TENANTSTREAM_CATALOG_FILE: %w", err)
 		}
 		log.Info("plan catalogue loaded", "file", env.CatalogFile, "currency", cat.Currency, "plans", len(cat.Plans))
 	}
@@ -176,69 +112,27 @@ func openPlatform(ctx context.Context, env Env, o openOptions) (*platform, error
 		clk = offsetClock{d: time.Until(env.Now)}
 		log.Warn("test hooks on: the business clock is shifted", "now", env.Now)
 	}
+	if env.Store != StoreMemory && env.Store != StoreDynamoDB {
+		return Options{}, fmt.Errorf("TENANTSTREAM_STORE=%q: want %q or %q", env.Store, StoreDynamoDB, StoreMemory)
+	}
 	// No function dimension: infra's alarms and dashboard read EventsAppended and
 	// InvoicesIssued without dimensions and ProjectionLagSeconds by Projection
 	// only, and CloudWatch matches a metric by its exact dimension set.
-	p := &platform{env: env, aws: cfg, clock: clk, log: log,
-		metrics: &emf.Writer{W: o.metrics, Namespace: env.MetricsNamespace}}
-	var backend projections.Backend
-	switch env.Store {
-	case StoreMemory:
-		p.store, backend = memstore.New(memstore.WithClock(clk)), projections.NewMemoryBackend()
-	case StoreDynamoDB:
-		if env.EventsTable == "" || env.ReadModelsTable == "" {
-			return nil, errors.New("TENANTSTREAM_STORE=dynamodb needs TENANTSTREAM_EVENTS_TABLE and TENANTSTREAM_READMODELS_TABLE")
-		}
-		dynamo := func(tenant string, cfg aws.Config) *ddb.Client {
-			var opts []func(*ddb.Options)
-			if o.dynamoOptions != nil {
-				opts = o.dynamoOptions(tenant)
-			}
-			return ddb.NewFromConfig(cfg, opts...)
-		}
-		client := dynamo("", cfg)
-		evOpts := []evddb.Option{evddb.WithClock(clk)}
-		if env.SettleWindow > 0 {
-			evOpts = append(evOpts, evddb.WithSettleWindow(env.SettleWindow))
-		}
-		pjOpts := pjddb.Options{Table: env.ReadModelsTable}
-		if o.tenantScoped && env.TenantRoleARN != "" {
-			// Built at cold start; the vendor assumes the role for a tenant on
-			// its first request and caches the session, the clients per tenant.
-			vendor, err := tenantcreds.New(sts.NewFromConfig(cfg), tenantcreds.Options{RoleARN: env.TenantRoleARN})
-			if err != nil {
-				return nil, fmt.Errorf("tenant credentials: %w", err)
-			}
-			clients := tenantcreds.NewClients(vendor, cfg, dynamo)
-			evOpts = append(evOpts, evddb.WithTenantClients(func(_ context.Context, t evs.TenantID) (evddb.Client, error) {
-				return clients.For(string(t))
-			}))
-			pjOpts.TenantClients = func(_ context.Context, t evs.TenantID) (pjddb.Client, error) { return clients.For(string(t)) }
-		}
-		p.store = evddb.New(client, env.EventsTable, evOpts...)
-		if backend, err = pjddb.New(client, pjOpts); err != nil {
-			return nil, fmt.Errorf("open read models %s: %w", env.ReadModelsTable, err)
-		}
-	default:
-		return nil, fmt.Errorf("TENANTSTREAM_STORE=%q: want %q or %q", env.Store, StoreDynamoDB, StoreMemory)
-	}
-	p.store = meter(p.store, p.metrics, log)
-	if p.engine, err = projections.NewEngine(projections.EngineOptions{Store: p.store, Backend: backend, Projections: o.projs, Clock: clk, Logger: log}); err != nil {
-		return nil, fmt.Errorf("new engine: %w", err)
-	}
-	p.reader = p.engine.Reader()
-	p.service = &commands.Service{Store: p.store, Reader: p.reader, Clock: clk, Plans: commands.Catalog{Catalog: cat}, Log: log}
-	p.billing = &commands.Billing{Service: p.service, Catalog: cat, Log: log,
-		OnIssued: func(inv billing.Invoice) {
-			p.emit(emf.Line{TenantID: inv.TenantID, Properties: map[string]any{"invoice_id": inv.InvoiceID},
-				Metrics: []emf.Metric{{Name: "InvoicesIssued", Unit: emf.Count, Value: 1}}})
-		}}
-	return p, nil
+	return Options{Store: env.Store, Env: env, AWS: &cfg, Clock: clk, Catalog: cat, Log: log,
+		Metrics: &emf.Writer{W: os.Stdout, Namespace: env.MetricsNamespace}}, nil
 }
 
-// emit writes a metric line; metrics never fail a request.
-func (p *platform) emit(l emf.Line) {
-	if err := p.metrics.Emit(l); err != nil {
-		p.log.Warn("emf metric not written", "err", err)
+// openFunction builds the platform of a Lambda function. adjust, when set,
+// adds the function's own options (and tests' substitutes) before anything is built.
+func openFunction(ctx context.Context, env Env, adjust func(*Options) error) (*Platform, error) {
+	o, err := functionOptions(ctx, env)
+	if err != nil {
+		return nil, err
 	}
+	if adjust != nil {
+		if err := adjust(&o); err != nil {
+			return nil, err
+		}
+	}
+	return Open(ctx, o)
 }
