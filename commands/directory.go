@@ -114,10 +114,19 @@ func (s *Service) addDirectoryUser(ctx context.Context, m Meta, tid events.Tenan
 			if err != nil {
 				return User{}, storeError("decode user claim", err)
 			}
-			if s.Clock.Now().Sub(c.At) < ClaimLease {
+			// The same request again (its password): resume the claim, as its
+			// keyed retry would; both attempts set the same password.
+			if ok, err := s.Passwords.Verify(password, c.PasswordHash); err != nil {
+				return User{}, fmt.Errorf("verify user claim: %w", err)
+			} else if ok {
+				return s.resumeDirectoryUser(ctx, m, tid, email, password, last)
+			}
+			// Another request takes the email over only once no call of the
+			// claim's can still reach the directory (docs/ARCHITECTURE.md, decision 13).
+			if s.Clock.Now().Sub(c.At) < DirectoryClaimExpiry {
 				return User{}, errUserBeingAdded
 			}
-			expected = events.Exactly(last.Version) // abandoned by a crash: take it over
+			expected = events.Exactly(last.Version) // abandoned long ago: take it over
 		}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: claimStream, StreamType: tenant.UserClaimStreamType, Expected: expected,
@@ -137,6 +146,13 @@ func (s *Service) addDirectoryUser(ctx context.Context, m Meta, tid events.Tenan
 	}
 	return User{}, &domain.Error{Code: domain.CodeConflict, Field: "email", Message: "the user was changed concurrently; retry"}
 }
+
+// DirectoryClaimExpiry is how old an email's claim must be before another
+// request (another password) may take it over. The directory call cannot be
+// fenced, so a takeover must wait until no call of the claim's can still be
+// running: far longer than any SDK call with its retries. Retries of the same
+// request (same password) resume it after ClaimLease; they set the same password.
+const DirectoryClaimExpiry = 24 * time.Hour
 
 // errUserBeingAdded answers an AddUser of an email another request is adding.
 var errUserBeingAdded = &domain.Error{Code: domain.CodeConflict, Field: "email",

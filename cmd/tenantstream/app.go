@@ -40,7 +40,8 @@ type Config struct {
 	DataDir     string
 	TestClock   bool
 	CatalogFile string
-	// IssuerURL is the token issuer; default http://<addr>.
+	// IssuerURL is the token issuer; default: the one the data directory
+	// recorded on its first run, http://<addr> of that run.
 	IssuerURL string
 	Grace     time.Duration
 	// UsageWindowDays is how far back reported usage may be dated; 0: commands.UsageMaxAgeDays.
@@ -51,8 +52,12 @@ type Config struct {
 	// Intervals of the background loops.
 	FlushInterval, ScheduleInterval, DeliverInterval time.Duration
 	Log                                              *slog.Logger
-	// StartAt sets the test clock's first reading (tests); zero: now.
+	// StartAt sets the test clock's first reading (tests); zero: now, or where
+	// the data directory's saved test clock is, if later.
 	StartAt time.Time
+	// Operator opens the directory for an operator command: on the directory's
+	// saved test clock, if it ran on one, without the POST /test-clock route.
+	Operator bool
 	// Projections to run; nil runs every registered projection.
 	Projections []projections.Projection
 	// OnboardingRate and OnboardingBurst limit POST /onboarding per client
@@ -153,15 +158,12 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 			a.Close()
 		}
 	}()
-	var clk clock.Clock = clock.System{}
-	if cfg.TestClock {
-		start := cfg.StartAt
-		if start.IsZero() {
-			start = time.Now()
-		}
-		a.testClock = clock.NewTest(start)
-		clk = a.testClock
+	// The directory keeps its test clock across restarts (docs/ARCHITECTURE.md, "Operations").
+	clk, testClock, err := dataDirClock(cfg.DataDir, cfg.TestClock, cfg.Operator, cfg.StartAt)
+	if err != nil {
+		return nil, err
 	}
+	a.testClock = testClock
 	hasher, err := identity.NewHasherWithLimits(identity.HashParams{}, identity.HashLimits{MemoryBudget: int64(cfg.HashMemoryMiB) << 20})
 	if err != nil {
 		return nil, err
@@ -222,14 +224,23 @@ func (a *App) position() float64 {
 }
 
 // buildHandler wires the API once the listening address (and so the issuer URL) is known.
+// clockMoved records the test clock's new reading with the data directory,
+// then runs what became due, before POST /test-clock answers.
+func (a *App) clockMoved(ctx context.Context) error {
+	if err := saveTestClock(a.cfg.DataDir, a.testClock.Now()); err != nil {
+		return fmt.Errorf("save the test clock: %w", err)
+	}
+	return a.runDue(ctx)
+}
+
 func (a *App) buildHandler(addr string) error {
 	key, err := identity.LoadOrCreateSigningKey(a.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	issuerURL := a.cfg.IssuerURL
-	if issuerURL == "" {
-		issuerURL = "http://" + addr
+	issuerURL, err := dataDirIssuer(a.cfg.DataDir, a.cfg.IssuerURL, addr)
+	if err != nil {
+		return err
 	}
 	const clientID = "tenantstream-local"
 	iss, err := identity.NewIssuer(identity.IssuerConfig{URL: issuerURL, ClientID: clientID, Key: key, Clock: a.Clock})
@@ -261,7 +272,7 @@ func (a *App) buildHandler(addr string) error {
 		PasswordPolicy: identity.ValidatePassword,
 		Usage:          a.Meter,
 		TestClock:      a.testClock,
-		Advanced:       a.runDue,
+		Advanced:       a.clockMoved,
 		JWKS:           jwks,
 		OpenIDConfig:   oidc,
 		Metrics:        httpapi.NewMetrics(a.Registry),
@@ -408,7 +419,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
-	a.Dispatcher.Wait()
+	// A failing webhook never holds the shutdown: what it still owes stays in
+	// the deliveries ledger for the next start.
+	a.Dispatcher.Shutdown(2 * time.Second)
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}

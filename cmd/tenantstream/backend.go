@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantstream/tenantstream/cmd/internal/wire"
-	"github.com/tenantstream/tenantstream/domain/clock"
 )
 
 // The backends the billing and projections commands work on.
@@ -83,7 +82,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 		}
 		if o.exclusive {
 			app, err := OpenApp(ctx, Config{DataDir: b.data, CatalogFile: o.catalogFile, Grace: o.grace, UsageWindowDays: o.usageWindowDays,
-				Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+				Operator: true, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 			if err != nil {
 				return nil, err
 			}
@@ -97,11 +96,15 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 		if err != nil {
 			return nil, err
 		}
-		local, err := openLocal(ctx, b.data, clock.System{}, true)
+		clk, _, err := dataDirClock(b.data, false, true, time.Time{})
 		if err != nil {
 			return nil, err
 		}
-		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Catalog: cat,
+		local, err := openLocal(ctx, b.data, clk, true)
+		if err != nil {
+			return nil, err
+		}
+		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Catalog: cat, Clock: clk,
 			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
 		if err != nil {
 			local.Close()

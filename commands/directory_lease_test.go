@@ -39,7 +39,7 @@ func (d *slowDirectory) CreateUser(_ context.Context, u commands.DirectoryUser) 
 	return nil
 }
 
-// FINDING: the email claim is a lease without a fence. An AddUser whose
+// The email claim is a lease without a fence (the review that found this). An AddUser whose
 // directory call is slow (Cognito throttling and SDK retries, a GC or network
 // stall) past ClaimLease (30 s) has its claim taken over by a second AddUser of
 // the same email with another password; createDirectoryUser checks that its
@@ -49,7 +49,7 @@ func (d *slowDirectory) CreateUser(_ context.Context, u commands.DirectoryUser) 
 // overwrites it: the user the tenant admin was told exists with password B can
 // only log in with password A (decision 13 promises "two requests never both
 // set its password").
-func TestReviewASlowDirectoryCallOutlivesItsClaimAndBothRequestsSetThePassword(t *testing.T) {
+func TestASlowDirectoryCallIsNotTakenOverByAnotherRequest(t *testing.T) {
 	start := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	f := newFixture(t, start)
 	tid, m := f.onboard(t, "slowdir")
