@@ -38,6 +38,9 @@ type Delivery struct {
 	Error    string          `json:"error,omitempty"`
 	At       time.Time       `json:"at"`
 	Body     json.RawMessage `json:"body,omitempty"` // on pending and resend lines: what to send
+	// Resend numbers an operator's requests for a pair (1, 2, ...) on resend
+	// lines; on delivered and failed lines, the request the attempt served.
+	Resend int `json:"resend,omitempty"`
 }
 
 type pairKey struct{ id, url string }
@@ -73,9 +76,17 @@ func (l *ledger) append(ds ...Delivery) error {
 func appendSynced(path string, b []byte) error {
 	// O_APPEND: the server and an operator's resend append to one file; each
 	// write lands whole at the end.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("open deliveries: %w", err)
+	}
+	// A line a crash tore has no newline: end it first, so this line is not
+	// glued to it (the torn line is then skipped as unreadable).
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
 	}
 	_, werr := f.Write(b)
 	if werr == nil {
@@ -125,15 +136,53 @@ func (l *ledger) tail() ([]Delivery, error) {
 	}
 }
 
-// fold gives each pair its newest state; a state without a body keeps the
-// body of the pair's last line that had one.
-func fold(into map[pairKey]Delivery, ds []Delivery) {
+// pairState is what the ledger says of one (notification, webhook) pair.
+type pairState struct {
+	last      Delivery        // the newest line
+	body      json.RawMessage // from the newest line that had one
+	requested int             // the newest resend asked for
+	served    int             // the newest resend a delivery served
+}
+
+// owed reports whether the pair still needs a delivery: its newest attempt
+// did not succeed, or an operator asked for one that no delivery served yet.
+func (p *pairState) owed() bool {
+	return p.last.Status == StatusPending || p.last.Status == StatusFailed || p.requested > p.served
+}
+
+// state is the newest view of the pair, as Deliveries shows it.
+func (p *pairState) state() Delivery {
+	d := p.last
+	if p.requested > p.served && d.Status != StatusPending {
+		d.Status = StatusResend
+	}
+	d.Body, d.Resend = nil, p.requested
+	return d
+}
+
+// fold adds ledger lines to the pairs' states.
+func fold(into map[pairKey]*pairState, ds []Delivery) {
 	for _, d := range ds {
 		k := pairKey{d.ID, d.URL}
-		if len(d.Body) == 0 {
-			d.Body = into[k].Body
+		p := into[k]
+		if p == nil {
+			p = &pairState{}
+			into[k] = p
 		}
-		into[k] = d
+		if len(d.Body) > 0 {
+			p.body = d.Body
+		}
+		switch d.Status {
+		case StatusResend:
+			p.requested = max(p.requested, d.Resend)
+			if p.last.Status == "" {
+				p.last = d
+			}
+			continue // a request, not an outcome: the newest outcome stays
+		case StatusDelivered:
+			p.served = max(p.served, d.Resend)
+		}
+		p.last = d
 	}
 }
 
@@ -144,11 +193,11 @@ func Deliveries(dir string) (map[string][]Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := map[pairKey]Delivery{}
+	state := map[pairKey]*pairState{}
 	fold(state, ds)
 	out := map[string][]Delivery{}
-	for _, d := range state {
-		d.Body = nil
+	for _, p := range state {
+		d := p.state()
 		out[d.ID] = append(out[d.ID], d)
 	}
 	for _, list := range out {
@@ -167,7 +216,7 @@ func Resend(dir string, ids []string, failed bool, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	state := map[pairKey]Delivery{}
+	state := map[pairKey]*pairState{}
 	fold(state, ds)
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -175,12 +224,12 @@ func Resend(dir string, ids []string, failed bool, now time.Time) (int, error) {
 	}
 	found := map[string]bool{}
 	var out []Delivery
-	for _, d := range state {
-		if !want[d.ID] && !(failed && d.Status == StatusFailed) {
+	for k, p := range state {
+		if !want[k.id] && !(failed && p.last.Status == StatusFailed) {
 			continue
 		}
-		found[d.ID] = true
-		out = append(out, Delivery{ID: d.ID, URL: d.URL, Status: StatusResend, At: now.UTC(), Body: d.Body})
+		found[k.id] = true
+		out = append(out, Delivery{ID: k.id, URL: k.url, Status: StatusResend, At: now.UTC(), Body: p.body, Resend: p.requested + 1})
 	}
 	for _, id := range ids {
 		if !found[id] {

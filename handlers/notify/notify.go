@@ -97,6 +97,8 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 
 	ledger   *ledger
+	pairs    map[pairKey]*pairState // the ledger as read so far
+	sent     map[pairKey]int        // the newest resend this process started a delivery for
 	stopOnce sync.Once
 	stopCtx  context.Context // ends retries: Shutdown
 	stop     context.CancelFunc
@@ -128,11 +130,11 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		}
 		d.cursor = string(bytes.TrimSpace(b))
 		// Deliveries owed when the last run stopped, or given up, go out again.
-		if err := d.resume(StatusPending, StatusFailed, StatusResend); err != nil {
+		if err := d.resume(true); err != nil {
 			return 0, err
 		}
 		d.loaded = true
-	} else if err := d.resume(StatusResend); err != nil {
+	} else if err := d.resume(false); err != nil {
 		return 0, err // resends an operator asked for meanwhile
 	}
 	n := 0
@@ -200,27 +202,36 @@ func (d *Dispatcher) retries() context.Context {
 	return d.stopCtx
 }
 
-// resume sends again every delivery of the ledger read since the last look
-// whose state is one of states, to the webhooks still configured (a delivery
-// to a webhook no longer configured stays owed, and listed).
-func (d *Dispatcher) resume(states ...string) error {
+// resume reads the ledger lines appended since the last look and sends what
+// they make owed: at the start (all), every pair whose last attempt did not
+// succeed; always, every resend an operator asked for that this process has
+// not started yet. Pairs for webhooks no longer configured stay owed, listed.
+func (d *Dispatcher) resume(start bool) error {
 	lines, err := d.deliveries().tail()
 	if err != nil {
 		return err
 	}
-	state := map[pairKey]Delivery{}
-	fold(state, lines)
-	var due []Delivery
-	for _, dl := range state {
-		for _, st := range states {
-			if dl.Status == st && len(dl.Body) > 0 {
-				due = append(due, dl)
-			}
-		}
+	if d.pairs == nil {
+		d.pairs, d.sent = map[pairKey]*pairState{}, map[pairKey]int{}
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].ID < due[j].ID })
-	for _, dl := range due {
-		d.send(dl)
+	fold(d.pairs, lines)
+	keys := make([]pairKey, 0, len(d.pairs))
+	for k := range d.pairs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].id < keys[j].id || (keys[i].id == keys[j].id && keys[i].url < keys[j].url)
+	})
+	for _, k := range keys {
+		p := d.pairs[k]
+		due := p.requested > p.served && p.requested > d.sent[k]
+		if start && p.owed() {
+			due = true
+		}
+		if due && len(p.body) > 0 {
+			d.sent[k] = p.requested
+			d.send(Delivery{ID: k.id, URL: k.url, Body: p.body, Resend: p.requested})
+		}
 	}
 	return nil
 }
@@ -230,7 +241,7 @@ func (d *Dispatcher) send(o Delivery) {
 	for _, w := range d.Webhooks {
 		if w.URL == o.URL {
 			d.wg.Add(1)
-			go d.post(d.retries(), w, o.ID, o.Body)
+			go d.post(d.retries(), w, o.ID, o.Body, o.Resend)
 			return
 		}
 	}
@@ -239,7 +250,7 @@ func (d *Dispatcher) send(o Delivery) {
 // post delivers body to w, retrying with backoff, and records the outcome: a
 // 2xx is delivered, the last failed attempt failed. A shutdown (ctx) ends it
 // at once and records nothing, so the delivery stays owed for the next start.
-func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte) {
+func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte, resend int) {
 	defer d.wg.Done()
 	client := d.Client
 	if client == nil {
@@ -253,7 +264,7 @@ func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte
 		backoff = time.Second
 	}
 	record := func(status string, n int, err error) {
-		dl := Delivery{ID: id, URL: w.URL, Status: status, Attempts: n, At: time.Now().UTC()}
+		dl := Delivery{ID: id, URL: w.URL, Status: status, Attempts: n, At: time.Now().UTC(), Resend: resend}
 		if err != nil {
 			dl.Error = err.Error()
 		}

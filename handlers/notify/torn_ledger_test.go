@@ -13,7 +13,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/notify"
 )
 
-// FINDING: a line torn by a crash (bytes without their newline at the end of
+// Found by review: a line torn by a crash (bytes without their newline at the end of
 // deliveries.jsonl) is not "completed by a later append": the next append
 // (O_APPEND) lands right after the torn bytes, so the first line the restarted
 // server writes is glued to the fragment, fails to parse and is skipped. When
@@ -23,7 +23,7 @@ import (
 // without a body; Resend writes a resend line without one). A webhook receiver
 // that was down across a crash never gets the notification: something owed is
 // forgotten, which the ledger exists to prevent.
-func TestReviewALineTornByACrashSwallowsTheNextOwedDelivery(t *testing.T) {
+func TestALineTornByACrashDoesNotSwallowTheNextOwedDelivery(t *testing.T) {
 	t.Parallel()
 	dir, rcv := t.TempDir(), newReceiver(t)
 	b := outbox(t, "n1")

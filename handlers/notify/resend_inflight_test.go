@@ -15,7 +15,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/notify"
 )
 
-// FINDING: an operator's Resend is a ledger line like any other, and a running
+// Found by review: an operator's Resend is a ledger line like any other, and a running
 // server folds the lines it tails to their newest state before it looks for
 // resends. If the delivery the operator resends is still in flight when Resend
 // runs, the in-flight attempt's "delivered" line lands after the "resend" line,
@@ -23,7 +23,7 @@ import (
 // Resend answered "1 delivery asked for", the receiver (which had lost or
 // mishandled the first copy, which is why the operator resent it) is sent it
 // once, and no error or state records that the request was ignored.
-func TestReviewAResendOfAnInFlightDeliveryIsDropped(t *testing.T) {
+func TestAResendOfAnInFlightDeliveryIsSent(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	var calls atomic.Int32
