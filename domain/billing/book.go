@@ -105,10 +105,13 @@ func (b *Book) LatestVersion(id string) (int, error) {
 	return len(b.plans[id]), nil
 }
 
+// Versions is how many versions of a plan the book holds (0: never published).
+func (b *Book) Versions(id string) int { return len(b.versions(id)) }
+
 // PlanVersion implements Plans: version v of plan id (0: version 1), whether or
 // not the latest catalogue still offers the plan.
 func (b *Book) PlanVersion(id string, v int) (*Plan, error) {
-	vs := b.plans[id]
+	vs := b.versions(id)
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("plan %q: %w", id, ErrUnknownPlan)
 	}
