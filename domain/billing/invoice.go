@@ -29,7 +29,9 @@ type PlanSegment struct {
 }
 
 // Ref is the plan version of the segment.
-func (s PlanSegment) Ref() PlanRef { return PlanRef{Plan: s.Plan, Version: EffectiveVersion(s.Version)} }
+func (s PlanSegment) Ref() PlanRef {
+	return PlanRef{Plan: s.Plan, Version: EffectiveVersion(s.Version)}
+}
 
 // Line is one invoice line. Amount is rounded to the currency's minor unit; the
 // tier breakdown keeps the exact amounts it was computed from.

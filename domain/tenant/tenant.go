@@ -113,16 +113,16 @@ type UserClaimed struct {
 
 // Tenant is the folded profile.
 type Tenant struct {
-	ID        string    `json:"tenant_id"`
-	Name      string    `json:"tenant_name"`
-	Plan      string    `json:"plan"`
+	ID   string `json:"tenant_id"`
+	Name string `json:"tenant_name"`
+	Plan string `json:"plan"`
 	// PlanVersion is the version of Plan in force (0: recorded before plans
 	// had versions, version 1).
 	PlanVersion int       `json:"plan_version,omitempty"`
 	AdminID     string    `json:"admin_user_id"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Version   int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Version     int64     `json:"version"`
 }
 
 // Apply folds one profile event into the tenant.

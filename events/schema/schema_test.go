@@ -59,7 +59,7 @@ func samples() map[string]any {
 		},
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
-		billing.TypeCatalogPublished:   catalogPublishedSample(),
+		billing.TypeCatalogPublished:  catalogPublishedSample(),
 	}
 }
 
