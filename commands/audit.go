@@ -86,8 +86,14 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		Currency: iss.Invoice.Currency, UsageVersion: iss.UsageVersion, IssuedSubtotal: formatMoney(iss.Invoice.Subtotal, iss.Invoice.Currency),
 		Late: iss.Late, Checks: []AuditCheck{},
 	}
+	// Prices come from the price book alone: each segment with the plan
+	// version it was issued under (docs/ARCHITECTURE.md, decision 14).
+	book, err := b.auditBook(ctx)
+	if err != nil {
+		return AuditReport{}, err
+	}
 	var recomputed billing.Invoice
-	f, err := b.foldPeriod(ctx, tid, p, iss.UsageVersion, opening)
+	f, err := b.foldPeriod(ctx, book, tid, p, iss.UsageVersion, opening)
 	if err != nil {
 		return AuditReport{}, err
 	}
@@ -97,7 +103,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		return AuditReport{}, fmt.Errorf("audit: %w", err)
 	}
 	if len(f.segs) > 0 {
-		if recomputed, err = billing.RateUnder(rule, b.Catalog, f.segs, f.ledger); err != nil {
+		if recomputed, err = billing.RateUnder(rule, book, f.segs, f.ledger); err != nil {
 			return AuditReport{}, fmt.Errorf("audit: rate: %w", err)
 		}
 	}
@@ -105,7 +111,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 	segsMatch := len(f.segs) == len(iss.Invoice.Segments)
 	for i := 0; segsMatch && i < len(f.segs); i++ {
 		a, r := iss.Invoice.Segments[i], f.segs[i]
-		segsMatch = a.Plan == r.Plan && a.From.Equal(r.From) && a.To.Equal(r.To)
+		segsMatch = a.Ref() == r.Ref() && a.From.Equal(r.From) && a.To.Equal(r.To)
 	}
 	rep.Checks = append(rep.Checks, AuditCheck{Key: "plan segments", Store: segmentsString(f.segs), Found: segmentsString(iss.Invoice.Segments), Match: segsMatch})
 
@@ -126,7 +132,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		if err != nil {
 			return AuditReport{}, err
 		}
-		adj, to, err := b.rateLate(ctx, tid, prior, lb.FromVersion, lb.ToVersion)
+		adj, to, err := b.rateLate(ctx, book, tid, prior, lb.FromVersion, lb.ToVersion)
 		if err != nil {
 			return AuditReport{}, fmt.Errorf("audit: %w", err)
 		}
@@ -135,7 +141,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		recomputed.AddLines(adj...)
 	}
 	if recomputed.Currency == "" {
-		recomputed.Currency = b.Catalog.Currency
+		recomputed.Currency = book.CurrencyCode()
 	}
 
 	rep.RecomputedSubtotal = formatMoney(recomputed.Subtotal, recomputed.Currency)
@@ -168,7 +174,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 		if !b.AuditReadModel {
 			break
 		}
-		checks, err := b.auditLedgerReadModel(ctx, tid, q, iss, q == p)
+		checks, err := b.auditLedgerReadModel(ctx, book.Latest(), tid, q, iss, q == p)
 		if err != nil {
 			return AuditReport{}, err
 		}
@@ -200,7 +206,7 @@ func (b *Billing) billedBefore(ctx context.Context, tid events.TenantID, q, p bi
 // of q's usage stream from the store, up to the version the read model says it
 // applied (it may trail a running server by the projection lag). The read model
 // must have applied at least what the invoice billed of q.
-func (b *Billing) auditLedgerReadModel(ctx context.Context, tid events.TenantID, q billing.Period, iss billing.Issued, own bool) ([]AuditCheck, error) {
+func (b *Billing) auditLedgerReadModel(ctx context.Context, cat *billing.Catalog, tid events.TenantID, q billing.Period, iss billing.Issued, own bool) ([]AuditCheck, error) {
 	prefix := "ledger read model " + q.String() + " "
 	var head projections.LedgerHead
 	if err := b.readModelJSON(ctx, tid, projections.LedgerHeadsCollection, q.String(), &head); err != nil {
@@ -219,7 +225,7 @@ func (b *Billing) auditLedgerReadModel(ctx context.Context, tid events.TenantID,
 		Store: fmt.Sprintf(">= %d (billed)", billed), Found: strconv.FormatInt(head.UsageVersion, 10),
 		Match: head.UsageVersion >= billed,
 	}}
-	l, err := billing.NewLedger(b.Catalog, q)
+	l, err := billing.NewLedger(cat, q)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -228,11 +234,11 @@ func (b *Billing) auditLedgerReadModel(ctx context.Context, tid events.TenantID,
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
 			return nil, storeError("load usage", err)
 		}
-		if _, err := b.addUsage(l, evs, head.UsageVersion); err != nil {
+		if _, err := b.addUsage(cat, l, evs, head.UsageVersion); err != nil {
 			return nil, err
 		}
 	}
-	for _, m := range b.Catalog.AllMeters() {
+	for _, m := range cat.AllMeters() {
 		want := l.Total(m.ID)
 		got, err := b.readModelQuantity(ctx, tid, q, m)
 		if err != nil {
@@ -291,7 +297,7 @@ func (b *Billing) readModelJSON(ctx context.Context, tid events.TenantID, coll, 
 func segmentsString(segs []billing.PlanSegment) string {
 	parts := make([]string, len(segs))
 	for i, s := range segs {
-		parts[i] = s.Plan + " " + s.From.UTC().Format(time.RFC3339) + ".." + s.To.UTC().Format(time.RFC3339)
+		parts[i] = s.Ref().String() + " " + s.From.UTC().Format(time.RFC3339) + ".." + s.To.UTC().Format(time.RFC3339)
 	}
 	return strings.Join(parts, ", ")
 }

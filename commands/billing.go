@@ -52,8 +52,15 @@ func (c Catalog) CustomMeter(id string) bool {
 // invoice a close issues and the audit finance runs are the same fold of the same
 // events (docs/ARCHITECTURE.md, decision 6), and the summary never lags. A per-period cache folds
 // only what was appended since the last look.
+//
+// Prices come from the price book in the store (docs/ARCHITECTURE.md, decision
+// 14): every segment is rated with the plan version in force, so a new price
+// never re-rates an issued invoice.
 type Billing struct {
 	Service *Service
+	// Catalog is the catalogue configured at start, published into an empty
+	// price book on first use (the audit never publishes: with an empty book
+	// it rates old data with this catalogue as version 1 of its plans).
 	Catalog *billing.Catalog
 	// Grace is how long after a period ends it may be closed (0: DefaultGrace),
 	// so usage reported a little late still lands on the period's own invoice.
@@ -82,6 +89,7 @@ type cachedLedger struct {
 	segs           []billing.PlanSegment
 	usageVersion   int64
 	profileVersion int64
+	bookVersion    int
 	opening        map[string]decimal.Decimal
 }
 
@@ -125,9 +133,9 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 		t.Apply(ev.Version, p)
 		switch e := p.(type) {
 		case *tenant.Onboarded:
-			timeline = append(timeline, planAt{e.At.UTC(), e.Plan})
+			timeline = append(timeline, planAt{e.At.UTC(), e.Plan, billing.EffectiveVersion(e.PlanVersion)})
 		case *tenant.PlanChanged:
-			timeline = append(timeline, planAt{e.At.UTC(), e.To})
+			timeline = append(timeline, planAt{e.At.UTC(), e.To, billing.EffectiveVersion(e.PlanVersion)})
 		}
 	}
 	if t.ID == "" {
@@ -138,12 +146,14 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 }
 
 type planAt struct {
-	at   time.Time
-	plan string
+	at      time.Time
+	plan    string
+	version int // effective: events without a version mean 1
 }
 
 // segmentsOf cuts a period into plan segments from the plan timeline; none when
-// the tenant did not exist during the period.
+// the tenant did not exist during the period. A change of plan version (a
+// migration) cuts a segment as a change of plan does.
 func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
 	var segs []billing.PlanSegment
 	for i, pa := range timeline {
@@ -160,11 +170,11 @@ func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
 		if !from.Before(to) {
 			continue
 		}
-		if n := len(segs); n > 0 && segs[n-1].Plan == pa.plan && segs[n-1].To.Equal(from) {
-			segs[n-1].To = to // a change to the same plan is no cut
+		if n := len(segs); n > 0 && segs[n-1].Plan == pa.plan && segs[n-1].Version == pa.version && segs[n-1].To.Equal(from) {
+			segs[n-1].To = to // a change to the same plan version is no cut
 			continue
 		}
-		segs = append(segs, billing.PlanSegment{Plan: pa.plan, From: from, To: to})
+		segs = append(segs, billing.PlanSegment{Plan: pa.plan, Version: pa.version, From: from, To: to})
 	}
 	return segs
 }
@@ -192,9 +202,11 @@ func usagesOf(ev events.Event) ([]billing.Usage, error) {
 const allVersions = -1
 
 // addUsage folds usage events up to version upTo (allVersions: all) into a
-// ledger, skipping meters the catalogue no longer has (logged) so the summary,
-// the close and the audit agree.
-func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (int64, error) {
+// ledger, skipping meters the catalogue does not have (logged) so the summary,
+// the close and the audit agree. cat is the price book's latest catalogue:
+// meters are never removed from the book, so it has every meter of every plan
+// version.
+func (b *Billing) addUsage(cat *billing.Catalog, l *billing.Ledger, evs []events.Event, upTo int64) (int64, error) {
 	last := int64(0)
 	for _, ev := range evs {
 		if upTo >= 0 && ev.Version > upTo {
@@ -206,7 +218,7 @@ func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (i
 			return last, err
 		}
 		for _, u := range us {
-			if _, ok := b.Catalog.Meter(u.Meter); !ok {
+			if _, ok := cat.Meter(u.Meter); !ok {
 				b.log().Warn("usage of a meter the catalogue does not have is not billed", "meter", u.Meter, "event", ev.ID)
 				continue
 			}
@@ -222,9 +234,9 @@ func (b *Billing) addUsage(l *billing.Ledger, evs []events.Event, upTo int64) (i
 }
 
 // openingLevels finds the last gauge readings (max/latest meters) before the period.
-func (b *Billing) openingLevels(ctx context.Context, tid events.TenantID, p billing.Period, created time.Time) (map[string]decimal.Decimal, error) {
+func (b *Billing) openingLevels(ctx context.Context, cat *billing.Catalog, tid events.TenantID, p billing.Period, created time.Time) (map[string]decimal.Decimal, error) {
 	gauges := map[string]bool{}
-	for _, m := range b.Catalog.AllMeters() {
+	for _, m := range cat.AllMeters() {
 		if m.Aggregation == billing.AggMax || m.Aggregation == billing.AggLatest {
 			gauges[m.ID] = true
 		}
@@ -272,7 +284,7 @@ func (b *Billing) openingLevels(ctx context.Context, tid events.TenantID, p bill
 }
 
 // foldPeriod folds a period from scratch, up to usage version upTo (allVersions: all).
-func (b *Billing) foldPeriod(ctx context.Context, tid events.TenantID, p billing.Period, upTo int64, opening map[string]decimal.Decimal) (fold, error) {
+func (b *Billing) foldPeriod(ctx context.Context, book *billing.Book, tid events.TenantID, p billing.Period, upTo int64, opening map[string]decimal.Decimal) (fold, error) {
 	prof, timeline, err := b.profileHistory(ctx, tid)
 	if err != nil {
 		return fold{}, err
@@ -281,12 +293,13 @@ func (b *Billing) foldPeriod(ctx context.Context, tid events.TenantID, p billing
 	if len(f.segs) == 0 {
 		return f, nil
 	}
-	f.ledger, err = billing.NewLedger(b.Catalog, p, billing.SegmentCuts(f.segs)...)
+	cat := book.Latest()
+	f.ledger, err = billing.NewLedger(cat, p, billing.SegmentCuts(f.segs)...)
 	if err != nil {
 		return fold{}, fmt.Errorf("fold %s: %w", p, err)
 	}
 	if opening == nil {
-		if opening, err = b.openingLevels(ctx, tid, p, prof.CreatedAt); err != nil {
+		if opening, err = b.openingLevels(ctx, cat, tid, p, prof.CreatedAt); err != nil {
 			return fold{}, err
 		}
 	}
@@ -300,7 +313,7 @@ func (b *Billing) foldPeriod(ctx context.Context, tid events.TenantID, p billing
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return fold{}, storeError("load usage", err)
 	}
-	if f.usageVersion, err = b.addUsage(f.ledger, evs, upTo); err != nil {
+	if f.usageVersion, err = b.addUsage(cat, f.ledger, evs, upTo); err != nil {
 		return fold{}, err
 	}
 	return f, nil
@@ -321,23 +334,29 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	book, err := b.priceBook(ctx)
+	if err != nil {
+		return billing.Invoice{}, fold{}, err
+	}
 	prof, _, err := b.profileHistory(ctx, tid)
 	if err != nil {
 		return billing.Invoice{}, fold{}, err
 	}
-	if c.ledger == nil || c.profileVersion != prof.Version {
-		f, err := b.foldPeriod(ctx, tid, p, allVersions, nil)
+	// A new publication may add meters, so the ledger is refolded with its catalogue.
+	if c.ledger == nil || c.profileVersion != prof.Version || c.bookVersion != book.Version() {
+		f, err := b.foldPeriod(ctx, book, tid, p, allVersions, nil)
 		if err != nil {
 			return billing.Invoice{}, fold{}, err
 		}
 		c.ledger, c.segs, c.usageVersion, c.profileVersion, c.opening = f.ledger, f.segs, f.usageVersion, f.profileVersion, f.opening
+		c.bookVersion = book.Version()
 	} else {
 		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(p.String())), c.usageVersion+1)
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
 			return billing.Invoice{}, fold{}, storeError("load usage", err)
 		}
 		if len(evs) > 0 {
-			last, err := b.addUsage(c.ledger, evs, allVersions)
+			last, err := b.addUsage(book.Latest(), c.ledger, evs, allVersions)
 			if err != nil {
 				return billing.Invoice{}, fold{}, err
 			}
@@ -346,14 +365,43 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 	}
 	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof}
 	if c.ledger == nil {
-		return billing.Invoice{Period: p, Currency: b.Catalog.Currency}, f, nil
+		return billing.Invoice{Period: p, Currency: book.CurrencyCode()}, f, nil
 	}
-	inv, err := billing.Rate(b.Catalog, c.segs, c.ledger)
+	inv, err := billing.Rate(book, c.segs, c.ledger)
 	if err != nil {
 		return billing.Invoice{}, fold{}, fmt.Errorf("rate %s: %w", p, err)
 	}
 	inv.TenantID = string(tid)
 	return inv, f, nil
+}
+
+// priceBook is the price book the summary and the close rate with; an empty
+// book first gets the configured catalogue (Service.PriceBook).
+func (b *Billing) priceBook(ctx context.Context) (*billing.Book, error) {
+	return b.Service.priceBook(ctx, b.Catalog)
+}
+
+// auditBook is the price book the audit rates with. The audit only reads: with
+// nothing published yet (a data directory from before the book whose server has
+// not run since), the configured catalogue stands in as version 1 of its
+// plans, which is what such invoices were rated with.
+func (b *Billing) auditBook(ctx context.Context) (*billing.Book, error) {
+	book, err := b.Service.readBook(ctx)
+	if err != nil || book.Version() > 0 {
+		return book, err
+	}
+	cat := b.Catalog
+	if c, ok := b.Service.Plans.(Catalog); ok && cat == nil {
+		cat = c.Catalog
+	}
+	if cat == nil {
+		return nil, errNoCatalog
+	}
+	pub, err := book.Publish(cat, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return book.With(pub)
 }
 
 func (b *Billing) log() *slog.Logger {
@@ -412,7 +460,11 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 		}
 		return res, err
 	}
-	f, err := b.foldPeriod(ctx, tid, p, allVersions, nil)
+	book, err := b.priceBook(ctx)
+	if err != nil {
+		return res, err
+	}
+	f, err := b.foldPeriod(ctx, book, tid, p, allVersions, nil)
 	if err != nil {
 		return res, err
 	}
@@ -420,7 +472,7 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 		res.Reason = "the tenant did not exist during the period"
 		return res, nil
 	}
-	inv, err := billing.Rate(b.Catalog, f.segs, f.ledger)
+	inv, err := billing.Rate(book, f.segs, f.ledger)
 	if err != nil {
 		return res, fmt.Errorf("close %s: %w", p, err)
 	}
@@ -428,7 +480,7 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 	if err != nil {
 		return res, err
 	}
-	adj, late, err := b.lateUsage(ctx, tid, p, f.profile.CreatedAt)
+	adj, late, err := b.lateUsage(ctx, book, tid, p, f.profile.CreatedAt)
 	if err != nil {
 		return res, err
 	}
@@ -487,7 +539,7 @@ func (b *Billing) lateWindow() time.Duration { return b.Service.usageWindow() + 
 // Only periods whose late usage can still be unbilled are read: usage of q that
 // arrived before the previous close was billed by it, and usage arriving later is
 // at most lateWindow old, so q must end after that close minus lateWindow.
-func (b *Billing) lateUsage(ctx context.Context, tid events.TenantID, p billing.Period, created time.Time) ([]billing.Line, []billing.LateBilled, error) {
+func (b *Billing) lateUsage(ctx context.Context, book *billing.Book, tid events.TenantID, p billing.Period, created time.Time) ([]billing.Line, []billing.LateBilled, error) {
 	first := billing.PeriodOf(created)
 	issued := map[billing.Period]billing.Issued{}
 	var closed []billing.Period // newest first
@@ -516,7 +568,7 @@ func (b *Billing) lateUsage(ctx context.Context, tid events.TenantID, p billing.
 			continue
 		}
 		from := billedUpTo(q, issued)
-		adj, to, err := b.rateLate(ctx, tid, issued[q], from, allVersions)
+		adj, to, err := b.rateLate(ctx, book, tid, issued[q], from, allVersions)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -545,11 +597,13 @@ func billedUpTo(q billing.Period, issued map[billing.Period]billing.Issued) int6
 // rateLate rates the usage of an invoiced period after version from (up to version
 // upTo, allVersions: all) against the ledger the period has been billed for so far: its
 // issued segments and opening levels, folded up to from. It returns the
-// adjustment lines and the last version read.
-func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing.Issued, from, upTo int64) ([]billing.Line, int64, error) {
+// adjustment lines and the last version read. Each segment is rated with the
+// plan version the issued invoice names (none: version 1), from the price book.
+func (b *Billing) rateLate(ctx context.Context, book *billing.Book, tid events.TenantID, iss billing.Issued, from, upTo int64) ([]billing.Line, int64, error) {
 	q := iss.Invoice.Period
 	segs := iss.Invoice.Segments
-	base, err := billing.NewLedger(b.Catalog, q, billing.SegmentCuts(segs)...)
+	cat := book.Latest()
+	base, err := billing.NewLedger(cat, q, billing.SegmentCuts(segs)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
 	}
@@ -580,7 +634,7 @@ func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing
 			last = ev.Version
 		}
 		for _, u := range us {
-			if _, ok := b.Catalog.Meter(u.Meter); !ok || !q.Contains(u.OccurredAt) {
+			if _, ok := cat.Meter(u.Meter); !ok || !q.Contains(u.OccurredAt) {
 				continue // as addUsage: not billed
 			}
 			if ev.Version > from {
@@ -599,7 +653,7 @@ func (b *Billing) rateLate(ctx context.Context, tid events.TenantID, iss billing
 	if err != nil {
 		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
 	}
-	adj, _, err := billing.RateLateUsage(rule, b.Catalog, segs, base, late)
+	adj, _, err := billing.RateLateUsage(rule, book, segs, base, late)
 	if err != nil {
 		return nil, 0, fmt.Errorf("late usage of %s: %w", q, err)
 	}

@@ -15,15 +15,17 @@ import (
 
 // Summary is GET /billing/{tenant_id}: the current period as billed so far.
 type Summary struct {
-	TenantID string                `json:"tenant_id"`
-	Plan     string                `json:"plan"`
-	Currency string                `json:"currency"`
-	Period   SummaryPeriod         `json:"period"`
-	Usage    map[string]string     `json:"usage"`
-	Segments []billing.PlanSegment `json:"segments"`
-	Lines    json.RawMessage       `json:"lines"`
-	Subtotal string                `json:"subtotal"`
-	Invoices []json.RawMessage     `json:"invoices"`
+	TenantID string `json:"tenant_id"`
+	Plan     string `json:"plan"`
+	// PlanVersion is the version of Plan in force (docs/ARCHITECTURE.md, decision 14).
+	PlanVersion int                   `json:"plan_version,omitempty"`
+	Currency    string                `json:"currency"`
+	Period      SummaryPeriod         `json:"period"`
+	Usage       map[string]string     `json:"usage"`
+	Segments    []billing.PlanSegment `json:"segments"`
+	Lines       json.RawMessage       `json:"lines"`
+	Subtotal    string                `json:"subtotal"`
+	Invoices    []json.RawMessage     `json:"invoices"`
 }
 
 // SummaryPeriod is a period's bounds and name.
@@ -41,6 +43,10 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary
 	}
 	p := billing.PeriodOf(b.Service.Clock.Now())
 	inv, f, err := b.current(ctx, tid, p)
+	if err != nil {
+		return Summary{}, err
+	}
+	book, err := b.priceBook(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -64,7 +70,7 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary
 			usage[meter] = q.String()
 		}
 	}
-	for _, mt := range b.Catalog.AllMeters() {
+	for _, mt := range book.Latest().AllMeters() {
 		if _, ok := usage[mt.ID]; !ok {
 			usage[mt.ID] = decimal.Zero.String()
 		}
@@ -78,7 +84,7 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary
 		segs = []billing.PlanSegment{}
 	}
 	return Summary{
-		TenantID: string(tid), Plan: f.profile.Plan, Currency: b.Catalog.Currency,
+		TenantID: string(tid), Plan: f.profile.Plan, PlanVersion: billing.EffectiveVersion(f.profile.PlanVersion), Currency: book.CurrencyCode(),
 		Period: SummaryPeriod{ID: p.String(), Start: p.Start(), End: p.End()},
 		Usage:  usage, Segments: segs, Lines: draft.Lines, Subtotal: draft.Subtotal, Invoices: invs,
 	}, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -259,14 +260,29 @@ func TestCloseIsIdempotentAndTheAuditMatchesOnlyTheTruth(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.Match)
 
-	// An audit with different prices than the invoice was issued with must not match.
+	// An invoice rated with other prices than the price book's must not match.
+	// The audit reads prices only from the store, so the forgery is an invoice
+	// of November appended as if issued, rated with every base fee a cent dearer.
 	tampered := *f.cat
 	tampered.Plans = append([]billing.Plan(nil), f.cat.Plans...)
 	for i := range tampered.Plans {
 		tampered.Plans[i].BaseFee = tampered.Plans[i].BaseFee.Add(decimal.RequireFromString("0.01"))
 	}
-	other := &commands.Billing{Service: f.svc, Catalog: &tampered}
-	rep, err = other.Audit(f.ctx, events.TenantID(tid), p)
+	forged, err := billing.ParseCatalog(mustJSON(t, &tampered))
+	require.NoError(t, err)
+	nov := p.Next()
+	segs := []billing.PlanSegment{{Plan: first.Invoice.Segments[1].Plan, Version: 1, From: nov.Start(), To: nov.End()}}
+	l, err := billing.NewLedger(forged, nov)
+	require.NoError(t, err)
+	inv, err := billing.Rate(forged, segs, l)
+	require.NoError(t, err)
+	inv.InvoiceID, inv.Number, inv.TenantID, inv.IssuedAt = commands.InvoiceID(events.TenantID(tid), nov), 2, tid, nov.End()
+	ne, err := schema.Registry.New(&billing.Issued{Invoice: inv, ProfileVersion: 2})
+	require.NoError(t, err)
+	_, err = f.store.Append(f.ctx, events.AppendRequest{Tenant: events.TenantID(tid), Stream: events.StreamID(commands.InvoiceStreamID(nov)),
+		StreamType: billing.InvoiceStreamType, Expected: events.NoStream, Actor: "test", Events: []events.NewEvent{ne}})
+	require.NoError(t, err)
+	rep, err = f.bill.Audit(f.ctx, events.TenantID(tid), nov)
 	require.NoError(t, err)
 	assert.False(t, rep.Match)
 	var differs int
@@ -276,6 +292,13 @@ func TestCloseIsIdempotentAndTheAuditMatchesOnlyTheTruth(t *testing.T) {
 		}
 	}
 	assert.Positive(t, differs, "the report names the lines that differ")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }
 
 func TestItemsHonourIfMatchAndTenantBoundaries(t *testing.T) {

@@ -63,11 +63,16 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 			return Onboarded{}, err
 		}
 	}
+	// Plans come from the price book (docs/ARCHITECTURE.md, decision 14).
+	book, plans, err := s.planCatalog(ctx)
+	if err != nil {
+		return Onboarded{}, err
+	}
 	plan := c.Plan
 	if plan == "" {
-		plan = s.Plans.DefaultPlan()
+		plan = plans.DefaultPlan()
 	}
-	if !s.Plans.HasPlan(plan) {
+	if !plans.HasPlan(plan) {
 		return Onboarded{}, domain.FieldError("plan", "unknown plan %q", plan)
 	}
 
@@ -123,6 +128,12 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 		tenantID, userID, plan, resuming = r.TenantID, r.UserID, r.Plan, true
 	}
 	out := Onboarded{TenantID: tenantID, TenantName: c.TenantName, AdminUserID: userID, Plan: plan}
+	// The tenant subscribes to the plan's latest version; a resumed onboarding
+	// whose plan was withdrawn meanwhile takes the plan's last version.
+	planVersion := book.Versions(plan)
+	if v, err := book.LatestVersion(plan); err == nil {
+		planVersion = v
+	}
 
 	tid := events.TenantID(tenantID)
 	hash := verifier
@@ -142,7 +153,7 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,
 		Expected: events.NoStream, IdempotencyKey: key("tenant"), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: userID,
-		Events: []events.NewEvent{newEvent(&tenant.Onboarded{TenantID: tenantID, Name: c.TenantName, Plan: plan, AdminUserID: userID, AdminEmail: email, At: now})},
+		Events: []events.NewEvent{newEvent(&tenant.Onboarded{TenantID: tenantID, Name: c.TenantName, Plan: plan, PlanVersion: planVersion, AdminUserID: userID, AdminEmail: email, At: now})},
 	})
 	if resuming && errors.Is(err, events.ErrConcurrency) {
 		// The profile stream exists: this onboarding was completed (by an earlier

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/events"
@@ -20,9 +21,12 @@ import (
 // Service runs commands and queries. Its fields are the ports it needs; cmd wires
 // the local (SQLite) or AWS adapters into them.
 type Service struct {
-	Store     events.Store
-	Reader    projections.Reader // read models; may lag the store by the projection lag
-	Clock     clock.Clock
+	Store  events.Store
+	Reader projections.Reader // read models; may lag the store by the projection lag
+	Clock  clock.Clock
+	// Plans is the catalogue configured at start. Plans, prices and versions
+	// come from the price book in the store (docs/ARCHITECTURE.md, decision
+	// 14); this catalogue is only published into an empty book on first use.
 	Plans     PlanCatalog
 	Passwords PasswordHasher // required by Onboard, even with Users set
 	// Users, when set, holds credentials instead of the event store (Cognito);
@@ -51,6 +55,9 @@ type Service struct {
 	items     *itemCache
 
 	cursorsOnce sync.Once
+
+	bookMu sync.Mutex
+	book   *billing.Book // the cached price book (readBook)
 }
 
 // cursors returns the sealer of the event-log cursors.

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
@@ -60,7 +61,15 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
 		return tenant.Tenant{}, err
 	}
-	if !s.Plans.HasPlan(plan) {
+	book, plans, err := s.planCatalog(ctx)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if !plans.HasPlan(plan) {
+		return tenant.Tenant{}, domain.FieldError("plan", "unknown plan %q", plan)
+	}
+	latest, err := book.LatestVersion(plan)
+	if err != nil {
 		return tenant.Tenant{}, domain.FieldError("plan", "unknown plan %q", plan)
 	}
 	// A retry answers what the first attempt answered: the tenant as that
@@ -86,7 +95,14 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 		}
 		// With a key even a no-op is recorded, so the key is bound to this
 		// request: a retry replays it, another plan under the key is a 422.
-		ev := &tenant.PlanChanged{From: t.Plan, To: plan, At: s.Clock.Now()}
+		// A change to another plan takes its latest version; staying on the
+		// same plan keeps the version the tenant has (moving a tenant to a
+		// newer version is MigratePlan's, docs/billing.md, "Plan versions").
+		version := latest
+		if t.Plan == plan {
+			version = billing.EffectiveVersion(t.PlanVersion)
+		}
+		ev := &tenant.PlanChanged{From: t.Plan, To: plan, At: s.Clock.Now(), PlanVersion: version}
 		res, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType, Expected: events.Exactly(t.Version),
 			IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,

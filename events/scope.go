@@ -46,3 +46,10 @@ func CheckUnscoped(ctx context.Context, what string) error {
 	}
 	return nil
 }
+
+// WithoutTenantScope returns ctx with no tenant scope, for the one platform read
+// a tenant's request makes: the price book, platform data every tenant's bill
+// is rated with (docs/ARCHITECTURE.md, decision 14). Use it for nothing else.
+func WithoutTenantScope(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scopeKey{}, nil)
+}

@@ -20,9 +20,17 @@ const (
 
 // PlanSegment is the span [From, To) of a period during which one plan was in force.
 type PlanSegment struct {
-	Plan string    `json:"plan"`
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
+	Plan string `json:"plan"`
+	// Version is the plan version in force (docs/ARCHITECTURE.md, decision 14);
+	// 0 in invoices issued before plans had versions, which means version 1.
+	Version int       `json:"version,omitempty"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+}
+
+// Ref is the plan version of the segment.
+func (s PlanSegment) Ref() PlanRef {
+	return PlanRef{Plan: s.Plan, Version: EffectiveVersion(s.Version)}
 }
 
 // Line is one invoice line. Amount is rounded to the currency's minor unit; the
@@ -126,12 +134,12 @@ func SegmentCuts(segs []PlanSegment) []time.Time {
 	return cuts
 }
 
-func checkSegments(cat *Catalog, p Period, segs []PlanSegment) error {
+func checkSegments(cat Plans, p Period, segs []PlanSegment) error {
 	if len(segs) == 0 {
 		return fmt.Errorf("%w: a period needs at least one segment", ErrInvalidSegments)
 	}
 	for i, s := range segs {
-		if _, err := cat.Plan(s.Plan); err != nil {
+		if _, err := cat.PlanVersion(s.Plan, s.Version); err != nil {
 			return fmt.Errorf("segment %d: %w", i, err)
 		}
 		if !s.From.Before(s.To) || s.From.Before(p.Start()) || s.To.After(p.End()) {
@@ -149,13 +157,15 @@ func checkSegments(cat *Catalog, p Period, segs []PlanSegment) error {
 // plan's base fee prorated by SegmentDays, one usage line per priced meter rated on
 // the segment's own usage, and a minimum line that tops the segment up to the
 // plan's (prorated) minimum charge. The ledger's cuts must be the segments' starts.
-func Rate(cat *Catalog, segs []PlanSegment, l *Ledger) (Invoice, error) {
+// Each segment is priced with its own plan version (a Catalog holds version 1
+// only; a Book every published one).
+func Rate(cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
 	return RateUnder(CurrentProration, cat, segs, l)
 }
 
 // RateUnder is Rate under a given proration rule, for the audit of an invoice
 // issued under an earlier one.
-func RateUnder(rule Proration, cat *Catalog, segs []PlanSegment, l *Ledger) (Invoice, error) {
+func RateUnder(rule Proration, cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
 	p := l.Period()
 	if err := checkSegments(cat, p, segs); err != nil {
 		return Invoice{}, fmt.Errorf("rate %s: %w", p, err)
@@ -171,10 +181,10 @@ func RateUnder(rule Proration, cat *Catalog, segs []PlanSegment, l *Ledger) (Inv
 				i+1, cuts[i].Format(time.RFC3339Nano), want[i].Format(time.RFC3339Nano))
 		}
 	}
-	inv := Invoice{Period: p, Currency: cat.Currency, Segments: segs, Proration: rule}
+	inv := Invoice{Period: p, Currency: cat.CurrencyCode(), Segments: segs, Proration: rule}
 	for i, s := range segs {
-		plan, _ := cat.Plan(s.Plan)
-		inv.Lines = append(inv.Lines, rateSegment(cat, plan, i, rule.Days(s), p.Days(), func(m string) decimal.Decimal {
+		plan, _ := cat.PlanVersion(s.Plan, s.Version)
+		inv.Lines = append(inv.Lines, rateSegment(cat.MinorUnits(), plan, i, rule.Days(s), p.Days(), func(m string) decimal.Decimal {
 			return l.Quantity(i, m)
 		})...)
 	}
@@ -205,7 +215,7 @@ func QuotePlan(cat *Catalog, planID string, usage map[string]decimal.Decimal) (Q
 		}
 	}
 	const days = 30 // any full period: proration factor days/days = 1
-	lines := rateSegment(cat, plan, 0, days, days, func(m string) decimal.Decimal { return usage[m] })
+	lines := rateSegment(cat.MinorUnits(), plan, 0, days, days, func(m string) decimal.Decimal { return usage[m] })
 	return Quote{Currency: cat.Currency, Lines: lines, Subtotal: sumLines(lines)}, nil
 }
 
@@ -226,8 +236,7 @@ func prorate(amount decimal.Decimal, days, periodDays int, minor int32) decimal.
 	return amount.Mul(decimal.NewFromInt(int64(days))).DivRound(decimal.NewFromInt(int64(periodDays)), minor)
 }
 
-func rateSegment(cat *Catalog, plan *Plan, seg, days, periodDays int, quantity func(string) decimal.Decimal) []Line {
-	minor := cat.MinorUnits()
+func rateSegment(minor int32, plan *Plan, seg, days, periodDays int, quantity func(string) decimal.Decimal) []Line {
 	name := plan.Name
 	if name == "" {
 		name = plan.ID
@@ -272,7 +281,7 @@ func rateSegment(cat *Catalog, plan *Plan, seg, days, periodDays int, quantity f
 // issued invoice is never rewritten; the issued amounts plus the adjustments equal
 // the re-rated invoice to the cent. It rates under the proration rule the
 // period's invoice was issued under. It also returns the updated ledger.
-func RateLateUsage(rule Proration, cat *Catalog, segs []PlanSegment, issued *Ledger, late []Usage) ([]Line, *Ledger, error) {
+func RateLateUsage(rule Proration, cat Plans, segs []PlanSegment, issued *Ledger, late []Usage) ([]Line, *Ledger, error) {
 	p := issued.Period()
 	before, err := RateUnder(rule, cat, segs, issued)
 	if err != nil {

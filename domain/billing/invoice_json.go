@@ -65,7 +65,7 @@ func (inv Invoice) MarshalJSON() ([]byte, error) {
 	}
 	segs := make([]PlanSegment, len(inv.Segments))
 	for i, s := range inv.Segments {
-		segs[i] = PlanSegment{Plan: s.Plan, From: s.From.UTC(), To: s.To.UTC()}
+		segs[i] = PlanSegment{Plan: s.Plan, Version: s.Version, From: s.From.UTC(), To: s.To.UTC()}
 	}
 	return json.Marshal(invoiceJSON{
 		InvoiceID: inv.InvoiceID, Number: inv.Number, TenantID: inv.TenantID, Period: inv.Period,

@@ -42,13 +42,21 @@ type Onboarded struct {
 	AdminUserID string    `json:"admin_user_id"`
 	AdminEmail  string    `json:"admin_email"`
 	At          time.Time `json:"at"`
+	// PlanVersion is the version of Plan the tenant subscribed to (the latest
+	// in the price book then, docs/ARCHITECTURE.md, decision 14); 0 in events
+	// recorded before plans had versions, which means version 1.
+	PlanVersion int `json:"plan_version,omitempty"`
 }
 
-// PlanChanged moves a tenant to another plan, effective At.
+// PlanChanged moves a tenant to another plan, or to another version of its plan
+// (a migration), effective At.
 type PlanChanged struct {
 	From string    `json:"from"`
 	To   string    `json:"to"`
 	At   time.Time `json:"at"`
+	// PlanVersion is the version of To now in force; 0 in events recorded
+	// before plans had versions, which means version 1.
+	PlanVersion int `json:"plan_version,omitempty"`
 }
 
 // NameReserved claims a tenant name platform-wide (stream name-<lowercase name>).
@@ -105,23 +113,26 @@ type UserClaimed struct {
 
 // Tenant is the folded profile.
 type Tenant struct {
-	ID        string    `json:"tenant_id"`
-	Name      string    `json:"tenant_name"`
-	Plan      string    `json:"plan"`
-	AdminID   string    `json:"admin_user_id"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Version   int64     `json:"version"`
+	ID   string `json:"tenant_id"`
+	Name string `json:"tenant_name"`
+	Plan string `json:"plan"`
+	// PlanVersion is the version of Plan in force (0: recorded before plans
+	// had versions, version 1).
+	PlanVersion int       `json:"plan_version,omitempty"`
+	AdminID     string    `json:"admin_user_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Version     int64     `json:"version"`
 }
 
 // Apply folds one profile event into the tenant.
 func (t *Tenant) Apply(version int64, ev any) {
 	switch e := ev.(type) {
 	case *Onboarded:
-		t.ID, t.Name, t.Plan, t.AdminID = e.TenantID, e.Name, e.Plan, e.AdminUserID
+		t.ID, t.Name, t.Plan, t.PlanVersion, t.AdminID = e.TenantID, e.Name, e.Plan, e.PlanVersion, e.AdminUserID
 		t.CreatedAt, t.UpdatedAt = e.At, e.At
 	case *PlanChanged:
-		t.Plan, t.UpdatedAt = e.To, e.At
+		t.Plan, t.PlanVersion, t.UpdatedAt = e.To, e.PlanVersion, e.At
 	}
 	t.Version = version
 }

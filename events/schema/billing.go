@@ -7,4 +7,5 @@ import (
 
 func registerBilling(r *events.Registry) {
 	r.Register(billing.TypeInvoiceIssued, 1, billing.Issued{})
+	r.Register(billing.TypeCatalogPublished, 1, billing.CatalogPublished{})
 }

@@ -31,8 +31,8 @@ func samples() map[string]any {
 	p, _ := billing.ParsePeriod("2026-10")
 	unit := decimal.RequireFromString("0.0005")
 	return map[string]any{
-		tenant.TypeOnboarded:    &tenant.Onboarded{TenantID: "01a2-tenant", Name: "acme", Plan: "starter", AdminUserID: "01a2-user", AdminEmail: "admin@acme.test", At: at},
-		tenant.TypePlanChanged:  &tenant.PlanChanged{From: "starter", To: "pro", At: at},
+		tenant.TypeOnboarded:    &tenant.Onboarded{TenantID: "01a2-tenant", Name: "acme", Plan: "starter", AdminUserID: "01a2-user", AdminEmail: "admin@acme.test", At: at, PlanVersion: 2},
+		tenant.TypePlanChanged:  &tenant.PlanChanged{From: "starter", To: "pro", At: at, PlanVersion: 3},
 		tenant.TypeNameReserved: &tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter", PasswordVerifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 		tenant.TypeUserAdded:    &tenant.UserAdded{UserID: "01a2-user", Email: "admin@acme.test", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Roles: []string{"tenant_admin"}, At: at},
 		item.TypePut:            &item.Put{ItemID: "doc-1", Data: json.RawMessage(`{"title":"hello"}`), Size: 17, PrevSize: 0, At: at},
@@ -48,7 +48,7 @@ func samples() map[string]any {
 		billing.TypeInvoiceIssued: &billing.Issued{
 			Invoice: billing.Invoice{
 				InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
-				Segments: []billing.PlanSegment{{Plan: "starter", From: p.Start(), To: p.End()}},
+				Segments: []billing.PlanSegment{{Plan: "starter", Version: 2, From: p.Start(), To: p.End()}},
 				Lines: []billing.Line{
 					{Kind: billing.LineBaseFee, Plan: "starter", Description: "starter base fee", Quantity: decimal.NewFromInt(31), Billable: decimal.NewFromInt(31), Amount: decimal.RequireFromString("19.00")},
 					{Kind: billing.LineUsage, Plan: "starter", Meter: "api_requests", Description: "api_requests", Quantity: decimal.NewFromInt(120000), Billable: decimal.NewFromInt(20000), UnitPrice: &unit, Amount: decimal.RequireFromString("10.00")},
@@ -59,6 +59,46 @@ func samples() map[string]any {
 		},
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
+		billing.TypeCatalogPublished:  catalogPublishedSample(),
+	}
+}
+
+func catalogPublishedSample() *billing.CatalogPublished {
+	cat, err := billing.ParseCatalog([]byte(`{"currency":"USD",
+	 "meters":[{"id":"compute_seconds","name":"Compute seconds","aggregation":"sum"},{"id":"seats","aggregation":"unique_count","property":"user"}],
+	 "plans":[{"id":"free","base_fee":"0"},
+	  {"id":"pro","name":"Pro","base_fee":"49.00","base_fee_timing":"arrears","minimum_charge":"10.00","prices":[
+	   {"meter":"api_requests","model":"graduated","included_units":"1000","tiers":[{"up_to":"5","unit_price":"5","flat_fee":"0"},{"unit_price":"1","flat_fee":"2"}]},
+	   {"meter":"storage_bytes","model":"package","package_size":"1073741824","package_price":"0.10","free_units":"10737418240"},
+	   {"meter":"compute_seconds","model":"per_unit","unit_price":"0.0001","transform_quantity":{"divide_by":"60","round":"up"}}]}]}`))
+	if err != nil {
+		panic(err)
+	}
+	return &billing.CatalogPublished{Catalog: cat, Created: []billing.PlanRef{{Plan: "pro", Version: 2}}, At: at}
+}
+
+// Profile events and invoices recorded before plans had versions carry none:
+// they decode with version 0 (version 1), and an event without a version is
+// still stored in that older form.
+func TestLegacyEventsWithoutPlanVersionsDecode(t *testing.T) {
+	tests := []struct {
+		typ, raw string
+		want     any
+	}{
+		{tenant.TypeOnboarded, `{"tenant_id":"t","tenant_name":"acme","plan":"pro","admin_user_id":"u","admin_email":"a@acme.test","at":"2026-11-14T09:30:00.123456Z"}`,
+			&tenant.Onboarded{TenantID: "t", Name: "acme", Plan: "pro", AdminUserID: "u", AdminEmail: "a@acme.test", At: at}},
+		{tenant.TypePlanChanged, `{"from":"starter","to":"pro","at":"2026-11-14T09:30:00.123456Z"}`,
+			&tenant.PlanChanged{From: "starter", To: "pro", At: at}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			got, err := Registry.Decode(events.Event{Type: tt.typ, SchemaVersion: 1, Data: json.RawMessage(tt.raw)})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			ne, err := Registry.New(tt.want)
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.raw, string(ne.Data))
+		})
 	}
 }
 
