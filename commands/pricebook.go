@@ -192,3 +192,34 @@ func (s *Service) planCatalog(ctx context.Context) (*billing.Book, Catalog, erro
 	}
 	return book, Catalog{book.Latest()}, nil
 }
+
+// PublishedMeters answers which meters clients may report from the latest
+// published catalogue, so a meter published while the platform runs is
+// accepted without a restart. A known meter costs no store read; an unknown
+// one reads the catalogue events newer than the cached book once, then answers
+// (docs/ARCHITECTURE.md, decision 14).
+type PublishedMeters struct {
+	Service *Service
+	// Fallback answers while nothing was ever published (the configured file).
+	Fallback MeterCatalog
+}
+
+// CustomMeter implements MeterCatalog.
+func (p PublishedMeters) CustomMeter(id string) bool {
+	s := p.Service
+	s.bookMu.Lock()
+	cur := s.book
+	s.bookMu.Unlock()
+	if cat := cur.Latest(); cat != nil && (Catalog{Catalog: cat}).CustomMeter(id) {
+		return true
+	}
+	book, err := s.readBook(context.Background())
+	if err != nil {
+		s.logger().Warn("price book not read; meter check uses the cached book", "err", err)
+		book = cur
+	}
+	if cat := book.Latest(); cat != nil {
+		return Catalog{Catalog: cat}.CustomMeter(id)
+	}
+	return p.Fallback != nil && p.Fallback.CustomMeter(id)
+}

@@ -186,7 +186,7 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Store, a.ReadModels = local.Events, local.ReadModels
 	if a.Platform, err = wire.Open(ctx, wire.Options{Events: a.Store, ReadModels: a.ReadModels, Projections: cfg.Projections,
 		Registerer: a.Registry, Clock: clk, Catalog: cat, Log: a.log, Passwords: hasher, Cursors: cursors,
-		UsageWindow: usageWindow(cfg.UsageWindowDays), Grace: cfg.Grace, MeterWrites: true,
+		UsageWindow: usageWindow(cfg.UsageWindowDays), Grace: cfg.Grace, MeterWrites: true, PublishCatalog: !cfg.Operator && cfg.CatalogFile != "",
 		OnIssued: func(billing.Invoice) { a.issued.Inc() }}); err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (a *App) buildHandler(addr string) error {
 		Authenticate:   auth.Bearer(ver),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
-		Meters:         commands.Catalog{Catalog: a.Billing.Catalog},
+		Meters:         a.Meters,
 		PasswordPolicy: identity.ValidatePassword,
 		Usage:          a.Meter,
 		TestClock:      a.testClock,

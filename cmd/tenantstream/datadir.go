@@ -33,9 +33,10 @@ type savedClock struct {
 // on the test clock keeps running on it: its events are dated on that clock, so
 // on the wall clock its tokens would look issued in the future and an invoiced
 // period open again. testClock (serve --test-clock) makes a test clock, resumed
-// from the saved one, else started at start (zero: now). Without it, a saved
+// from the saved one (ahead of the wall clock or behind it) unless start is
+// later, else started at start (zero: now). Without it, a saved
 // clock still ahead of the wall clock is an error that says what to do;
-// readOnly (the operator tools) runs on the saved clock instead.
+// readOnly (the operator tools) runs on the saved clock, ahead or behind.
 func dataDirClock(dir string, testClock, readOnly bool, start time.Time) (clock.Clock, *clock.Test, error) {
 	saved, found, err := loadTestClock(dir)
 	if err != nil {
@@ -48,18 +49,20 @@ func dataDirClock(dir string, testClock, readOnly bool, start time.Time) (clock.
 	}
 	switch {
 	case testClock:
-		if start.IsZero() {
-			start = wall
-		}
-		if resumed.After(start) {
+		// Resume where the directory's clock is, even behind the wall clock
+		// (a simulation that started in the past); a later start asked for wins.
+		switch {
+		case found && resumed.After(start):
 			start = resumed
+		case start.IsZero():
+			start = wall
 		}
 		t := clock.NewTest(start)
 		return t, t, nil
+	case found && readOnly:
+		return clock.NewTest(resumed), nil, nil
 	case !found || !resumed.After(wall):
 		return clock.System{}, nil, nil
-	case readOnly:
-		return clock.NewTest(resumed), nil, nil
 	}
 	return nil, nil, fmt.Errorf("the data directory %s ran on the test clock, which is at %s, %s ahead of the wall clock: "+
 		"start with --test-clock to continue on it, or use another data directory", dir, resumed.UTC().Format(time.RFC3339), resumed.Sub(wall).Round(time.Second))

@@ -48,6 +48,14 @@ func TestDataDirClockIsTheWallClockOtherwise(t *testing.T) {
 	assert.Nil(t, tc)
 	assert.Equal(t, clock.System{}, clk)
 
+	// A test clock behind the wall clock (a simulation of the past) resumes there.
+	behind := time.Now().Add(-90 * 24 * time.Hour)
+	require.NoError(t, saveTestClock(dir, behind))
+	clk, tc, err = dataDirClock(dir, true, false, time.Time{})
+	require.NoError(t, err)
+	require.NotNil(t, tc)
+	assert.WithinDuration(t, behind, clk.Now(), 5*time.Second)
+
 	// A saved clock the wall clock has overtaken is no reason to refuse.
 	require.NoError(t, saveTestClock(dir, time.Now().Add(-time.Hour)))
 	clk, _, err = dataDirClock(dir, false, false, time.Time{})

@@ -47,7 +47,7 @@ func serveCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&cfg.Addr, "addr", "localhost:8080", "listen address HOST:PORT")
 	f.BoolVar(&cfg.TestClock, "test-clock", false, "enable POST /test-clock to simulate time (development only)")
-	f.StringVar(&cfg.CatalogFile, "catalog", "", "plan catalogue file (YAML or JSON); default: the embedded catalogue")
+	f.StringVar(&cfg.CatalogFile, "catalog", "", "plan catalogue file (YAML or JSON) to publish at start if it differs from the latest published one (tenants keep their plan versions); default: keep what was published, or the embedded catalogue on a new data directory")
 	f.StringVar(&cfg.IssuerURL, "issuer", "", "token issuer URL (default http://ADDR)")
 	f.DurationVar(&cfg.Grace, "grace", commands.DefaultGrace, "how long after a period ends it is closed")
 	f.IntVar(&cfg.UsageWindowDays, "usage-window-days", commands.UsageMaxAgeDays, "how many days back reported usage may be dated (late usage of a closed period is billed on the next invoice)")

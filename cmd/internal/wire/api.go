@@ -49,6 +49,10 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 		if o.Passwords, err = identity.NewHasher(identity.HashParams{}); err != nil {
 			return fmt.Errorf("new hasher: %w", err)
 		}
+		// The shipped catalogue file is how a deployment publishes prices: the
+		// first cold start of a new file publishes it, the rest find it there.
+		// Without a file, an empty book gets the embedded default on first use.
+		o.PublishCatalog = env.CatalogFile != ""
 		if env.UserPoolID != "" {
 			users = cip.NewFromConfig(*o.AWS)
 			o.Users = &cognito.Directory{Client: users, UserPoolID: env.UserPoolID}
@@ -61,7 +65,7 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	if err != nil {
 		return nil, nil, err
 	}
-	api := &httpapi.API{Service: p.Service, Billing: p.Billing, Meters: commands.Catalog{Catalog: p.Billing.Catalog},
+	api := &httpapi.API{Service: p.Service, Billing: p.Billing, Meters: p.Meters,
 		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.Log}
 	var ver auth.TokenVerifier
 	if env.UserPoolID != "" {

@@ -81,6 +81,11 @@ type Options struct {
 	AuditReadModel bool
 	// MeterWrites gives the platform a Meter counting item writes (the local server).
 	MeterWrites bool
+	// PublishCatalog publishes Catalog into the store's price book at start if
+	// it differs from the latest published one (serve --catalog FILE, the api
+	// function's shipped file). Without it the book keeps what was published,
+	// and an empty book gets Catalog on first use; operator tools never publish.
+	PublishCatalog bool
 	// Metrics, when set, receives the EventsAppended and InvoicesIssued EMF lines.
 	Metrics *emf.Writer
 	// OnIssued, when set, is told about each newly issued invoice.
@@ -100,6 +105,8 @@ type Platform struct {
 	Service *commands.Service
 	Billing *commands.Billing
 	Meter   *commands.Meter // nil unless Options.MeterWrites
+	// Meters are the meters clients may report: the latest published catalogue's.
+	Meters commands.MeterCatalog
 	Log     *slog.Logger
 
 	metrics *emf.Writer
@@ -165,6 +172,17 @@ func Open(ctx context.Context, o Options) (*Platform, error) {
 		}
 	}
 	p.Billing = &commands.Billing{Service: p.Service, Catalog: cat, Grace: o.Grace, Log: p.Log, AuditReadModel: o.AuditReadModel, OnIssued: onIssued}
+	// Clients may report the meters of the latest published catalogue.
+	p.Meters = commands.PublishedMeters{Service: p.Service, Fallback: commands.Catalog{Catalog: cat}}
+	if o.PublishCatalog {
+		res, err := p.Service.PublishCatalog(ctx, cat)
+		if err != nil {
+			return nil, fmt.Errorf("publish the plan catalogue: %w", err)
+		}
+		if res.Changed {
+			p.Log.Info("plan catalogue published", "version", res.Version, "plan_versions", res.Created)
+		}
+	}
 	return p, nil
 }
 

@@ -214,9 +214,13 @@ func TestTenantRequestsUseTenantScopedCredentials(t *testing.T) {
 		assert.NotEmpty(t, own, "%s used the tenant's client", st.name)
 		assert.Empty(t, others, "%s used no other tenant's client", st.name)
 		for _, c := range base {
-			// The projections' generation state (platform metadata, cached briefly).
-			assert.True(t, c.Operation == "GetItem" && len(c.Keys) == 1 && strings.HasPrefix(c.Keys[0], "P#"),
-				"%s: the function's own role read only a generation item, not %+v", st.name, c)
+			// The projections' generation state (platform metadata, cached
+			// briefly), and the price book's catalogue stream, which is platform
+			// data every tenant's bill is rated with (docs/ARCHITECTURE.md, decision 14).
+			generation := c.Operation == "GetItem" && len(c.Keys) == 1 && strings.HasPrefix(c.Keys[0], "P#")
+			book := c.Operation == "Query" && len(c.Keys) == 1 && c.Keys[0] == "T#_platform#S#catalog"
+			assert.True(t, generation || book,
+				"%s: the function's own role read only a generation item or the price book, not %+v", st.name, c)
 		}
 		if st.check != nil {
 			st.check(t, r)
