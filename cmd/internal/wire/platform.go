@@ -107,7 +107,7 @@ type Platform struct {
 	Meter   *commands.Meter // nil unless Options.MeterWrites
 	// Meters are the meters clients may report: the latest published catalogue's.
 	Meters commands.MeterCatalog
-	Log     *slog.Logger
+	Log    *slog.Logger
 
 	metrics *emf.Writer
 }
