@@ -155,15 +155,6 @@ func (b *Billing) Invoice(ctx context.Context, m Meta, tenantID, invoiceID strin
 	return nil, domain.Errorf(domain.CodeNotFound, "no such invoice")
 }
 
-// Names of the invoices read model, kept for callers outside this package; the
-// projection owns them (docs/ARCHITECTURE.md, "Projections").
-//
-// Deprecated: use projections.InvoicesProjection and projections.InvoicesCollection.
-const (
-	InvoicesProjection = projections.InvoicesProjection
-	InvoicesCollection = projections.InvoicesCollection
-)
-
 // ListTenants pages through the platform's tenant directory (for scheduled jobs).
 func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]projections.TenantSummary, error) {
 	entries, err := s.Reader.List(ctx, projections.TenantsProjection, projections.PlatformTenant, projections.TenantsCollection, after, limit)

@@ -74,11 +74,3 @@ func decodePut(ev events.Event) (item.Put, error) {
 	return events.DecodeAs[item.Put](schema.Registry, ev)
 }
 
-// Names of the items read model, kept for callers outside this package; the
-// projection owns them (docs/ARCHITECTURE.md, "Projections").
-//
-// Deprecated: use projections.ItemsProjection and projections.ItemsCollection.
-const (
-	ItemsProjection = projections.ItemsProjection
-	ItemsCollection = projections.ItemsCollection
-)

@@ -50,7 +50,7 @@ func (r *itemsReader) Get(context.Context, string, events.TenantID, string, stri
 }
 
 func (r *itemsReader) List(_ context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
-	if projection != commands.ItemsProjection || collection != commands.ItemsCollection || tenant != r.tenant {
+	if projection != projections.ItemsProjection || collection != projections.ItemsCollection || tenant != r.tenant {
 		return nil, nil
 	}
 	r.mu.Lock()

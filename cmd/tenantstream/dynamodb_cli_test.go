@@ -223,7 +223,7 @@ func TestDynamoDBBillingAndProjectionsCLI(t *testing.T) {
 
 		// Nothing fed the invoices read model since the close: the rebuild reads
 		// the invoice from the store.
-		invs, err := p.engine.Reader().List(ctx, commands.InvoicesProjection, acme, commands.InvoicesCollection, "", 10)
+		invs, err := p.engine.Reader().List(ctx, projections.InvoicesProjection, acme, projections.InvoicesCollection, "", 10)
 		require.NoError(t, err)
 		assert.Empty(t, invs)
 
@@ -237,7 +237,7 @@ func TestDynamoDBBillingAndProjectionsCLI(t *testing.T) {
 
 		rep, code = auditJSON(t, with(tenantFlag, march, f.flags(), []string{"--catalog", catFile})...)
 		assert.Equal(t, 0, code, "%v", mismatches(rep))
-		invs, err = p.engine.Reader().List(ctx, commands.InvoicesProjection, acme, commands.InvoicesCollection, "", 10)
+		invs, err = p.engine.Reader().List(ctx, projections.InvoicesProjection, acme, projections.InvoicesCollection, "", 10)
 		require.NoError(t, err)
 		require.Len(t, invs, 1, "the invoices read model answers after the rebuild")
 		assert.Contains(t, string(invs[0].Value), `"number":1`)
