@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -82,18 +79,7 @@ func vmHWM(t *testing.T, pid int) int64 {
 // and the process, which is stopped when the test ends.
 func startServerProcess(t *testing.T, env ...string) (string, *os.Process) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tenantstream")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir())
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	base, cmd, stderr := serveProcessEnv(t, buildBinary(t), t.TempDir(), env)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
@@ -108,12 +94,7 @@ func startServerProcess(t *testing.T, env ...string) (string, *os.Process) {
 			t.Logf("server stderr (tail): %s", tail(stderr.String(), 4000))
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "server output")
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	m := regexp.MustCompile(`running on (http://\S+)`).FindStringSubmatch(line)
-	require.NotNil(t, m, "server said %q", line)
-	return m[1], cmd.Process
+	return base, cmd.Process
 }
 
 func tail(s string, n int) string {

@@ -35,7 +35,14 @@ func buildBinary(t *testing.T) string {
 // its base URL and the running command; the caller stops it.
 func serveProcess(t *testing.T, bin, data string, args ...string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
+	return serveProcessEnv(t, bin, data, nil, args...)
+}
+
+// serveProcessEnv is serveProcess with env added to the process's environment.
+func serveProcessEnv(t *testing.T, bin, data string, env []string, args ...string) (string, *exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
