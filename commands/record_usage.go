@@ -207,6 +207,12 @@ const (
 	reportedEventBytes = 48 << 10
 )
 
+// UsageClaimMargin is how much longer than the usage window a usage id's claim
+// is kept: a record dated at the window's edge and retried later still finds
+// its claim (a record older than the window is refused before its claim is
+// looked at), with room for clock skew between writers.
+const UsageClaimMargin = 24 * time.Hour
+
 // usageKey is the claim key of a usage record id.
 func usageKey(id string) string { return "usage:" + id }
 
@@ -299,7 +305,7 @@ func (s *Service) appendReported(ctx context.Context, m Meta, tid events.TenantI
 		}
 		_, err := s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: events.StreamID(UsageStreamID(period)), StreamType: metering.StreamType,
-			Expected: events.AnyVersion, ClaimKeys: keys, CorrelationID: m.CorrelationID,
+			Expected: events.AnyVersion, ClaimKeys: keys, ClaimTTL: s.usageWindow() + UsageClaimMargin, CorrelationID: m.CorrelationID,
 			Actor: m.Principal.UserID, Events: evs,
 		})
 		if err != nil {

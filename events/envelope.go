@@ -137,7 +137,12 @@ type AppendRequest struct {
 	// keys are recorded in the same transaction as the events. Stores that
 	// support it implement KeyClaimer.
 	ClaimKeys []string
-	Events    []NewEvent
+	// ClaimTTL, when positive, is how long the claims must at least be kept: a
+	// store may forget them after (DynamoDB expires them with its TTL, so they
+	// stop costing storage); 0 keeps them for good. Usage claims live as long as
+	// a record with their id can still be accepted (the usage window).
+	ClaimTTL time.Duration
+	Events   []NewEvent
 }
 
 // AppendResult is what an append wrote (or, for a retry, what the first attempt wrote).

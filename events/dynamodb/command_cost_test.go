@@ -13,6 +13,8 @@ import (
 	"github.com/tenantstream/tenantstream/commands/catalog"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/dynamodb"
 )
 
 // cost is what one command cost on the execution role's client.
@@ -77,4 +79,29 @@ func TestKeyedUsageReportCosts(t *testing.T) {
 	// A retry writes nothing: the claim's key and first result, then the
 	// answer's key and first result.
 	assert.Equal(t, cost{reads: 4}, retry)
+}
+
+// A usage id's claim expires with the table's TTL after the usage window plus
+// a day (docs/api.md, Idempotency): it stops costing storage, and once
+// expired it no longer counts as claimed, whether or not TTL deleted it yet.
+func TestUsageClaimsExpire(t *testing.T) {
+	t.Parallel()
+	s := newScopedStore(t)
+	ctx := context.Background()
+	req := events.AppendRequest{Tenant: "t1", Stream: "usage-2026-11", Expected: events.AnyVersion,
+		ClaimKeys: []string{"usage:a"}, ClaimTTL: time.Hour, Events: newEvents(1, false)}
+	_, err := s.store.Append(ctx, req)
+	require.NoError(t, err)
+	claimed, err := s.store.ClaimedKeys(ctx, "t1", []string{"usage:a"})
+	require.NoError(t, err)
+	assert.True(t, claimed["usage:a"])
+	_, err = s.store.Append(ctx, req)
+	assert.ErrorIs(t, err, events.ErrKeyClaimed, "claimed within its TTL")
+
+	later := dynamodb.New(s.base, "events", dynamodb.WithClock(offsetClock(2*time.Hour)))
+	claimed, err = later.ClaimedKeys(ctx, "t1", []string{"usage:a"})
+	require.NoError(t, err)
+	assert.False(t, claimed["usage:a"], "expired: absent")
+	_, err = later.Append(ctx, req)
+	assert.NoError(t, err, "an expired claim may be taken again")
 }

@@ -72,6 +72,13 @@ func condition(expr string, vals item, current item) (bool, error) {
 		have, ok1 := nval(current, "recorded_at")
 		limit, ok2 := nval(vals, ":ra")
 		return ok1 && ok2 && have.Cmp(limit) <= 0, nil
+	case "attribute_not_exists(PK) OR expires_at < :now":
+		if current == nil {
+			return true, nil
+		}
+		have, ok1 := nval(current, "expires_at")
+		now, ok2 := nval(vals, ":now")
+		return ok1 && ok2 && have.Cmp(now) < 0, nil
 	case "attribute_not_exists(PK) OR recorded_at <= :forgotten":
 		if current == nil {
 			return true, nil

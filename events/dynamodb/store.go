@@ -412,7 +412,7 @@ func (s *Store) buildTx(a *appendAttempt, head int64, headCheck bool, records in
 		}
 	}
 	for _, k := range req.ClaimKeys {
-		t.items = append(t.items, s.claimPut(req, k))
+		t.items = append(t.items, s.claimPut(req, k, t.stamp))
 	}
 	if headCheck {
 		t.checkAt = len(t.items)
@@ -458,15 +458,23 @@ func (s *Store) idPut(req events.AppendRequest, e events.Event) ddbtypes.Transac
 }
 
 // claimPut claims one of the request's keys (decision 13).
-func (s *Store) claimPut(req events.AppendRequest, k string) ddbtypes.TransactWriteItem {
-	return ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
-		TableName: &s.table,
-		Item: map[string]ddbtypes.AttributeValue{
-			attrPK: str(claimPK(req.Tenant, k)), attrSK: num(0),
-			attrKind: str(kindClaim), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
-		},
-		ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	}}
+func (s *Store) claimPut(req events.AppendRequest, k string, stamp int64) ddbtypes.TransactWriteItem {
+	item := map[string]ddbtypes.AttributeValue{
+		attrPK: str(claimPK(req.Tenant, k)), attrSK: num(0),
+		attrKind: str(kindClaim), attrTenant: str(string(req.Tenant)), attrStream: str(string(req.Stream)),
+	}
+	cond := "attribute_not_exists(PK)"
+	if req.ClaimTTL > 0 {
+		// DynamoDB's TTL deletes the claim some time after expires_at; until it
+		// does, an expired claim is as good as absent, so it may be taken again.
+		item[attrExpires] = num(time.UnixMicro(stamp).Add(req.ClaimTTL).Unix() + 1)
+		cond = "attribute_not_exists(PK) OR " + attrExpires + " < :now"
+	}
+	put := &ddbtypes.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(cond)}
+	if req.ClaimTTL > 0 {
+		put.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{":now": num(time.UnixMicro(stamp).Unix())}
+	}
+	return ddbtypes.TransactWriteItem{Put: put}
 }
 
 // headCheck requires the expected head to exist and to be stamped no later than
@@ -775,14 +783,20 @@ func (s *Store) ClaimedKeys(ctx context.Context, tenant events.TenantID, keys []
 		return nil, fmt.Errorf("claimed keys: %w", err)
 	}
 	out := map[string]bool{}
+	now := s.clock.Now().Unix()
 	for _, k := range keys {
 		it, err := s.getItem(ctx, c, claimPK(tenant, k), 0)
 		if err != nil {
 			return nil, fmt.Errorf("claimed keys: %w", err)
 		}
-		if it != nil {
-			out[k] = true
+		if it == nil {
+			continue
 		}
+		// A claim past its expiry is absent, whether or not TTL deleted it yet.
+		if exp, err := getN(it, attrExpires); err == nil && exp < now {
+			continue
+		}
+		out[k] = true
 	}
 	return out, nil
 }

@@ -22,8 +22,9 @@ const (
 	attrGSI1PK  = "GSI1PK"
 	attrGSI1SK  = "GSI1SK"
 	tenantIndex = "tenant-history"
-	// attrExpires is the events table's time-to-live attribute: only idempotency
-	// records carry it, and they are forgotten after a day anyway (docs/api.md).
+	// attrExpires is the events table's time-to-live attribute: idempotency
+	// records carry it (forgotten after a day, docs/api.md) and so do usage-id
+	// claims (kept as long as a usage record can be dated back, plus a day).
 	attrExpires = "expires_at"
 )
 
