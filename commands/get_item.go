@@ -73,4 +73,3 @@ func (s *Service) loadItem(ctx context.Context, tenant events.TenantID, itemID s
 func decodePut(ev events.Event) (item.Put, error) {
 	return events.DecodeAs[item.Put](schema.Registry, ev)
 }
-
