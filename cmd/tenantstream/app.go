@@ -411,7 +411,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		a.log.Warn("shutdown: requests did not drain", "err", err)
 	}
-	op.Close() // cancels running operator commands and removes the socket
+	// Cancels running operator commands and removes the socket.
+	op.Close()
 	stopLoops() // the meter flushes once more on its way out
 	loopsWG.Wait()
 	if err := a.WaitForProjections(shutdownCtx); err != nil {
