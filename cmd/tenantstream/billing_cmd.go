@@ -39,7 +39,8 @@ func closeCmd(catalogFile *string) *cobra.Command {
 		Use:   "close --period YYYY-MM [--tenant ID]",
 		Short: "Issue invoices for a period (idempotent)",
 		Long: "Issue invoices for a period (idempotent).\n\n" +
-			"On sqlite the server must be stopped; on dynamodb the invoice event goes to the events table and the\n" +
+			"On sqlite, with the server running on --data, the server closes the period (over data/operator.sock);\n" +
+			"an invoice already issued is reported \"already closed\" and exits 0. On dynamodb the invoice event goes to the events table and the\n" +
 			"projector functions update the read models, and without --tenant the tenants come from the tenants read model.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := billing.ParsePeriod(period)

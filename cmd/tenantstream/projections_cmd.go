@@ -32,7 +32,8 @@ func projectionsCmd() *cobra.Command {
 		Use:   "rebuild NAME|--all [--tenant ID]",
 		Short: "Rebuild a projection from the event store into a fresh generation, then switch",
 		Long: "Rebuild a projection from the event store into a fresh generation, then switch.\n\n" +
-			"On sqlite the server must be stopped. On dynamodb the rebuild reads the events table and writes the new\n" +
+			"On sqlite, with the server running on --data, the server rebuilds on its own engine (over data/operator.sock).\n" +
+			"On dynamodb the rebuild reads the events table and writes the new\n" +
 			"generation to the read-model table; the projector functions keep applying new events meanwhile, so rebuild\n" +
 			"when traffic is quiet.",
 		Args: cobra.MaximumNArgs(1),
