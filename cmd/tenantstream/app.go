@@ -393,6 +393,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer loopsWG.Done(); a.Meter.Run(loops, a.cfg.FlushInterval) }()
 	go func() { defer loopsWG.Done(); a.Scheduler.Run(loops, a.cfg.ScheduleInterval) }()
 	go func() { defer loopsWG.Done(); a.Dispatcher.Run(loops, a.cfg.DeliverInterval) }()
+	// Operator commands on the live platform (docs/ARCHITECTURE.md, "Operations").
+	op := a.serveOperator(bg)
 
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
@@ -409,6 +411,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		a.log.Warn("shutdown: requests did not drain", "err", err)
 	}
+	// Cancels running operator commands and removes the socket.
+	op.Close()
 	stopLoops() // the meter flushes once more on its way out
 	loopsWG.Wait()
 	if err := a.WaitForProjections(shutdownCtx); err != nil {

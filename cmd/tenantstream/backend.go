@@ -61,7 +61,8 @@ type toolOptions struct {
 	grace           time.Duration // how long after its end a period may be closed; 0: commands.DefaultGrace
 	usageWindowDays int           // how far back usage may be dated; 0: commands.UsageMaxAgeDays
 	auditReadModel  bool          // audits also compare the ledgers read model
-	// exclusive (sqlite) locks the data directory, so the server must be stopped,
+	// exclusive (sqlite) locks the data directory, so the server must be stopped
+	// (the writing commands first try a running server: sendToServer),
 	// and brings the projections up to date first; otherwise the store is
 	// opened for reading next to a running server.
 	exclusive bool

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/events"
-	"github.com/tenantstream/tenantstream/projections"
 )
 
 func billingCmd() *cobra.Command {
@@ -39,33 +39,33 @@ func closeCmd(catalogFile *string) *cobra.Command {
 		Use:   "close --period YYYY-MM [--tenant ID]",
 		Short: "Issue invoices for a period (idempotent)",
 		Long: "Issue invoices for a period (idempotent).\n\n" +
-			"On sqlite the server must be stopped; on dynamodb the invoice event goes to the events table and the\n" +
+			"On sqlite, with the server running on --data, the server closes the period (over data/operator.sock);\n" +
+			"an invoice already issued is reported \"already closed\" and exits 0. On dynamodb the invoice event goes to the events table and the\n" +
 			"projector functions update the read models, and without --tenant the tenants come from the tenants read model.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := billing.ParsePeriod(period)
 			if err != nil {
 				return fmt.Errorf("--period: %w", err)
 			}
+			// A running server closes it with its own platform (docs/ARCHITECTURE.md, "Operations").
+			req := closeRequest{Period: period, Tenant: tenant}
+			if cmd.Flags().Changed("grace") {
+				req.Grace = grace.String()
+			}
+			if *catalogFile != "" {
+				if req.Catalog, err = filepath.Abs(*catalogFile); err != nil {
+					return err
+				}
+			}
+			if sent, err := be.sendToServer(cmd, "/v1/billing/close", req); sent {
+				return err
+			}
 			app, err := be.open(cmd, toolOptions{catalogFile: *catalogFile, grace: grace, usageWindowDays: usageDays, exclusive: true})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			out := cmd.OutOrStdout()
-			closeOne := func(t events.TenantID) error {
-				res, err := app.Billing.Close(cmd.Context(), t, p)
-				if err != nil {
-					return fmt.Errorf("close %s for %s: %w", p, t, err)
-				}
-				printClosed(out, res, app.Billing.Catalog.MinorUnits())
-				return nil
-			}
-			if tenant != "" {
-				err = closeOne(events.TenantID(tenant))
-			} else {
-				err = app.Service.EachTenant(cmd.Context(), func(t projections.TenantSummary) error { return closeOne(events.TenantID(t.TenantID)) })
-			}
-			if err != nil {
+			if err := closePeriods(cmd.Context(), cmd.OutOrStdout(), app.Billing, app.Service, events.TenantID(tenant), p); err != nil {
 				return err
 			}
 			return app.CatchUp(cmd.Context())
@@ -133,7 +133,7 @@ func printClosed(out io.Writer, res commands.CloseResult, minor int32) {
 	case res.Issued:
 		fmt.Fprintf(out, "%s %s: issued invoice %d (%s) %s %s\n", res.TenantID, res.Period, res.Invoice.Number, res.Invoice.InvoiceID, res.Invoice.Subtotal.StringFixed(minor), res.Invoice.Currency)
 	case res.Invoice != nil:
-		fmt.Fprintf(out, "%s %s: already closed (invoice %d)\n", res.TenantID, res.Period, res.Invoice.Number)
+		fmt.Fprintf(out, "%s %s: already closed (invoice %d); nothing to do\n", res.TenantID, res.Period, res.Invoice.Number)
 	default:
 		fmt.Fprintf(out, "%s %s: nothing to bill: %s\n", res.TenantID, res.Period, res.Reason)
 	}

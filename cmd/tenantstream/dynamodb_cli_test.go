@@ -174,7 +174,7 @@ func TestDynamoDBBillingAndProjectionsCLI(t *testing.T) {
 	assert.Regexp(t, `^`+string(acme)+` 2026-03: issued invoice 1 \(\S+\) 36\.00 USD\n$`, out, "31.00 base + 50 calls over 100 at 0.10")
 	out, errOut, err = runCLI(t, with([]string{"billing", "close"}, march, tenantFlag, f.flags(), []string{"--catalog", catFile})...)
 	require.NoError(t, err, "stderr %s", errOut)
-	assert.Equal(t, string(acme)+" 2026-03: already closed (invoice 1)\n", out, "a second close issues nothing")
+	assert.Equal(t, string(acme)+" 2026-03: already closed (invoice 1); nothing to do\n", out, "a second close issues nothing")
 
 	rep, code := auditJSON(t, with(tenantFlag, march, f.flags(), []string{"--catalog", catFile})...)
 	assert.Equal(t, 0, code, "%v", mismatches(rep))

@@ -32,7 +32,8 @@ func projectionsCmd() *cobra.Command {
 		Use:   "rebuild NAME|--all [--tenant ID]",
 		Short: "Rebuild a projection from the event store into a fresh generation, then switch",
 		Long: "Rebuild a projection from the event store into a fresh generation, then switch.\n\n" +
-			"On sqlite the server must be stopped. On dynamodb the rebuild reads the events table and writes the new\n" +
+			"On sqlite, with the server running on --data, the server rebuilds on its own engine (over data/operator.sock).\n" +
+			"On dynamodb the rebuild reads the events table and writes the new\n" +
 			"generation to the read-model table; the projector functions keep applying new events meanwhile, so rebuild\n" +
 			"when traffic is quiet.",
 		Args: cobra.MaximumNArgs(1),
@@ -49,19 +50,17 @@ func projectionsCmd() *cobra.Command {
 			default:
 				return errors.New("name one projection or pass --all")
 			}
+			tty := isTerminal(cmd.ErrOrStderr())
+			// A running server rebuilds on its own engine (docs/ARCHITECTURE.md, "Operations").
+			if sent, err := rebuildFlags.sendToServer(cmd, "/v1/projections/rebuild", rebuildRequest{Projections: names, Tenant: tenant, TTY: tty}); sent {
+				return err
+			}
 			app, err := rebuildFlags.open(cmd, toolOptions{exclusive: true})
 			if err != nil {
 				return err
 			}
 			defer app.Close()
-			pp := projections.NewProgressPrinter(cmd.ErrOrStderr())
-			for _, n := range names {
-				if err := app.Engine.Rebuild(cmd.Context(), n, projections.RebuildOptions{Tenant: events.TenantID(tenant), Progress: pp.Print}); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s\n", n)
-			}
-			return nil
+			return rebuildProjections(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), tty, app.Engine, names, events.TenantID(tenant))
 		},
 	}
 	rebuild.Flags().StringVar(&tenant, "tenant", "", "rebuild one tenant only")
