@@ -128,10 +128,15 @@ func auditCmd(catalogFile *string) *cobra.Command {
 }
 
 // printClosed reports what closing one tenant's period did.
-func printClosed(out io.Writer, res commands.CloseResult, minor int32) {
+func printClosed(out io.Writer, res commands.CloseResult) {
 	switch {
 	case res.Issued:
-		fmt.Fprintf(out, "%s %s: issued invoice %d (%s) %s %s\n", res.TenantID, res.Period, res.Invoice.Number, res.Invoice.InvoiceID, res.Invoice.Subtotal.StringFixed(minor), res.Invoice.Currency)
+		// In the invoice's own currency: the price book's, not a file's.
+		amount := res.Invoice.Subtotal.String()
+		if minor, err := billing.MinorUnits(res.Invoice.Currency); err == nil {
+			amount = res.Invoice.Subtotal.StringFixed(minor)
+		}
+		fmt.Fprintf(out, "%s %s: issued invoice %d (%s) %s %s\n", res.TenantID, res.Period, res.Invoice.Number, res.Invoice.InvoiceID, amount, res.Invoice.Currency)
 	case res.Invoice != nil:
 		fmt.Fprintf(out, "%s %s: already closed (invoice %d); nothing to do\n", res.TenantID, res.Period, res.Invoice.Number)
 	default:

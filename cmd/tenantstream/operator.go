@@ -31,7 +31,7 @@ func closePeriods(ctx context.Context, out io.Writer, b *commands.Billing, s *co
 		if err != nil {
 			return fmt.Errorf("close %s for %s: %w", p, t, err)
 		}
-		printClosed(out, res, b.Catalog.MinorUnits())
+		printClosed(out, res)
 		return nil
 	}
 	if tenant != "" {
