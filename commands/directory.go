@@ -114,12 +114,14 @@ func (s *Service) addDirectoryUser(ctx context.Context, m Meta, tid events.Tenan
 			if err != nil {
 				return User{}, storeError("decode user claim", err)
 			}
-			// The same request again (its password): resume the claim, as its
-			// keyed retry would; both attempts set the same password.
-			if ok, err := s.Passwords.Verify(password, c.PasswordHash); err != nil {
-				return User{}, fmt.Errorf("verify user claim: %w", err)
-			} else if ok {
-				return s.resumeDirectoryUser(ctx, m, tid, email, password, last)
+			// The same request again (its role and password): resume the claim,
+			// as its keyed retry would; both attempts set the same password.
+			if c.Role == role {
+				if ok, err := s.Passwords.Verify(password, c.PasswordHash); err != nil {
+					return User{}, fmt.Errorf("verify user claim: %w", err)
+				} else if ok {
+					return s.resumeDirectoryUser(ctx, m, tid, email, password, last)
+				}
 			}
 			// Another request takes the email over only once no call of the
 			// claim's can still reach the directory (docs/ARCHITECTURE.md, decision 13).

@@ -181,3 +181,28 @@ func (s *failingUserAppend) Append(ctx context.Context, req events.AppendRequest
 	}
 	return s.Store.Append(ctx, req)
 }
+
+// Without a key, the same password with another role is another request: it
+// does not resume a pending claim (and so never silently gets the claim's role).
+func TestAnotherRoleDoesNotResumeAClaim(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	dir := &fakeDirectory{users: map[string]commands.DirectoryUser{}}
+	f.svc.Users = dir
+	tid, m := f.onboard(t, "dirrole")
+	add := commands.AddUser{Tenant: tid, Email: "dan@dirrole.test", Password: "D4n-secret!!", Role: "tenant_member"}
+	f.svc.Store = &failingUserAppend{Store: f.store}
+	_, err := f.svc.AddUser(f.ctx, m, add, identity.ValidatePassword)
+	require.Error(t, err)
+	f.svc.Store = f.store
+
+	admin := add
+	admin.Role = "tenant_admin"
+	start := time.Now()
+	_, err = f.svc.AddUser(f.ctx, m, admin, identity.ValidatePassword)
+	assert.Equal(t, domain.CodeConflict, domain.ErrorCode(err))
+	assert.Less(t, time.Since(start), time.Second, "refused at once, not waited on")
+	require.NoError(t, f.clk.Set(f.clk.Now().Add(commands.ClaimLease)))
+	u, err := f.svc.AddUser(f.ctx, m, add, identity.ValidatePassword)
+	require.NoError(t, err, "the same request resumes the claim after its lease")
+	assert.Equal(t, []string{"tenant_member"}, u.Roles)
+}
