@@ -86,7 +86,8 @@ func subscribe(t *testing.T, ctx context.Context, p *awsPlatform, topics *snsapi
 
 // settle does what the Pipe, the bus and Lambda do on AWS: the runner moves new
 // stream records onto the bus, whose rules queue them per projection, and each
-// queued bus event is the payload of that projection's projector function.
+// queued bus event is a record of an SQS batch for that projection's projector
+// function, as its event source mapping delivers them.
 func (p *awsPlatform) settle() {
 	p.t.Helper()
 	for round := 0; round < 20; round++ {
@@ -100,8 +101,17 @@ func (p *awsPlatform) settle() {
 				if len(out.Messages) == 0 {
 					break
 				}
+				// The event source mapping's batch: the queued bus events as SQS
+				// records; every one must succeed here (no batch item failures).
+				batch := events.SQSEvent{}
 				for _, m := range out.Messages {
-					p.projectors[name].Invoke(p.t, []byte(aws.ToString(m.Body)), nil)
+					batch.Records = append(batch.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+						Body: aws.ToString(m.Body), EventSource: "aws:sqs", EventSourceARN: queueARN(p.t, p.ctx, p.sqs, url)})
+				}
+				var resp events.SQSEventResponse
+				p.projectors[name].Invoke(p.t, batch, &resp)
+				require.Empty(p.t, resp.BatchItemFailures, "projector %s", name)
+				for _, m := range out.Messages {
 					_, err := p.sqs.DeleteMessage(p.ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
 					require.NoError(p.t, err)
 					delivered++

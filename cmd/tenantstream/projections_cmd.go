@@ -86,5 +86,6 @@ func projectionsCmd() *cobra.Command {
 	}
 	parkedFlags.add(parked)
 	c.AddCommand(list, rebuild, parked)
+	c.AddCommand(redriveCmd()) // projections_redrive.go
 	return c
 }

@@ -3,6 +3,8 @@ package stack
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
@@ -28,6 +30,19 @@ func (b *builder) billingClose() {
 		// Bounds the load a close puts on the tables.
 		MaxConcurrency: jsii.Number(5),
 	}))
+
+	// The schedule's dead-letter queue keeps invocations Scheduler could not
+	// make; an asynchronous invocation that fails in the function is retried
+	// twice by Lambda and then discarded unless the function has an on-failure
+	// destination (docs/aws.md, "Delivery that cannot drop an event"), so it
+	// gets one. The record there names the failed request; rerun the close
+	// (idempotent) with `tenantstream billing close --backend dynamodb`.
+	closeFailed := b.deadLetterQueue("BillingCloseFailedQueue", "billing-close-failed")
+	closeFn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		OnFailure:     awslambdadestinations.NewSqsDestination(closeFailed),
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+	})
 
 	scheduleDLQ := b.deadLetterQueue("BillingScheduleDLQ", "billing-schedule")
 	// An own role, so the finding on the grant CDK makes (the function and its

@@ -46,6 +46,8 @@ type resources struct {
 	tenantRole awsiam.Role
 	httpAPI    awsapigatewayv2.HttpApi
 	closeQueue awssqs.Queue
+	// projectionQueues are the queues the rules deliver to, by projection.
+	projectionQueues map[string]awssqs.Queue
 }
 
 type namedQueue struct {
@@ -108,7 +110,7 @@ func (b *builder) queue(id string, visibility awscdk.Duration, dlq awssqs.Queue)
 // deadLetterQueue creates a DLQ that operations alarm on as soon as it holds a message.
 func (b *builder) deadLetterQueue(id, name string) awssqs.Queue {
 	q := b.queue(id, nil, nil)
-	suppress(q, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue (of a pipe, a rule target or a schedule target), which cdk-nag cannot see.")
+	suppress(q, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue (of a pipe, a schedule target or a function's asynchronous invocations), which cdk-nag cannot see.")
 	b.res.dlqs = append(b.res.dlqs, namedQueue{name: name, queue: q})
 	return q
 }

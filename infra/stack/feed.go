@@ -5,8 +5,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awspipes"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tenantstream/tenantstream/events/eventbridge"
@@ -21,10 +23,28 @@ const (
 	PipeBatchWindowSecs  = 1
 	PipeMaxRetries       = 10
 	PipeMaxRecordAgeSecs = 6 * 60 * 60
-	// ProjectionRetries is how often EventBridge retries a projector invocation
-	// before the event goes to the projection's dead-letter queue.
+	// ProjectionRetries and ProjectionMaxEventAge bound how long EventBridge
+	// retries putting an event on a projection's queue before it dead-letters
+	// it (docs/aws.md, "Delivery that cannot drop an event").
 	ProjectionRetries     = 8
 	ProjectionMaxEventAge = 6 // hours
+	// ProjectorTimeoutSecs is each projector function's timeout.
+	ProjectorTimeoutSecs = 60
+	// ProjectionVisibilitySecs is the projection queue's visibility timeout: AWS
+	// advises six times the function's timeout, so a batch retried after a
+	// throttle does not overlap a slow one (docs/aws.md).
+	ProjectionVisibilitySecs = 6 * ProjectorTimeoutSecs
+	// ProjectionMaxReceiveCount is how often a message is received (so
+	// projected and failed) before SQS moves it to the dead-letter queue: five
+	// tries over at least 30 minutes (five visibility timeouts).
+	ProjectionMaxReceiveCount = 5
+	// ProjectionRetentionDays is both projection queues' retention, the SQS
+	// maximum. On a standard queue a message's expiry keeps its original
+	// enqueue time in the dead-letter queue, so the dead-letter queue's
+	// retention must not be shorter than the source's (docs/aws.md).
+	ProjectionRetentionDays = 14
+	// ProjectionBatchSize is the event source mapping's batch: the pipe's.
+	ProjectionBatchSize = 10
 )
 
 // PipeFilter keeps only stored events: idempotency records, event-id claims and the
@@ -116,16 +136,55 @@ func RulePattern(pipeName string, p projections.Projection) *awsevents.EventPatt
 	}
 }
 
+// projectionRule routes the projection's events to its queue, which its
+// projector drains through an event source mapping with ReportBatchItemFailures
+// (docs/aws.md, "Delivery that cannot drop an event"). Not the function itself:
+// EventBridge invokes a Lambda target asynchronously, Lambda retries a function
+// error twice and then discards the event, and the target's dead-letter queue
+// only receives events EventBridge could not deliver, never function errors.
+// From the queue a failed event is received again until maxReceiveCount, then
+// kept 14 days in the dead-letter queue, from which `tenantstream projections
+// redrive` moves it back. The dead-letter queue is also the rule target's, so
+// an event EventBridge could not put on the queue lands in the same place, with
+// the same body, and is redriven the same way.
 func (b *builder) projectionRule(bus awsevents.EventBus, pipeName string, p projections.Projection) {
-	dlq := b.deadLetterQueue("ProjectionDLQ-"+p.Name(), "projection-"+p.Name())
-	rule := awsevents.NewRule(b.stack, jsii.String("ProjectionRule-"+p.Name()), &awsevents.RuleProps{
+	name := p.Name()
+	retention := awscdk.Duration_Days(jsii.Number(ProjectionRetentionDays))
+	dlq := awssqs.NewQueue(b.stack, jsii.String("ProjectionDLQ-"+name), &awssqs.QueueProps{
+		QueueName:       jsii.String(eventbridge.ProjectionDLQName(b.cfg.Prefix, name)),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: retention,
+	})
+	suppress(dlq, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue (of the projection's queue and of its rule's target), which cdk-nag cannot see.")
+	b.res.dlqs = append(b.res.dlqs, namedQueue{name: "projection-" + name, queue: dlq})
+	queue := awssqs.NewQueue(b.stack, jsii.String("ProjectionQueue-"+name), &awssqs.QueueProps{
+		QueueName:         jsii.String(eventbridge.ProjectionQueueName(b.cfg.Prefix, name)),
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(ProjectionVisibilitySecs)),
+		RetentionPeriod:   retention,
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(ProjectionMaxReceiveCount)},
+	})
+	if b.res.projectionQueues == nil {
+		b.res.projectionQueues = map[string]awssqs.Queue{}
+	}
+	b.res.projectionQueues[name] = queue
+	rule := awsevents.NewRule(b.stack, jsii.String("ProjectionRule-"+name), &awsevents.RuleProps{
 		EventBus:     bus,
-		Description:  jsii.String("Events the " + p.Name() + " projection handles"),
+		Description:  jsii.String("Events the " + name + " projection handles"),
 		EventPattern: RulePattern(pipeName, p),
 	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(b.res.projectors[p.Name()], &awseventstargets.LambdaFunctionProps{
+	// The whole event is the message body (no input transformation), which
+	// the projector decodes.
+	rule.AddTarget(awseventstargets.NewSqsQueue(queue, &awseventstargets.SqsQueueProps{
 		DeadLetterQueue: dlq,
 		RetryAttempts:   jsii.Number(ProjectionRetries),
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(ProjectionMaxEventAge)),
+	}))
+	b.res.projectors[name].AddEventSource(awslambdaeventsources.NewSqsEventSource(queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(ProjectionBatchSize),
+		// Only the failed records are received again (wire.ProjectBatch lists them).
+		ReportBatchItemFailures: jsii.Bool(true),
 	}))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/events/eventbridge"
 	"github.com/tenantstream/tenantstream/infra/stack"
 	"github.com/tenantstream/tenantstream/projections"
 )
@@ -49,20 +50,34 @@ func TestPipe(t *testing.T) {
 	}, pattern, "only stored events, as docs/aws.md documents")
 }
 
-// projectionRules maps a projection name to its rule, found by the rule's pattern.
+// projectionRules maps a projection name to its rule, found by the rule's
+// target: a queue that an event source mapping drains into a projector.
 func projectionRules(t *testing.T, s *synthesized) map[string]resource {
 	t.Helper()
 	out := map[string]resource{}
 	for id, r := range s.ofType("AWS::Events::Rule") {
-		fn := r.Properties["Targets"].([]any)[0].(map[string]any)["Arn"]
-		fnRes, ok := s.resources[refID(fn)]
-		require.True(t, ok, "rule %s targets a function of this stack", id)
-		env := fnRes.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		queue := refID(r.Properties["Targets"].([]any)[0].(map[string]any)["Arn"])
+		require.Equal(t, "AWS::SQS::Queue", s.resources[queue].Type, "rule %s targets a queue", id)
+		fn := projectorOf(t, s, queue)
+		env := s.resources[fn].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 		name, _ := env[stack.EnvProjection].(string)
-		require.NotEmpty(t, name, "rule %s targets a projector", id)
+		require.NotEmpty(t, name, "rule %s's queue feeds a projector", id)
 		out[name] = r
 	}
 	return out
+}
+
+// projectorOf is the function the one event source mapping of queue invokes.
+func projectorOf(t *testing.T, s *synthesized, queue string) string {
+	t.Helper()
+	var fns []string
+	for _, m := range s.ofType("AWS::Lambda::EventSourceMapping") {
+		if m.Properties["EventSourceArn"].(map[string]any)["Fn::GetAtt"].([]any)[0] == queue {
+			fns = append(fns, refID(m.Properties["FunctionName"]))
+		}
+	}
+	require.Len(t, fns, 1, "one event source mapping reads %s", queue)
+	return fns[0]
 }
 
 func checkProjectionRule(t *testing.T, s *synthesized, p projections.Projection, rule resource) {
@@ -84,12 +99,38 @@ func checkProjectionRule(t *testing.T, s *synthesized, p projections.Projection,
 	targets := rule.Properties["Targets"].([]any)
 	require.Len(t, targets, 1)
 	target := targets[0].(map[string]any)
-	dlq := refID(target["DeadLetterConfig"].(map[string]any)["Arn"])
-	require.NotEmpty(t, dlq, "%s: the target has a dead-letter queue", p.Name())
-	assert.Equal(t, "AWS::SQS::Queue", s.resources[dlq].Type)
+	_, transformed := target["InputTransformer"]
+	assert.False(t, transformed, "%s: the whole event is the message body", p.Name())
 	retry := target["RetryPolicy"].(map[string]any)
 	assert.Greater(t, retry["MaximumRetryAttempts"], float64(0))
 	assert.Less(t, retry["MaximumEventAgeInSeconds"], float64(24*60*60))
+
+	// The queue: a dead-letter queue after maxReceiveCount receives, both kept
+	// 14 days, visibility six times the projector's timeout.
+	queueID := refID(target["Arn"])
+	queue := s.resources[queueID].Properties
+	assert.Equal(t, eventbridge.ProjectionQueueName("tenantstream", p.Name()), queue["QueueName"], "the name redrive looks up")
+	redrive := queue["RedrivePolicy"].(map[string]any)
+	dlqID := refID(redrive["deadLetterTargetArn"])
+	require.NotEmpty(t, dlqID)
+	dlq := s.resources[dlqID].Properties
+	assert.Equal(t, eventbridge.ProjectionDLQName("tenantstream", p.Name()), dlq["QueueName"])
+	assert.Equal(t, float64(stack.ProjectionMaxReceiveCount), redrive["maxReceiveCount"])
+	assert.GreaterOrEqual(t, redrive["maxReceiveCount"], float64(3), "more than one retry before dead-lettering")
+	assert.Equal(t, float64(14*24*60*60), queue["MessageRetentionPeriod"])
+	assert.Equal(t, float64(14*24*60*60), dlq["MessageRetentionPeriod"], "the DLQ keeps a message's original enqueue time: no shorter than the source's")
+	assert.Equal(t, map[string]any{"Arn": getAtt(dlqID, "Arn")}, target["DeadLetterConfig"], "%s: what EventBridge cannot deliver goes to the same DLQ", p.Name())
+	fn := projectorOf(t, s, queueID)
+	timeout := s.resources[fn].Properties["Timeout"].(float64)
+	assert.GreaterOrEqual(t, queue["VisibilityTimeout"], 6*timeout, "visibility at least six times the function's timeout")
+
+	// The event source mapping reports partial batch failures.
+	for _, m := range s.ofType("AWS::Lambda::EventSourceMapping") {
+		if refID(m.Properties["EventSourceArn"]) == queueID {
+			assert.Equal(t, []any{"ReportBatchItemFailures"}, m.Properties["FunctionResponseTypes"], "%s: partial batch responses", p.Name())
+			assert.LessOrEqual(t, m.Properties["BatchSize"], float64(10))
+		}
+	}
 }
 
 func TestOneRulePerRegisteredProjection(t *testing.T) {
@@ -105,6 +146,50 @@ func TestOneRulePerRegisteredProjection(t *testing.T) {
 			assert.False(t, dlqs[dlq], "each projection has its own dead-letter queue")
 			dlqs[dlq] = true
 		})
+	}
+}
+
+// No Lambda function is invoked asynchronously without an on-failure
+// destination: asynchronous invocations (EventBridge rule and Scheduler
+// targets) are retried twice and then discarded (docs/aws.md). Rules target
+// queues; the scheduled billing-close has an on-failure queue.
+func TestNoAsyncInvocationWithoutOnFailureDestination(t *testing.T) {
+	for _, s := range []*synthesized{shared, variant(t)} {
+		onFailure := map[string]string{}
+		for _, c := range s.ofType("AWS::Lambda::EventInvokeConfig") {
+			dest, _ := c.Properties["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]
+			onFailure[refID(c.Properties["FunctionName"])] = refID(dest)
+		}
+		async := map[string]string{}
+		for id, r := range s.ofType("AWS::Events::Rule") {
+			for _, tg := range r.Properties["Targets"].([]any) {
+				if fn := refID(tg.(map[string]any)["Arn"]); s.resources[fn].Type == "AWS::Lambda::Function" {
+					async[fn] = "rule " + id
+				}
+			}
+		}
+		for id, r := range s.ofType("AWS::Scheduler::Schedule") {
+			if fn := refID(r.Properties["Target"].(map[string]any)["Arn"]); s.resources[fn].Type == "AWS::Lambda::Function" {
+				async[fn] = "schedule " + id
+			}
+		}
+		for id, r := range s.ofType("AWS::Lambda::Permission") {
+			principal := r.Properties["Principal"]
+			if principal == "events.amazonaws.com" || principal == "sns.amazonaws.com" || principal == "s3.amazonaws.com" || principal == "scheduler.amazonaws.com" {
+				async[refID(r.Properties["FunctionName"])] = "permission " + id
+			}
+		}
+		require.NotEmpty(t, async, "billing-close is invoked by its schedule")
+		for fn, by := range async {
+			dest := onFailure[fn]
+			require.NotEmpty(t, dest, "%s invokes %s asynchronously without an on-failure destination", by, fn)
+			assert.Equal(t, "AWS::SQS::Queue", s.resources[dest].Type)
+		}
+		for _, r := range s.ofType("AWS::Events::Rule") {
+			for _, tg := range r.Properties["Targets"].([]any) {
+				assert.NotEqual(t, "AWS::Lambda::Function", s.resources[refID(tg.(map[string]any)["Arn"])].Type, "no rule invokes a function")
+			}
+		}
 	}
 }
 

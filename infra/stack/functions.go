@@ -145,7 +145,7 @@ func (b *builder) functions(registered []projections.Projection) error {
 	})
 	for _, p := range registered {
 		b.res.projectors[p.Name()] = b.function(fnSpec{id: "Projector-" + p.Name(), code: FnProjector, memory: 256,
-			timeout:     awscdk.Duration_Minutes(jsii.Number(1)),
+			timeout:     awscdk.Duration_Seconds(jsii.Number(ProjectorTimeoutSecs)),
 			description: "Applies events to the " + p.Name() + " projection",
 			env: map[string]*string{
 				EnvProjection:      jsii.String(p.Name()),

@@ -22,6 +22,12 @@ func deadLetterQueues(s *synthesized) map[string]bool {
 					}
 				}
 			}
+			// A function's on-failure destination (asynchronous invocations).
+			if c, ok := m["OnFailure"].(map[string]any); ok {
+				if id := refID(c["Destination"]); id != "" {
+					dlqs[id] = true
+				}
+			}
 		})
 	}
 	return dlqs
@@ -43,8 +49,9 @@ func walk(v any, f func(map[string]any)) {
 
 func TestEveryQueueIsOrHasADeadLetterQueue(t *testing.T) {
 	dlqs := deadLetterQueues(shared)
-	// pipe, schedule, billing close and one per projection
-	assert.Len(t, dlqs, 3+len(registered))
+	// pipe, schedule, billing close, billing close's on-failure destination,
+	// and one per projection (its queue's and its rule target's)
+	assert.Len(t, dlqs, 4+len(registered))
 	for id, q := range shared.ofType("AWS::SQS::Queue") {
 		assert.True(t, dlqs[id] || q.Properties["RedrivePolicy"] != nil, "%s is neither a dead-letter queue nor has one", id)
 		assert.Equal(t, true, q.Properties["SqsManagedSseEnabled"], "%s is encrypted", id)

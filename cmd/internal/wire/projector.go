@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/aws/aws-lambda-go/events"
 	snsapi "github.com/aws/aws-sdk-go-v2/service/sns"
 
 	evs "github.com/tenantstream/tenantstream/events"
@@ -21,12 +22,14 @@ type Publisher interface {
 	Publish(ctx context.Context, n projections.Notification) (string, error)
 }
 
-// Projector returns the projector function's handler. Each invocation carries
-// one event the Pipe put on the bus (the stream record in detail); only the
-// projection named by TENANTSTREAM_PROJECTION runs, as each projection has its
-// own rule and function. The outbox projection's function also publishes the
-// notifications to SNS.
-func Projector(ctx context.Context, env Env) (func(context.Context, json.RawMessage) error, error) {
+// Projector returns the projector function's handler. The function reads its
+// projection's SQS queue through an event source mapping with
+// ReportBatchItemFailures (docs/aws.md, "Delivery that cannot drop an event"):
+// each record's body is one event the Pipe put on the bus, as the projection's
+// rule queued it. Only the projection named by TENANTSTREAM_PROJECTION runs, as
+// each projection has its own rule, queue and function. The outbox projection's
+// function also publishes the notifications to SNS.
+func Projector(ctx context.Context, env Env) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	if env.Projection == "" {
 		return nil, errors.New("TENANTSTREAM_PROJECTION is required")
 	}
@@ -42,15 +45,37 @@ func Projector(ctx context.Context, env Env) (func(context.Context, json.RawMess
 	if proj.Name() == (projections.Outbox{}).Name() && (env.InvoicesTopicARN != "" || env.OnboardingTopicARN != "") {
 		pub = &sns.Publisher{Client: snsapi.NewFromConfig(p.AWS), Topics: sns.Topics{Invoices: env.InvoicesTopicARN, Onboarding: env.OnboardingTopicARN}}
 	}
-	return func(ctx context.Context, raw json.RawMessage) error {
-		return project(ctx, p, proj, pub, raw)
+	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+		return ProjectBatch(ctx, p, proj, pub, e), nil
 	}, nil
 }
 
+// ProjectBatch projects each record of an SQS batch on its own and lists the
+// records that failed in BatchItemFailures, so the event source mapping deletes
+// the others and only the failed ones become visible again after the queue's
+// visibility timeout; after maxReceiveCount receives SQS moves a record to the
+// projection's dead-letter queue, from which `tenantstream projections redrive`
+// brings it back (docs/aws.md). The handler never returns an error itself: a
+// function error would make Lambda retry the whole batch, applied records
+// included. Records are applied in the batch's order; a standard queue keeps no
+// order, and the engine does not need one (decision 4 in docs/ARCHITECTURE.md).
+func ProjectBatch(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, e events.SQSEvent) events.SQSEventResponse {
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for _, m := range e.Records {
+		if err := project(ctx, p, proj, pub, []byte(m.Body)); err != nil {
+			p.Log.WarnContext(ctx, "projection failed; SQS will redeliver the message", "projection", proj.Name(), "message_id", m.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp
+}
+
 // project decodes, applies and (for the outbox) publishes one bus event. An
-// error makes EventBridge retry the invocation: the engine skips what it already
-// applied, so a retry after a failed publish only publishes again (receivers
-// deduplicate by notification id; FIFO topics by the event id).
+// error leaves the message on the queue to be received again: the engine skips
+// what it already applied, so a retry after a failed publish only publishes
+// again (receivers deduplicate by notification id; FIFO topics by the event id).
+// A malformed body fails too rather than being dropped: it ends in the
+// dead-letter queue, where an operator sees it.
 func project(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, raw []byte) error {
 	ev, err := eventbridge.Decode(raw)
 	if errors.Is(err, eventbridge.ErrNotEvent) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -103,7 +104,7 @@ func TestProjectorOutboxPublishes(t *testing.T) {
 	assert.Equal(t, string(onboarded.TenantID), line["tenant_id"])
 	assert.Contains(t, line, "ProjectionLagSeconds")
 
-	// A failed publish fails the invocation, so EventBridge retries it; the retry
+	// A failed publish fails the record, so SQS redelivers it; the retry
 	// skips the applied event and publishes again.
 	pub.err = errors.New("sns down")
 	require.ErrorContains(t, project(ctx, p, proj, pub, busEvent(t, onboarded, "INSERT")), "sns down")
@@ -189,4 +190,35 @@ func TestEnvTestClockNeedsTheHooksFlag(t *testing.T) {
 	assert.WithinDuration(t, time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), p.Clock.Now(), time.Minute)
 	_, err = openFunction(context.Background(), Env{Store: StoreDynamoDB}, forTest(&bytes.Buffer{}))
 	require.ErrorContains(t, err, "TENANTSTREAM_EVENTS_TABLE")
+}
+
+// sqsBatch is what the event source mapping passes the projector: one record
+// per queued bus event, with the message ids the response must name.
+func sqsBatch(bodies ...[]byte) events.SQSEvent {
+	var e events.SQSEvent
+	for i, b := range bodies {
+		e.Records = append(e.Records, events.SQSMessage{MessageId: fmt.Sprintf("m-%d", i), Body: string(b), EventSource: "aws:sqs"})
+	}
+	return e
+}
+
+// A batch reports exactly the records that failed; the rest are acknowledged
+// (and deleted by the event source mapping).
+func TestProjectBatchReportsOnlyFailedRecords(t *testing.T) {
+	ctx := context.Background()
+	p, proj := newTestPlatform(t, "outbox", &bytes.Buffer{})
+	es := onboard(t, p)
+	onboarded := find(t, es, "tenant.onboarded")
+	pub := &fakePublisher{}
+	resp := ProjectBatch(ctx, p, proj, pub, sqsBatch(busEvent(t, onboarded, "INSERT"), []byte(`{"detail":`), busEvent(t, onboarded, "MODIFY")))
+	assert.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m-1"}}, resp.BatchItemFailures, "only the malformed record is redelivered")
+	require.Len(t, pub.sent, 1)
+
+	pub.err = errors.New("sns down")
+	resp = ProjectBatch(ctx, p, proj, pub, sqsBatch(busEvent(t, onboarded, "INSERT")))
+	assert.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m-0"}}, resp.BatchItemFailures, "a failed publish is redelivered")
+
+	b, err := json.Marshal(ProjectBatch(ctx, p, proj, &fakePublisher{}, sqsBatch(busEvent(t, onboarded, "INSERT"))))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"batchItemFailures":[]}`, string(b), "an all-good batch answers an empty list, not null")
 }
