@@ -263,14 +263,6 @@ func (g *genState) item(projection string) map[string]types.AttributeValue {
 	return item
 }
 
-// condition is the precondition that the state is still what was read.
-func (g *genState) condition() (string, map[string]types.AttributeValue) {
-	if !g.exists {
-		return "attribute_not_exists(" + attrPK + ")", nil
-	}
-	return attrRev + " = :rev", map[string]types.AttributeValue{":rev": num(g.rev)}
-}
-
 // readClient returns the client a query of tenant's read models uses: the
 // tenant's own in a context scoped to it, the backend's in an unscoped one.
 func (b *Backend) readClient(ctx context.Context, tenant events.TenantID) (c Client, scoped bool, err error) {
