@@ -32,6 +32,10 @@ type applyRun struct {
 	batchWrites map[int64]*overlay
 	gens        []int64  // batchWrites' keys in first-use order
 	scratch     *overlay // each event's writes, reused from event to event
+
+	// The stream being applied and its generation, for EventSplitter.
+	curKey streamKey
+	curGen int64
 }
 
 // streamEvents are one stream's events of a batch.
@@ -96,6 +100,7 @@ func (a *applyRun) stream(ctx context.Context, k streamKey, evs []events.Event) 
 		return err
 	}
 	name := a.r.p.Name()
+	a.curKey, a.curGen = k, gen
 	start, err := a.tx.Checkpoint(ctx, name, gen, k.tenant, k.stream)
 	if err != nil {
 		return fmt.Errorf("%s: checkpoint %s/%s: %w", name, k.tenant, k.stream, err)
@@ -208,6 +213,15 @@ func (a *applyRun) applyOne(ctx context.Context, rm Tx, ev events.Event) error {
 		if err := a.scratch.flush(ctx); err != nil {
 			return fmt.Errorf("%s: event %s: %w", a.r.p.Name(), ev.ID, err)
 		}
+		if err := a.eventDone(ctx, ev); err != nil {
+			if !errors.Is(err, ErrTooManyWrites) || a.rebuild {
+				return fmt.Errorf("%s: event %s: %w", a.r.p.Name(), ev.ID, err)
+			}
+			// The backend dropped the event's writes: they can never commit, and
+			// failing the batch would redeliver it forever (docs/ARCHITECTURE.md,
+			// "Projections").
+			return a.park(ctx, ev, err)
+		}
 		a.st.applied++
 		a.st.recorded = append(a.st.recorded, ev.RecordedAt)
 		return nil
@@ -227,6 +241,15 @@ func (a *applyRun) applyOne(ctx context.Context, rm Tx, ev events.Event) error {
 	return a.park(ctx, ev, err)
 }
 
+// eventDone tells a splitting backend that ev's writes are complete.
+func (a *applyRun) eventDone(ctx context.Context, ev events.Event) error {
+	sp, ok := a.tx.(EventSplitter)
+	if !ok {
+		return nil
+	}
+	return sp.EventDone(ctx, a.r.p.Name(), a.curGen, a.curKey.tenant, a.curKey.stream, ev.Version)
+}
+
 // park records ev as parked with the reason its Apply failed; live processing
 // goes on (decision 4).
 func (a *applyRun) park(ctx context.Context, ev events.Event, reason error) error {
@@ -235,6 +258,9 @@ func (a *applyRun) park(ctx context.Context, ev events.Event, reason error) erro
 		Version: ev.Version, Type: ev.Type, Reason: reason.Error(), ParkedAt: a.e.clock.Now(),
 	}
 	if err := a.tx.Park(ctx, pe); err != nil {
+		return fmt.Errorf("%s: park event %s: %w", a.r.p.Name(), ev.ID, err)
+	}
+	if err := a.eventDone(ctx, ev); err != nil {
 		return fmt.Errorf("%s: park event %s: %w", a.r.p.Name(), ev.ID, err)
 	}
 	a.e.log.Warn("projection parked an event", "projection", pe.Projection, "event_id", pe.EventID,

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tenantstream/tenantstream/events"
@@ -88,3 +89,21 @@ type WriteCoalescer interface {
 type BatchPutter interface {
 	PutMany(ctx context.Context, entries []DumpEntry) error
 }
+
+// EventSplitter is implemented by backend transactions that commit a batch in
+// more than one write transaction (DynamoDB: at most 100 actions each). The
+// engine reports each event once its writes are in the transaction, so the
+// backend can cut a stream's writes at event boundaries, each piece committing
+// with the checkpoint of its last event (docs/ARCHITECTURE.md, "Projections").
+//
+// EventDone returns an error wrapping ErrTooManyWrites when the event's writes
+// can never commit (more of them must be atomic with its checkpoint than one
+// transaction holds); it has then dropped those writes, and the engine parks the
+// event instead of failing the batch, which would jam its stream for good.
+type EventSplitter interface {
+	EventDone(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID, version int64) error
+}
+
+// ErrTooManyWrites: one event's writes cannot be committed by the backend (see
+// EventSplitter). An event that fails with it is parked with the reason.
+var ErrTooManyWrites = errors.New("projections: one event's writes exceed what the backend commits atomically")

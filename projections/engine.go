@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -128,6 +129,38 @@ func (e *Engine) Handle(ctx context.Context, batch []events.Event) error {
 	start := e.clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// A commit that lost a race with another process's (ErrConflict: a
+	// checkpoint, or a value this transaction read, changed meanwhile) wrote
+	// nothing of its failing transaction; the batch is applied again from fresh
+	// reads, where the checkpoints skip what the winner applied. This is how
+	// concurrent projectors sharing a key (a tenant's item totals) lose no delta
+	// (docs/ARCHITECTURE.md, "Projections").
+	backoff := conflictBackoff
+	for attempt := 1; ; attempt++ {
+		err := e.handle(ctx, batch, start)
+		if err == nil || !errors.Is(err, ErrConflict) || attempt >= conflictAttempts {
+			return err
+		}
+		e.m.conflicts.Inc()
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (retry: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// A batch whose commit conflicts is tried this many times in all, waiting
+// conflictBackoff (with jitter), then twice as long, and so on.
+const (
+	conflictAttempts = 6
+	conflictBackoff  = 5 * time.Millisecond
+)
+
+func (e *Engine) handle(ctx context.Context, batch []events.Event, start time.Time) error {
 	tx, err := e.backend.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("handle batch: %w", err)

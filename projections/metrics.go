@@ -13,6 +13,7 @@ type metrics struct {
 	behind       *prometheus.GaugeVec
 	lagSeconds   *prometheus.HistogramVec
 	batchSeconds prometheus.Histogram
+	conflicts    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,11 +47,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Seconds to apply and commit one batch for all projections.",
 			Buckets: prometheus.DefBuckets,
 		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tenantstream_projection_batch_conflicts_total", Help: "Batch commits that lost a race with another process's and were applied again.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.parked, m.gapFills, m.lagEvents, m.behind, m.lagSeconds, m.batchSeconds} {
+	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.parked, m.gapFills, m.lagEvents, m.behind, m.lagSeconds, m.batchSeconds, m.conflicts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -30,10 +30,11 @@ var (
 	// Nothing of the failing transaction was written; redeliver the batch. It
 	// wraps projections.ErrConflict, which a rebuild retries after its switch.
 	ErrConflict = fmt.Errorf("projections/dynamodb: %w", projections.ErrConflict)
-	// ErrTooManyWrites: one stream's writes and checkpoint in one batch need more
-	// than MaxTransactItems actions, so they cannot commit atomically; deliver
-	// smaller batches.
-	ErrTooManyWrites = errors.New("projections/dynamodb: one stream's writes exceed the transaction limit")
+	// ErrTooManyWrites: the actions that must commit with one checkpoint (writes
+	// of values read, parked events, checks) exceed MaxTransactItems. Through the
+	// engine such an event is parked (projections.ErrTooManyWrites) before the
+	// commit; a transaction used directly fails its Commit with this.
+	ErrTooManyWrites = errors.New("projections/dynamodb: one event's writes exceed the transaction limit")
 )
 
 // Client is the part of the DynamoDB API the backend uses. *dynamodb.Client
@@ -80,9 +81,12 @@ type Options struct {
 // its writes and commits them with the checkpoints they advance in
 // TransactWriteItems, each checkpoint conditioned on the value the transaction
 // read, so a duplicated or concurrent invocation (two projector Lambdas given
-// the same records) fails with ErrConflict instead of applying events twice.
-// A batch larger than one transaction is split between streams; each stream's
-// writes stay in one transaction with its checkpoint.
+// the same records) fails with ErrConflict instead of applying events twice,
+// and each write of a value read from the table is conditioned on that value,
+// so concurrent read-modify-writes of one key lose nothing. A batch larger than
+// one transaction is cut at event boundaries, each piece committing with the
+// checkpoint of its last event; one event's writes of values never read may go
+// first, in transactions of their own (docs/ARCHITECTURE.md, "Projections").
 //
 // Transactions of one Backend are serialized in process, as the interface asks;
 // across processes the conditions keep them correct.
@@ -261,14 +265,6 @@ func (g *genState) item(projection string) map[string]types.AttributeValue {
 	item[attrProj], item[attrDefault], item[attrRev] = str(projection), num(g.def), num(g.rev)
 	item[attrTenants] = &types.AttributeValueMemberM{Value: m}
 	return item
-}
-
-// condition is the precondition that the state is still what was read.
-func (g *genState) condition() (string, map[string]types.AttributeValue) {
-	if !g.exists {
-		return "attribute_not_exists(" + attrPK + ")", nil
-	}
-	return attrRev + " = :rev", map[string]types.AttributeValue{":rev": num(g.rev)}
 }
 
 // readClient returns the client a query of tenant's read models uses: the

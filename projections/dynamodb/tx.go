@@ -2,6 +2,7 @@ package dynamodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,10 +63,16 @@ type tx struct {
 	cps    map[cpKey]cpRead
 	states map[string]*genState // as read, for conditions
 	next   map[string]*genState // as switched in this transaction
+	// reads are the read-model values Get read from the table (nil: absent). A
+	// write of one is conditioned on it being unchanged, so two projectors that
+	// read-modify-write one key (a tenant's totals) cannot lose a delta: the
+	// later commit fails with ErrConflict and the engine applies its batch again.
+	reads map[itemKey]*[]byte
 }
 
 func newTx(b *Backend) *tx {
-	return &tx{b: b, cps: map[cpKey]cpRead{}, states: map[string]*genState{}, next: map[string]*genState{}}
+	return &tx{b: b, cps: map[cpKey]cpRead{}, states: map[string]*genState{}, next: map[string]*genState{},
+		reads: map[itemKey]*[]byte{}}
 }
 
 func (t *tx) check() error {
@@ -277,7 +284,17 @@ func (r *rmTx) Get(ctx context.Context, tenant events.TenantID, collection, k st
 		}
 		return slices.Clone(w.value), nil
 	}
-	return r.t.b.getValue(ctx, r.t.b.client, ik.pk, k)
+	v, err := r.t.b.getValue(ctx, r.t.b.client, ik.pk, k)
+	if _, seen := r.t.reads[ik]; !seen {
+		switch {
+		case err == nil:
+			c := slices.Clone(v)
+			r.t.reads[ik] = &c
+		case errors.Is(err, projections.ErrNotFound):
+			r.t.reads[ik] = nil
+		}
+	}
+	return v, err
 }
 
 func (r *rmTx) set(tenant events.TenantID, collection, k string, value []byte, del bool) error {
@@ -396,91 +413,255 @@ func (c *chunk) items(table string) []types.TransactWriteItem {
 	return out
 }
 
-func cpCondition(r cpRead) (string, map[string]types.AttributeValue) {
-	if !r.exists {
-		return "attribute_not_exists(" + attrPK + ")", nil
-	}
-	return attrVersion + " = :cp", map[string]types.AttributeValue{":cp": num(r.version)}
+// expectation is what a transaction expects an item it read to hold when its
+// write of the item commits: attribute attr equal to val, or no item (val nil).
+type expectation struct {
+	attr string
+	val  types.AttributeValue
 }
 
-// ops lists a segment's actions, including a check that the projection's
-// generation state is unchanged when the transaction chose the generation from it.
-func (t *tx) ops(s *segment) (keys []itemKey, ops []op) {
-	add := func(k itemKey, o op) { keys, ops = append(keys, k), append(ops, o) }
+func (e expectation) condition() (string, map[string]types.AttributeValue) {
+	if e.val == nil {
+		return "attribute_not_exists(" + attrPK + ")", nil
+	}
+	return e.attr + " = :e", map[string]types.AttributeValue{":e": e.val}
+}
+
+// after is the expectation once put (nil: a delete) has committed.
+func (e expectation) after(put map[string]types.AttributeValue) expectation {
+	if put == nil {
+		return expectation{attr: e.attr}
+	}
+	return expectation{attr: e.attr, val: put[e.attr]}
+}
+
+// expectations are the conditions of the items the transaction read: the
+// checkpoints, the generation states and the read-model values read from the
+// table. Commit moves them along as it packs segments, so a later transaction of
+// the same commit expects what an earlier one wrote.
+func (t *tx) expectations() map[itemKey]expectation {
+	ex := map[itemKey]expectation{}
+	for k, r := range t.cps {
+		e := expectation{attr: attrVersion}
+		if r.exists {
+			e.val = num(r.version)
+		}
+		ex[k.item()] = e
+	}
+	for p, g := range t.states {
+		e := expectation{attr: attrRev}
+		if g.exists {
+			e.val = num(g.rev)
+		}
+		ex[itemKey{projPK(p), skGenState}] = e
+	}
+	for k, v := range t.reads {
+		e := expectation{attr: attrValue}
+		if v != nil {
+			e.val = &types.AttributeValueMemberB{Value: *v}
+		}
+		ex[k] = e
+	}
+	return ex
+}
+
+// action is one op on one item.
+type action struct {
+	k itemKey
+	o op
+}
+
+// segOps are a segment's actions. bound must commit in one transaction with the
+// checkpoint (writes of values read, parked events, the checkpoint and the
+// generation check); free are writes of values the transaction never read,
+// which a redelivery writes again the same, so they may commit before it;
+// guard is the checkpoint's condition alone, carried by those earlier parts.
+type segOps struct {
+	bound, free []action
+	guard       *action
+}
+
+func (s segOps) len() int { return len(s.bound) + len(s.free) }
+
+// ops lists a segment's actions with the conditions ex holds, then moves ex past
+// them.
+func (t *tx) ops(s *segment, ex map[itemKey]expectation) segOps {
+	var out segOps
 	wkeys := make([]itemKey, 0, len(s.writes))
 	for k := range s.writes {
 		wkeys = append(wkeys, k)
 	}
 	slices.SortFunc(wkeys, func(a, b itemKey) int { return strings.Compare(a.pk+"\x00"+a.sk, b.pk+"\x00"+b.sk) })
+	var moved []action
 	for _, k := range wkeys {
 		w := s.writes[k]
-		if w.del {
-			add(k, op{del: true})
+		o := op{del: w.del}
+		if !w.del {
+			item := key(k.pk, k.sk)
+			item[attrValue] = &types.AttributeValueMemberB{Value: w.value}
+			item[attrProj], item[attrGen], item[attrTenant], item[attrColl] = str(w.projection), num(w.gen), str(string(w.tenant)), str(w.collection)
+			o.put = item
+		}
+		e, read := ex[k]
+		if !read {
+			out.free = append(out.free, action{k, o})
 			continue
 		}
-		item := key(k.pk, k.sk)
-		item[attrValue] = &types.AttributeValueMemberB{Value: w.value}
-		item[attrProj], item[attrGen], item[attrTenant], item[attrColl] = str(w.projection), num(w.gen), str(string(w.tenant)), str(w.collection)
-		add(k, op{put: item})
+		o.cond, o.vals = e.condition()
+		out.bound = append(out.bound, action{k, o})
+		moved = append(moved, action{k, o})
 	}
 	for _, p := range s.parks {
 		item := parkedItem(p)
-		add(itemKey{getS(item, attrPK), getS(item, attrSK)}, op{put: item})
+		out.bound = append(out.bound, action{itemKey{getS(item, attrPK), getS(item, attrSK)}, op{put: item}})
 	}
-	if s.cp != nil && (s.setCP != nil || len(keys) > 0) {
-		cond, vals := cpCondition(t.cps[*s.cp])
+	if s.cp != nil && (s.setCP != nil || out.len() > 0) {
+		ck := s.cp.item()
+		cond, vals := ex[ck].condition()
+		out.guard = &action{ck, op{check: true, cond: cond, vals: vals}}
 		if s.setCP != nil {
-			item := key(s.cp.item().pk, s.cp.item().sk)
+			item := key(ck.pk, ck.sk)
 			item[attrVersion], item[attrProj], item[attrGen] = num(*s.setCP), str(s.cp.projection), num(s.cp.gen)
 			item[attrTenant], item[attrStream] = str(string(s.cp.tenant)), str(string(s.cp.stream))
-			add(s.cp.item(), op{put: item, cond: cond, vals: vals})
+			a := action{ck, op{put: item, cond: cond, vals: vals}}
+			out.bound = append(out.bound, a)
+			moved = append(moved, a)
 		} else {
-			add(s.cp.item(), op{check: true, cond: cond, vals: vals})
+			out.bound = append(out.bound, *out.guard)
 		}
 	}
 	for _, k := range s.deletes {
-		add(k, op{del: true})
+		out.free = append(out.free, action{k, op{del: true}})
 	}
+	sk := itemKey{projPK(s.projection), skGenState}
 	if s.state != nil {
-		cond, vals := t.states[s.projection].condition()
-		add(itemKey{projPK(s.projection), skGenState}, op{put: s.state.item(s.projection), cond: cond, vals: vals})
-	} else if g, ok := t.states[s.projection]; ok && len(keys) > 0 {
+		cond, vals := ex[sk].condition()
+		a := action{sk, op{put: s.state.item(s.projection), cond: cond, vals: vals}}
+		out.bound = append(out.bound, a)
+		moved = append(moved, a)
+	} else if _, ok := t.states[s.projection]; ok && out.len() > 0 {
 		// The engine picked the generation from this state: if a rebuild switched
 		// it meanwhile, fail and let the redelivery write to the new generation.
-		cond, vals := g.condition()
-		add(itemKey{projPK(s.projection), skGenState}, op{check: true, cond: cond, vals: vals})
+		cond, vals := ex[sk].condition()
+		out.bound = append(out.bound, action{sk, op{check: true, cond: cond, vals: vals}})
 	}
-	return keys, ops
+	for _, a := range moved {
+		if a.o.del {
+			ex[a.k] = ex[a.k].after(nil)
+		} else {
+			ex[a.k] = ex[a.k].after(a.o.put)
+		}
+	}
+	return out
+}
+
+// boundCount is how many actions of segment s must commit with its checkpoint.
+func (t *tx) boundCount(s *segment) int {
+	n := len(s.parks) + 1 // the checkpoint
+	if _, ok := t.states[s.projection]; ok {
+		n++
+	}
+	for k := range s.writes {
+		if _, read := t.reads[k]; read {
+			n++
+		}
+	}
+	return n
+}
+
+// EventDone implements projections.EventSplitter: the event's writes close the
+// stream's current segment with the event's version as its checkpoint, so a
+// commit can cut between events, each transaction atomic with the checkpoint of
+// its last event. An event whose bound actions alone exceed a transaction loses
+// its writes here, so the engine parks it rather than fail every commit.
+func (t *tx) EventDone(ctx context.Context, projection string, gen int64, tenant events.TenantID, stream events.StreamID, version int64) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	k := cpKey{projection, gen, tenant, stream}
+	if _, err := t.readCheckpoint(ctx, k); err != nil {
+		return err
+	}
+	s := t.cur()
+	if s.cp == nil || *s.cp != k {
+		s = t.open(projection, &k)
+	}
+	if n := t.boundCount(s); n > t.b.maxItems {
+		clear(s.writes)
+		return fmt.Errorf("%d actions must commit with the checkpoint (writes of values read, parked events, checks), more than the %d of one transaction: %w",
+			n, t.b.maxItems, projections.ErrTooManyWrites)
+	}
+	s.setCP = &version
+	t.open(projection, &k)
+	return nil
 }
 
 // Commit writes the segments in order, packing as many whole segments into each
-// TransactWriteItems as fit. Each transaction carries a ClientRequestToken, so
-// the SDK's retry of a transaction that did commit is not mistaken for a conflict.
+// TransactWriteItems as fit. A segment larger than one transaction (one event
+// that writes a hundred distinct keys) commits its free writes first, in
+// transactions guarded by the checkpoint it read, and the rest with the
+// checkpoint last: until that last one commits the checkpoint has not moved, and
+// a redelivery writes the same free values again (docs/ARCHITECTURE.md,
+// "Projections"). Each transaction carries a ClientRequestToken, so the SDK's
+// retry of a transaction that did commit is not mistaken for a conflict.
 func (t *tx) Commit() (err error) {
 	if err := t.check(); err != nil {
 		return err
 	}
 	defer func() { _ = t.Rollback() }()
+	maxItems := t.b.maxItems
 	var chunks []*chunk
 	c := &chunk{ops: map[itemKey]*op{}}
-	for _, s := range t.segs {
-		keys, ops := t.ops(s)
-		if len(keys) == 0 {
-			continue
-		}
-		if len(keys) > t.b.maxItems {
-			return fmt.Errorf("commit: %d actions for %s: %w", len(keys), describe(s), ErrTooManyWrites)
-		}
-		if grown := distinct(c, keys); grown > t.b.maxItems {
+	next := func() {
+		if len(c.keys) > 0 {
 			chunks, c = append(chunks, c), &chunk{ops: map[itemKey]*op{}}
 		}
-		for i, k := range keys {
-			c.add(k, ops[i])
+	}
+	ex := t.expectations()
+	for _, s := range t.segs {
+		so := t.ops(s, ex)
+		all := append(slices.Clip(so.free), so.bound...)
+		if len(all) == 0 {
+			continue
+		}
+		if len(all) <= maxItems {
+			if distinct(c, all) > maxItems {
+				next()
+			}
+			for _, a := range all {
+				c.add(a.k, a.o)
+			}
+			continue
+		}
+		if len(so.bound) > maxItems {
+			return fmt.Errorf("commit: %d actions for %s: %w", len(so.bound), describe(s), ErrTooManyWrites)
+		}
+		next()
+		free := so.free
+		if room := maxItems - len(so.bound); room < len(free) {
+			early := free[:len(free)-room]
+			free = free[len(free)-room:]
+			per := maxItems
+			if so.guard != nil {
+				per--
+			}
+			for len(early) > 0 {
+				n := min(per, len(early))
+				if so.guard != nil {
+					c.add(so.guard.k, so.guard.o)
+				}
+				for _, a := range early[:n] {
+					c.add(a.k, a.o)
+				}
+				early = early[n:]
+				next()
+			}
+		}
+		for _, a := range append(slices.Clip(free), so.bound...) {
+			c.add(a.k, a.o)
 		}
 	}
-	if len(c.keys) > 0 {
-		chunks = append(chunks, c)
-	}
+	next()
 	ctx := context.Background()
 	for i, c := range chunks {
 		_, err := t.b.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
@@ -501,12 +682,12 @@ func (t *tx) Commit() (err error) {
 	return nil
 }
 
-func distinct(c *chunk, keys []itemKey) int {
+func distinct(c *chunk, acts []action) int {
 	n := len(c.keys)
 	seen := map[itemKey]bool{}
-	for _, k := range keys {
-		if _, ok := c.ops[k]; !ok && !seen[k] {
-			seen[k] = true
+	for _, a := range acts {
+		if _, ok := c.ops[a.k]; !ok && !seen[a.k] {
+			seen[a.k] = true
 			n++
 		}
 	}

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -41,9 +45,35 @@ func (c *counter) Apply(ctx context.Context, tx projections.Tx, ev events.Event)
 	return nil
 }
 
+// BackendOption adjusts RunBackend.
+type BackendOption func(*backendOptions)
+
+type backendOptions struct {
+	sibling func(t *testing.T, b projections.Backend) projections.Backend
+}
+
+// Sibling gives RunBackend a second handle on b's storage, as another process (a
+// second projector) opens it. Without it, the race between two projectors runs
+// two engines on b itself, which is right for a backend that one process owns.
+func Sibling(f func(t *testing.T, b projections.Backend) projections.Backend) BackendOption {
+	return func(o *backendOptions) { o.sibling = f }
+}
+
 // RunBackend is the contract every projections.Backend passes: the engine's
-// checkpoints, parking and rebuilds through it, and its transactions' isolation.
-func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend) {
+// checkpoints, parking and rebuilds through it, its transactions' isolation, and
+// two projectors adding to one tenant's totals at once.
+func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend, opts ...BackendOption) {
+	var o backendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.sibling == nil {
+		o.sibling = func(_ *testing.T, b projections.Backend) projections.Backend { return b }
+	}
+	t.Run("concurrent totals lose no delta", func(t *testing.T) {
+		t.Parallel()
+		RaceTotals(t, newBackend(t), o.sibling)
+	})
 	t.Run("transaction isolation", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
@@ -182,4 +212,60 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend)
 			assert.Len(t, dump, 2+2+3+2, "only the active generation remains visible")
 		}
 	})
+}
+
+// RaceTotals has two projectors, one engine on b and one on sibling(b), apply
+// item events of one tenant at the same time, each batch on streams of its own,
+// and requires the tenant's item totals (the items projection's stats, a
+// read-modify-write of one key) to hold every delta (docs/ARCHITECTURE.md,
+// "Projections").
+func RaceTotals(t *testing.T, b projections.Backend, sibling func(t *testing.T, b projections.Backend) projections.Backend) {
+	t.Helper()
+	ctx := context.Background()
+	store := memstore.New()
+	const projectors, rounds, perBatch = 2, 6, 3
+	batches := make([][][]events.Event, projectors)
+	var wantBytes int64
+	for p := range projectors {
+		for r := range rounds {
+			var batch []events.Event
+			for i := range perBatch {
+				id := fmt.Sprintf("p%d-r%d-i%d", p, r, i)
+				size := int64(10 + 7*p + 3*r + i)
+				ne, err := schema.Registry.New(&item.Put{ItemID: id, Data: json.RawMessage(`{}`), Size: size, At: time.Unix(0, 0).UTC()})
+				require.NoError(t, err)
+				res, err := store.Append(ctx, events.AppendRequest{Tenant: "t1", Stream: events.StreamID("item-" + id), StreamType: item.StreamType,
+					Expected: events.NoStream, Events: []events.NewEvent{ne}})
+				require.NoError(t, err)
+				batch = append(batch, res.Events[0])
+				wantBytes += size
+			}
+			batches[p] = append(batches[p], batch)
+		}
+	}
+	backends := []projections.Backend{b, sibling(t, b)}
+	var wg sync.WaitGroup
+	errs := make([]error, projectors)
+	for p := range projectors {
+		eng, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: backends[p], Projections: []projections.Projection{projections.Items{}}})
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, batch := range batches[p] {
+				if errs[p] = eng.Handle(ctx, batch); errs[p] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	raw, err := b.Get(ctx, projections.ItemsProjection, "t1", projections.ItemStatsCollection, projections.StorageKey)
+	require.NoError(t, err)
+	var st projections.ItemStats
+	require.NoError(t, json.Unmarshal(raw, &st))
+	assert.Equal(t, projections.ItemStats{Bytes: wantBytes, Items: projectors * rounds * perBatch}, st, "no projector's delta is lost")
 }
