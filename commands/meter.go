@@ -23,8 +23,17 @@ import (
 // shutdown), so the hot path appends nothing; storage is sampled from the items
 // read model at each flush and recorded when it changes. A hard kill loses at
 // most one flush interval of request and write counts; storage is re-sampled.
+//
+// The api function on AWS counts each invocation on a Meter of its own, carried
+// by the invocation's context (WithMeter), with Invocation set, and flushes it
+// before answering (docs/aws.md, "Built-in meters").
 type Meter struct {
 	Service *Service
+	// Invocation, when set, names the one invocation this Meter counts: the ids
+	// of the flushed records derive from it (and the meter and period) instead
+	// of being random, so flushing a retried invocation's counts again writes
+	// nothing twice (the store skips the duplicate event ids).
+	Invocation string
 
 	// counts maps meterKey to *meterCount. Counting is on every request's path,
 	// so it takes no lock: a sync.Map lookup and two atomic updates.
@@ -73,8 +82,41 @@ func (m *Meter) add(tenant events.TenantID, meter string, at time.Time) {
 	}
 }
 
+type meterCtxKey struct{}
+
+// WithMeter returns ctx whose built-in meter counts (requests and item writes)
+// go to m rather than to the Service's Meter: the api function's per-invocation
+// Meter (docs/aws.md, "Built-in meters").
+func WithMeter(ctx context.Context, m *Meter) context.Context {
+	return context.WithValue(ctx, meterCtxKey{}, m)
+}
+
+// MeterFrom is the Meter WithMeter put on ctx, or nil.
+func MeterFrom(ctx context.Context) *Meter {
+	m, _ := ctx.Value(meterCtxKey{}).(*Meter)
+	return m
+}
+
+// meter is the Meter counting the work done with ctx: its own (WithMeter), else
+// the Service's; nil meters nothing.
+func (s *Service) meter(ctx context.Context) *Meter {
+	if m := MeterFrom(ctx); m != nil {
+		return m
+	}
+	return s.Meter
+}
+
+// ContextMeter counts each request on the Meter its context carries
+// (WithMeter), and nothing without one: the api function's httpapi.API.Usage.
+type ContextMeter struct{}
+
+// CountRequest implements httpapi.UsageCounter.
+func (ContextMeter) CountRequest(ctx context.Context, tenant string, at time.Time) {
+	MeterFrom(ctx).CountRequest(ctx, tenant, at)
+}
+
 // CountRequest counts one authenticated API request of a tenant.
-func (m *Meter) CountRequest(tenant string, at time.Time) {
+func (m *Meter) CountRequest(_ context.Context, tenant string, at time.Time) {
 	if m == nil || events.TenantID(tenant).Validate() != nil {
 		return
 	}
@@ -106,7 +148,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 			return true
 		}
 		last := time.Unix(0, c.last.Load()).UTC()
-		rec := &metering.Recorded{ID: "platform-" + uuid.Must(uuid.NewV7()).String(), Meter: k.meter, Quantity: strconv.FormatInt(n, 10), Timestamp: last, Source: "platform"}
+		rec := &metering.Recorded{ID: m.recordID(k.meter, last), Meter: k.meter, Quantity: strconv.FormatInt(n, 10), Timestamp: last, Source: "platform"}
 		if err := m.record(ctx, k.tenant, rec); err != nil {
 			errs = append(errs, err)
 			c.n.Add(n)
@@ -120,7 +162,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 		return true
 	})
 	for _, tenant := range touched {
-		bytes, err := m.Service.StoredBytes(ctx, tenant)
+		bytes, err := m.Service.StoredBytes(events.WithTenantScope(ctx, tenant), tenant)
 		if err != nil {
 			errs = append(errs, err)
 			m.touched.Store(tenant, struct{}{})
@@ -130,7 +172,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 			continue
 		}
 		now := m.Service.Clock.Now()
-		rec := &metering.Recorded{ID: "platform-" + uuid.Must(uuid.NewV7()).String(), Meter: metering.MeterStorageBytes, Quantity: strconv.FormatInt(bytes, 10), Timestamp: now, Source: "platform"}
+		rec := &metering.Recorded{ID: m.recordID(metering.MeterStorageBytes, now), Meter: metering.MeterStorageBytes, Quantity: strconv.FormatInt(bytes, 10), Timestamp: now, Source: "platform"}
 		if err := m.record(ctx, tenant, rec); err != nil {
 			errs = append(errs, err)
 			m.touched.Store(tenant, struct{}{})
@@ -141,7 +183,19 @@ func (m *Meter) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// recordID is a flushed record's usage id: random, or with Invocation set the
+// same for every flush of that invocation's counts of meter in at's period.
+func (m *Meter) recordID(meter string, at time.Time) string {
+	if m.Invocation == "" {
+		return "platform-" + uuid.Must(uuid.NewV7()).String()
+	}
+	return "platform-" + m.Invocation + "-" + meter + "-" + at.UTC().Format("2006-01")
+}
+
 func (m *Meter) record(ctx context.Context, tenant events.TenantID, rec *metering.Recorded) error {
+	// A tenant's usage is written in its scope, so on AWS with its credentials
+	// (docs/ARCHITECTURE.md, decision 9d).
+	ctx = events.WithTenantScope(ctx, tenant)
 	ne := newEvent(rec)
 	ne.ID, ne.OccurredAt = UsageEventID(tenant, rec.ID), rec.Timestamp
 	_, err := m.Service.Store.Append(ctx, events.AppendRequest{

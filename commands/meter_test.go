@@ -28,12 +28,12 @@ func TestMeterCountsConcurrentlyAndFlushesPerPeriod(t *testing.T) {
 				if i%5 == 0 {
 					at = dec
 				}
-				meter.CountRequest(tid, at)
+				meter.CountRequest(f.ctx, tid, at)
 			}
 		})
 	}
 	wg.Wait()
-	meter.CountRequest("not a tenant id!", nov) // ignored, never a panic
+	meter.CountRequest(f.ctx, "not a tenant id!", nov) // ignored, never a panic
 	require.NoError(t, meter.Flush(f.ctx))
 	require.NoError(t, meter.Flush(f.ctx), "a second flush has nothing to write")
 
@@ -60,4 +60,29 @@ func TestMeterCountsConcurrentlyAndFlushesPerPeriod(t *testing.T) {
 	n, last, _ = total("2026-12")
 	assert.Equal(t, 8*100, n)
 	assert.Equal(t, dec, last)
+}
+
+// A Meter named after an invocation (the api function, docs/aws.md "Built-in
+// meters") writes its counts under ids derived from that name: flushing the
+// same invocation's counts again, from another Meter, writes nothing twice.
+func TestInvocationMeterFlushesIdempotently(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC))
+	tid, _ := f.onboard(t, "acme")
+	at := time.Date(2026, 11, 10, 12, 0, 1, 0, time.UTC)
+	for range 2 {
+		m := &commands.Meter{Service: f.svc, Invocation: "apigw-req-1"}
+		ctx := commands.WithMeter(f.ctx, m)
+		require.Same(t, m, commands.MeterFrom(ctx))
+		commands.ContextMeter{}.CountRequest(ctx, tid, at)
+		require.NoError(t, m.Flush(f.ctx))
+	}
+	evs, err := f.store.Load(f.ctx, events.TenantID(tid), events.StreamID(commands.UsageStreamID("2026-11")), 1)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "the second flush of invocation req-1 is a duplicate")
+	var r metering.Recorded
+	require.NoError(t, json.Unmarshal(evs[0].Data, &r))
+	assert.Equal(t, metering.MeterAPIRequests, r.Meter)
+	assert.Equal(t, "1", r.Quantity)
+
+	commands.ContextMeter{}.CountRequest(f.ctx, tid, at) // no Meter on the context: nothing counted, no panic
 }

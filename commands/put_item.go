@@ -110,7 +110,7 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 		switch {
 		case err == nil:
 			if !res.Duplicate {
-				s.Meter.CountItemWrite(tenant, res.Events[0].RecordedAt)
+				s.meter(ctx).CountItemWrite(tenant, res.Events[0].RecordedAt)
 			}
 			return res.Events[0], res.Duplicate, nil
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:

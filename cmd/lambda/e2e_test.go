@@ -57,6 +57,7 @@ type awsPlatform struct {
 	closer     *rie.Function // billing-close
 	closeQ     string        // its queue, which the worker reads
 	worker     *rie.Function
+	authed     int // authenticated api calls: the api_requests the api function recorded
 }
 
 func queueARN(t *testing.T, ctx context.Context, q *sqs.Client, url string) string {
@@ -140,6 +141,9 @@ func (r apiResponse) json(t *testing.T) map[string]any {
 func (p *awsPlatform) call(method, path, token string, body any) apiResponse {
 	p.t.Helper()
 	ev := awstest.APIRequest(p.t, method, path, token, body, nil)
+	if token != "" {
+		p.authed++
+	}
 	var out apiResponse
 	p.api.Invoke(p.t, ev, &out.APIGatewayV2HTTPResponse)
 	return out
@@ -322,6 +326,16 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	require.NoError(t, json.Unmarshal(note.Data, &inv))
 	assert.Equal(t, "2026-03", inv["period"])
 	assert.EqualValues(t, 1, inv["number"])
+	// The built-in meters are billed on AWS too (docs/aws.md, "Built-in meters"):
+	// every authenticated call of March, and the two PUTs.
+	metered := map[string]string{}
+	for _, l := range inv["lines"].([]any) {
+		if line := l.(map[string]any); line["meter"] != nil {
+			metered[line["meter"].(string)] = fmt.Sprint(line["quantity"])
+		}
+	}
+	assert.Equal(t, fmt.Sprint(p.authed), metered["api_requests"], "lines: %v", inv["lines"])
+	assert.Equal(t, "2", metered["item_writes"], "lines: %v", inv["lines"])
 
 	// The invoices read model answers the API, and a redelivered close changes nothing.
 	r = p.call(http.MethodGet, "/billing/"+tenantID+"/invoices", token, nil)

@@ -50,7 +50,9 @@ type Billing interface {
 
 // UsageCounter counts a tenant's API requests (the api_requests meter).
 type UsageCounter interface {
-	CountRequest(tenant string, at time.Time)
+	// CountRequest counts one request; ctx is the request's (the api function
+	// counts on a Meter carried by it, docs/aws.md "Built-in meters").
+	CountRequest(ctx context.Context, tenant string, at time.Time)
 }
 
 // API holds what the routes need. Fields left nil disable their feature.
@@ -201,7 +203,7 @@ func (a *API) requireAuth(next http.Handler) http.Handler {
 			ri.tenant = p.TenantID
 		}
 		if a.Usage != nil && p.TenantID != "" {
-			a.Usage.CountRequest(p.TenantID, a.Service.Clock.Now())
+			a.Usage.CountRequest(r.Context(), p.TenantID, a.Service.Clock.Now())
 		}
 	})(next)
 }

@@ -65,7 +65,9 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	if err != nil {
 		return nil, nil, err
 	}
-	api := &httpapi.API{Service: p.Service, Billing: p.Billing, Meters: p.Meters,
+	// The built-in meters count on each invocation's own Meter (docs/aws.md,
+	// "Built-in meters"), as the local server counts on its one.
+	api := &httpapi.API{Service: p.Service, Billing: p.Billing, Meters: p.Meters, Usage: commands.ContextMeter{},
 		PasswordPolicy: identity.ValidatePassword, OpenAPI: httpapi.OpenAPI, Log: p.Log}
 	var ver auth.TokenVerifier
 	if env.UserPoolID != "" {
@@ -88,7 +90,8 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 		// so reads see writes. On DynamoDB the projector functions do.
 		api.Advanced = func(ctx context.Context) error { return catchUp(ctx, p) }
 	}
-	return lambdaapi.Adapter{Handler: api.Handler()}.Handle, p, nil
+	meters := &invocationMeters{service: p.Service, log: p.Log, next: lambdaapi.Adapter{Handler: api.Handler()}.Handle}
+	return meters.Handle, p, nil
 }
 
 func onboardingRate(env Env) (ratelimit.Rate, error) {

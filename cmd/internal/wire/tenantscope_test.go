@@ -234,10 +234,21 @@ func TestTenantRequestsUseTenantScopedCredentials(t *testing.T) {
 	// tenant's own requests use its own session.
 	r := s.call(http.MethodGet, "/tenants/"+globex, token, nil, nil)
 	assert.Equal(t, http.StatusForbidden, r.status, r.body)
-	assert.Empty(t, r.calls)
+	// The refused request is still acme's authenticated request: its
+	// api_requests count is written to acme's usage stream, with acme's session
+	// (docs/aws.md, "Built-in meters").
+	own, others, base := split(r.calls, acme)
+	assert.Empty(t, others, "a refused request reaches no other tenant")
+	assert.Empty(t, base, "a refused request uses no platform client")
+	for _, c := range own {
+		for _, k := range c.Keys {
+			assert.True(t, strings.HasPrefix(k, "T#"+acme+"#S#usage-") || strings.HasPrefix(k, "T#"+acme+"#E#"),
+				"a refused request touched only acme's usage: %+v", c)
+		}
+	}
 	r = s.call(http.MethodGet, "/tenants/"+globex, globexToken, nil, nil)
 	require.Equal(t, http.StatusOK, r.status, r.body)
-	own, others, _ := split(r.calls, globex)
+	own, others, _ = split(r.calls, globex)
 	assert.NotEmpty(t, own)
 	assert.Empty(t, others)
 
@@ -245,7 +256,7 @@ func TestTenantRequestsUseTenantScopedCredentials(t *testing.T) {
 	admin := map[string]string{"token_use": "id", "sub": "admin-1", "cognito:groups": "[platform_admin]"}
 	r = s.call(http.MethodGet, tp, "", nil, admin)
 	require.Equal(t, http.StatusOK, r.status, r.body)
-	_, others, base := split(r.calls, "")
+	_, others, base = split(r.calls, "")
 	assert.Empty(t, others, "a platform admin is unscoped")
 	assert.NotEmpty(t, base)
 
