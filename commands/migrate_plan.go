@@ -18,7 +18,7 @@ import (
 // change is (docs/billing.md, "Plan versions"): tenants keep the version they
 // subscribed to (grandfathering) until an operator migrates them. Platform
 // admins only. at may not lie in the future, before the tenant's latest plan
-// event, or in a period already invoiced (the invoice would no longer audit).
+// event, or outside the current period (an ended one may be closing meanwhile).
 func (s *Service) MigratePlan(ctx context.Context, m Meta, tenantID, planID string, toVersion int, at time.Time) (tenant.Tenant, error) {
 	if !m.Principal.Has(identity.RolePlatformAdmin) {
 		return tenant.Tenant{}, domain.Errorf(domain.CodeForbidden, "migrating a plan version needs the %s role", identity.RolePlatformAdmin)
@@ -44,6 +44,13 @@ func (s *Service) MigratePlan(ctx context.Context, m Meta, tenantID, planID stri
 	at = at.UTC()
 	if at.After(now) {
 		return tenant.Tenant{}, domain.FieldError("at", "a migration cannot take effect in the future")
+	}
+	// Only in the current period: an ended one may be closing right now, and a
+	// close folds the profile before it appends its invoice, in another stream,
+	// so a migration dated into it could land after the fold and leave an
+	// invoice that no longer audits.
+	if cur := billing.PeriodOf(now); billing.PeriodOf(at) != cur {
+		return tenant.Tenant{}, domain.FieldError("at", "a migration takes effect in the current period (%s) only; earlier periods may be invoiced or closing", cur)
 	}
 	for attempt := 0; ; attempt++ {
 		t, err := s.loadTenant(ctx, tid)

@@ -34,7 +34,7 @@ func (s *beforeInvoiceAppend) Append(ctx context.Context, req events.AppendReque
 	return s.Store.Append(ctx, req)
 }
 
-// FINDING: MigratePlan's "period already invoiced" guard is a check-then-act
+// Found by review: MigratePlan's "period already invoiced" guard is a check-then-act
 // race with billing close. MigratePlan loads the invoice stream of every
 // period from `at` to now, finds none, and appends tenant.plan_changed
 // conditioned only on the tenant stream's version; Close folds the profile,
@@ -48,7 +48,7 @@ func (s *beforeInvoiceAppend) Append(ctx context.Context, req events.AppendReque
 // tenant's history says it was on v2 for part of a period billed entirely at
 // v1. Expected: one of the two fails (the migration is refused, or the close
 // includes it); here both succeed and the audit fails.
-func TestFindingMigratePlanRacesCloseIntoInvoicedPeriod(t *testing.T) {
+func TestMigratePlanCannotRaceACloseIntoAnEndedPeriod(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewTest(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
 	mem := memstore.New(memstore.WithClock(clk))
