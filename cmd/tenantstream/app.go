@@ -100,10 +100,18 @@ type App struct {
 // lockDataDir takes an exclusive lock on the data directory: the SQLite store
 // caches streams and assumes one writing process.
 func lockDataDir(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Owner-only: the directory holds every tenant's data, and a lock anyone
+	// could open (flock needs only read access) anyone could hold.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	lockPath := filepath.Join(dir, "LOCK")
+	if fi, err := os.Stat(lockPath); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(lockPath, 0o600); err != nil {
+			return nil, fmt.Errorf("make the lock owner-only: %w", err)
+		}
+	}
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}

@@ -61,7 +61,15 @@ func dataDirClock(dir string, testClock, readOnly bool, start time.Time) (clock.
 		return t, t, nil
 	case found && readOnly:
 		return clock.NewTest(resumed), nil, nil
-	case !found || !resumed.After(wall):
+	case !found:
+		return clock.System{}, nil, nil
+	case !resumed.After(wall):
+		// The server goes on on the wall clock, which has overtaken the test
+		// clock: the directory's clock is the wall clock from now on, for the
+		// operator tools too.
+		if err := os.Remove(filepath.Join(dir, testClockFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("forget the test clock: %w", err)
+		}
 		return clock.System{}, nil, nil
 	}
 	return nil, nil, fmt.Errorf("the data directory %s ran on the test clock, which is at %s, %s ahead of the wall clock: "+

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/tenantstream/tenantstream/domain/clock"
@@ -29,6 +32,11 @@ func openLocal(ctx context.Context, dir string, clk clock.Clock, readOnly bool) 
 			s.Close()
 		}
 	}()
+	if !readOnly {
+		if err := ownerOnlyStores(dir); err != nil {
+			return s, err
+		}
+	}
 	opts := []evsqlite.Option{evsqlite.WithClock(clk)}
 	if readOnly {
 		opts = append(opts, evsqlite.WithCacheEvents(0), evsqlite.WithRecentEvents(0))
@@ -52,4 +60,38 @@ func (s localStores) Close() error {
 		errs = append(errs, s.Events.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// storeFiles are the SQLite files of a data directory; SQLite gives a
+// database's -wal and -shm files the database file's own mode.
+var storeFiles = []string{"events.db", "readmodels.db"}
+
+// ownerOnlyStores makes the stores readable by the directory's owner only:
+// they hold every tenant's data and users' password hashes. A new store file
+// is created 0600 before SQLite opens it (an empty file is a new database);
+// an existing one readable by others is narrowed, with its -wal and -shm.
+func ownerOnlyStores(dir string) error {
+	for _, name := range storeFiles {
+		path := filepath.Join(dir, name)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", name, err)
+		}
+		f.Close()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(p, 0o600); err != nil {
+					return fmt.Errorf("make %s owner-only: %w", filepath.Base(p), err)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -146,9 +146,13 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		if len(entries) == 0 {
 			return n, nil
 		}
-		f, err := os.OpenFile(FilePath(d.Dir), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		// Owner-only, as the deliveries ledger: both hold every tenant's notifications.
+		f, err := os.OpenFile(FilePath(d.Dir), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return n, fmt.Errorf("open notifications file: %w", err)
+		}
+		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			_ = f.Chmod(0o600)
 		}
 		var buf bytes.Buffer
 		var owed []Delivery

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// FINDING: a data directory whose saved test clock is behind the wall clock
+// Found by review: a data directory whose saved test clock is behind the wall clock
 // (a simulation of the past, then `serve` without --test-clock) runs the
 // server on the wall clock, but test-clock.json is neither updated nor
 // removed, and every operator command (Config.Operator: billing close with
@@ -21,7 +21,7 @@ import (
 // plan change and is refused, or, given --at, checks invoices only up to the
 // stale now; `catalog publish` stamps publications in the past. Expected:
 // for one directory, serve and the operator tools agree on the clock.
-func TestFindingOperatorToolsRunOnAStaleTestClockTheServerIgnores(t *testing.T) {
+func TestOperatorToolsFollowTheServerOffTheTestClock(t *testing.T) {
 	dir := t.TempDir()
 	behind := time.Now().Add(-90 * 24 * time.Hour)
 	require.NoError(t, saveTestClock(dir, behind))

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// FINDING: under the usual umask (022) the data directory is created 0755 and
+// Found by review: under the usual umask (022) the data directory is created 0755 and
 // the SQLite stores in it (events.db, readmodels.db and their -wal/-shm files)
 // are created 0644, so every local user can read the whole event store and
 // read models: every tenant's items and usage, users' emails and argon2
@@ -23,7 +23,7 @@ import (
 // can get at the platform; the stores, which hold more than the socket can
 // reach, are open to anyone on the machine. Expected: the stores (and the
 // directory) are not group- or world-readable.
-func TestFindingDataDirStoresAreWorldReadable(t *testing.T) {
+func TestDataDirStoresAreOwnerOnly(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	srv := startServer(t, "", Config{})

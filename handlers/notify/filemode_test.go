@@ -12,14 +12,14 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/notify"
 )
 
-// FINDING: the deliveries ledger is created 0600 because its lines carry
+// Found by review: the deliveries ledger is created 0600 because its lines carry
 // notification bodies, but the notifications file the Dispatcher writes the
 // very same bodies to (notify.FilePath, one JSON line per notification, every
 // tenant's) is created 0644, in a data directory created 0755. Any local user
 // can read every tenant's notifications (invoice.issued data, tenant and user
 // events) from it, which makes the ledger's 0600 moot. Expected: the
 // notifications file is owner-only like deliveries.jsonl.
-func TestFindingNotificationsFileIsWorldReadableUnlikeTheLedger(t *testing.T) {
+func TestNotificationsFileIsOwnerOnlyAsTheLedger(t *testing.T) {
 	dir, rcv := t.TempDir(), newReceiver(t)
 	d := &notify.Dispatcher{Reader: outbox(t, "n1"), Dir: dir, Webhooks: []notify.Webhook{{URL: rcv.URL, Secret: []byte("s")}}, MaxAttempts: 1}
 	_, err := d.Deliver(context.Background())
