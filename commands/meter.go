@@ -131,8 +131,11 @@ func (m *Meter) CountItemWrite(tenant events.TenantID, at time.Time) {
 	m.add(tenant, metering.MeterItemWrites, at)
 }
 
-// Flush appends the counted usage and any changed storage readings. Counts are
-// taken out first (an atomic swap, so counting goes on meanwhile) and put back if
+// Flush appends the counted usage and any changed storage readings, as one
+// usage.reported event per tenant and period: every event written is paid for
+// again by the feed and each projection that reads it, so a request's three
+// built-in meters cost one event, not three (docs/cost.md). Counts are taken
+// out first (an atomic swap, so counting goes on meanwhile) and put back if
 // their append fails, so nothing is lost to a transient error.
 func (m *Meter) Flush(ctx context.Context) error {
 	m.mu.Lock()
@@ -140,7 +143,31 @@ func (m *Meter) Flush(ctx context.Context) error {
 	if m.stored == nil {
 		m.stored = map[events.TenantID]int64{}
 	}
-	var errs []error
+	type batchKey struct {
+		tenant events.TenantID
+		period string
+	}
+	type batch struct {
+		recs   []metering.Recorded
+		undo   []func()          // put the counts back
+		stored map[string]int64 // storage readings to remember once written
+	}
+	batches := map[batchKey]*batch{}
+	var order []batchKey
+	add := func(tenant events.TenantID, rec metering.Recorded, undo func()) *batch {
+		k := batchKey{tenant, rec.Timestamp.Format("2006-01")}
+		b, ok := batches[k]
+		if !ok {
+			b = &batch{}
+			batches[k] = b
+			order = append(order, k)
+		}
+		b.recs = append(b.recs, rec)
+		if undo != nil {
+			b.undo = append(b.undo, undo)
+		}
+		return b
+	}
 	m.counts.Range(func(key, value any) bool {
 		k, c := key.(meterKey), value.(*meterCount)
 		n := c.n.Swap(0)
@@ -148,19 +175,18 @@ func (m *Meter) Flush(ctx context.Context) error {
 			return true
 		}
 		last := time.Unix(0, c.last.Load()).UTC()
-		rec := &metering.Recorded{ID: m.recordID(k.meter, last), Meter: k.meter, Quantity: strconv.FormatInt(n, 10), Timestamp: last, Source: "platform"}
-		if err := m.record(ctx, k.tenant, rec); err != nil {
-			errs = append(errs, err)
-			c.n.Add(n)
-		}
+		add(k.tenant, metering.Recorded{ID: m.recordID(k.meter, last), Meter: k.meter, Quantity: strconv.FormatInt(n, 10), Timestamp: last, Source: "platform"},
+			func() { c.n.Add(n) })
 		return true
 	})
+	var errs []error
 	var touched []events.TenantID
 	m.touched.Range(func(key, _ any) bool {
 		touched = append(touched, key.(events.TenantID))
 		m.touched.Delete(key)
 		return true
 	})
+	readings := map[batchKey]int64{}
 	for _, tenant := range touched {
 		bytes, err := m.Service.StoredBytes(events.WithTenantScope(ctx, tenant), tenant)
 		if err != nil {
@@ -172,13 +198,23 @@ func (m *Meter) Flush(ctx context.Context) error {
 			continue
 		}
 		now := m.Service.Clock.Now()
-		rec := &metering.Recorded{ID: m.recordID(metering.MeterStorageBytes, now), Meter: metering.MeterStorageBytes, Quantity: strconv.FormatInt(bytes, 10), Timestamp: now, Source: "platform"}
-		if err := m.record(ctx, tenant, rec); err != nil {
+		tenant := tenant
+		add(tenant, metering.Recorded{ID: m.recordID(metering.MeterStorageBytes, now), Meter: metering.MeterStorageBytes, Quantity: strconv.FormatInt(bytes, 10), Timestamp: now, Source: "platform"},
+			func() { m.touched.Store(tenant, struct{}{}) })
+		readings[batchKey{tenant, now.Format("2006-01")}] = bytes
+	}
+	for _, k := range order {
+		b := batches[k]
+		if err := m.record(ctx, k.tenant, k.period, b.recs); err != nil {
 			errs = append(errs, err)
-			m.touched.Store(tenant, struct{}{})
+			for _, undo := range b.undo {
+				undo()
+			}
 			continue
 		}
-		m.stored[tenant] = bytes
+		if bytes, ok := readings[k]; ok {
+			m.stored[k.tenant] = bytes
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -192,18 +228,33 @@ func (m *Meter) recordID(meter string, at time.Time) string {
 	return "platform-" + m.Invocation + "-" + meter + "-" + at.UTC().Format("2006-01")
 }
 
-func (m *Meter) record(ctx context.Context, tenant events.TenantID, rec *metering.Recorded) error {
+// record appends one period's flushed records as one usage.reported event.
+// With Invocation set its event id is derived from the invocation, so a
+// retried invocation's flush writes nothing twice (the store skips a known
+// event id); otherwise it is random, as the counts are new.
+func (m *Meter) record(ctx context.Context, tenant events.TenantID, period string, recs []metering.Recorded) error {
 	// A tenant's usage is written in its scope, so on AWS with its credentials
 	// (docs/ARCHITECTURE.md, decision 9d).
 	ctx = events.WithTenantScope(ctx, tenant)
-	ne := newEvent(rec)
-	ne.ID, ne.OccurredAt = UsageEventID(tenant, rec.ID), rec.Timestamp
+	ne := newEvent(&metering.Reported{Records: recs})
+	latest := recs[0].Timestamp
+	for _, r := range recs[1:] {
+		if r.Timestamp.After(latest) {
+			latest = r.Timestamp
+		}
+	}
+	ne.OccurredAt = latest
+	if m.Invocation != "" {
+		ne.ID = UsageEventID(tenant, "platform-"+m.Invocation+"-"+period)
+	} else {
+		ne.ID = UsageEventID(tenant, recs[0].ID)
+	}
 	_, err := m.Service.Store.Append(ctx, events.AppendRequest{
-		Tenant: tenant, Stream: events.StreamID(UsageStreamID(rec.Timestamp.Format("2006-01"))), StreamType: metering.StreamType,
+		Tenant: tenant, Stream: events.StreamID(UsageStreamID(period)), StreamType: metering.StreamType,
 		Expected: events.AnyVersion, SkipDuplicateIDs: true, Actor: "platform", Events: []events.NewEvent{ne},
 	})
 	if err != nil {
-		return fmt.Errorf("flush %s usage of %s: %w", rec.Meter, tenant, err)
+		return fmt.Errorf("flush usage of %s for %s: %w", tenant, period, err)
 	}
 	return nil
 }

@@ -42,16 +42,22 @@ func TestMeterCountsConcurrentlyAndFlushesPerPeriod(t *testing.T) {
 		require.NoError(t, err)
 		n := 0
 		var last time.Time
+		records := 0
 		for _, ev := range evs {
-			var r metering.Recorded
-			require.NoError(t, json.Unmarshal(ev.Data, &r))
-			require.Equal(t, metering.MeterAPIRequests, r.Meter)
-			var q int
-			require.NoError(t, json.Unmarshal([]byte(r.Quantity), &q))
-			n += q
-			last = r.Timestamp
+			require.Equal(t, metering.TypeReported, ev.Type, "one usage.reported per (tenant, period) per flush")
+			var rep metering.Reported
+			require.NoError(t, json.Unmarshal(ev.Data, &rep))
+			for _, r := range rep.Records {
+				require.Equal(t, metering.MeterAPIRequests, r.Meter)
+				var q int
+				require.NoError(t, json.Unmarshal([]byte(r.Quantity), &q))
+				n += q
+				last = r.Timestamp
+				records++
+			}
 		}
-		return n, last, len(evs)
+		require.Len(t, evs, 1, "one event per (tenant, period) per flush")
+		return n, last, records
 	}
 	n, last, records := total("2026-11")
 	assert.Equal(t, 8*400, n)
@@ -79,10 +85,11 @@ func TestInvocationMeterFlushesIdempotently(t *testing.T) {
 	evs, err := f.store.Load(f.ctx, events.TenantID(tid), events.StreamID(commands.UsageStreamID("2026-11")), 1)
 	require.NoError(t, err)
 	require.Len(t, evs, 1, "the second flush of invocation req-1 is a duplicate")
-	var r metering.Recorded
-	require.NoError(t, json.Unmarshal(evs[0].Data, &r))
-	assert.Equal(t, metering.MeterAPIRequests, r.Meter)
-	assert.Equal(t, "1", r.Quantity)
+	var rep metering.Reported
+	require.NoError(t, json.Unmarshal(evs[0].Data, &rep))
+	require.Len(t, rep.Records, 1)
+	assert.Equal(t, metering.MeterAPIRequests, rep.Records[0].Meter)
+	assert.Equal(t, "1", rep.Records[0].Quantity)
 
 	commands.ContextMeter{}.CountRequest(f.ctx, tid, at) // no Meter on the context: nothing counted, no panic
 }

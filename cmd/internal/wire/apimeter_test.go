@@ -64,15 +64,18 @@ func TestAPIRecordsTheBuiltInMeters(t *testing.T) {
 			if ev.StreamType != metering.StreamType {
 				continue
 			}
-			var r metering.Recorded
-			require.NoError(t, json.Unmarshal(ev.Data, &r))
-			n, err := strconv.ParseInt(r.Quantity, 10, 64)
-			require.NoError(t, err)
-			if r.Meter == metering.MeterStorageBytes {
-				sums[r.Meter] = n // a gauge: the latest reading
-				continue
+			require.Equal(t, metering.TypeReported, ev.Type, "one event per invocation, tenant and period")
+			var rep metering.Reported
+			require.NoError(t, json.Unmarshal(ev.Data, &rep))
+			for _, r := range rep.Records {
+				n, err := strconv.ParseInt(r.Quantity, 10, 64)
+				require.NoError(t, err)
+				if r.Meter == metering.MeterStorageBytes {
+					sums[r.Meter] = n // a gauge: the latest reading
+					continue
+				}
+				sums[r.Meter] += n
 			}
-			sums[r.Meter] += n
 		}
 		return sums
 	}

@@ -606,10 +606,10 @@ func TestCommandCostBudget(t *testing.T) {
 	putFeed := feedOf(put.events)
 	putProj := r.project(put.events)
 	r.check("PUT item", put, putProj, putFeed, budget{
-		// Today: 11 requests, 18 WRU, 7 RRU; 4 events (item.put and three
-		// built-in meters); 4 deliveries (items, and ledgers three times);
-		// projectors 19 requests, 24 WRU, 23 RRU (docs/cost.md).
-		apiRequests: 12, apiWRU: 20, apiRRU: 8, events: 4, deliveries: 4, projRequests: 21, projWRU: 26, projRRU: 25})
+		// Today: 7 requests, 8 WRU, 5 RRU; 2 events (item.put, and the three
+		// built-in meters as one usage.reported); 2 deliveries (items,
+		// ledgers); projectors 11 requests, 16 WRU, 13 RRU (docs/cost.md).
+		apiRequests: 8, apiWRU: 10, apiRRU: 6, events: 2, deliveries: 2, projRequests: 13, projWRU: 18, projRRU: 15})
 
 	rep := r.call(http.MethodPost, tp+"/usage", usage("batch"), claims, http.StatusAccepted)
 	repFeed := feedOf(rep.events)
