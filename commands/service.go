@@ -56,6 +56,9 @@ type Service struct {
 
 	cursorsOnce sync.Once
 
+	keyUseOnce sync.Once
+	keyUse     *keyUse // last use of each API key (ListAPIKeys)
+
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/tenant"
@@ -155,6 +156,9 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	for i := range page.Events {
 		if t := page.Events[i].Type; t == tenant.TypeUserAdded || t == tenant.TypeUserClaimed {
 			page.Events[i].Data = redactPasswordHash(page.Events[i].Data)
+		}
+		if page.Events[i].Type == apikey.TypeCreated {
+			page.Events[i].Data = redactField(page.Events[i].Data, "secret_hash")
 		}
 	}
 	return page, nil

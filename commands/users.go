@@ -140,12 +140,17 @@ func (s *Service) findUser(ctx context.Context, tid events.TenantID, email strin
 }
 
 func redactPasswordHash(data json.RawMessage) json.RawMessage {
+	return redactField(data, "password_hash")
+}
+
+// redactField replaces field of an event's data, if present, by "[redacted]".
+func redactField(data json.RawMessage, field string) json.RawMessage {
 	var m map[string]any
 	if json.Unmarshal(data, &m) != nil {
 		return data
 	}
-	if _, ok := m["password_hash"]; ok {
-		m["password_hash"] = "[redacted]"
+	if _, ok := m[field]; ok {
+		m[field] = "[redacted]"
 	}
 	out, err := json.Marshal(m)
 	if err != nil {

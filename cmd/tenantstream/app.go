@@ -273,7 +273,7 @@ func (a *App) buildHandler(addr string) error {
 	}
 	api := &httpapi.API{
 		Service:        a.Service,
-		Authenticate:   auth.Bearer(ver),
+		Authenticate:   auth.Bearer(auth.WithAPIKeys(ver, auth.VerifierFunc(a.Service.VerifyAPIKey))),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
 		Meters:         a.Meters,

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/commands/identity"
+	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/problem"
@@ -247,6 +248,25 @@ type isoSetup struct {
 	cursorA        string // an event-log cursor from A's log
 	marker         string // only in A's item data
 	itemA, usageID string
+	keyA           createdKey // A's API key, every scope
+	revokedKeyA    string     // an API key of A, revoked
+	keyB           string     // B's API key, every scope
+}
+
+// createdKey is the answer of POST /tenants/{tenant_id}/api-keys.
+type createdKey struct {
+	KeyID string `json:"key_id"`
+	Key   string `json:"key"`
+}
+
+var allScopes = []string{"usage:write", "data:read", "data:write", "billing:read"}
+
+func (l *liveApp) createKey(tb testing.TB, tenant, token string, scopes ...string) createdKey {
+	tb.Helper()
+	var k createdKey
+	l.must(tb, http.StatusCreated, &k, "POST", "/tenants/"+tenant+"/api-keys", token, map[string]any{"name": "test key", "scopes": scopes})
+	require.NotEmpty(tb, k.Key)
+	return k
 }
 
 const isoMarker = "only-tenant-a-may-read-this"
@@ -290,6 +310,11 @@ func newIsoSetup(t *testing.T) *isoSetup {
 	app.must(t, http.StatusOK, &log, "GET", "/tenants/"+s.a.ID+"/events?limit=2", s.tokA.AccessToken, nil)
 	require.NotEmpty(t, log.Next)
 	s.cursorA = log.Next
+	s.keyA = app.createKey(t, s.a.ID, s.tokA.AccessToken, allScopes...)
+	revoked := app.createKey(t, s.a.ID, s.tokA.AccessToken, allScopes...)
+	app.must(t, http.StatusNoContent, nil, "DELETE", "/tenants/"+s.a.ID+"/api-keys/"+revoked.KeyID, s.tokA.AccessToken, nil)
+	s.revokedKeyA = revoked.Key
+	s.keyB = app.createKey(t, s.b.ID, s.tokB.AccessToken, allScopes...).Key
 	app.settle(t)
 	return s
 }
@@ -319,6 +344,12 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}, headers: append(s.tenantOverride(), "Idempotency-Key", "plan-1")},
 		},
 		"POST /tenants/{tenant_id}/users": {{method: "POST", path: a + "/users", body: map[string]any{"email": "mole@b.example", "password": "Corr3ct-Horse!", "role": "tenant_admin"}}},
+		"POST /tenants/{tenant_id}/api-keys": {
+			{method: "POST", path: a + "/api-keys", body: map[string]any{"name": "mole", "scopes": allScopes}},
+			{method: "POST", path: a + "/api-keys", body: map[string]any{"name": "mole", "scopes": allScopes}, headers: append(s.tenantOverride(), "Idempotency-Key", "key-1")},
+		},
+		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: a + "/api-keys"}, {method: "GET", path: a + "/api-keys", headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: a + "/api-keys/" + s.keyA.KeyID}},
 		"GET /tenants/{tenant_id}/events": {
 			{method: "GET", path: a + "/events"},
 			{method: "GET", path: a + "/events?after=" + s.cursorA, headers: s.tenantOverride()},
@@ -349,13 +380,16 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "tenantId": s.a.ID}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC), "properties": map[string]string{"tenant_id": s.a.ID}}}}
 	return map[string][]isoAttack{
-		"GET /tenants/{tenant_id}":                {{method: "GET", path: b, headers: s.tenantOverride()}},
-		"PUT /tenants/{tenant_id}/plan":           {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
-		"POST /tenants/{tenant_id}/users":         {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
-		"GET /tenants/{tenant_id}/events":         {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
-		"GET /tenants/{tenant_id}/data":           {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
-		"PUT /tenants/{tenant_id}/data/{item_id}": {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
-		"GET /tenants/{tenant_id}/data/{item_id}": {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}":                      {{method: "GET", path: b, headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/plan":                 {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/users":               {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/api-keys":            {{method: "POST", path: b + "/api-keys", body: map[string]any{"name": "own", "scopes": allScopes}, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: b + "/api-keys", headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
+		"GET /tenants/{tenant_id}/events":               {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
+		"GET /tenants/{tenant_id}/data":                 {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/data/{item_id}":       {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/data/{item_id}":       {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/data/{item_id}": {
 			{method: "DELETE", path: b + "/data/" + s.itemA, headers: s.tenantOverride()},
 			{method: "DELETE", path: b + "/data/doc-3", headers: append(s.tenantOverride(), "If-Match", `"1"`)},
@@ -413,6 +447,11 @@ func (s *isoSetup) forgedTokens(t *testing.T) map[string]string {
 		"B's refresh token":         s.tokB.RefreshToken,
 		"refresh claims, real key":  signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "token_use", "refresh")),
 		"expired claims, real key":  signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "exp", s.app.Clock.Now().Add(-time.Hour).Unix())),
+		"revoked API key of A":      s.revokedKeyA,
+		"typo in A's API key":       typo(s.keyA.Key),
+		"A's API key, other secret": otherSecret(t, s.keyA.Key),
+		"API key prefix only":       apikey.Prefix,
+		"API key without checksum":  s.keyA.Key[:len(s.keyA.Key)-7],
 	}
 }
 
@@ -495,6 +534,19 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("B's API key on A's resources", func(t *testing.T) {
+		for _, p := range authed {
+			for i, at := range cross[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					res := app.do(t, at.method, at.path, s.keyB, at.body, at.headers...)
+					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
+					isProblem(t, res)
+					assert.NotContains(t, string(res.body), isoMarker)
+				})
+			}
+		}
+	})
+
 	t.Run("forged and invalid tokens", func(t *testing.T) {
 		names := make([]string, 0, len(forged))
 		for n := range forged {
@@ -547,6 +599,10 @@ func TestTenantIsolation(t *testing.T) {
 		var wroteB int
 		for _, e := range after {
 			if !known[e.ID] {
+				if e.Type == apikey.TypeRegistered { // the platform index of B's new key
+					assert.Contains(t, string(e.Data), `"tenant_id":"`+s.b.ID+`"`)
+					continue
+				}
 				assert.Equal(t, s.b.ID, string(e.TenantID), "new event %s %s/%s belongs to no request of B", e.Type, e.TenantID, e.StreamID)
 				wroteB++
 			}
@@ -563,6 +619,24 @@ func TestTenantIsolation(t *testing.T) {
 		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.a.ID, s.tokA.AccessToken, nil)
 		assert.NotEqual(t, "pro", prof["plan"])
 	})
+}
+
+// typo changes one character of an API key (past its prefix).
+func typo(key string) string {
+	i := len(apikey.Prefix) + 3
+	c := byte('a')
+	if key[i] == 'a' {
+		c = 'b'
+	}
+	return key[:i] + string(c) + key[i+1:]
+}
+
+// otherSecret is key with the same id and another secret, correctly checksummed.
+func otherSecret(t *testing.T, key string) string {
+	k, err := apikey.Parse(key)
+	require.NoError(t, err)
+	k.Secret = strings.Repeat("q", len(k.Secret))
+	return k.String()
 }
 
 func eventIDs(evs []events.Event) []string {

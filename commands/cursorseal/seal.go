@@ -7,6 +7,7 @@ package cursorseal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,6 +49,7 @@ var ErrInvalid = errors.New("cursorseal: invalid cursor")
 type Key struct {
 	id   byte
 	aead cipher.AEAD
+	mac  []byte // the API-key hash sub-key (APIKeyHashes)
 }
 
 // ID returns the key's id byte (derived from the key, never stored).
@@ -73,7 +75,13 @@ func NewKey(material string) (Key, error) {
 		return Key{}, fmt.Errorf("cursor key: %w", err)
 	}
 	id := sha256.Sum256(append([]byte("tenantstream event-log cursor key id\x00"), raw...))
-	return Key{id: id[0], aead: aead}, nil
+	// A separate HKDF output for API-key hashes, so no key is used for two
+	// purposes (docs/ARCHITECTURE.md, "API keys").
+	mac, err := hkdf.Key(sha256.New, []byte(material), nil, "tenantstream api-key secret hash v1", 32)
+	if err != nil {
+		return Key{}, fmt.Errorf("cursor key: %w", err)
+	}
+	return Key{id: id[0], aead: aead, mac: mac}, nil
 }
 
 // NewMaterial returns fresh random key material (32 random bytes, base64url).
@@ -107,6 +115,22 @@ func Ephemeral() *Sealer {
 		panic(err) // fresh material is always long enough
 	}
 	return New(k)
+}
+
+// APIKeyHashes returns HMAC-SHA256 of an API key's id and secret under the
+// API-key sub-key of each key, the current key's first: a key is stored with
+// the first and verified against any, so keys made before a rotation keep
+// working while their key is the previous one (docs/ARCHITECTURE.md, "API keys").
+func (s *Sealer) APIKeyHashes(keyID, secret string) [][]byte {
+	out := make([][]byte, len(s.keys))
+	for i, k := range s.keys {
+		m := hmac.New(sha256.New, k.mac)
+		m.Write([]byte(keyID))
+		m.Write([]byte{0})
+		m.Write([]byte(secret))
+		out[i] = m.Sum(nil)
+	}
+	return out
 }
 
 func additionalData(tenant events.TenantID, keyID byte) []byte {

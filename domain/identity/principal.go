@@ -15,6 +15,17 @@ type Principal struct {
 	UserID   string
 	Email    string
 	Roles    []string
+	// KeyID is set when the caller is an API key (docs/ARCHITECTURE.md, "API
+	// keys"): UserID is then "key:<KeyID>", so events record the key, Roles is
+	// empty, and Scopes limits what it may do.
+	KeyID  string
+	Scopes []string
+}
+
+// HasScope reports whether the principal may act within scope: a user's token
+// holds every scope (its roles decide), an API key only those it was given.
+func (p Principal) HasScope(scope string) bool {
+	return p.KeyID == "" || slices.Contains(p.Scopes, scope)
 }
 
 // Has reports whether the principal holds role.

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/domain/item"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/domain/tenant"
@@ -25,6 +26,9 @@ func newRegistry() *events.Registry {
 	r.Register(metering.TypeReportAnswered, 1, metering.ReportAnswered{})
 	r.Register(metering.TypeReportClaimed, 1, metering.ReportClaimed{})
 	r.Register(tenant.TypeUserClaimed, 1, tenant.UserClaimed{})
+	r.Register(apikey.TypeRegistered, 1, apikey.Registered{})
+	r.Register(apikey.TypeCreated, 1, apikey.Created{})
+	r.Register(apikey.TypeRevoked, 1, apikey.Revoked{})
 	registerBilling(r)
 	return r
 }

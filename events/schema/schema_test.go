@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"flag"
+	"github.com/tenantstream/tenantstream/domain/apikey"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,6 +25,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 var at = time.Date(2026, 11, 14, 9, 30, 0, 123456000, time.UTC)
+
+var expires = time.Date(2027, 11, 14, 0, 0, 0, 0, time.UTC)
 
 // samples holds one fully populated payload per stored event type. Stored events
 // never change, so their serialized form is pinned by a golden file each.
@@ -60,6 +63,10 @@ func samples() map[string]any {
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
+		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
+		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
+			SecretHash: "5f0e3d3c2a1b00112233445566778899aabbccddeeff00112233445566778899", CreatedAt: at, ExpiresAt: &expires},
+		apikey.TypeRevoked: &apikey.Revoked{KeyID: "abcdefghij234567", At: at},
 	}
 }
 

@@ -30,8 +30,8 @@ func PrincipalFrom(ctx context.Context) (ident.Principal, bool) {
 }
 
 // Authenticator turns a request into its caller: Bearer for the local issuer's
-// tokens, lambdaapi.Authenticate behind API Gateway's authorizer (and, later, API
-// keys).
+// tokens and API keys (WithAPIKeys), lambdaapi.Authenticate behind API Gateway's
+// authorizer.
 type Authenticator func(r *http.Request) (ident.Principal, error)
 
 // Bearer authenticates "Authorization: Bearer <token>" with v.

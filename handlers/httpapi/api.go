@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/handlers/auth"
@@ -93,7 +95,7 @@ func (a *API) Handler() http.Handler {
 			route = route[i+1:]
 		}
 		if authed {
-			h = onlyQueryParams(h, queryParams[pattern]...)
+			h = requireScope(onlyQueryParams(h, queryParams[pattern]...), pattern)
 		}
 		var hh http.Handler = a.wrap(h)
 		if authed {
@@ -118,6 +120,9 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}", true, a.getTenant)
 	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
 	handle("POST /tenants/{tenant_id}/users", true, a.addUser)
+	handle("POST /tenants/{tenant_id}/api-keys", true, a.createAPIKey)
+	handle("GET /tenants/{tenant_id}/api-keys", true, a.listAPIKeys)
+	handle("DELETE /tenants/{tenant_id}/api-keys/{key_id}", true, a.revokeAPIKey)
 	handle("GET /tenants/{tenant_id}/events", true, a.eventLog)
 	handle("GET /tenants/{tenant_id}/data", true, a.listItems)
 	handle("PUT /tenants/{tenant_id}/data/{item_id}", true, a.putItem)
@@ -322,6 +327,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 var queryParams = map[string][]string{
 	"GET /tenants/{tenant_id}/events": {"limit", "after"},
 	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
+}
+
+// routeScopes is the scope an API key needs for each route it may use
+// (docs/ARCHITECTURE.md, "API keys"). A route not listed is never open to a
+// key: the tenant profile, its plan, users, API keys and the event log need a
+// user's token.
+var routeScopes = map[string]string{
+	"GET /tenants/{tenant_id}/data":                  apikey.ScopeDataRead,
+	"GET /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataRead,
+	"PUT /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataWrite,
+	"DELETE /tenants/{tenant_id}/data/{item_id}":     apikey.ScopeDataWrite,
+	"POST /tenants/{tenant_id}/usage":                apikey.ScopeUsageWrite,
+	"GET /billing/{tenant_id}":                       apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/invoices":              apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/invoices/{invoice_id}": apikey.ScopeBillingRead,
+}
+
+// requireScope refuses an API key a route outside its scopes: a 403 naming the
+// scope it lacks, or saying the route takes no keys. User tokens pass (their
+// roles are checked by the commands).
+func requireScope(h func(w http.ResponseWriter, r *http.Request) error, pattern string) func(w http.ResponseWriter, r *http.Request) error {
+	scope, open := routeScopes[pattern]
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p := principalFrom(r.Context())
+		if p.KeyID != "" {
+			if !open {
+				return domain.Errorf(domain.CodeForbidden, "API keys cannot use %s; use a user's token", pattern)
+			}
+			if !p.HasScope(scope) {
+				return &domain.Error{Code: domain.CodeForbidden, Field: "scope", Message: fmt.Sprintf("This API key lacks the %s scope.", scope)}
+			}
+		}
+		return h(w, r)
+	}
 }
 
 // onlyQueryParams refuses a request whose query string names a parameter not in

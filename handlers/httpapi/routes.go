@@ -180,6 +180,49 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, u)
 }
 
+// APIKeyRequest is the body of POST /tenants/{tenant_id}/api-keys.
+type APIKeyRequest struct {
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	var body APIKeyRequest
+	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
+		return err
+	}
+	finishFingerprint(r, &m)
+	k, err := a.Service.CreateAPIKey(r.Context(), m, commands.CreateAPIKey{Tenant: r.PathValue("tenant_id"), Name: body.Name, Scopes: body.Scopes, ExpiresAt: body.ExpiresAt})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store") // the secret is in this answer only
+	return writeJSON(w, http.StatusCreated, k)
+}
+
+func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Service.ListAPIKeys(r.Context(), m, r.PathValue("tenant_id"))
+	})(w, r)
+}
+
+func (a *API) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.RevokeAPIKey(r.Context(), m, r.PathValue("tenant_id"), r.PathValue("key_id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.meta(r)
 	if err != nil {

@@ -1,0 +1,28 @@
+package auth
+
+import (
+	"context"
+
+	"github.com/tenantstream/tenantstream/domain/apikey"
+	ident "github.com/tenantstream/tenantstream/domain/identity"
+)
+
+// VerifierFunc is a TokenVerifier made of a function (commands.Service.VerifyAPIKey).
+type VerifierFunc func(ctx context.Context, token string) (ident.Principal, error)
+
+// Verify calls f.
+func (f VerifierFunc) Verify(ctx context.Context, token string) (ident.Principal, error) {
+	return f(ctx, token)
+}
+
+// WithAPIKeys returns the one verifier of bearer tokens: a token with the API-key
+// prefix (apikey.Prefix) goes to keys, and is never tried as a JWT; any other to
+// tokens (docs/ARCHITECTURE.md, "API keys").
+func WithAPIKeys(tokens, keys TokenVerifier) TokenVerifier {
+	return VerifierFunc(func(ctx context.Context, token string) (ident.Principal, error) {
+		if apikey.LooksLike(token) {
+			return keys.Verify(ctx, token)
+		}
+		return tokens.Verify(ctx, token)
+	})
+}
