@@ -30,6 +30,12 @@ type Config struct {
 	APIBurstLimit        float64 // "apiBurstLimit" (default 200)
 	// "projectionLagAlarmSeconds": the projection lag (EMF) that raises an alarm (default 300).
 	ProjectionLagAlarmSeconds float64
+	// "projectorConcurrency": the reserved concurrency of each projector function, and
+	// the maximum concurrency of its queue's event source mapping (default 5; 2 to
+	// 1000). Reserved, so the projectors cannot take the api's concurrency; the
+	// mapping's cap equals it, so the poller never invokes into a throttle (sizing in
+	// docs/aws.md, "Concurrency").
+	ProjectorConcurrency int
 	// "lambdaDist": the directory holding `make lambda`'s <fn>.zip files (default ../dist,
 	// relative to infra/).
 	LambdaDist string
@@ -51,6 +57,10 @@ func (c Config) CatalogName() string {
 	return "catalog" + strings.ToLower(filepath.Ext(c.CatalogFile))
 }
 
+// DefaultProjectorConcurrency is AWS's advised minimum reserved concurrency for a
+// function behind an SQS event source (docs/aws.md, "Concurrency").
+const DefaultProjectorConcurrency = 5
+
 // DefaultConfig is the configuration without any context.
 func DefaultConfig() Config {
 	return Config{
@@ -63,6 +73,7 @@ func DefaultConfig() Config {
 		APIRateLimit:              100,
 		APIBurstLimit:             200,
 		ProjectionLagAlarmSeconds: 300,
+		ProjectorConcurrency:      DefaultProjectorConcurrency,
 		LambdaDist:                "../dist",
 	}
 }
@@ -127,6 +138,15 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	number("apiRateLimit", &c.APIRateLimit)
 	number("apiBurstLimit", &c.APIBurstLimit)
 	number("projectionLagAlarmSeconds", &c.ProjectionLagAlarmSeconds)
+	if v, ok := get("projectorConcurrency"); ok {
+		// An SQS mapping's maximum concurrency is 2 to 1000 (Lambda API, ScalingConfig).
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 || n > 1000 {
+			errs = append(errs, fmt.Sprintf("projectorConcurrency: %q is not a whole number from 2 to 1000", v))
+		} else {
+			c.ProjectorConcurrency = n
+		}
+	}
 	str("lambdaDist", &c.LambdaDist)
 	boolean("placeholderCode", &c.PlaceholderCode)
 	str("catalogFile", &c.CatalogFile)

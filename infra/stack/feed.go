@@ -186,5 +186,10 @@ func (b *builder) projectionRule(bus awsevents.EventBus, pipeName string, p proj
 		BatchSize: jsii.Number(ProjectionBatchSize),
 		// Only the failed records are received again (wire.ProjectBatch lists them).
 		ReportBatchItemFailures: jsii.Bool(true),
+		// The function's reserved concurrency: the poller then never invokes more
+		// batches than the function may run, so batches are not throttled, which
+		// would count as receives towards the dead-letter queue (docs/aws.md,
+		// "Concurrency").
+		MaxConcurrency: jsii.Number(b.cfg.ProjectorConcurrency),
 	}))
 }
