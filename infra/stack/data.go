@@ -37,7 +37,10 @@ type resources struct {
 	bus                awsevents.EventBus
 	pipe               awspipes.CfnPipe
 
-	fns        map[string]awslambda.Function // api, billing-close, billing-close-worker
+	fns map[string]awslambda.Function // api, billing-close, billing-close-worker
+	// asyncFns are the functions invoked asynchronously (each with an
+	// on-failure destination), alarmed on AsyncEventsDropped.
+	asyncFns   []namedFunction
 	projectors map[string]awslambda.Function // by projection name
 	dlqs       []namedQueue
 
