@@ -75,6 +75,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		return nil, err
 	}
 	b.billingClose()
+	b.backup()
 	b.operations(s.PipeName, props.Projections)
 	if b.err != nil {
 		return nil, b.err
