@@ -48,7 +48,7 @@ func TestProjectorsCannotStarveTheAPI(t *testing.T) {
 
 func concurrencyVariant(t *testing.T) *synthesized {
 	t.Helper()
-	s, err := synth(map[string]any{"projectorConcurrency": "12"}, stack.Props{})
+	s, err := synth(map[string]any{"projectorConcurrency": "12"}, stack.Props{Projections: registered})
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(s.outdir) })
 	return s

@@ -36,6 +36,15 @@ type Config struct {
 	// mapping's cap equals it, so the poller never invokes into a throttle (sizing in
 	// docs/aws.md, "Concurrency").
 	ProjectorConcurrency int
+	// "eventsStreamArn": the stream of an events table restored outside the stack
+	// (docs/aws.md, "Restoring a table"): the pipe reads it instead of the stream
+	// CloudFormation recorded for the table. Empty: the table's own stream.
+	EventsStreamARN string
+	// "eventsTableName": an events table restored outside the stack under a new
+	// name, which the stack then uses instead of creating its own (with
+	// eventsStreamArn, its stream; docs/aws.md, "Restoring a table"). The table the
+	// stack created is left in place (retained), no longer managed by the stack.
+	EventsTableName string
 	// "lambdaDist": the directory holding `make lambda`'s <fn>.zip files (default ../dist,
 	// relative to infra/).
 	LambdaDist string
@@ -147,6 +156,10 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			c.ProjectorConcurrency = n
 		}
 	}
+	str("eventsStreamArn", &c.EventsStreamARN)
+	if a := c.EventsStreamARN; a != "" && (!strings.HasPrefix(a, "arn:") || !strings.Contains(a, ":table/") || !strings.Contains(a, "/stream/")) {
+		errs = append(errs, fmt.Sprintf("eventsStreamArn: %q is not a DynamoDB stream ARN (arn:...:table/<name>/stream/<label>)", a))
+	}
 	str("lambdaDist", &c.LambdaDist)
 	boolean("placeholderCode", &c.PlaceholderCode)
 	str("catalogFile", &c.CatalogFile)
@@ -155,6 +168,10 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	}
 	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " /#") {
 		errs = append(errs, fmt.Sprintf("prefix: %q must be non-empty without spaces, '/' or '#'", c.Prefix))
+	}
+	str("eventsTableName", &c.EventsTableName)
+	if c.EventsTableName != "" && c.EventsStreamARN == "" {
+		errs = append(errs, "eventsTableName: a restored table needs eventsStreamArn too (enable its stream first: docs/aws.md, \"Restoring a table\")")
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("read context: %s", strings.Join(errs, "; "))

@@ -217,7 +217,7 @@ func checkCatalogZips(cfg Config) error {
 
 // grantData lets fn read (and with write, change) table; withIndex adds queries
 // on the tenant-history index.
-func (b *builder) grantData(fn awslambda.Function, table awsdynamodb.Table, write, withIndex bool) {
+func (b *builder) grantData(fn awslambda.Function, table awsdynamodb.ITable, write, withIndex bool) {
 	actions := append([]string(nil), readActions...)
 	if write {
 		actions = append(actions, writeActions...)

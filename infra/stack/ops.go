@@ -139,7 +139,7 @@ func (b *builder) operations(pipeName string, registered []projections.Projectio
 	// dimensions" and "CloudWatch throttling metrics".
 	for _, t := range []struct {
 		name  string
-		table awsdynamodb.Table
+		table awsdynamodb.ITable
 	}{{"events", b.res.events}, {"readmodels", b.res.readModels}} {
 		alarmOf(alarmSpec{id: "ThrottledRequestsAlarm-" + t.name,
 			description: fmt.Sprintf("Requests to the %s table are throttled %d minutes in a row: a hot partition or the table's limit (docs/aws.md, Runbooks: a hot tenant)", t.name, ThrottledMinutes),
