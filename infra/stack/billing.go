@@ -43,6 +43,7 @@ func (b *builder) billingClose() {
 		RetryAttempts: jsii.Number(2),
 		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
 	})
+	b.res.asyncFns = append(b.res.asyncFns, namedFunction{id: FnBillingClose, fn: closeFn})
 
 	scheduleDLQ := b.deadLetterQueue("BillingScheduleDLQ", "billing-schedule")
 	// An own role, so the finding on the grant CDK makes (the function and its

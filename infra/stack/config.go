@@ -30,6 +30,21 @@ type Config struct {
 	APIBurstLimit        float64 // "apiBurstLimit" (default 200)
 	// "projectionLagAlarmSeconds": the projection lag (EMF) that raises an alarm (default 300).
 	ProjectionLagAlarmSeconds float64
+	// "projectorConcurrency": the reserved concurrency of each projector function, and
+	// the maximum concurrency of its queue's event source mapping (default 5; 2 to
+	// 1000). Reserved, so the projectors cannot take the api's concurrency; the
+	// mapping's cap equals it, so the poller never invokes into a throttle (sizing in
+	// docs/aws.md, "Concurrency").
+	ProjectorConcurrency int
+	// "eventsStreamArn": the stream of an events table restored outside the stack
+	// (docs/aws.md, "Restoring a table"): the pipe reads it instead of the stream
+	// CloudFormation recorded for the table. Empty: the table's own stream.
+	EventsStreamARN string
+	// "eventsTableName": an events table restored outside the stack under a new
+	// name, which the stack then uses instead of creating its own (with
+	// eventsStreamArn, its stream; docs/aws.md, "Restoring a table"). The table the
+	// stack created is left in place (retained), no longer managed by the stack.
+	EventsTableName string
 	// "lambdaDist": the directory holding `make lambda`'s <fn>.zip files (default ../dist,
 	// relative to infra/).
 	LambdaDist string
@@ -51,6 +66,10 @@ func (c Config) CatalogName() string {
 	return "catalog" + strings.ToLower(filepath.Ext(c.CatalogFile))
 }
 
+// DefaultProjectorConcurrency is AWS's advised minimum reserved concurrency for a
+// function behind an SQS event source (docs/aws.md, "Concurrency").
+const DefaultProjectorConcurrency = 5
+
 // DefaultConfig is the configuration without any context.
 func DefaultConfig() Config {
 	return Config{
@@ -63,6 +82,7 @@ func DefaultConfig() Config {
 		APIRateLimit:              100,
 		APIBurstLimit:             200,
 		ProjectionLagAlarmSeconds: 300,
+		ProjectorConcurrency:      DefaultProjectorConcurrency,
 		LambdaDist:                "../dist",
 	}
 }
@@ -127,6 +147,19 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	number("apiRateLimit", &c.APIRateLimit)
 	number("apiBurstLimit", &c.APIBurstLimit)
 	number("projectionLagAlarmSeconds", &c.ProjectionLagAlarmSeconds)
+	if v, ok := get("projectorConcurrency"); ok {
+		// An SQS mapping's maximum concurrency is 2 to 1000 (Lambda API, ScalingConfig).
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 || n > 1000 {
+			errs = append(errs, fmt.Sprintf("projectorConcurrency: %q is not a whole number from 2 to 1000", v))
+		} else {
+			c.ProjectorConcurrency = n
+		}
+	}
+	str("eventsStreamArn", &c.EventsStreamARN)
+	if a := c.EventsStreamARN; a != "" && (!strings.HasPrefix(a, "arn:") || !strings.Contains(a, ":table/") || !strings.Contains(a, "/stream/")) {
+		errs = append(errs, fmt.Sprintf("eventsStreamArn: %q is not a DynamoDB stream ARN (arn:...:table/<name>/stream/<label>)", a))
+	}
 	str("lambdaDist", &c.LambdaDist)
 	boolean("placeholderCode", &c.PlaceholderCode)
 	str("catalogFile", &c.CatalogFile)
@@ -135,6 +168,10 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	}
 	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " /#") {
 		errs = append(errs, fmt.Sprintf("prefix: %q must be non-empty without spaces, '/' or '#'", c.Prefix))
+	}
+	str("eventsTableName", &c.EventsTableName)
+	if c.EventsTableName != "" && c.EventsStreamARN == "" {
+		errs = append(errs, "eventsTableName: a restored table needs eventsStreamArn too (enable its stream first: docs/aws.md, \"Restoring a table\")")
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("read context: %s", strings.Join(errs, "; "))

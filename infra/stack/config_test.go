@@ -30,6 +30,20 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "bad boolean", context: map[string]any{"deletionProtection": "perhaps"}, wantErr: true},
 		{name: "negative limit", context: map[string]any{"apiBurstLimit": "-1"}, wantErr: true},
 		{name: "bad prefix", context: map[string]any{"prefix": "a b"}, wantErr: true},
+		{name: "projector concurrency", context: map[string]any{"projectorConcurrency": 20},
+			want: func(c *stack.Config) { c.ProjectorConcurrency = 20 }},
+		{name: "projector concurrency below the mapping's minimum", context: map[string]any{"projectorConcurrency": "1"}, wantErr: true},
+		{name: "projector concurrency not whole", context: map[string]any{"projectorConcurrency": "2.5"}, wantErr: true},
+		{name: "restored events stream", context: map[string]any{"eventsStreamArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t/stream/2026-12-03T10:00:00.000"},
+			want: func(c *stack.Config) {
+				c.EventsStreamARN = "arn:aws:dynamodb:eu-west-1:111122223333:table/t/stream/2026-12-03T10:00:00.000"
+			}},
+		{name: "restored events table", context: map[string]any{"eventsTableName": "t2", "eventsStreamArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t2/stream/x"},
+			want: func(c *stack.Config) {
+				c.EventsTableName, c.EventsStreamARN = "t2", "arn:aws:dynamodb:eu-west-1:111122223333:table/t2/stream/x"
+			}},
+		{name: "restored events table without its stream", context: map[string]any{"eventsTableName": "t2"}, wantErr: true},
+		{name: "events stream that is no stream", context: map[string]any{"eventsStreamArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t"}, wantErr: true},
 		{name: "catalogue file", context: map[string]any{"catalogFile": "plans/ours.JSON"},
 			want: func(c *stack.Config) { c.CatalogFile = "plans/ours.JSON" }},
 		{name: "catalogue neither yaml nor json", context: map[string]any{"catalogFile": "plans.toml"}, wantErr: true},

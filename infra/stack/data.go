@@ -30,14 +30,19 @@ const (
 
 // resources are the constructs one part of the stack hands to another.
 type resources struct {
-	events, readModels awsdynamodb.Table
-	key                awskms.Key
-	invoices, onboard  awssns.Topic
-	ops                awssns.Topic
-	bus                awsevents.EventBus
-	pipe               awspipes.CfnPipe
+	// events is the stack's table, or a restored one it adopted (eventsTableName).
+	events            awsdynamodb.ITable
+	readModels        awsdynamodb.Table
+	key               awskms.Key
+	invoices, onboard awssns.Topic
+	ops               awssns.Topic
+	bus               awsevents.EventBus
+	pipe              awspipes.CfnPipe
 
-	fns        map[string]awslambda.Function // api, billing-close, billing-close-worker
+	fns map[string]awslambda.Function // api, billing-close, billing-close-worker
+	// asyncFns are the functions invoked asynchronously (each with an
+	// on-failure destination), alarmed on AsyncEventsDropped.
+	asyncFns   []namedFunction
 	projectors map[string]awslambda.Function // by projection name
 	dlqs       []namedQueue
 
@@ -57,26 +62,37 @@ type namedQueue struct {
 
 // data creates the events table (the store) and the read-model table.
 func (b *builder) data() {
-	b.res.events = awsdynamodb.NewTable(b.stack, jsii.String("EventsTable"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrPK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_NUMBER},
-		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
-		// NEW_IMAGE: events are immutable, so the new image is the whole event (the feed).
-		Stream:              awsdynamodb.StreamViewType_NEW_IMAGE,
-		TimeToLiveAttribute: jsii.String(attrExpires),
-		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
-			PointInTimeRecoveryEnabled: jsii.Bool(true),
-		},
-		DeletionProtection: jsii.Bool(b.cfg.DeletionProtection),
-		RemovalPolicy:      b.removalPolicy(),
-	})
-	b.res.events.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:    jsii.String(tenantIndex),
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrGSI1PK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrGSI1SK), Type: awsdynamodb.AttributeType_STRING},
-		// ALL: a history read needs whole events (events/dynamodb/table.go).
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
+	if b.cfg.EventsTableName != "" {
+		// A table restored from PITR or a backup under a new name (docs/aws.md,
+		// "Restoring a table"): used as it is; its stream, TTL, PITR and deletion
+		// protection are set by the runbook, since a restore copies none of them.
+		b.res.events = awsdynamodb.Table_FromTableAttributes(b.stack, jsii.String("EventsTable"), &awsdynamodb.TableAttributes{
+			TableName:      jsii.String(b.cfg.EventsTableName),
+			TableStreamArn: jsii.String(b.cfg.EventsStreamARN),
+		})
+	} else {
+		events := awsdynamodb.NewTable(b.stack, jsii.String("EventsTable"), &awsdynamodb.TableProps{
+			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrPK), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_NUMBER},
+			BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			// NEW_IMAGE: events are immutable, so the new image is the whole event (the feed).
+			Stream:              awsdynamodb.StreamViewType_NEW_IMAGE,
+			TimeToLiveAttribute: jsii.String(attrExpires),
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: jsii.Bool(true),
+			},
+			DeletionProtection: jsii.Bool(b.cfg.DeletionProtection),
+			RemovalPolicy:      b.removalPolicy(),
+		})
+		events.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:    jsii.String(tenantIndex),
+			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrGSI1PK), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrGSI1SK), Type: awsdynamodb.AttributeType_STRING},
+			// ALL: a history read needs whole events (events/dynamodb/table.go).
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		})
+		b.res.events = events
+	}
 	b.res.readModels = awsdynamodb.NewTable(b.stack, jsii.String("ReadModelsTable"), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrPK), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_STRING},

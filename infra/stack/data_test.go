@@ -95,3 +95,30 @@ func TestRemovalPolicyFromContext(t *testing.T) {
 		}
 	}
 }
+
+// TestTTLOnExpiringItems: every table holding items that expire deletes them by
+// TTL on expires_at, the attribute events/dynamodb writes (docs/aws.md). The events
+// table holds idempotency records (expire a day after the append) and usage-id
+// claims (expire when a usage record can no longer be dated back); the read-model
+// table holds nothing that expires, and any TTL a table has is on expires_at.
+func TestTTLOnExpiringItems(t *testing.T) {
+	expiring := map[string]string{
+		shared.logicalID(t, "AWS::DynamoDB::Table", "EventsTable"): "idempotency records and usage-id claims",
+	}
+	for _, s := range []*synthesized{shared, variant(t)} {
+		for id, table := range s.ofType("AWS::DynamoDB::Table") {
+			ttl, has := table.Properties["TimeToLiveSpecification"]
+			if what, ok := expiring[id]; ok {
+				assert.Equal(t, map[string]any{"AttributeName": "expires_at", "Enabled": true}, ttl, "%s holds %s", id, what)
+				continue
+			}
+			if has {
+				assert.Equal(t, "expires_at", ttl.(map[string]any)["AttributeName"], "%s: TTL is on expires_at", id)
+			}
+		}
+	}
+	for id := range expiring {
+		_, ok := shared.resources[id]
+		require.True(t, ok, id)
+	}
+}

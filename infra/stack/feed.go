@@ -58,6 +58,12 @@ func (b *builder) feed(pipeName string, registered []projections.Projection) {
 	b.res.bus = bus
 	dlq := b.deadLetterQueue("PipeDLQ", "pipe")
 
+	// The table's own stream, or a restored table's (eventsStreamArn): a restore
+	// makes a new stream, which CloudFormation does not see (docs/aws.md).
+	source := b.res.events.TableStreamArn()
+	if b.cfg.EventsStreamARN != "" {
+		source = jsii.String(b.cfg.EventsStreamARN)
+	}
 	role := awsiam.NewRole(b.stack, jsii.String("PipeRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("pipes.amazonaws.com"), nil),
 		Description: jsii.String("Reads the events table's stream and puts events on the bus"),
@@ -66,7 +72,7 @@ func (b *builder) feed(pipeName string, registered []projections.Projection) {
 	// here separately with the reason it needs "*".
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
-		Resources: jsii.Strings(*b.res.events.TableStreamArn()),
+		Resources: jsii.Strings(*source),
 	}))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("dynamodb:ListStreams"), Resources: jsii.Strings("*"),
@@ -84,7 +90,7 @@ func (b *builder) feed(pipeName string, registered []projections.Projection) {
 		Name:         jsii.String(pipeName),
 		Description:  jsii.String("Stored events from the events table's stream to the bus"),
 		RoleArn:      role.RoleArn(),
-		Source:       b.res.events.TableStreamArn(),
+		Source:       source,
 		DesiredState: jsii.String("RUNNING"),
 		SourceParameters: &awspipes.CfnPipe_PipeSourceParametersProperty{
 			FilterCriteria: &awspipes.CfnPipe_FilterCriteriaProperty{
@@ -186,5 +192,10 @@ func (b *builder) projectionRule(bus awsevents.EventBus, pipeName string, p proj
 		BatchSize: jsii.Number(ProjectionBatchSize),
 		// Only the failed records are received again (wire.ProjectBatch lists them).
 		ReportBatchItemFailures: jsii.Bool(true),
+		// The function's reserved concurrency: the poller then never invokes more
+		// batches than the function may run, so batches are not throttled, which
+		// would count as receives towards the dead-letter queue (docs/aws.md,
+		// "Concurrency").
+		MaxConcurrency: jsii.Number(b.cfg.ProjectorConcurrency),
 	}))
 }

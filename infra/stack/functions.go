@@ -56,6 +56,8 @@ type fnSpec struct {
 	memory                float64
 	timeout               awscdk.Duration
 	env                   map[string]*string
+	// reserved is the function's reserved concurrency; 0 leaves it unreserved.
+	reserved int
 }
 
 // function creates a Graviton provided.al2023 function with its own role and log
@@ -84,18 +86,23 @@ func (b *builder) function(spec fnSpec) awslambda.Function {
 	for k, v := range spec.env {
 		env[k] = v
 	}
+	var reserved *float64
+	if spec.reserved > 0 {
+		reserved = jsii.Number(spec.reserved)
+	}
 	return awslambda.NewFunction(b.stack, jsii.String(spec.id), &awslambda.FunctionProps{
-		Description:   jsii.String(spec.description),
-		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:  awslambda.Architecture_ARM_64(),
-		Handler:       jsii.String("bootstrap"),
-		Code:          code,
-		MemorySize:    jsii.Number(spec.memory),
-		Timeout:       spec.timeout,
-		Role:          role,
-		LogGroup:      logs,
-		LoggingFormat: awslambda.LoggingFormat_JSON,
-		Environment:   &env,
+		ReservedConcurrentExecutions: reserved,
+		Description:                  jsii.String(spec.description),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         code,
+		MemorySize:                   jsii.Number(spec.memory),
+		Timeout:                      spec.timeout,
+		Role:                         role,
+		LogGroup:                     logs,
+		LoggingFormat:                awslambda.LoggingFormat_JSON,
+		Environment:                  &env,
 	})
 }
 
@@ -147,6 +154,9 @@ func (b *builder) functions(registered []projections.Projection) error {
 		b.res.projectors[p.Name()] = b.function(fnSpec{id: "Projector-" + p.Name(), code: FnProjector, memory: 256,
 			timeout:     awscdk.Duration_Seconds(jsii.Number(ProjectorTimeoutSecs)),
 			description: "Applies events to the " + p.Name() + " projection",
+			// Capped and reserved: a backlog in the projections cannot take the
+			// concurrency the api needs (docs/aws.md, "Concurrency").
+			reserved: b.cfg.ProjectorConcurrency,
 			env: map[string]*string{
 				EnvProjection:      jsii.String(p.Name()),
 				EnvInvoicesTopic:   b.res.invoices.TopicArn(),
@@ -207,7 +217,7 @@ func checkCatalogZips(cfg Config) error {
 
 // grantData lets fn read (and with write, change) table; withIndex adds queries
 // on the tenant-history index.
-func (b *builder) grantData(fn awslambda.Function, table awsdynamodb.Table, write, withIndex bool) {
+func (b *builder) grantData(fn awslambda.Function, table awsdynamodb.ITable, write, withIndex bool) {
 	actions := append([]string(nil), readActions...)
 	if write {
 		actions = append(actions, writeActions...)

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +62,7 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		props.Code = code
 	}
 	cfg := props.Config
-	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), props.StackProps), PipeName: cfg.Prefix + "-events"}
+	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), props.StackProps), PipeName: PipeNameFor(cfg)}
 	b := &builder{cfg: cfg, stack: s.Stack, code: props.Code}
 
 	b.data()
@@ -75,11 +77,27 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 		return nil, err
 	}
 	b.billingClose()
+	b.backup()
 	b.operations(s.PipeName, props.Projections)
 	if b.err != nil {
 		return nil, b.err
 	}
 	return s, nil
+}
+
+// PipeNameFor is the change-feed pipe's name: <prefix>-events, or with
+// eventsStreamArn <prefix>-events-<8 hex digits of the ARN's SHA-256>. A pipe's
+// source cannot change in place, and CloudFormation cannot replace a resource
+// whose name stays the same, so re-attaching the feed to a restored table's
+// stream creates a pipe of a new name and then deletes the old one (docs/aws.md,
+// "Restoring a table").
+func PipeNameFor(cfg Config) string {
+	name := cfg.Prefix + "-events"
+	if cfg.EventsStreamARN != "" {
+		sum := sha256.Sum256([]byte(cfg.EventsStreamARN))
+		name += "-" + hex.EncodeToString(sum[:4])
+	}
+	return name
 }
 
 // codeFromConfig returns the zips of `make lambda`, or a placeholder when
