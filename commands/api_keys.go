@@ -95,6 +95,11 @@ func (s *Service) CreateAPIKey(ctx context.Context, m Meta, c CreateAPIKey) (Cre
 			return CreatedAPIKey{}, domain.FieldError("expires_at", "must be in the future")
 		}
 		e := c.ExpiresAt.UTC()
+		if e.Year() > 9999 {
+			// An offset can push a year-9999 time past what RFC 3339 (and the
+			// stored event) can hold; refuse it before anything is written.
+			return CreatedAPIKey{}, domain.FieldError("expires_at", "must be before the year 10000 in UTC")
+		}
 		expires = &e
 	}
 	if res, dup, err := s.firstResult(ctx, m, tid, apikey.StreamID); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain"
 )
 
-// FINDING: CreateAPIKey accepts an expires_at that JSON decodes (RFC 3339,
+// Found by review: CreateAPIKey accepts an expires_at that JSON decodes (RFC 3339,
 // 4-digit year) but whose UTC form has year 10000, e.g.
 // "9999-12-31T23:59:59-23:59". It registers the key id in the platform index,
 // then encoding the api_key.created event fails (Time.MarshalJSON: year outside
@@ -20,7 +20,7 @@ import (
 // logged as "panic in handler" for a tenant admin's malformed input, and each
 // such request leaves an orphan api_key.registered entry in the platform
 // partition. It should be a 400 on expires_at, before anything is written.
-func TestReviewCreateAPIKeyExpiryBeyondYear9999IsInvalidNotPanic(t *testing.T) {
+func TestCreateAPIKeyExpiryBeyondYear9999IsInvalidNotPanic(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
 	a, ma := f.onboard(t, "acme")
 	var body struct {
