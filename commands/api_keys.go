@@ -88,6 +88,12 @@ func (s *Service) CreateAPIKey(ctx context.Context, m Meta, c CreateAPIKey) (Cre
 			return CreatedAPIKey{}, domain.FieldError("scopes", "unknown scope %q; the scopes are %v", sc, apikey.Scopes)
 		}
 	}
+	// A retry gets the first answer, even once its expires_at has passed.
+	if res, dup, err := s.firstResult(ctx, m, tid, apikey.StreamID); err != nil {
+		return CreatedAPIKey{}, err
+	} else if dup {
+		return createdKey(res)
+	}
 	now := s.Clock.Now()
 	var expires *time.Time
 	if c.ExpiresAt != nil {
@@ -101,11 +107,6 @@ func (s *Service) CreateAPIKey(ctx context.Context, m Meta, c CreateAPIKey) (Cre
 			return CreatedAPIKey{}, domain.FieldError("expires_at", "must be before the year 10000 in UTC")
 		}
 		expires = &e
-	}
-	if res, dup, err := s.firstResult(ctx, m, tid, apikey.StreamID); err != nil {
-		return CreatedAPIKey{}, err
-	} else if dup {
-		return createdKey(res)
 	}
 	k, err := apikey.New(rand.Reader)
 	if err != nil {
