@@ -33,3 +33,21 @@ func TestCreateAPIKeyExpiryBeyondYear9999IsInvalidNotPanic(t *testing.T) {
 	})
 	assert.Equal(t, domain.CodeInvalid, domain.ErrorCode(err), "%v", err)
 }
+
+// A keyed create retried after its expires_at has passed gets its first
+// answer (docs/api.md, Idempotency), not a 400 on expires_at.
+func TestKeyedAPIKeyCreateRetriedAfterItsExpiryGetsItsFirstAnswer(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	a, ma := f.onboard(t, "acme")
+	mk := ma
+	mk.IdempotencyKey, mk.Fingerprint = "K", "create-ci-key"
+	exp := f.clk.Now().Add(time.Hour)
+	c := commands.CreateAPIKey{Tenant: a, Name: "ci", Scopes: []string{"data:read"}, ExpiresAt: &exp}
+	first, err := f.svc.CreateAPIKey(f.ctx, mk, c)
+	require.NoError(t, err)
+	require.NoError(t, f.clk.Set(exp.Add(time.Minute)))
+	again, err := f.svc.CreateAPIKey(f.ctx, mk, c)
+	require.NoError(t, err)
+	assert.Equal(t, first.KeyID, again.KeyID)
+	assert.Empty(t, again.Key, "the secret is shown only once")
+}
