@@ -149,7 +149,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 	}
 	type batch struct {
 		recs   []metering.Recorded
-		undo   []func()          // put the counts back
+		undo   []func()         // put the counts back
 		stored map[string]int64 // storage readings to remember once written
 	}
 	batches := map[batchKey]*batch{}
