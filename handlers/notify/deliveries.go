@@ -73,12 +73,19 @@ func (l *ledger) append(ds ...Delivery) error {
 	return appendSynced(l.path, buf.Bytes())
 }
 
+// appendSynced appends b to the owner-only file path (a looser file is
+// narrowed) and syncs it before it returns: the deliveries ledger and the
+// notifications file.
 func appendSynced(path string, b []byte) error {
+	name := filepath.Base(path)
 	// O_APPEND: the server and an operator's resend append to one file; each
 	// write lands whole at the end.
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
-		return fmt.Errorf("open deliveries: %w", err)
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		_ = f.Chmod(0o600)
 	}
 	// A line a crash tore has no newline: end it first, so this line is not
 	// glued to it (the torn line is then skipped as unreadable).
@@ -96,7 +103,7 @@ func appendSynced(path string, b []byte) error {
 		werr = cerr
 	}
 	if werr != nil {
-		return fmt.Errorf("write deliveries: %w", werr)
+		return fmt.Errorf("write %s: %w", name, werr)
 	}
 	return nil
 }

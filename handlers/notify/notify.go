@@ -146,14 +146,6 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		if len(entries) == 0 {
 			return n, nil
 		}
-		// Owner-only, as the deliveries ledger: both hold every tenant's notifications.
-		f, err := os.OpenFile(FilePath(d.Dir), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return n, fmt.Errorf("open notifications file: %w", err)
-		}
-		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			_ = f.Chmod(0o600)
-		}
 		var buf bytes.Buffer
 		var owed []Delivery
 		for _, e := range entries {
@@ -169,15 +161,10 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 				owed = append(owed, Delivery{ID: note.ID, URL: w.URL, Status: StatusPending, At: time.Now().UTC(), Body: e.Value})
 			}
 		}
-		_, werr := f.Write(buf.Bytes())
-		if werr == nil {
-			werr = f.Sync()
-		}
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return n, fmt.Errorf("write notifications: %w", werr)
+		// Owner-only and torn-line safe, as the deliveries ledger: both hold
+		// every tenant's notifications.
+		if err := appendSynced(FilePath(d.Dir), buf.Bytes()); err != nil {
+			return n, err
 		}
 		// Owed before the cursor moves on: a crash now delivers them again.
 		if err := d.deliveries().append(owed...); err != nil {
