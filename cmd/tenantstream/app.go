@@ -106,10 +106,8 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	lockPath := filepath.Join(dir, "LOCK")
-	if fi, err := os.Stat(lockPath); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(lockPath, 0o600); err != nil {
-			return nil, fmt.Errorf("make the lock owner-only: %w", err)
-		}
+	if err := narrowToOwner(lockPath); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

@@ -79,19 +79,29 @@ func ownerOnlyStores(dir string) error {
 		}
 		f.Close()
 		for _, p := range []string{path, path + "-wal", path + "-shm"} {
-			fi, err := os.Stat(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
+			if err := narrowToOwner(p); err != nil {
 				return err
 			}
-			if fi.Mode().Perm()&0o077 != 0 {
-				if err := os.Chmod(p, 0o600); err != nil {
-					return fmt.Errorf("make %s owner-only: %w", filepath.Base(p), err)
-				}
-			}
 		}
+	}
+	return nil
+}
+
+// narrowToOwner makes an existing file readable by its owner only (0600) if
+// others may read it; a missing file is left missing.
+func narrowToOwner(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("make %s owner-only: %w", filepath.Base(path), err)
 	}
 	return nil
 }
