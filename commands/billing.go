@@ -101,6 +101,7 @@ type fold struct {
 	profileVersion int64
 	opening        map[string]decimal.Decimal
 	profile        tenant.Tenant
+	book           *billing.Book // the price book the fold was rated with (current)
 }
 
 // DefaultGrace is how long after a period ends it may be closed unless
@@ -363,7 +364,7 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 			c.usageVersion = last
 		}
 	}
-	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof}
+	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof, book: book}
 	if c.ledger == nil {
 		return billing.Invoice{Period: p, Currency: book.CurrencyCode()}, f, nil
 	}

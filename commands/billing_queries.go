@@ -46,10 +46,7 @@ func (b *Billing) Summary(ctx context.Context, m Meta, tenantID string) (Summary
 	if err != nil {
 		return Summary{}, err
 	}
-	book, err := b.priceBook(ctx)
-	if err != nil {
-		return Summary{}, err
-	}
+	book := f.book // read once, by current
 	raw, err := json.Marshal(inv)
 	if err != nil {
 		return Summary{}, err
