@@ -148,9 +148,8 @@ func (m *Meter) Flush(ctx context.Context) error {
 		period string
 	}
 	type batch struct {
-		recs   []metering.Recorded
-		undo   []func()         // put the counts back
-		stored map[string]int64 // storage readings to remember once written
+		recs []metering.Recorded
+		undo []func() // put the counts back
 	}
 	batches := map[batchKey]*batch{}
 	var order []batchKey
