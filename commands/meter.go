@@ -153,7 +153,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 	}
 	batches := map[batchKey]*batch{}
 	var order []batchKey
-	add := func(tenant events.TenantID, rec metering.Recorded, undo func()) *batch {
+	add := func(tenant events.TenantID, rec metering.Recorded, undo func()) {
 		k := batchKey{tenant, rec.Timestamp.Format("2006-01")}
 		b, ok := batches[k]
 		if !ok {
@@ -162,10 +162,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 			order = append(order, k)
 		}
 		b.recs = append(b.recs, rec)
-		if undo != nil {
-			b.undo = append(b.undo, undo)
-		}
-		return b
+		b.undo = append(b.undo, undo)
 	}
 	m.counts.Range(func(key, value any) bool {
 		k, c := key.(meterKey), value.(*meterCount)
