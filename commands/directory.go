@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantstream/tenantstream/domain"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
@@ -85,7 +86,7 @@ func (s *Service) addDirectoryUser(ctx context.Context, m Meta, tid events.Tenan
 		case rec.Matches(claimStream, m.Fingerprint):
 			return s.resumeDirectoryUser(ctx, m, tid, email, password, rec.Result.Events[0])
 		case rec.Matches(events.StreamID(tenant.UserStreamID(email)), m.Fingerprint):
-			return s.retriedUser(tid, rec.Result, password) // added before claims existed
+			return s.retriedUser(ctx, m, tid, rec.Result, password, member.SourceAdmin) // added before claims existed
 		default:
 			return User{}, errKeyReused
 		}
@@ -220,6 +221,9 @@ func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.Te
 	}
 	if err != nil {
 		return User{}, storeError("add user", err)
+	}
+	if _, err := s.ensureMember(ctx, m, tid, member.Added{UserID: ev.UserID, Email: email, Roles: ev.Roles, Source: member.SourceAdmin, At: ev.At}); err != nil {
+		return User{}, err
 	}
 	return directoryUser(tid, *ev), nil
 }

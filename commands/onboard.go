@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
@@ -149,6 +150,11 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	})
 	if err != nil && !(resuming && errors.Is(err, events.ErrConcurrency)) {
 		return Onboarded{}, storeError("add admin user", err)
+	}
+	admin := m
+	admin.Principal = identity.Principal{TenantID: tenantID, UserID: userID}
+	if _, err := s.ensureMember(ctx, admin, tid, member.Added{UserID: userID, Email: email, Roles: []string{identity.RoleTenantAdmin}, Source: member.SourceOnboarding, At: now}); err != nil {
+		return Onboarded{}, err
 	}
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,

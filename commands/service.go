@@ -59,6 +59,9 @@ type Service struct {
 	keyUseOnce sync.Once
 	keyUse     *keyUse // last use of each API key (ListAPIKeys)
 
+	rosterOnce  sync.Once
+	rosterCache *rosterCache // folded rosters (roster)
+
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/tenantstream/tenantstream/domain"
-	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/tenant"
@@ -154,12 +153,7 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	page.Next = events.Cursor(s.cursors().Seal(tid, page.Next))
 	// Secrets never leave through the log, even to the tenant's admin.
 	for i := range page.Events {
-		if t := page.Events[i].Type; t == tenant.TypeUserAdded || t == tenant.TypeUserClaimed {
-			page.Events[i].Data = redactPasswordHash(page.Events[i].Data)
-		}
-		if page.Events[i].Type == apikey.TypeCreated {
-			page.Events[i].Data = redactField(page.Events[i].Data, "secret_hash")
-		}
+		page.Events[i].Data = redactSecrets(page.Events[i].Data)
 	}
 	return page, nil
 }

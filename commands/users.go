@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
@@ -63,7 +65,11 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	if res, dup, err := s.firstResult(ctx, m, tid, stream); err != nil {
 		return User{}, err
 	} else if dup {
-		return s.retriedUser(tid, res, c.Password)
+		return s.retriedUser(ctx, m, tid, res, c.Password, member.SourceAdmin)
+	}
+	expected, err := s.freeEmail(ctx, tid, email)
+	if err != nil {
+		return User{}, err
 	}
 	userID := uuid.Must(uuid.NewV7()).String()
 	hash, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: userID, Email: email, Password: c.Password, Role: role}, false)
@@ -73,7 +79,7 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	ev := &tenant.UserAdded{UserID: userID, Email: email, PasswordHash: hash, Roles: []string{role}, At: s.Clock.Now()}
 	res, err := s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: stream, StreamType: tenant.UserStreamType,
-		Expected: events.NoStream, IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint,
+		Expected: expected, IdempotencyKey: m.storeKey(), Fingerprint: m.Fingerprint,
 		CorrelationID: m.CorrelationID, Actor: m.Principal.UserID, Events: []events.NewEvent{newEvent(ev)},
 	})
 	if errors.Is(err, events.ErrConcurrency) {
@@ -82,14 +88,38 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			if ferr != nil {
 				return User{}, ferr
 			}
-			return s.retriedUser(tid, res, c.Password)
+			return s.retriedUser(ctx, m, tid, res, c.Password, member.SourceAdmin)
 		}
 		return User{}, errUserExists
 	}
 	if err != nil {
 		return User{}, storeError("add user", err)
 	}
-	return addedUser(tid, res)
+	return s.addedUser(ctx, m, tid, res, member.SourceAdmin)
+}
+
+// freeEmail returns the expected version at which a new user.added may take
+// the email: no stream yet, or the stream of a removed member. An active
+// member's email is a 409.
+func (s *Service) freeEmail(ctx context.Context, tid events.TenantID, email string) (events.ExpectedVersion, error) {
+	u, version, exists, err := s.userRecord(ctx, tid, email)
+	if err != nil {
+		return 0, err
+	}
+	if !exists {
+		if version > 0 {
+			return events.Exactly(version), nil
+		}
+		return events.NoStream, nil
+	}
+	mem, _, err := s.memberOf(ctx, tid, u)
+	if err != nil {
+		return 0, err
+	}
+	if mem != nil && mem.Active {
+		return 0, errUserExists
+	}
+	return events.Exactly(version), nil
 }
 
 // errUserExists answers an AddUser of an email the tenant already has.
@@ -98,7 +128,7 @@ var errUserExists = &domain.Error{Code: domain.CodeConflict, Field: "email", Mes
 // retriedUser answers a keyed retry with the first attempt's user, if the
 // password is the same (the fingerprint leaves passwords out; the stored hash
 // checks it, where the store keeps one).
-func (s *Service) retriedUser(tid events.TenantID, res events.AppendResult, password string) (User, error) {
+func (s *Service) retriedUser(ctx context.Context, m Meta, tid events.TenantID, res events.AppendResult, password, source string) (User, error) {
 	if res.Events[0].Type == tenant.TypeUserAdded {
 		stored, err := events.DecodeAs[tenant.UserAdded](schema.Registry, res.Events[0])
 		if err != nil {
@@ -108,11 +138,12 @@ func (s *Service) retriedUser(tid events.TenantID, res events.AppendResult, pass
 			return User{}, err
 		}
 	}
-	return addedUser(tid, res)
+	return s.addedUser(ctx, m, tid, res, source)
 }
 
-// addedUser is the answer of an add-user append (or of its first attempt).
-func addedUser(tid events.TenantID, res events.AppendResult) (User, error) {
+// addedUser is the answer of an add-user append (or of its first attempt),
+// once the user is on the roster.
+func (s *Service) addedUser(ctx context.Context, m Meta, tid events.TenantID, res events.AppendResult, source string) (User, error) {
 	if res.Events[0].Type != tenant.TypeUserAdded {
 		return User{}, errKeyReused
 	}
@@ -120,27 +151,84 @@ func addedUser(tid events.TenantID, res events.AppendResult) (User, error) {
 	if err != nil {
 		return User{}, storeError("decode user", err)
 	}
+	if _, err := s.ensureMember(ctx, m, tid, member.Added{UserID: stored.UserID, Email: stored.Email, Roles: stored.Roles, Source: source, At: stored.At}); err != nil {
+		return User{}, err
+	}
 	return User{UserID: stored.UserID, TenantID: string(tid), Email: stored.Email, Roles: slices.Clone(stored.Roles)}, nil
 }
 
-// findUser loads a user by tenant and normalized email.
+// findUser loads the user an email names in the tenant: the newest user.added
+// of its stream, if that user is an active member (a removed member's email
+// names nobody until it is added again). A user.added the roster lacks (its
+// command stopped before its member.added) is put on the roster first.
 func (s *Service) findUser(ctx context.Context, tid events.TenantID, email string) (tenant.UserAdded, bool, error) {
-	evs, err := s.Store.Load(ctx, tid, events.StreamID(tenant.UserStreamID(email)), 1)
-	if errors.Is(err, events.ErrNotFound) {
-		return tenant.UserAdded{}, false, nil
+	u, _, exists, err := s.userRecord(ctx, tid, email)
+	if err != nil || !exists {
+		return tenant.UserAdded{}, false, err
 	}
-	if err != nil {
-		return tenant.UserAdded{}, false, storeError("load user", err)
+	mem, _, err := s.memberOf(ctx, tid, u)
+	if err != nil || mem == nil || !mem.Active {
+		return tenant.UserAdded{}, false, err
 	}
-	u, err := events.DecodeAs[tenant.UserAdded](schema.Registry, evs[0])
-	if err != nil {
-		return tenant.UserAdded{}, false, storeError("decode user", err)
+	u.Roles = slices.Clone(mem.Roles)
+	if mem.PasswordHash != "" {
+		u.PasswordHash = mem.PasswordHash
 	}
 	return u, true, nil
 }
 
-func redactPasswordHash(data json.RawMessage) json.RawMessage {
-	return redactField(data, "password_hash")
+// userRecord loads the newest user.added of an email's stream and the stream's version.
+func (s *Service) userRecord(ctx context.Context, tid events.TenantID, email string) (u tenant.UserAdded, version int64, exists bool, err error) {
+	evs, err := s.Store.Load(ctx, tid, events.StreamID(tenant.UserStreamID(email)), 1)
+	if errors.Is(err, events.ErrNotFound) {
+		return tenant.UserAdded{}, 0, false, nil
+	}
+	if err != nil {
+		return tenant.UserAdded{}, 0, false, storeError("load user", err)
+	}
+	last := evs[len(evs)-1]
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type == tenant.TypeUserAdded {
+			if u, err = events.DecodeAs[tenant.UserAdded](schema.Registry, evs[i]); err != nil {
+				return tenant.UserAdded{}, 0, false, storeError("decode user", err)
+			}
+			return u, last.Version, true, nil
+		}
+	}
+	return tenant.UserAdded{}, last.Version, false, nil
+}
+
+// memberOf returns the roster's member for a stored user.added (nil if the
+// roster has it as neither member nor removed one, which cannot last: it is
+// added), and the roster.
+func (s *Service) memberOf(ctx context.Context, tid events.TenantID, u tenant.UserAdded) (*member.Member, *member.Roster, error) {
+	r, err := s.roster(ctx, tid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mem, ok := r.Get(u.UserID); ok {
+		return mem, r, nil
+	}
+	if r, err = s.ensureMember(ctx, Meta{}, tid, member.Added{UserID: u.UserID, Email: u.Email, Roles: u.Roles, Source: member.SourceImport, At: u.At}); err != nil {
+		return nil, nil, err
+	}
+	mem, _ := r.Get(u.UserID)
+	return mem, r, nil
+}
+
+// secretFields are the members of stored events that hold secrets (hashes of
+// passwords, API keys and refresh tokens): the events log shows none of them.
+var secretFields = []string{"password_hash", "secret_hash", "refresh_hash", "token_hash"}
+
+// redactSecrets replaces every secretFields member of an event's data, if
+// present, by "[redacted]".
+func redactSecrets(data json.RawMessage) json.RawMessage {
+	for _, f := range secretFields {
+		if bytes.Contains(data, []byte(`"`+f+`"`)) {
+			data = redactField(data, f)
+		}
+	}
+	return data
 }
 
 // redactField replaces field of an event's data, if present, by "[redacted]".

@@ -50,6 +50,7 @@ type Key struct {
 	id   byte
 	aead cipher.AEAD
 	mac  []byte // the API-key hash sub-key (APIKeyHashes)
+	tok  []byte // the token sub-key (TokenHashes, DerivedSecrets)
 }
 
 // ID returns the key's id byte (derived from the key, never stored).
@@ -81,7 +82,11 @@ func NewKey(material string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("cursor key: %w", err)
 	}
-	return Key{id: id[0], aead: aead, mac: mac}, nil
+	tok, err := hkdf.Key(sha256.New, []byte(material), nil, "tenantstream token key v1", 32)
+	if err != nil {
+		return Key{}, fmt.Errorf("cursor key: %w", err)
+	}
+	return Key{id: id[0], aead: aead, mac: mac, tok: tok}, nil
 }
 
 // NewMaterial returns fresh random key material (32 random bytes, base64url).
@@ -131,6 +136,38 @@ func (s *Sealer) APIKeyHashes(keyID, secret string) [][]byte {
 		out[i] = m.Sum(nil)
 	}
 	return out
+}
+
+// TokenHashes returns HMAC-SHA256 of a token's kind, id and secret under the
+// token sub-key of each key, the current key's first (as APIKeyHashes): the
+// stored form of refresh tokens (docs/ARCHITECTURE.md, decision 15).
+func (s *Sealer) TokenHashes(kind, id, secret string) [][]byte {
+	out := make([][]byte, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = tokenMAC(k.tok, "hash", kind, id, secret)
+	}
+	return out
+}
+
+// DerivedSecrets returns the secret of a one-time token (an invitation's, a
+// password reset's) derived from its kind, tenant and id under each key, the
+// current key's first. Nothing of it is stored: the notification that carries
+// the token derives it, and the accept step derives it again to compare.
+func (s *Sealer) DerivedSecrets(kind, tenant, id string) [][]byte {
+	out := make([][]byte, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = tokenMAC(k.tok, "derive", kind, tenant, id)[:20]
+	}
+	return out
+}
+
+func tokenMAC(key []byte, parts ...string) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
 }
 
 func additionalData(tenant events.TenantID, keyID byte) []byte {

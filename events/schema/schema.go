@@ -3,6 +3,7 @@ package schema
 import (
 	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
@@ -29,6 +30,20 @@ func newRegistry() *events.Registry {
 	r.Register(apikey.TypeRegistered, 1, apikey.Registered{})
 	r.Register(apikey.TypeCreated, 1, apikey.Created{})
 	r.Register(apikey.TypeRevoked, 1, apikey.Revoked{})
+	r.Register(member.TypeAdded, 1, member.Added{})
+	r.Register(member.TypeRolesChanged, 1, member.RolesChanged{})
+	r.Register(member.TypeRemoved, 1, member.Removed{})
+	r.Register(member.TypePasswordChanged, 1, member.PasswordChanged{})
+	r.Register(member.TypeImported, 1, member.Imported{})
+	r.Register(member.TypeSessionStarted, 1, member.SessionStarted{})
+	r.Register(member.TypeSessionRefreshed, 1, member.SessionRefreshed{})
+	r.Register(member.TypeSessionRevoked, 1, member.SessionRevoked{})
+	r.Register(member.TypeLoginFailed, 1, member.LoginFailed{})
+	r.Register(member.TypeInvitationCreated, 1, member.InvitationCreated{})
+	r.Register(member.TypeInvitationAccepted, 1, member.InvitationAccepted{})
+	r.Register(member.TypeInvitationRevoked, 1, member.InvitationRevoked{})
+	r.Register(member.TypeResetRequested, 1, member.ResetRequested{})
+	r.Register(member.TypeResetCompleted, 1, member.ResetCompleted{})
 	registerBilling(r)
 	return r
 }

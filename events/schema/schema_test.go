@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/item"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
@@ -66,7 +67,21 @@ func samples() map[string]any {
 		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
 			SecretHash: "5f0e3d3c2a1b00112233445566778899aabbccddeeff00112233445566778899", CreatedAt: at, ExpiresAt: &expires},
-		apikey.TypeRevoked: &apikey.Revoked{KeyID: "abcdefghij234567", At: at},
+		apikey.TypeRevoked:            &apikey.Revoked{KeyID: "abcdefghij234567", At: at},
+		member.TypeAdded:              &member.Added{UserID: "01a2-user", Email: "dev@acme.test", Roles: []string{"tenant_member"}, Source: member.SourceInvitation, EmailVerified: true, At: at},
+		member.TypeRolesChanged:       &member.RolesChanged{UserID: "01a2-user", Roles: []string{"tenant_admin"}, From: []string{"tenant_member"}, At: at},
+		member.TypeRemoved:            &member.Removed{UserID: "01a2-user", At: at},
+		member.TypePasswordChanged:    &member.PasswordChanged{UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Reason: member.PasswordReset, At: at},
+		member.TypeImported:           &member.Imported{Members: []member.Added{{UserID: "01a2-user", Email: "admin@acme.test", Roles: []string{"tenant_admin"}, Source: member.SourceImport, At: at}}, At: at},
+		member.TypeSessionStarted:     &member.SessionStarted{SessionID: "01a2-session", UserID: "01a2-user", RefreshHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", RosterVersion: 3, ClientIP: "192.0.2.1", ExpiresAt: expires, At: at},
+		member.TypeSessionRefreshed:   &member.SessionRefreshed{SessionID: "01a2-session", RefreshHash: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", At: at},
+		member.TypeSessionRevoked:     &member.SessionRevoked{SessionID: "01a2-session", Reason: member.RevokedReuse, At: at},
+		member.TypeLoginFailed:        &member.LoginFailed{Email: "admin@acme.test", Reason: "bad_credentials", ClientIP: "192.0.2.1", At: at},
+		member.TypeInvitationCreated:  &member.InvitationCreated{InvitationID: "01a2-invitation", Email: "dev@acme.test", Roles: []string{"tenant_member"}, ExpiresAt: expires, At: at},
+		member.TypeInvitationAccepted: &member.InvitationAccepted{InvitationID: "01a2-invitation", UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
+		member.TypeInvitationRevoked:  &member.InvitationRevoked{InvitationID: "01a2-invitation", At: at},
+		member.TypeResetRequested:     &member.ResetRequested{ResetID: "01a2-reset", UserID: "01a2-user", Email: "dev@acme.test", ExpiresAt: expires, At: at},
+		member.TypeResetCompleted:     &member.ResetCompleted{ResetID: "01a2-reset", UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 	}
 }
 
