@@ -162,7 +162,7 @@ func (s *Service) authorizeKeyAdmin(ctx context.Context, m Meta, tenant string) 
 	if m.Principal.KeyID != "" {
 		return "", errKeysCannotManage
 	}
-	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return "", err
 	}
 	return tid, nil

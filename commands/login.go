@@ -3,10 +3,10 @@ package commands
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 )
@@ -28,10 +28,10 @@ type Tokens struct {
 	ExpiresIn    int    `json:"expires_in"`
 }
 
-// TokenIssuer signs tokens for a principal and checks refresh tokens.
+// TokenIssuer signs access and ID tokens for a principal (the refresh token
+// it returns is replaced by the session's, decision 15).
 type TokenIssuer interface {
 	Issue(p identity.Principal) (Tokens, error)
-	VerifyRefresh(token string) (identity.Principal, error)
 }
 
 // LoginThrottle slows down repeated failures (*identity.Throttle; docs/api.md,
@@ -76,8 +76,10 @@ type Auth struct {
 	Throttle LoginThrottle
 	// SignIn, when set, checks passwords instead of the store's hashes.
 	SignIn PasswordSignIn
-	// Refresher, when set, refreshes instead of Issuer.
+	// Refresher, when set, refreshes instead of the local sessions.
 	Refresher TokenRefresher
+	// Revoker, when set, revokes refresh tokens at logout instead of the local sessions.
+	Revoker TokenRevoker
 }
 
 // ErrBadCredentials is the one answer to an unknown tenant, an unknown user and
@@ -110,7 +112,7 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 	if !found {
 		tid = ""
 	}
-	var signIn PasswordSignIn = localSignIn{a}
+	var signIn PasswordSignIn = localSignIn{a, c.ClientIP}
 	if a.SignIn != nil {
 		signIn = a.SignIn
 	}
@@ -118,6 +120,9 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 	switch {
 	case errors.Is(err, ErrBadCredentials):
 		done(false)
+		if tid != "" {
+			a.recordFailure(ctx, tid, email, c.ClientIP)
+		}
 		return Tokens{}, ErrBadCredentials
 	case err != nil:
 		// Busy, cancelled, the provider's own lockout or outage: no password
@@ -131,20 +136,37 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 
 // localSignIn checks the password against the user.added hash in the store and
 // issues the local issuer's tokens.
-type localSignIn struct{ a *Auth }
+type localSignIn struct {
+	a        *Auth
+	clientIP string
+}
 
 func (l localSignIn) SignIn(ctx context.Context, tid events.TenantID, email, password string) (Tokens, error) {
+	s := l.a.Service
 	var u tenant.UserAdded
-	found := false
+	var mem *member.Member
+	var rosterVersion int64
 	if tid != "" {
+		var exists bool
 		var err error
-		if u, found, err = l.a.Service.findUser(ctx, tid, email); err != nil {
+		if u, _, exists, err = s.userRecord(ctx, tid, email); err != nil {
 			return Tokens{}, err
 		}
+		if exists {
+			var r *member.Roster
+			if mem, r, err = s.memberOf(ctx, tid, u); err != nil {
+				return Tokens{}, err
+			}
+			rosterVersion = r.Version
+		}
 	}
+	found := mem != nil && mem.Active
 	hash := ""
 	if found {
 		hash = u.PasswordHash
+		if mem.PasswordHash != "" {
+			hash = mem.PasswordHash
+		}
 	}
 	// An empty hash costs the hasher as much as a real one (a dummy check).
 	ok, err := l.a.verify(ctx, password, hash)
@@ -154,7 +176,23 @@ func (l localSignIn) SignIn(ctx context.Context, tid events.TenantID, email, pas
 	if err != nil || !ok || !found {
 		return Tokens{}, ErrBadCredentials
 	}
-	return l.a.Issuer.Issue(identity.Principal{TenantID: string(tid), UserID: u.UserID, Email: u.Email, Roles: u.Roles})
+	return l.a.startSession(ctx, tid, u, mem.Roles, rosterVersion, l.clientIP)
+}
+
+// recordFailure appends a failed login to the tenant's audit trail (the day's
+// login.failed stream). The throttle bounds how many an attacker can cause; a
+// failure to record is logged, never the login's answer.
+func (a *Auth) recordFailure(ctx context.Context, tid events.TenantID, email, clientIP string) {
+	s := a.Service
+	now := s.Clock.Now()
+	_, err := s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: events.StreamID(member.LoginFailuresStreamID(now)), StreamType: member.LoginFailuresStreamType,
+		Expected: events.AnyVersion,
+		Events:   []events.NewEvent{newEvent(&member.LoginFailed{Email: email, Reason: "bad_credentials", ClientIP: clientIP, At: now})},
+	})
+	if err != nil {
+		s.logger().WarnContext(ctx, "login failure not recorded", "tenant", tid, "err", err)
+	}
 }
 
 // LoginAccount is the throttle's name for an account: the tenant name as it is
@@ -178,35 +216,23 @@ func (a *Auth) verify(ctx context.Context, password, hash string) (bool, error) 
 	return a.Service.Passwords.Verify(password, hash)
 }
 
-// Refresh issues new tokens for a valid refresh token of a user that still exists.
+// Refresh trades a refresh token for new tokens: locally by rotating the
+// session's refresh token (the answer carries the next one).
 func (a *Auth) Refresh(ctx context.Context, token string) (Tokens, error) {
 	if token == "" || len(token) > 8192 {
-		return Tokens{}, domain.FieldError("refresh_token", "is required")
+		return Tokens{}, ErrBadRefreshTokenField
 	}
 	if a.Refresher != nil {
 		t, err := a.Refresher.Refresh(ctx, token)
-		// Like the local issuer, a refresh returns no new refresh token.
+		// Cognito returns no new refresh token (without its rotation feature).
 		t.RefreshToken = ""
 		return t, err
 	}
-	p, err := a.Issuer.VerifyRefresh(token)
-	if err != nil {
-		return Tokens{}, ErrBadRefreshToken
-	}
-	u, found, err := a.Service.findUser(ctx, events.TenantID(p.TenantID), p.Email)
-	if err != nil {
-		return Tokens{}, err
-	}
-	if !found || u.UserID != p.UserID {
-		return Tokens{}, ErrBadRefreshToken
-	}
-	t, err := a.Issuer.Issue(identity.Principal{TenantID: p.TenantID, UserID: u.UserID, Email: u.Email, Roles: u.Roles})
-	t.RefreshToken = ""
-	return t, err
+	return a.refreshSession(ctx, token)
 }
+
+// ErrBadRefreshTokenField answers a refresh or logout without a token.
+var ErrBadRefreshTokenField = domain.FieldError("refresh_token", "is required")
 
 // ErrBadRefreshToken answers a refresh token that is not (or no longer) valid.
 var ErrBadRefreshToken = domain.Errorf(domain.CodeUnauthenticated, "invalid refresh token")
-
-// TokenLifetime is how long access and ID tokens last.
-const TokenLifetime = time.Hour

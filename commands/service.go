@@ -173,11 +173,31 @@ func (s *Service) authorizeTenant(ctx context.Context, m Meta, pathTenant string
 	return t, nil
 }
 
-func (s *Service) requireRole(m Meta, role string) error {
-	if m.Principal.Has(role) || m.Principal.Has(identity.RolePlatformAdmin) {
+// requireRole checks that the principal holds role in the tenant now: its
+// token says so and, for a user, the roster still does (a token's roles are
+// those of its login; docs/ARCHITECTURE.md, decision 15). Platform admins pass.
+func (s *Service) requireRole(ctx context.Context, m Meta, tid events.TenantID, role string) error {
+	if m.Principal.Has(identity.RolePlatformAdmin) {
 		return nil
 	}
-	return domain.Errorf(domain.CodeForbidden, "this action needs the %s role", role)
+	forbidden := domain.Errorf(domain.CodeForbidden, "this action needs the %s role", role)
+	if !m.Principal.Has(role) {
+		return forbidden
+	}
+	if s.Users != nil {
+		// A directory (Cognito) issues the tokens: their groups follow the
+		// roster (DirectoryAdmin) and its user ids are not the store's.
+		return nil
+	}
+	r, err := s.roster(ctx, tid)
+	if err != nil {
+		return err
+	}
+	mem, ok := r.Get(m.Principal.UserID)
+	if ok && !(mem.Active && mem.Has(role)) || !ok && r.Version > 0 {
+		return forbidden
+	}
+	return nil
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -58,7 +58,7 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
-	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return tenant.Tenant{}, err
 	}
 	book, plans, err := s.planCatalog(ctx)
@@ -131,7 +131,7 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	if err != nil {
 		return events.Page{}, err
 	}
-	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return events.Page{}, err
 	}
 	if limit <= 0 || limit > 1000 {

@@ -39,7 +39,7 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	if err != nil {
 		return User{}, err
 	}
-	if err := s.requireRole(m, identity.RoleTenantAdmin); err != nil {
+	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return User{}, err
 	}
 	email, err := tenant.NormalizeEmail(c.Email)

@@ -42,14 +42,20 @@ func platformHistory(t *testing.T) []events.Event {
 	bill := &commands.Billing{Service: svc, Catalog: cat}
 
 	var tenants []string
+	admins := map[string]string{}
 	for i, name := range []string{"acme", "globex", "initech"} {
 		out, err := svc.Onboard(ctx, commands.Meta{}, commands.Onboard{TenantName: name, Email: fmt.Sprintf("admin%d@example.com", i), Password: "Sup3r-secret!", Plan: "starter"}, identity.ValidatePassword)
 		require.NoError(t, err)
 		tenants = append(tenants, out.TenantID)
+		admins[out.TenantID] = out.AdminUserID
 	}
+	auth := &commands.Auth{Service: svc, Issuer: plainIssuer{}}
 	for round := 0; round < 4; round++ {
-		for _, tid := range tenants {
-			m := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "u", Roles: []string{ident.RoleTenantAdmin}}}
+		for i, tid := range tenants {
+			// Logins start sessions (the last_logins projection), out of step across tenants.
+			_, err := auth.Login(ctx, commands.Login{TenantName: []string{"acme", "globex", "initech"}[i], Email: fmt.Sprintf("admin%d@example.com", i), Password: "Sup3r-secret!"})
+			require.NoError(t, err)
+			m := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: admins[tid], Roles: []string{ident.RoleTenantAdmin}}}
 			for j := 0; j < 3; j++ {
 				_, err := svc.PutItem(ctx, m, commands.PutItem{Tenant: tid, ItemID: fmt.Sprintf("doc-%d", j), Data: json.RawMessage(fmt.Sprintf(`{"round":%d,"pad":"%0*d"}`, round, round*10+j, 0))})
 				require.NoError(t, err)
@@ -81,6 +87,13 @@ func platformHistory(t *testing.T) []events.Event {
 		}
 	}
 	return all
+}
+
+// plainIssuer issues unsigned stand-ins for tokens.
+type plainIssuer struct{}
+
+func (plainIssuer) Issue(p ident.Principal) (commands.Tokens, error) {
+	return commands.Tokens{AccessToken: "access-" + p.UserID, TokenType: "Bearer"}, nil
 }
 
 // TestRegisteredProjectionsTolerateDelivery runs every registered projection

@@ -251,6 +251,7 @@ type isoSetup struct {
 	keyA           createdKey // A's API key, every scope
 	revokedKeyA    string     // an API key of A, revoked
 	keyB           string     // B's API key, every scope
+	memberA        string     // the user id of a member of A
 }
 
 // createdKey is the answer of POST /tenants/{tenant_id}/api-keys.
@@ -315,6 +316,11 @@ func newIsoSetup(t *testing.T) *isoSetup {
 	app.must(t, http.StatusNoContent, nil, "DELETE", "/tenants/"+s.a.ID+"/api-keys/"+revoked.KeyID, s.tokA.AccessToken, nil)
 	s.revokedKeyA = revoked.Key
 	s.keyB = app.createKey(t, s.b.ID, s.tokB.AccessToken, allScopes...).Key
+	var memberA struct {
+		UserID string `json:"user_id"`
+	}
+	app.must(t, http.StatusCreated, &memberA, "POST", "/tenants/"+s.a.ID+"/users", s.tokA.AccessToken, map[string]any{"email": "member@a.example", "password": "Corr3ct-Horse!"})
+	s.memberA = memberA.UserID
 	app.settle(t)
 	return s
 }
@@ -348,6 +354,12 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "POST", path: a + "/api-keys", body: map[string]any{"name": "mole", "scopes": allScopes}},
 			{method: "POST", path: a + "/api-keys", body: map[string]any{"name": "mole", "scopes": allScopes}, headers: append(s.tenantOverride(), "Idempotency-Key", "key-1")},
 		},
+		"GET /tenants/{tenant_id}/users": {{method: "GET", path: a + "/users"}, {method: "GET", path: a + "/users?limit=1", headers: s.tenantOverride()}},
+		"PATCH /tenants/{tenant_id}/users/{user_id}": {
+			{method: "PATCH", path: a + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}},
+			{method: "PATCH", path: a + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}, headers: s.tenantOverride()},
+		},
+		"DELETE /tenants/{tenant_id}/users/{user_id}":   {{method: "DELETE", path: a + "/users/" + s.memberA}, {method: "DELETE", path: a + "/users/" + s.memberA, headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: a + "/api-keys"}, {method: "GET", path: a + "/api-keys", headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: a + "/api-keys/" + s.keyA.KeyID}},
 		"GET /tenants/{tenant_id}/events": {
@@ -385,6 +397,10 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 		"POST /tenants/{tenant_id}/users":               {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
 		"POST /tenants/{tenant_id}/api-keys":            {{method: "POST", path: b + "/api-keys", body: map[string]any{"name": "own", "scopes": allScopes}, headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: b + "/api-keys", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/users":                {{method: "GET", path: b + "/users", headers: s.tenantOverride()}},
+		"PATCH /tenants/{tenant_id}/users/{user_id}":    {{method: "PATCH", path: b + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}, headers: s.tenantOverride()}}, // 404: A's user is not B's
+		"DELETE /tenants/{tenant_id}/users/{user_id}":   {{method: "DELETE", path: b + "/users/" + s.memberA, headers: s.tenantOverride()}},
+		"POST /auth/password":                           {{method: "POST", path: "/auth/password", body: map[string]any{"current_password": "not-bs-password", "new_password": "Pwn3d-by-b-now"}, headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
 		"GET /tenants/{tenant_id}/events":               {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
 		"GET /tenants/{tenant_id}/data":                 {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
@@ -467,7 +483,7 @@ func TestTenantIsolation(t *testing.T) {
 	// Public routes are listed here on purpose: a new unauthenticated route must be
 	// looked at before this test passes again.
 	public := []string{
-		"POST /onboarding", "POST /auth/login", "POST /auth/refresh",
+		"POST /onboarding", "POST /auth/login", "POST /auth/refresh", "POST /auth/logout",
 		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration",
 		"POST /test-clock", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /metrics",
 	}
@@ -481,8 +497,14 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	require.NotEmpty(t, authed)
 	cross, own := s.crossTenant(), s.ownPath()
+	// Routes that name no tenant act on the token's own principal only: no
+	// cross-tenant request can be written for them, and A's events staying
+	// unchanged (below) checks that B's attempts on them touched nothing of A.
+	self := []string{"POST /auth/password"}
 	for _, p := range authed {
-		assert.NotEmpty(t, cross[p], "route %q has no cross-tenant attack in this suite", p)
+		if !slices.Contains(self, p) {
+			assert.NotEmpty(t, cross[p], "route %q has no cross-tenant attack in this suite", p)
+		}
 		assert.NotEmpty(t, own[p], "route %q has no tenant-override attempt in this suite", p)
 	}
 	for p := range cross {
@@ -554,7 +576,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		slices.Sort(names)
 		for _, p := range authed {
-			at := cross[p][0]
+			at := slices.Concat(cross[p], own[p])[0]
 			for _, name := range names {
 				t.Run(p+"/"+name, func(t *testing.T) {
 					res := app.do(t, at.method, at.path, forged[name], at.body, at.headers...)

@@ -236,7 +236,7 @@ func TestIssueCognitoShapedTokens(t *testing.T) {
 	toks, err := is.Issue(p)
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer", toks.TokenType)
-	assert.Equal(t, 3600, toks.ExpiresIn)
+	assert.Equal(t, 300, toks.ExpiresIn)
 
 	pub := &sharedKey(t).Private.PublicKey
 	claims := func(tok string) map[string]any {

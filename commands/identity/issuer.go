@@ -17,9 +17,10 @@ import (
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 )
 
-// Token lifetimes, as Cognito's defaults.
+// Token lifetimes. Access and ID tokens last 5 minutes (Cognito's shortest):
+// a revoked session's access token is refused within that bound.
 const (
-	DefaultTokenTTL   = time.Hour
+	DefaultTokenTTL   = 5 * time.Minute
 	DefaultRefreshTTL = 30 * 24 * time.Hour
 	// DefaultScope is the scope Cognito puts in access tokens from a password login.
 	DefaultScope = "aws.cognito.signin.user.admin"

@@ -153,7 +153,7 @@ func TestVerifyAdversarialTokens(t *testing.T) {
 	}{
 		{"valid access token", good.AccessToken, now, nil},
 		{"valid id token", good.IDToken, now, nil},
-		{"within leeway after exp", good.AccessToken, t0.Add(time.Hour + 20*time.Second), nil},
+		{"within leeway after exp", good.AccessToken, t0.Add(identity.DefaultTokenTTL + 20*time.Second), nil},
 		{"missing", "", now, auth.ErrMissingToken},
 		{"malformed one part", "abc", now, auth.ErrMalformedToken},
 		{"malformed three parts", "a.b.c", now, auth.ErrMalformedToken},

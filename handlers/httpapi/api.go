@@ -41,6 +41,8 @@ type Authenticator = auth.Authenticator
 type Logins interface {
 	Login(ctx context.Context, c commands.Login) (commands.Tokens, error)
 	Refresh(ctx context.Context, refreshToken string) (commands.Tokens, error)
+	Logout(ctx context.Context, refreshToken string) error
+	ChangePassword(ctx context.Context, m commands.Meta, c commands.ChangePassword, policy commands.PasswordPolicy) (commands.Tokens, error)
 }
 
 // Billing answers the billing queries.
@@ -111,6 +113,8 @@ func (a *API) Handler() http.Handler {
 	handle("POST /onboarding", false, a.onboard)
 	handle("POST /auth/login", false, a.login)
 	handle("POST /auth/refresh", false, a.refresh)
+	handle("POST /auth/logout", false, a.logout)
+	handle("POST /auth/password", true, a.changePassword)
 	if a.JWKS != nil {
 		public("GET /.well-known/jwks.json", a.JWKS)
 	}
@@ -120,6 +124,9 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}", true, a.getTenant)
 	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
 	handle("POST /tenants/{tenant_id}/users", true, a.addUser)
+	handle("GET /tenants/{tenant_id}/users", true, a.listUsers)
+	handle("PATCH /tenants/{tenant_id}/users/{user_id}", true, a.patchUser)
+	handle("DELETE /tenants/{tenant_id}/users/{user_id}", true, a.removeUser)
 	handle("POST /tenants/{tenant_id}/api-keys", true, a.createAPIKey)
 	handle("GET /tenants/{tenant_id}/api-keys", true, a.listAPIKeys)
 	handle("DELETE /tenants/{tenant_id}/api-keys/{key_id}", true, a.revokeAPIKey)
@@ -326,6 +333,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // is refused (docs/api.md, "Requests and pages"). Routes not listed take none.
 var queryParams = map[string][]string{
 	"GET /tenants/{tenant_id}/events": {"limit", "after"},
+	"GET /tenants/{tenant_id}/users":  {"limit", "after"},
 	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
 }
 

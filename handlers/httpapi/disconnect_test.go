@@ -33,6 +33,12 @@ func (failingStore) ReadTenant(ctx context.Context, _ events.TenantID, _ events.
 	return events.Page{}, errors.New("disk on fire")
 }
 
+// Load answers as for a tenant with no roster yet, so the role check reads
+// the (failing) history to import one.
+func (failingStore) Load(context.Context, events.TenantID, events.StreamID, int64) ([]events.Event, error) {
+	return nil, events.ErrNotFound
+}
+
 // syncBuffer is a log sink safe for the handler's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

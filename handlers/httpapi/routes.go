@@ -98,11 +98,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := problem.DecodeJSON(r, maxCommandBody, &body); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	t, err := a.Logins.Login(r.Context(), commands.Login{TenantName: body.TenantName, Email: body.Email, Password: body.Password, ClientIP: host})
+	t, err := a.Logins.Login(r.Context(), commands.Login{TenantName: body.TenantName, Email: body.Email, Password: body.Password, ClientIP: clientHost(r)})
 	if err != nil {
 		return err
 	}
@@ -113,6 +109,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 // RefreshRequest is the body of POST /auth/refresh.
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
+}
+
+// clientHost is the host of the request's remote address.
+func clientHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {

@@ -165,7 +165,7 @@ func TestMeteredStore(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	require.Len(t, lines, 3, "name, user and tenant appends")
+	require.Len(t, lines, 4, "name, user, roster and tenant appends")
 	for _, l := range lines {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(l), &m))
