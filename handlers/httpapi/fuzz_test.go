@@ -223,3 +223,42 @@ func FuzzTestClock(f *testing.F) {
 	)
 	fuzzBody(f, h, http.MethodPost, "/test-clock", "")
 }
+
+func FuzzPatchUser(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"roles":["tenant_admin"]}`, `{"roles":["tenant_member"]}`, `{"roles":["tenant_member","tenant_admin","tenant_admin"]}`,
+		`{"roles":[]}`, `{"roles":null}`, `{"roles":["root"]}`, `{"roles":["platform_admin"]}`, `{"roles":"tenant_admin"}`,
+		`{"roles":[1]}`, `{"roles":["tenant_admin"],"tenant_id":"other"}`,
+	)
+	// The tenant's only admin: every valid demotion is a 409, so the fuzzer
+	// cannot lock itself out of the tenant.
+	fuzzBody(f, h, http.MethodPatch, "/tenants/"+acme.ID+"/users/"+acme.UserID, acme.Token)
+}
+
+func FuzzLogout(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"refresh_token":"`+acme.Token+`"}`,
+		`{"refresh_token":"tsr_x.y.abcdefghijklmnopqrstuvwxyz234567"}`,
+		`{"refresh_token":"tsr_`+acme.ID+`.nope.abcdefghijklmnopqrstuvwxyz234567"}`,
+		`{"refresh_token":""}`, `{"refresh_token":5}`, `{"refresh_token":"`+strings.Repeat("x", 9000)+`"}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/auth/logout", "")
+}
+
+func FuzzChangePassword(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"current_password":"Wr0ng-password!","new_password":"N3w-secret-pass"}`,
+		`{"current_password":"`+acme.Password+`","new_password":"weak"}`,
+		`{"current_password":"","new_password":""}`,
+		`{"current_password":"`+strings.Repeat("p", 300)+`","new_password":"N3w-secret-pass"}`,
+		`{"current_password":1,"new_password":true}`,
+		`{"current_password":"a","new_password":"b","user_id":"x"}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/auth/password", acme.Token)
+}

@@ -187,7 +187,7 @@ func (h *inputAPI) send(method, path, token string, rd io.Reader, hasBody bool, 
 
 // inputTenant is an onboarded tenant with an admin token.
 type inputTenant struct {
-	ID, Name, Email, Password, Token, RefreshToken string
+	ID, Name, Email, Password, Token, RefreshToken, UserID string
 }
 
 const inputPassword = "Sup3r-secret!"
@@ -200,10 +200,11 @@ func (h *inputAPI) onboard(name string) inputTenant {
 	r := h.request(http.MethodPost, "/onboarding", "", body)
 	require.Equal(h.t, http.StatusCreated, r.Status, "onboard: %s", r.Body)
 	var out struct {
-		TenantID string `json:"tenant_id"`
+		TenantID    string `json:"tenant_id"`
+		AdminUserID string `json:"admin_user_id"`
 	}
 	require.NoError(h.t, json.Unmarshal(r.Body, &out))
-	tn.ID = out.TenantID
+	tn.ID, tn.UserID = out.TenantID, out.AdminUserID
 	body, _ = json.Marshal(map[string]string{"tenant_name": name, "email": tn.Email, "password": tn.Password})
 	r = h.request(http.MethodPost, "/auth/login", "", body)
 	require.Equal(h.t, http.StatusOK, r.Status, "login: %s", r.Body)
