@@ -22,9 +22,10 @@ import (
 // rosterCacheTenants bounds the roster cache; past it the cache starts over.
 const rosterCacheTenants = 10_000
 
-// importChunk is how many members one members.imported event carries (about
-// 150 bytes each, well inside the 64 KiB an event may hold).
-const importChunk = 200
+// importChunk is how many members one members.imported event carries: at most
+// about 400 bytes each (a 254-character email, ids, roles, a time), so a chunk
+// stays well inside the 64 KiB an event may hold.
+const importChunk = 100
 
 type rosterCache struct {
 	mu sync.Mutex

@@ -1,6 +1,8 @@
 package commands_test
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -329,4 +331,21 @@ func TestUsersFromBeforeRostersAreImported(t *testing.T) {
 	forged := commands.Meta{Principal: ident.Principal{TenantID: string(tid), UserID: "u2", Roles: []string{ident.RoleTenantAdmin}}}
 	_, err = f.svc.ListUsers(f.ctx, forged, string(tid), "", 10)
 	assert.Equal(t, domain.CodeForbidden, code(err))
+}
+
+func TestAnImportOfManyUsersWithLongEmailsFitsTheEventLimits(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	tid := events.TenantID("0190aaaa-0000-7000-8000-00000000beef")
+	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 180) + ".test"
+	const n = 250
+	for i := range n {
+		email := fmt.Sprintf("%03d%s", i, long[3:])
+		_, err := f.store.Append(f.ctx, events.AppendRequest{Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
+			Expected: events.NoStream, Events: []events.NewEvent{mustEvent(t, &tenant.UserAdded{UserID: fmt.Sprintf("0190aaaa-0000-7000-8000-%012d", i), Email: email, PasswordHash: "x", Roles: []string{ident.RoleTenantAdmin, ident.RoleTenantMember}, At: f.clk.Now()})}})
+		require.NoError(t, err)
+	}
+	admin := commands.Meta{Principal: ident.Principal{UserID: "ops", Roles: []string{ident.RolePlatformAdmin}}}
+	list, err := f.svc.ListUsers(f.ctx, admin, string(tid), "", 1000)
+	require.NoError(t, err)
+	assert.Len(t, list.Users, n)
 }
