@@ -324,6 +324,9 @@ type isoAttack struct {
 	method, path string
 	body         any
 	headers      []string
+	// self marks a route without a tenant in its path (GET /me): it answers
+	// for the caller, so B's request may succeed, but only about B.
+	self bool
 }
 
 // tenantOverride are the headers that try to name A as the tenant.
@@ -338,6 +341,11 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "evil": true}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC)}}}
 	return map[string][]isoAttack{
+		"GET /me": {
+			{method: "GET", path: "/me", headers: s.tenantOverride(), self: true},
+			{method: "GET", path: "/me?tenant_id=" + s.a.ID, self: true},
+			{method: "GET", path: "/me", body: bodyNamingA, headers: s.tenantOverride(), self: true},
+		},
 		"GET /tenants/{tenant_id}": {{method: "GET", path: a}, {method: "GET", path: a, headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/plan": {
 			{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}},
@@ -380,6 +388,7 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "tenantId": s.a.ID}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC), "properties": map[string]string{"tenant_id": s.a.ID}}}}
 	return map[string][]isoAttack{
+		"GET /me":                                       {{method: "GET", path: "/me", headers: s.tenantOverride(), self: true}},
 		"GET /tenants/{tenant_id}":                      {{method: "GET", path: b, headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/plan":                 {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
 		"POST /tenants/{tenant_id}/users":               {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
@@ -521,14 +530,33 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 
+	// refused checks B's request against A: a 403 or 404 problem, or, on a
+	// route that answers for the caller (self), an answer about B only.
+	refused := func(t *testing.T, at isoAttack, res liveResponse) {
+		t.Helper()
+		assert.NotContains(t, string(res.body), isoMarker)
+		if at.self {
+			assert.Less(t, res.status, 500, "%s", res)
+			assert.NotEqual(t, http.StatusUnauthorized, res.status, "%s", res)
+			for _, a := range []string{s.a.ID, s.a.Name, s.a.Email, s.invoiceA} {
+				assert.NotContains(t, string(res.body), a, "%s", res)
+			}
+			if res.status == http.StatusOK {
+				assert.Contains(t, string(res.body), `"tenant_id":"`+s.b.ID+`"`, "%s", res)
+			} else {
+				isProblem(t, res)
+			}
+			return
+		}
+		assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
+		isProblem(t, res)
+	}
+
 	t.Run("B's token on A's resources", func(t *testing.T) {
 		for _, p := range authed {
 			for i, at := range cross[p] {
 				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
-					res := app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...)
-					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
-					isProblem(t, res)
-					assert.NotContains(t, string(res.body), isoMarker)
+					refused(t, at, app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...))
 				})
 			}
 		}
@@ -538,10 +566,7 @@ func TestTenantIsolation(t *testing.T) {
 		for _, p := range authed {
 			for i, at := range cross[p] {
 				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
-					res := app.do(t, at.method, at.path, s.keyB, at.body, at.headers...)
-					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
-					isProblem(t, res)
-					assert.NotContains(t, string(res.body), isoMarker)
+					refused(t, at, app.do(t, at.method, at.path, s.keyB, at.body, at.headers...))
 				})
 			}
 		}
@@ -581,11 +606,34 @@ func TestTenantIsolation(t *testing.T) {
 			}
 		}
 		// B's override attempts landed in B only.
+		var me map[string]any
+		app.must(t, http.StatusOK, &me, "GET", "/me", s.tokB.AccessToken, nil, s.tenantOverride()...)
+		assert.Equal(t, s.b.ID, me["tenant_id"])
 		app.must(t, http.StatusOK, nil, "GET", "/tenants/"+s.b.ID+"/data/smuggled", s.tokB.AccessToken, nil)
 		app.must(t, http.StatusNotFound, nil, "GET", "/tenants/"+s.b.ID+"/data/"+s.itemA, s.tokB.AccessToken, nil)
 		var prof map[string]any
 		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.b.ID, s.tokB.AccessToken, nil, s.tenantOverride()...)
 		assert.Equal(t, s.b.ID, prof["tenant_id"])
+	})
+
+	t.Run("B's API key on B's own paths, smuggling A", func(t *testing.T) {
+		for _, p := range authed {
+			for i, at := range own[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					res := app.do(t, at.method, at.path, s.keyB, at.body, at.headers...)
+					assert.Less(t, res.status, 500, "%s", res)
+					assert.NotEqual(t, http.StatusUnauthorized, res.status, "B's key is valid: %s", res)
+					noLeak(t, at.method, res)
+				})
+			}
+		}
+		var me struct {
+			TenantID  string         `json:"tenant_id"`
+			Principal map[string]any `json:"principal"`
+		}
+		app.must(t, http.StatusOK, &me, "GET", "/me", s.keyB, nil, s.tenantOverride()...)
+		assert.Equal(t, s.b.ID, me.TenantID)
+		assert.Equal(t, "api_key", me.Principal["type"])
 	})
 
 	t.Run("A is unchanged", func(t *testing.T) {

@@ -117,6 +117,7 @@ func (a *API) Handler() http.Handler {
 	if a.OpenIDConfig != nil {
 		public("GET /.well-known/openid-configuration", a.OpenIDConfig)
 	}
+	handle("GET /me", true, a.me)
 	handle("GET /tenants/{tenant_id}", true, a.getTenant)
 	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
 	handle("POST /tenants/{tenant_id}/users", true, a.addUser)
@@ -329,11 +330,17 @@ var queryParams = map[string][]string{
 	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
 }
 
+// anyKey is the routeScopes entry of a route open to every API key, whatever
+// its scopes. It is not a scope (apikey.ValidScope refuses it), so no key can be
+// given it, and a route is open to keys without a scope only when it says so.
+const anyKey = "(any key)"
+
 // routeScopes is the scope an API key needs for each route it may use
-// (docs/ARCHITECTURE.md, "API keys"). A route not listed is never open to a
-// key: the tenant profile, its plan, users, API keys and the event log need a
-// user's token.
+// (docs/ARCHITECTURE.md, "API keys"), or anyKey. A route not listed is never
+// open to a key: the tenant profile, its plan, users, API keys and the event
+// log need a user's token.
 var routeScopes = map[string]string{
+	"GET /me":                                        anyKey, // the caller's own identity
 	"GET /tenants/{tenant_id}/data":                  apikey.ScopeDataRead,
 	"GET /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataRead,
 	"PUT /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataWrite,
@@ -345,8 +352,8 @@ var routeScopes = map[string]string{
 }
 
 // requireScope refuses an API key a route outside its scopes: a 403 naming the
-// scope it lacks, or saying the route takes no keys. User tokens pass (their
-// roles are checked by the commands).
+// scope it lacks, or saying the route takes no keys. A route mapped to anyKey
+// takes every key. User tokens pass (their roles are checked by the commands).
 func requireScope(h func(w http.ResponseWriter, r *http.Request) error, pattern string) func(w http.ResponseWriter, r *http.Request) error {
 	scope, open := routeScopes[pattern]
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -355,7 +362,7 @@ func requireScope(h func(w http.ResponseWriter, r *http.Request) error, pattern 
 			if !open {
 				return domain.Errorf(domain.CodeForbidden, "API keys cannot use %s; use a user's token", pattern)
 			}
-			if !p.HasScope(scope) {
+			if scope != anyKey && !p.HasScope(scope) {
 				return &domain.Error{Code: domain.CodeForbidden, Field: "scope", Message: fmt.Sprintf("This API key lacks the %s scope.", scope)}
 			}
 		}

@@ -216,6 +216,7 @@ func TestBadInput(t *testing.T) {
 		{name: "events cursor garbage", method: "GET", path: "/tenants/{t}/events?after=garbage", status: 400},
 		{name: "events limit zero", method: "GET", path: "/tenants/{t}/events?limit=0", status: 400},
 		{name: "events limit too big", method: "GET", path: "/tenants/{t}/events?limit=5000", status: 400},
+		{name: "me with a query", method: "GET", path: "/me?tenant_id={t}", status: 400, detail: "tenant_id"},
 		// Usage.
 		{name: "usage unknown meter", method: "POST", path: usage, body: body(usageOf(map[string]any{"meter": "nope"})), status: 400, detail: `"nope"`},
 		{name: "usage built-in meter", method: "POST", path: usage, body: body(usageOf(map[string]any{"meter": "api_requests"})), status: 400, detail: "api_requests"},

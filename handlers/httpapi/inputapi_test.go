@@ -78,13 +78,8 @@ func newInputAPI(t testing.TB) *inputAPI {
 	h := &inputAPI{t: t, Store: store, Clock: clk, engine: engine}
 	api := &httpapi.API{
 		Service: svc,
-		Authenticate: func(r *http.Request) (ident.Principal, error) {
-			tok, err := auth.BearerToken(r)
-			if err != nil {
-				return ident.Principal{}, err
-			}
-			return ver.Verify(r.Context(), tok)
-		},
+		// Tokens and API keys on the one bearer path, as the server has them.
+		Authenticate:   auth.Bearer(auth.WithAPIKeys(ver, auth.VerifierFunc(svc.VerifyAPIKey))),
 		Logins:         &commands.Auth{Service: svc, Issuer: inputIssuerAdapter{iss}, Throttle: identity.NewThrottle(clk)},
 		Billing:        billingSvc,
 		Meters:         commands.Catalog{Catalog: cat},

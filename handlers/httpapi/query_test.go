@@ -89,6 +89,7 @@ func TestUnknownQueryParameters(t *testing.T) {
 		"/billing/" + acme.ID, "/billing/" + acme.ID + "/invoices", "/tenants/" + acme.ID,
 		"/tenants/" + acme.ID + "/data?limit=5", "/tenants/" + acme.ID + "/data?limit=5&cursor=",
 		"/tenants/" + acme.ID + "/events?limit=5", "/tenants/" + acme.ID + "/events?after=&limit=2",
+		"/me",
 	} {
 		r := h.request(http.MethodGet, path, acme.Token, nil)
 		assert.Equal(t, http.StatusOK, r.Status, "%s: %s", path, r.Body)

@@ -128,6 +128,12 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, t)
 }
 
+func (a *API) me(w http.ResponseWriter, r *http.Request) error {
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Service.Me(r.Context(), m)
+	})(w, r)
+}
+
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
 	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
 		return a.Service.GetTenant(r.Context(), m, r.PathValue("tenant_id"))
