@@ -362,6 +362,10 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "GET", path: a + "/events"},
 			{method: "GET", path: a + "/events?after=" + s.cursorA, headers: s.tenantOverride()},
 		},
+		"GET /tenants/{tenant_id}/audit-log": {
+			{method: "GET", path: a + "/audit-log"},
+			{method: "GET", path: a + "/audit-log?after=" + s.cursorA + "&limit=1000", headers: s.tenantOverride()},
+		},
 		"GET /tenants/{tenant_id}/data": {{method: "GET", path: a + "/data"}, {method: "GET", path: a + "/data?cursor=doc-1&limit=1"}},
 		"PUT /tenants/{tenant_id}/data/{item_id}": {
 			{method: "PUT", path: a + "/data/" + s.itemA, body: bodyNamingA},
@@ -396,6 +400,7 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: b + "/api-keys", headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
 		"GET /tenants/{tenant_id}/events":               {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
+		"GET /tenants/{tenant_id}/audit-log":            {{method: "GET", path: b + "/audit-log?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/audit-log?limit=1000"}},
 		"GET /tenants/{tenant_id}/data":                 {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/data/{item_id}":       {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/data/{item_id}":       {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
@@ -634,6 +639,8 @@ func TestTenantIsolation(t *testing.T) {
 		app.must(t, http.StatusOK, &me, "GET", "/me", s.keyB, nil, s.tenantOverride()...)
 		assert.Equal(t, s.b.ID, me.TenantID)
 		assert.Equal(t, "api_key", me.Principal["type"])
+		res := app.do(t, "GET", "/tenants/"+s.b.ID+"/audit-log", s.keyB, nil)
+		assert.Equal(t, http.StatusForbidden, res.status, "a key cannot read even its own tenant's audit log: %s", res)
 	})
 
 	t.Run("A is unchanged", func(t *testing.T) {

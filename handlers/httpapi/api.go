@@ -125,6 +125,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}/api-keys", true, a.listAPIKeys)
 	handle("DELETE /tenants/{tenant_id}/api-keys/{key_id}", true, a.revokeAPIKey)
 	handle("GET /tenants/{tenant_id}/events", true, a.eventLog)
+	handle("GET /tenants/{tenant_id}/audit-log", true, a.auditLog)
 	handle("GET /tenants/{tenant_id}/data", true, a.listItems)
 	handle("PUT /tenants/{tenant_id}/data/{item_id}", true, a.putItem)
 	handle("GET /tenants/{tenant_id}/data/{item_id}", true, a.getItem)
@@ -326,8 +327,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // queryParams are the query parameters each authenticated route reads; any other
 // is refused (docs/api.md, "Requests and pages"). Routes not listed take none.
 var queryParams = map[string][]string{
-	"GET /tenants/{tenant_id}/events": {"limit", "after"},
-	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
+	"GET /tenants/{tenant_id}/events":    {"limit", "after"},
+	"GET /tenants/{tenant_id}/audit-log": {"limit", "after"},
+	"GET /tenants/{tenant_id}/data":      {"limit", "cursor"},
 }
 
 // anyKey is the routeScopes entry of a route open to every API key, whatever
@@ -337,8 +339,8 @@ const anyKey = "(any key)"
 
 // routeScopes is the scope an API key needs for each route it may use
 // (docs/ARCHITECTURE.md, "API keys"), or anyKey. A route not listed is never
-// open to a key: the tenant profile, its plan, users, API keys and the event
-// log need a user's token.
+// open to a key: the tenant profile, its plan, users, API keys, the event log
+// and the audit log need a user's token.
 var routeScopes = map[string]string{
 	"GET /me":                                        anyKey, // the caller's own identity
 	"GET /tenants/{tenant_id}/data":                  apikey.ScopeDataRead,

@@ -251,6 +251,22 @@ func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_cursor": string(page.Next), "next": string(page.Next), "more": page.More})
 }
 
+func (a *API) auditLog(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	page, err := a.Service.AuditLog(r.Context(), m, r.PathValue("tenant_id"), events.Cursor(r.URL.Query().Get("after")), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
 // itemView is how the API shows an item.
 type itemView struct {
 	ItemID    string          `json:"item_id"`
