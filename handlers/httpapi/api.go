@@ -82,6 +82,12 @@ type API struct {
 	// see docs/api.md for the platform-wide guard on AWS.
 	OnboardingLimit *ratelimit.Limiter
 
+	// CORS, when set, answers browsers on the origins it allows (NewCORS);
+	// nil sends no CORS header at all. The local server sets it from
+	// --cors-origin; behind API Gateway the stack's corsOrigins configures the
+	// HTTP API to answer instead, so the api function leaves it nil.
+	CORS *CORS
+
 	routes []Route // what Handler registered, for Routes
 }
 
@@ -154,7 +160,7 @@ func (a *API) Handler() http.Handler {
 	notFound := a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
 	})
-	return a.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ServeMux answers a path that is not clean (an empty segment, "." or
 		// "..") with a 301/307 to the cleaned one; no route of this API has such a
 		// path, and a redirect would send a PUT's body elsewhere: 404 instead.
@@ -163,7 +169,12 @@ func (a *API) Handler() http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})
+	if a.CORS != nil {
+		// Inside withRequestID: preflights get a request id and are logged too.
+		h = a.CORS.Handler(h)
+	}
+	return a.withRequestID(h)
 }
 
 // methodsNotAllowed registers, for each path of a.routes, a method-less pattern

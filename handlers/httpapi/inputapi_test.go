@@ -51,7 +51,8 @@ type inputAPI struct {
 	cursor  events.Cursor
 }
 
-func newInputAPI(t testing.TB) *inputAPI {
+// newInputAPI builds the harness; opts change the API before its handler is built.
+func newInputAPI(t testing.TB, opts ...func(*httpapi.API)) *inputAPI {
 	t.Helper()
 	clk := clock.NewTest(inputStart)
 	store := memstore.New(memstore.WithClock(clk))
@@ -97,6 +98,9 @@ func newInputAPI(t testing.TB) *inputAPI {
 		Ready:   func(context.Context) error { return nil },
 		OpenAPI: httpapi.OpenAPI,
 		Log:     log,
+	}
+	for _, o := range opts {
+		o(api)
 	}
 	h.Handler = api.Handler()
 	return h
