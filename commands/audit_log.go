@@ -120,6 +120,8 @@ var auditSpecs = map[string]auditSpec{
 	"invitation.revoked":       {target: "invitation_id", fields: []string{"invitation_id"}},
 	"password_reset.requested": {target: "reset_id", fields: []string{"reset_id", "user_id"}},
 	"password_reset.completed": {target: "reset_id", fields: []string{"reset_id", "user_id"}},
+	// A roster import: how many members, not who (each is a member.added's worth).
+	"members.imported": {extra: countOf("members")},
 }
 
 func rawJSON(v any) json.RawMessage {
@@ -156,6 +158,17 @@ func usageSummary(e events.Event, data map[string]json.RawMessage) map[string]js
 	}
 	slices.Sort(meters)
 	return map[string]json.RawMessage{"records": rawJSON(len(recs)), "meters": rawJSON(meters)}
+}
+
+// countOf counts the elements of the array field name, shown as that field.
+func countOf(name string) func(events.Event, map[string]json.RawMessage) map[string]json.RawMessage {
+	return func(_ events.Event, data map[string]json.RawMessage) map[string]json.RawMessage {
+		var elems []json.RawMessage
+		if json.Unmarshal(data[name], &elems) != nil {
+			return nil
+		}
+		return map[string]json.RawMessage{name: rawJSON(len(elems))}
+	}
 }
 
 // invoiceSummary is an issued invoice's header: its id, number, period,

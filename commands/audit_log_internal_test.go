@@ -83,6 +83,8 @@ func TestAuditEntryDetails(t *testing.T) {
 			AuditActor{"api_key", "k9", ""}, AuditTarget{"api_keys", "k9"}, `{"key_id":"k9"}`, nil},
 		{"a future type, by name", raw("member.roles_changed", `{"user_id":"u3","roles":["tenant_admin"],"from":["tenant_member"],"password_hash":"x1","token":"t0k"}`),
 			AuditActor{"system", "", ""}, AuditTarget{"st", "u3"}, `{"user_id":"u3","roles":["tenant_admin"],"from":["tenant_member"]}`, []string{"x1", "t0k"}},
+		{"members.imported", raw("members.imported", `{"members":[{"user_id":"u4","email":"c@acme.test","roles":["tenant_member"]},{"user_id":"u5","email":"d@acme.test","roles":[]}]}`),
+			AuditActor{"system", "", ""}, AuditTarget{"st", "s"}, `{"members":2}`, []string{"c@acme.test", "u4"}},
 		{"login.failed", raw("login.failed", `{"email":"a@acme.test","reason":"bad_password","password":"hunter2"}`),
 			AuditActor{"system", "", ""}, AuditTarget{"st", "s"}, `{"email":"a@acme.test","reason":"bad_password"}`, []string{"hunter2"}},
 		{"a type without allowlist", raw("test.unknown", `{"secret":"s3"}`),
