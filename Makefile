@@ -105,11 +105,15 @@ deploy: synth
 bootstrap:
 	$(CDK) bootstrap
 
-# The infra tests (assertions, cdk-nag), then cfn-lint on a template synthesized with
-# placeholder code, so no cross-compiled build is needed.
+# The infra tests (assertions, cdk-nag), then cfn-lint on templates synthesized with
+# placeholder code, so no cross-compiled build is needed: the default one, and one with
+# the optional resources' context (CORS) set.
+INFRA_LINT_CONTEXTS := '{"placeholderCode":true}' '{"placeholderCode":true,"corsOrigins":"https://app.example.com,http://localhost:5173"}'
 infra-test:
 	@command -v $(CFN_LINT) >/dev/null || { echo "cfn-lint is required for the infra tests: pip install cfn-lint"; exit 1; }
 	cd infra && $(INFRA_ENV) $(GO) vet ./... && $(INFRA_ENV) $(GO) test -race -count=1 -timeout 10m ./...
 	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
-		(cd infra && $(INFRA_ENV) CDK_OUTDIR="$$out" CDK_CONTEXT_JSON='{"placeholderCode":true}' $(GO) run . >/dev/null) && \
-		$(CFN_LINT) $(CFN_LINT_IGNORE) -- "$$out/TenantStream.template.json" && echo "cfn-lint: TenantStream.template.json passes"
+		for ctx in $(INFRA_LINT_CONTEXTS); do \
+			(cd infra && $(INFRA_ENV) CDK_OUTDIR="$$out" CDK_CONTEXT_JSON="$$ctx" $(GO) run . >/dev/null) && \
+			$(CFN_LINT) $(CFN_LINT_IGNORE) -- "$$out/TenantStream.template.json" && echo "cfn-lint: TenantStream.template.json passes with $$ctx" || exit 1; \
+		done

@@ -134,23 +134,10 @@ func (s *Service) EventLog(ctx context.Context, m Meta, tenantID string, after e
 	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return events.Page{}, err
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	var from events.Cursor
-	if after != "" {
-		if from, err = s.cursors().Open(tid, string(after)); err != nil {
-			return events.Page{}, domain.FieldError("after", "invalid cursor")
-		}
-	}
-	page, err := s.readEventLog(ctx, tid, from, limit)
-	if errors.Is(err, events.ErrInvalidCursor) {
-		return events.Page{}, domain.FieldError("after", "invalid cursor")
-	}
+	page, err := s.eventLogPage(ctx, tid, after, limit)
 	if err != nil {
-		return events.Page{}, storeError("read events", err)
+		return events.Page{}, err
 	}
-	page.Next = events.Cursor(s.cursors().Seal(tid, page.Next))
 	// Secrets never leave through the log, even to the tenant's admin.
 	for i := range page.Events {
 		page.Events[i].Data = redactSecrets(page.Events[i].Data)

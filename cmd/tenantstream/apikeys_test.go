@@ -89,6 +89,18 @@ func TestAPIKeysEndToEnd(t *testing.T) {
 	app.must(t, http.StatusOK, nil, "PUT", pa+"/data/by-key", writer.Key, map[string]any{"v": 1})
 	app.must(t, http.StatusOK, nil, "GET", pa+"/data/by-key", key, nil)
 	app.must(t, http.StatusOK, nil, "GET", pa+"/data", key, nil)
+	// Any key may ask who it is, whatever its scopes.
+	var me struct {
+		TenantID  string            `json:"tenant_id"`
+		Principal map[string]string `json:"principal"`
+		Roles     []string          `json:"roles"`
+		Scopes    []string          `json:"scopes"`
+	}
+	app.must(t, http.StatusOK, &me, "GET", "/me", key, nil)
+	assert.Equal(t, a.ID, me.TenantID)
+	assert.Equal(t, map[string]string{"type": "api_key", "key_id": created.KeyID, "name": "ingest"}, me.Principal)
+	assert.Empty(t, me.Roles)
+	assert.Equal(t, []string{"usage:write", "data:read"}, me.Scopes)
 
 	// Outside scope, on routes keys never use, and on another tenant.
 	for _, tc := range []struct {
@@ -105,6 +117,7 @@ func TestAPIKeysEndToEnd(t *testing.T) {
 		{"keys cannot list keys", "GET", pa + "/api-keys", key, nil, http.StatusForbidden, "API keys cannot"},
 		{"keys cannot add users", "POST", pa + "/users", key, map[string]any{"email": "m@x.example", "password": "Corr3ct-Horse!"}, http.StatusForbidden, "API keys cannot"},
 		{"keys cannot read the event log", "GET", pa + "/events", key, nil, http.StatusForbidden, "API keys cannot"},
+		{"keys cannot read the audit log", "GET", pa + "/audit-log", key, nil, http.StatusForbidden, "API keys cannot"},
 		{"another tenant's data", "GET", "/tenants/" + b.ID + "/data", key, nil, http.StatusForbidden, ""},
 		{"another tenant's usage", "POST", "/tenants/" + b.ID + "/usage", key, usage, http.StatusForbidden, ""},
 	} {
@@ -160,6 +173,30 @@ func TestAPIKeysEndToEnd(t *testing.T) {
 		}
 	}
 	assert.Positive(t, byKey, "the key's item write records it as actor")
+
+	// The audit log names each key by its name (the revoked one too), and
+	// holds no key.
+	tokA = app.login(t, a).AccessToken
+	var audit struct {
+		Entries []struct {
+			Action string            `json:"action"`
+			Actor  map[string]string `json:"actor"`
+		} `json:"entries"`
+	}
+	res = app.do(t, "GET", pa+"/audit-log?limit=1000", tokA, nil)
+	require.Equal(t, http.StatusOK, res.status, "%s", res)
+	require.NoError(t, json.Unmarshal(res.body, &audit))
+	actors := map[string]map[string]string{}
+	for _, e := range audit.Entries {
+		if e.Actor["type"] == "api_key" {
+			actors[e.Action] = e.Actor
+		}
+	}
+	assert.Equal(t, map[string]string{"type": "api_key", "id": writer.KeyID, "name": "test key"}, actors["item.put"])
+	assert.Equal(t, map[string]string{"type": "api_key", "id": created.KeyID, "name": "ingest"}, actors["usage.reported"])
+	for _, s := range []string{key, writer.Key, "secret_hash"} {
+		assert.NotContains(t, string(res.body), s)
+	}
 
 	// The secrets are in no file of the data directory and no log line.
 	secrets := []string{key, writer.Key, key[len(apikey.Prefix)+apikey.IDLen : len(key)-7], writer.Key[len(apikey.Prefix)+apikey.IDLen : len(writer.Key)-7]}

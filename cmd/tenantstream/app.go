@@ -68,6 +68,10 @@ type Config struct {
 	// HashMemoryMiB is the memory argon2id may hold at once, over every login,
 	// onboarding and user creation; 0: identity.DefaultMemoryBudget.
 	HashMemoryMiB int
+	// CORSOrigins are the browser origins allowed to call the API
+	// (httpapi.ParseCORSOrigins reads them; serve's --cors-origin). None: no
+	// CORS header is ever sent.
+	CORSOrigins []string
 }
 
 // App is the whole local platform in one process: a wire.Platform on SQLite
@@ -90,6 +94,7 @@ type App struct {
 	log        *slog.Logger
 
 	onboardingRate ratelimit.Rate
+	cors           *httpapi.CORS // nil: no CORS
 
 	// appliedPos is the store position of the last event the projections
 	// handled, so callers can wait for them to catch up.
@@ -155,6 +160,11 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: cfg.Log, Registry: prometheus.NewRegistry(), onboardingRate: onboardingRate}
+	if len(cfg.CORSOrigins) > 0 {
+		if a.cors, err = httpapi.NewCORS(cfg.CORSOrigins); err != nil {
+			return nil, err
+		}
+	}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -288,6 +298,7 @@ func (a *App) buildHandler(addr string) error {
 	}
 	// Per process, which locally is the whole platform (docs/api.md).
 	api.OnboardingLimit = ratelimit.New(a.Clock, a.onboardingRate, 0)
+	api.CORS = a.cors
 	a.handler = api.Handler()
 	return nil
 }

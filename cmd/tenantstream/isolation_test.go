@@ -330,6 +330,9 @@ type isoAttack struct {
 	method, path string
 	body         any
 	headers      []string
+	// self marks a route without a tenant in its path (GET /me): it answers
+	// for the caller, so B's request may succeed, but only about B.
+	self bool
 }
 
 // tenantOverride are the headers that try to name A as the tenant.
@@ -344,6 +347,11 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "evil": true}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC)}}}
 	return map[string][]isoAttack{
+		"GET /me": {
+			{method: "GET", path: "/me", headers: s.tenantOverride(), self: true},
+			{method: "GET", path: "/me?tenant_id=" + s.a.ID, self: true},
+			{method: "GET", path: "/me", body: bodyNamingA, headers: s.tenantOverride(), self: true},
+		},
 		"GET /tenants/{tenant_id}": {{method: "GET", path: a}, {method: "GET", path: a, headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/plan": {
 			{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}},
@@ -365,6 +373,10 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 		"GET /tenants/{tenant_id}/events": {
 			{method: "GET", path: a + "/events"},
 			{method: "GET", path: a + "/events?after=" + s.cursorA, headers: s.tenantOverride()},
+		},
+		"GET /tenants/{tenant_id}/audit-log": {
+			{method: "GET", path: a + "/audit-log"},
+			{method: "GET", path: a + "/audit-log?after=" + s.cursorA + "&limit=1000", headers: s.tenantOverride()},
 		},
 		"GET /tenants/{tenant_id}/data": {{method: "GET", path: a + "/data"}, {method: "GET", path: a + "/data?cursor=doc-1&limit=1"}},
 		"PUT /tenants/{tenant_id}/data/{item_id}": {
@@ -392,6 +404,7 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "tenantId": s.a.ID}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC), "properties": map[string]string{"tenant_id": s.a.ID}}}}
 	return map[string][]isoAttack{
+		"GET /me":                                       {{method: "GET", path: "/me", headers: s.tenantOverride(), self: true}},
 		"GET /tenants/{tenant_id}":                      {{method: "GET", path: b, headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/plan":                 {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
 		"POST /tenants/{tenant_id}/users":               {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
@@ -403,6 +416,7 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 		"POST /auth/password":                           {{method: "POST", path: "/auth/password", body: map[string]any{"current_password": "not-bs-password", "new_password": "Pwn3d-by-b-now"}, headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
 		"GET /tenants/{tenant_id}/events":               {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
+		"GET /tenants/{tenant_id}/audit-log":            {{method: "GET", path: b + "/audit-log?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/audit-log?limit=1000"}},
 		"GET /tenants/{tenant_id}/data":                 {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
 		"PUT /tenants/{tenant_id}/data/{item_id}":       {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/data/{item_id}":       {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
@@ -543,14 +557,33 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 
+	// refused checks B's request against A: a 403 or 404 problem, or, on a
+	// route that answers for the caller (self), an answer about B only.
+	refused := func(t *testing.T, at isoAttack, res liveResponse) {
+		t.Helper()
+		assert.NotContains(t, string(res.body), isoMarker)
+		if at.self {
+			assert.Less(t, res.status, 500, "%s", res)
+			assert.NotEqual(t, http.StatusUnauthorized, res.status, "%s", res)
+			for _, a := range []string{s.a.ID, s.a.Name, s.a.Email, s.invoiceA} {
+				assert.NotContains(t, string(res.body), a, "%s", res)
+			}
+			if res.status == http.StatusOK {
+				assert.Contains(t, string(res.body), `"tenant_id":"`+s.b.ID+`"`, "%s", res)
+			} else {
+				isProblem(t, res)
+			}
+			return
+		}
+		assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
+		isProblem(t, res)
+	}
+
 	t.Run("B's token on A's resources", func(t *testing.T) {
 		for _, p := range authed {
 			for i, at := range cross[p] {
 				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
-					res := app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...)
-					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
-					isProblem(t, res)
-					assert.NotContains(t, string(res.body), isoMarker)
+					refused(t, at, app.do(t, at.method, at.path, s.tokB.AccessToken, at.body, at.headers...))
 				})
 			}
 		}
@@ -560,10 +593,7 @@ func TestTenantIsolation(t *testing.T) {
 		for _, p := range authed {
 			for i, at := range cross[p] {
 				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
-					res := app.do(t, at.method, at.path, s.keyB, at.body, at.headers...)
-					assert.Contains(t, []int{http.StatusForbidden, http.StatusNotFound}, res.status, "%s %s: %s", at.method, at.path, res)
-					isProblem(t, res)
-					assert.NotContains(t, string(res.body), isoMarker)
+					refused(t, at, app.do(t, at.method, at.path, s.keyB, at.body, at.headers...))
 				})
 			}
 		}
@@ -603,11 +633,36 @@ func TestTenantIsolation(t *testing.T) {
 			}
 		}
 		// B's override attempts landed in B only.
+		var me map[string]any
+		app.must(t, http.StatusOK, &me, "GET", "/me", s.tokB.AccessToken, nil, s.tenantOverride()...)
+		assert.Equal(t, s.b.ID, me["tenant_id"])
 		app.must(t, http.StatusOK, nil, "GET", "/tenants/"+s.b.ID+"/data/smuggled", s.tokB.AccessToken, nil)
 		app.must(t, http.StatusNotFound, nil, "GET", "/tenants/"+s.b.ID+"/data/"+s.itemA, s.tokB.AccessToken, nil)
 		var prof map[string]any
 		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.b.ID, s.tokB.AccessToken, nil, s.tenantOverride()...)
 		assert.Equal(t, s.b.ID, prof["tenant_id"])
+	})
+
+	t.Run("B's API key on B's own paths, smuggling A", func(t *testing.T) {
+		for _, p := range authed {
+			for i, at := range own[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					res := app.do(t, at.method, at.path, s.keyB, at.body, at.headers...)
+					assert.Less(t, res.status, 500, "%s", res)
+					assert.NotEqual(t, http.StatusUnauthorized, res.status, "B's key is valid: %s", res)
+					noLeak(t, at.method, res)
+				})
+			}
+		}
+		var me struct {
+			TenantID  string         `json:"tenant_id"`
+			Principal map[string]any `json:"principal"`
+		}
+		app.must(t, http.StatusOK, &me, "GET", "/me", s.keyB, nil, s.tenantOverride()...)
+		assert.Equal(t, s.b.ID, me.TenantID)
+		assert.Equal(t, "api_key", me.Principal["type"])
+		res := app.do(t, "GET", "/tenants/"+s.b.ID+"/audit-log", s.keyB, nil)
+		assert.Equal(t, http.StatusForbidden, res.status, "a key cannot read even its own tenant's audit log: %s", res)
 	})
 
 	t.Run("A is unchanged", func(t *testing.T) {

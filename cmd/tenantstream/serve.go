@@ -18,6 +18,7 @@ import (
 func serveCmd() *cobra.Command {
 	cfg := Config{}
 	var webhooks string
+	var corsOrigins []string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the platform locally: API, projections, metering, billing close and notifications",
@@ -28,6 +29,13 @@ func serveCmd() *cobra.Command {
 				if cfg.WebhookSecret == "" {
 					return usageError{errors.New("--webhook-secret is required with --webhooks")}
 				}
+			}
+			if len(corsOrigins) > 0 {
+				origins, err := httpapi.ParseCORSOrigins(corsOrigins...)
+				if err != nil {
+					return usageError{fmt.Errorf("--cors-origin: %w", err)}
+				}
+				cfg.CORSOrigins = origins
 			}
 			tuneGC()
 			app, err := OpenApp(cmd.Context(), cfg)
@@ -55,6 +63,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
 	f.StringVar(&cfg.OnboardingRate, "onboarding-rate", "", fmt.Sprintf("POST /onboarding requests allowed per client address and process, as N/DURATION such as 5/1m or 100/1h, or off (default %s)", httpapi.DefaultOnboardingRate.Spec()))
 	f.IntVar(&cfg.OnboardingBurst, "onboarding-burst", 0, fmt.Sprintf("how many onboarding requests one address may send at once (0: %d, or N of --onboarding-rate)", httpapi.DefaultOnboardingRate.Burst))
+	f.StringArrayVar(&corsOrigins, "cors-origin", nil, "a browser `ORIGIN` allowed to call the API, such as https://app.example.com (repeat the flag, or separate origins with commas; exact origins only, no wildcard); default: none, and no CORS headers")
 	f.IntVar(&cfg.HashMemoryMiB, "hash-memory-mib", 0, "memory argon2id password hashing may hold at once, in MiB; excess logins wait up to 2s, then get 503 (default 160, or a third of GOMEMLIMIT when lower)")
 	return c
 }

@@ -84,6 +84,12 @@ type API struct {
 	// see docs/api.md for the platform-wide guard on AWS.
 	OnboardingLimit *ratelimit.Limiter
 
+	// CORS, when set, answers browsers on the origins it allows (NewCORS);
+	// nil sends no CORS header at all. The local server sets it from
+	// --cors-origin; behind API Gateway the stack's corsOrigins configures the
+	// HTTP API to answer instead, so the api function leaves it nil.
+	CORS *CORS
+
 	routes []Route // what Handler registered, for Routes
 }
 
@@ -121,6 +127,7 @@ func (a *API) Handler() http.Handler {
 	if a.OpenIDConfig != nil {
 		public("GET /.well-known/openid-configuration", a.OpenIDConfig)
 	}
+	handle("GET /me", true, a.me)
 	handle("GET /tenants/{tenant_id}", true, a.getTenant)
 	handle("PUT /tenants/{tenant_id}/plan", true, a.changePlan)
 	handle("POST /tenants/{tenant_id}/users", true, a.addUser)
@@ -131,6 +138,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}/api-keys", true, a.listAPIKeys)
 	handle("DELETE /tenants/{tenant_id}/api-keys/{key_id}", true, a.revokeAPIKey)
 	handle("GET /tenants/{tenant_id}/events", true, a.eventLog)
+	handle("GET /tenants/{tenant_id}/audit-log", true, a.auditLog)
 	handle("GET /tenants/{tenant_id}/data", true, a.listItems)
 	handle("PUT /tenants/{tenant_id}/data/{item_id}", true, a.putItem)
 	handle("GET /tenants/{tenant_id}/data/{item_id}", true, a.getItem)
@@ -159,7 +167,7 @@ func (a *API) Handler() http.Handler {
 	notFound := a.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no route %s %s", r.Method, r.URL.Path)
 	})
-	return a.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ServeMux answers a path that is not clean (an empty segment, "." or
 		// "..") with a 301/307 to the cleaned one; no route of this API has such a
 		// path, and a redirect would send a PUT's body elsewhere: 404 instead.
@@ -168,7 +176,12 @@ func (a *API) Handler() http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})
+	if a.CORS != nil {
+		// Inside withRequestID: preflights get a request id and are logged too.
+		h = a.CORS.Handler(h)
+	}
+	return a.withRequestID(h)
 }
 
 // methodsNotAllowed registers, for each path of a.routes, a method-less pattern
@@ -332,16 +345,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // queryParams are the query parameters each authenticated route reads; any other
 // is refused (docs/api.md, "Requests and pages"). Routes not listed take none.
 var queryParams = map[string][]string{
-	"GET /tenants/{tenant_id}/events": {"limit", "after"},
-	"GET /tenants/{tenant_id}/users":  {"limit", "after"},
-	"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
+	"GET /tenants/{tenant_id}/events":    {"limit", "after"},
+	"GET /tenants/{tenant_id}/users":     {"limit", "after"},
+	"GET /tenants/{tenant_id}/audit-log": {"limit", "after"},
+	"GET /tenants/{tenant_id}/data":      {"limit", "cursor"},
 }
 
+// anyKey is the routeScopes entry of a route open to every API key, whatever
+// its scopes. It is not a scope (apikey.ValidScope refuses it), so no key can be
+// given it, and a route is open to keys without a scope only when it says so.
+const anyKey = "(any key)"
+
 // routeScopes is the scope an API key needs for each route it may use
-// (docs/ARCHITECTURE.md, "API keys"). A route not listed is never open to a
-// key: the tenant profile, its plan, users, API keys and the event log need a
-// user's token.
+// (docs/ARCHITECTURE.md, "API keys"), or anyKey. A route not listed is never
+// open to a key: the tenant profile, its plan, users, API keys, the event log
+// and the audit log need a user's token.
 var routeScopes = map[string]string{
+	"GET /me":                                        anyKey, // the caller's own identity
 	"GET /tenants/{tenant_id}/data":                  apikey.ScopeDataRead,
 	"GET /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataRead,
 	"PUT /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataWrite,
@@ -353,8 +373,8 @@ var routeScopes = map[string]string{
 }
 
 // requireScope refuses an API key a route outside its scopes: a 403 naming the
-// scope it lacks, or saying the route takes no keys. User tokens pass (their
-// roles are checked by the commands).
+// scope it lacks, or saying the route takes no keys. A route mapped to anyKey
+// takes every key. User tokens pass (their roles are checked by the commands).
 func requireScope(h func(w http.ResponseWriter, r *http.Request) error, pattern string) func(w http.ResponseWriter, r *http.Request) error {
 	scope, open := routeScopes[pattern]
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -363,7 +383,7 @@ func requireScope(h func(w http.ResponseWriter, r *http.Request) error, pattern 
 			if !open {
 				return domain.Errorf(domain.CodeForbidden, "API keys cannot use %s; use a user's token", pattern)
 			}
-			if !p.HasScope(scope) {
+			if scope != anyKey && !p.HasScope(scope) {
 				return &domain.Error{Code: domain.CodeForbidden, Field: "scope", Message: fmt.Sprintf("This API key lacks the %s scope.", scope)}
 			}
 		}

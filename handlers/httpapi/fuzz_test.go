@@ -262,3 +262,39 @@ func FuzzChangePassword(f *testing.F) {
 	)
 	fuzzBody(f, h, http.MethodPost, "/auth/password", acme.Token)
 }
+
+// FuzzAuditLogQuery fuzzes the audit log's after and limit: no answer is a
+// 5xx, and no page shows a password or a key.
+func FuzzAuditLogQuery(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	_, key := h.createKey(acme, "ingest", "usage:write")
+	first, r := h.auditLog(acme.Token, acme.ID, "", 1)
+	if r.Status != http.StatusOK {
+		f.Fatalf("audit log: %d %s", r.Status, r.Body)
+	}
+	c := first.NextCursor
+	for _, s := range []struct{ after, limit string }{
+		{"", ""}, {"", "1"}, {"", "1000"}, {c, "2"}, {c, ""}, {"", "0"}, {"", "-1"}, {"", "1001"}, {"", "1e3"},
+		{"", "99999999999999999999"}, {"", " 1"}, {c[:len(c)-1], "1"}, {c + "A", "1"}, {"mem:1", "1"}, {"garbage", ""},
+		{strings.Repeat("A", 5000), "1"}, {"\x00\xff", "\xff"}, {"p1.0", "1"},
+	} {
+		f.Add(s.after, s.limit)
+	}
+	f.Fuzz(func(t *testing.T, after, limit string) {
+		q := url.Values{}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if limit != "" {
+			q.Set("limit", limit)
+		}
+		r := h.request(http.MethodGet, "/tenants/"+acme.ID+"/audit-log?"+q.Encode(), acme.Token, nil)
+		checkAnswer(t, r, []byte(q.Encode()))
+		for _, secret := range []string{acme.Password, key, "$argon2id$"} {
+			if strings.Contains(string(r.Body), secret) {
+				t.Fatalf("the audit log shows a secret for %q: %s", q.Encode(), r.Body)
+			}
+		}
+	})
+}

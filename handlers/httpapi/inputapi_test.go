@@ -51,7 +51,8 @@ type inputAPI struct {
 	cursor  events.Cursor
 }
 
-func newInputAPI(t testing.TB) *inputAPI {
+// newInputAPI builds the harness; opts change the API before its handler is built.
+func newInputAPI(t testing.TB, opts ...func(*httpapi.API)) *inputAPI {
 	t.Helper()
 	clk := clock.NewTest(inputStart)
 	store := memstore.New(memstore.WithClock(clk))
@@ -78,13 +79,8 @@ func newInputAPI(t testing.TB) *inputAPI {
 	h := &inputAPI{t: t, Store: store, Clock: clk, engine: engine}
 	api := &httpapi.API{
 		Service: svc,
-		Authenticate: func(r *http.Request) (ident.Principal, error) {
-			tok, err := auth.BearerToken(r)
-			if err != nil {
-				return ident.Principal{}, err
-			}
-			return ver.Verify(r.Context(), tok)
-		},
+		// Tokens and API keys on the one bearer path, as the server has them.
+		Authenticate:   auth.Bearer(auth.WithAPIKeys(ver, auth.VerifierFunc(svc.VerifyAPIKey))),
 		Logins:         &commands.Auth{Service: svc, Issuer: inputIssuerAdapter{iss}, Throttle: identity.NewThrottle(clk)},
 		Billing:        billingSvc,
 		Meters:         commands.Catalog{Catalog: cat},
@@ -102,6 +98,9 @@ func newInputAPI(t testing.TB) *inputAPI {
 		Ready:   func(context.Context) error { return nil },
 		OpenAPI: httpapi.OpenAPI,
 		Log:     log,
+	}
+	for _, o := range opts {
+		o(api)
 	}
 	h.Handler = api.Handler()
 	return h

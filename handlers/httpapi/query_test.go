@@ -23,8 +23,9 @@ func TestUnknownQueryParameters(t *testing.T) {
 	acme := h.onboard("acme")
 	wildcard := regexp.MustCompile(`\{[a-z_]+\}`)
 	takes := map[string][]string{
-		"GET /tenants/{tenant_id}/events": {"limit", "after"},
-		"GET /tenants/{tenant_id}/data":   {"limit", "cursor"},
+		"GET /tenants/{tenant_id}/events":    {"limit", "after"},
+		"GET /tenants/{tenant_id}/audit-log": {"limit", "after"},
+		"GET /tenants/{tenant_id}/data":      {"limit", "cursor"},
 	}
 
 	fieldsOf := func(t *testing.T, r inputResponse) []string {
@@ -89,6 +90,7 @@ func TestUnknownQueryParameters(t *testing.T) {
 		"/billing/" + acme.ID, "/billing/" + acme.ID + "/invoices", "/tenants/" + acme.ID,
 		"/tenants/" + acme.ID + "/data?limit=5", "/tenants/" + acme.ID + "/data?limit=5&cursor=",
 		"/tenants/" + acme.ID + "/events?limit=5", "/tenants/" + acme.ID + "/events?after=&limit=2",
+		"/tenants/" + acme.ID + "/audit-log?limit=5", "/tenants/" + acme.ID + "/audit-log?after=&limit=2", "/me",
 	} {
 		r := h.request(http.MethodGet, path, acme.Token, nil)
 		assert.Equal(t, http.StatusOK, r.Status, "%s: %s", path, r.Body)

@@ -133,6 +133,12 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, t)
 }
 
+func (a *API) me(w http.ResponseWriter, r *http.Request) error {
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Service.Me(r.Context(), m)
+	})(w, r)
+}
+
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
 	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
 		return a.Service.GetTenant(r.Context(), m, r.PathValue("tenant_id"))
@@ -248,6 +254,22 @@ func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 	// next_cursor is the name every list uses; next is kept, the same value, for
 	// clients written before.
 	return writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_cursor": string(page.Next), "next": string(page.Next), "more": page.More})
+}
+
+func (a *API) auditLog(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.meta(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	page, err := a.Service.AuditLog(r.Context(), m, r.PathValue("tenant_id"), events.Cursor(r.URL.Query().Get("after")), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
 }
 
 // itemView is how the API shows an item.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
@@ -42,6 +43,29 @@ func APIRoutes(routes []httpapi.Route) ([]APIRoute, error) {
 	return out, nil
 }
 
+// corsPreflight is the HTTP API's CORS configuration for origins (nil without
+// any: no CORS). API Gateway then answers preflights itself, before the JWT
+// authorizer, and adds the headers to the function's answers; it allows what
+// the local server's --cors-origin allows (httpapi.CORSMethods and the rest).
+// No credentials: the API takes bearer tokens, never cookies.
+func corsPreflight(origins []string) *awsapigatewayv2.CorsPreflightOptions {
+	if len(origins) == 0 {
+		return nil
+	}
+	methods := make([]awsapigatewayv2.CorsHttpMethod, 0, len(httpapi.CORSMethods))
+	for _, m := range httpapi.CORSMethods {
+		methods = append(methods, awsapigatewayv2.CorsHttpMethod(m))
+	}
+	return &awsapigatewayv2.CorsPreflightOptions{
+		AllowOrigins:     jsii.Strings(origins...),
+		AllowMethods:     &methods,
+		AllowHeaders:     jsii.Strings(httpapi.CORSRequestHeaders...),
+		ExposeHeaders:    jsii.Strings(httpapi.CORSExposedHeaders...),
+		MaxAge:           awscdk.Duration_Seconds(jsii.Number(httpapi.CORSMaxAge.Seconds())),
+		AllowCredentials: jsii.Bool(false),
+	}
+}
+
 // api creates the HTTP API in front of the api function.
 func (b *builder) api(routes []httpapi.Route) error {
 	apiRoutes, err := APIRoutes(routes)
@@ -49,8 +73,9 @@ func (b *builder) api(routes []httpapi.Route) error {
 		return fmt.Errorf("api: %w", err)
 	}
 	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
-		ApiName:     jsii.String(b.cfg.Prefix),
-		Description: jsii.String("tenantstream HTTP API"),
+		ApiName:       jsii.String(b.cfg.Prefix),
+		Description:   jsii.String("tenantstream HTTP API"),
+		CorsPreflight: corsPreflight(b.cfg.CORSOrigins),
 	})
 	b.res.httpAPI = api
 	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("CognitoAuthorizer"), b.res.userPool,

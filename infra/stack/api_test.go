@@ -108,6 +108,33 @@ func TestAPIStage(t *testing.T) {
 	}
 }
 
+// The HTTP API answers CORS only when corsOrigins names origins, and then with
+// what the local server's --cors-origin allows, never with credentials.
+func TestAPICORS(t *testing.T) {
+	for _, api := range shared.ofType("AWS::ApiGatewayV2::Api") {
+		assert.Nil(t, api.Properties["CorsConfiguration"], "no corsOrigins: no CORS")
+	}
+	apis := variant(t).ofType("AWS::ApiGatewayV2::Api")
+	require.Len(t, apis, 1)
+	for _, api := range apis {
+		cors, ok := api.Properties["CorsConfiguration"].(map[string]any)
+		require.True(t, ok, "corsOrigins sets the CORS configuration: %v", api.Properties)
+		assert.Equal(t, map[string]any{
+			"AllowOrigins":     []any{"https://app.example.com", "http://localhost:5173"},
+			"AllowMethods":     []any{"GET", "PUT", "POST", "PATCH", "DELETE"},
+			"AllowHeaders":     []any{"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"},
+			"ExposeHeaders":    []any{"ETag", "Location", "Retry-After", "X-Request-Id", "Allow", "WWW-Authenticate"},
+			"MaxAge":           float64(600),
+			"AllowCredentials": false,
+		}, cors)
+	}
+	// API Gateway answers preflights itself: no OPTIONS route reaches the
+	// authorizer or the function.
+	for _, r := range variant(t).ofType("AWS::ApiGatewayV2::Route") {
+		assert.NotContains(t, r.Properties["RouteKey"], "OPTIONS")
+	}
+}
+
 // stringify flattens a CloudFormation value (Fn::Join and all) into its literal parts.
 func stringify(v any) string {
 	switch x := v.(type) {

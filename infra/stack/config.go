@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/aws/constructs-go/constructs/v10"
+
+	"github.com/tenantstream/tenantstream/handlers/httpapi"
 )
 
 // Config is what a deployment may change, read from CDK context (cdk.json, or
@@ -55,6 +57,11 @@ type Config struct {
 	// it in the zips as catalog.<ext>; the functions that price then load it. Only
 	// its extension is used here. Empty: the embedded default catalogue.
 	CatalogFile string
+	// "corsOrigins": the browser origins allowed to call the API, a
+	// comma-separated list of exact origins (https://app.example.com), read as
+	// serve's --cors-origin reads them (httpapi.ParseCORSOrigins). API Gateway
+	// then answers preflights and adds the CORS headers itself. Empty: no CORS.
+	CORSOrigins []string
 }
 
 // CatalogName is the catalogue's name in the zips (catalog.<ext>, as make lambda
@@ -168,6 +175,14 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	}
 	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " /#") {
 		errs = append(errs, fmt.Sprintf("prefix: %q must be non-empty without spaces, '/' or '#'", c.Prefix))
+	}
+	if v, ok := get("corsOrigins"); ok && v != "" {
+		origins, err := httpapi.ParseCORSOrigins(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("corsOrigins: %v", err))
+		} else {
+			c.CORSOrigins = origins
+		}
 	}
 	str("eventsTableName", &c.EventsTableName)
 	if c.EventsTableName != "" && c.EventsStreamARN == "" {

@@ -48,6 +48,12 @@ func TestConfigFromContext(t *testing.T) {
 			want: func(c *stack.Config) { c.CatalogFile = "plans/ours.JSON" }},
 		{name: "catalogue neither yaml nor json", context: map[string]any{"catalogFile": "plans.toml"}, wantErr: true},
 		{name: "catalogue without an extension", context: map[string]any{"catalogFile": "plans"}, wantErr: true},
+		{name: "CORS origins, comma-separated as on a command line", context: map[string]any{"corsOrigins": "https://app.example.com, HTTP://localhost:5173,https://app.example.com:443"},
+			want: func(c *stack.Config) { c.CORSOrigins = []string{"https://app.example.com", "http://localhost:5173"} }},
+		{name: "no CORS origins", context: map[string]any{"corsOrigins": ""}, want: func(*stack.Config) {}},
+		{name: "CORS wildcard", context: map[string]any{"corsOrigins": "*"}, wantErr: true},
+		{name: "CORS origin with a path", context: map[string]any{"corsOrigins": "https://app.example.com/"}, wantErr: true},
+		{name: "CORS origin without a scheme", context: map[string]any{"corsOrigins": "app.example.com"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

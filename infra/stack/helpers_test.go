@@ -25,7 +25,7 @@ var (
 
 // variant is a second synthesis, shared by the tests that need one: a throw-away
 // development stack (destroy, no deletion protection) with e-mail subscriptions
-// and its own plan catalogue, from zips as make lambda CATALOG=plans/ours.yml
+// its own plan catalogue and two CORS origins, from zips as make lambda CATALOG=plans/ours.yml
 // builds them, built after a test-only projection was added to the default
 // registry. Nothing in infra/ names that projection.
 func variant(t *testing.T) *synthesized {
@@ -50,6 +50,7 @@ func variant(t *testing.T) *synthesized {
 			"catalogFile":        "plans/ours.yml",
 			"placeholderCode":    "false",
 			"lambdaDist":         dist,
+			"corsOrigins":        "https://app.example.com,http://localhost:5173",
 		}, stack.Props{})
 	})
 	require.NoError(t, variantErr)
