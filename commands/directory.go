@@ -203,12 +203,16 @@ func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.Te
 		return User{}, err
 	}
 	ev := &tenant.UserAdded{UserID: c.UserID, Email: email, Roles: []string{c.Role}, At: s.Clock.Now()}
-	_, err := s.Store.Append(ctx, events.AppendRequest{
-		Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
-		Expected: events.NoStream, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
-		Events: []events.NewEvent{newEvent(ev)},
-	})
-	if errors.Is(err, events.ErrConcurrency) {
+	// The email's stream exists when a removed member had it: the new user takes it over.
+	expected, err := s.freeEmail(ctx, tid, email)
+	if err == nil {
+		_, err = s.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: events.StreamID(tenant.UserStreamID(email)), StreamType: tenant.UserStreamType,
+			Expected: expected, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+			Events: []events.NewEvent{newEvent(ev)},
+		})
+	}
+	if errors.Is(err, events.ErrConcurrency) || errors.Is(err, errUserExists) {
 		// A concurrent resume of this claim may have added it.
 		u, found, ferr := s.findUser(ctx, tid, email)
 		if ferr != nil {

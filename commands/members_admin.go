@@ -47,6 +47,17 @@ type DirectoryAdmin interface {
 	RemoveUser(ctx context.Context, u DirectoryUser) error
 }
 
+// DirectoryPasswords is implemented by a UserDirectory that can set a user's
+// password (Cognito's AdminSetUserPassword). On such a deployment
+// Auth.ChangePassword checks the current password with Auth.SignIn, sets the
+// new one here and signs in with it.
+type DirectoryPasswords interface {
+	// SetPassword makes password the user's permanent password and revokes the
+	// user's refresh tokens. It must be safe to repeat. A password the
+	// directory's own policy refuses is a domain error on field "password".
+	SetPassword(ctx context.Context, u DirectoryUser, password string) error
+}
+
 // ListUsers lists the tenant's active members in the order they were added;
 // tenant_admin only. after is the next_cursor of the page before.
 func (s *Service) ListUsers(ctx context.Context, m Meta, tenantID, after string, limit int) (UserList, error) {
@@ -200,23 +211,42 @@ func (s *Service) RemoveUser(ctx context.Context, m Meta, tenantID, userID strin
 		return err
 	}
 	var target member.Member
+	var redo bool
 	_, err = s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		redo = false
 		mem, ok := r.Get(userID)
-		if !ok || !mem.Active {
+		if !ok {
 			return nil, errNoSuchUser
 		}
 		target = *mem
+		if !mem.Active {
+			// Removed already. The directory's part may have failed after the
+			// roster's (a 503): a retry completes it, unless the email is a
+			// member again, whose directory user (the same username) it would delete.
+			redo = activeByEmail(r, mem.Email) == nil
+			return nil, errNoSuchUser
+		}
 		if mem.Has(identity.RoleTenantAdmin) && r.Admins(identity.RoleTenantAdmin) <= 1 {
 			return nil, &domain.Error{Code: domain.CodeConflict, Field: "user_id", Message: errLastAdmin.Message}
 		}
 		return &member.Removed{UserID: userID, At: s.Clock.Now()}, nil
 	})
-	if err != nil {
+	if err != nil && !redo {
 		return err
 	}
 	if d, ok := s.Users.(DirectoryAdmin); ok {
 		if err := d.RemoveUser(ctx, DirectoryUser{TenantID: string(tid), UserID: userID, Email: target.Email}); err != nil {
 			return storeError("remove directory user", err)
+		}
+	}
+	return err
+}
+
+// activeByEmail is the roster's active member with this (normalized) email, or nil.
+func activeByEmail(r *member.Roster, email string) *member.Member {
+	for _, mem := range r.Members() {
+		if mem.Active && mem.Email == email {
+			return mem
 		}
 	}
 	return nil
@@ -256,7 +286,7 @@ func (a *Auth) ChangePassword(ctx context.Context, m Meta, c ChangePassword, pol
 		}
 	}
 	if s.Users != nil {
-		return Tokens{}, domain.Errorf(domain.CodeUnavailable, "password changes go to the user directory on this deployment")
+		return a.changeDirectoryPassword(ctx, m, c)
 	}
 	tid := events.TenantID(p.TenantID)
 	r, err := s.roster(ctx, tid)
@@ -309,4 +339,73 @@ func (a *Auth) ChangePassword(ctx context.Context, m Meta, c ChangePassword, pol
 	}
 	mem, _ = r.Get(p.UserID)
 	return a.startSession(ctx, tid, tenant.UserAdded{UserID: mem.UserID, Email: mem.Email}, mem.Roles, r.Version, c.ClientIP)
+}
+
+// changeDirectoryPassword is ChangePassword where a UserDirectory keeps the
+// credentials (Cognito): the current password is checked by signing in with
+// it (throttled as the local check is), the roster records the change, the
+// directory sets the new password and signs the user out everywhere, and the
+// answer is a sign-in with the new password. The token's user id is the
+// directory's (Cognito's sub), so the member is found by the token's email.
+func (a *Auth) changeDirectoryPassword(ctx context.Context, m Meta, c ChangePassword) (Tokens, error) {
+	s := a.Service
+	p := m.Principal
+	dp, ok := s.Users.(DirectoryPasswords)
+	if !ok || a.SignIn == nil {
+		return Tokens{}, domain.Errorf(domain.CodeUnavailable, "password changes go to the user directory on this deployment")
+	}
+	email, err := tenant.NormalizeEmail(p.Email)
+	if err != nil {
+		return Tokens{}, domain.Errorf(domain.CodeForbidden, "a password change needs the user's ID token, which names its email")
+	}
+	tid := events.TenantID(p.TenantID)
+	r, err := s.roster(ctx, tid)
+	if err != nil {
+		return Tokens{}, err
+	}
+	mem := activeByEmail(r, email)
+	if mem == nil {
+		return Tokens{}, domain.Errorf(domain.CodeUnauthenticated, "the user no longer exists")
+	}
+	done, refund := func(bool) {}, func() {}
+	if a.Throttle != nil {
+		if done, refund, err = a.Throttle.Begin("password:"+p.TenantID+"/"+mem.UserID, c.ClientIP); err != nil {
+			return Tokens{}, err
+		}
+	}
+	_, err = a.SignIn.SignIn(ctx, tid, mem.Email, c.CurrentPassword)
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		done(false)
+		return Tokens{}, domain.FieldError("current_password", "is wrong")
+	case err != nil:
+		// The directory's outage or its own rate limit: nothing was judged.
+		refund()
+		return Tokens{}, err
+	}
+	done(true)
+	// The roster first, as for roles and removals: a change the directory then
+	// fails is retried by the client with the same current password, which
+	// still holds; a change the directory made is never missing from the log.
+	// No hash: the directory keeps the password.
+	if _, err := s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		if cur, ok := r.Get(mem.UserID); !ok || !cur.Active {
+			return nil, domain.Errorf(domain.CodeUnauthenticated, "the user no longer exists")
+		}
+		return &member.PasswordChanged{UserID: mem.UserID, Reason: member.PasswordChange, At: s.Clock.Now()}, nil
+	}); err != nil {
+		return Tokens{}, err
+	}
+	u := DirectoryUser{TenantID: p.TenantID, UserID: mem.UserID, Email: mem.Email}
+	if err := dp.SetPassword(ctx, u, c.NewPassword); err != nil {
+		var de *domain.Error
+		if errors.As(err, &de) && de.Field == "password" {
+			e := *de
+			e.Field = "new_password"
+			return Tokens{}, &e
+		}
+		return Tokens{}, storeError("set directory password", err)
+	}
+	// The password is changed even if this fails: the client logs in anew.
+	return a.SignIn.SignIn(ctx, tid, mem.Email, c.NewPassword)
 }

@@ -30,6 +30,11 @@ type env struct {
 	signIn *cognito.SignIn
 	ver    *auth.Verifier
 	pool   cognito.Pool
+	dir    *cognito.Directory
+	// client is moto's Cognito through calls, which plays RevokeToken and
+	// records every call (awstest.TokenRevocation).
+	client *cip.Client
+	calls  *awstest.TokenRevocation
 }
 
 func newEnv(t *testing.T) env {
@@ -37,22 +42,26 @@ func newEnv(t *testing.T) env {
 	ctx := context.Background()
 	moto := awstest.Shared(t)
 	require.NoError(t, moto.Reset(ctx))
-	client := cip.NewFromConfig(moto.Config())
+	calls := &awstest.TokenRevocation{}
+	client := cip.NewFromConfig(moto.Config(), func(o *cip.Options) { o.APIOptions = append(o.APIOptions, calls.Middleware()) })
 	pool, err := cognito.CreatePool(ctx, client, "tenantstream-test")
 	require.NoError(t, err)
+	require.NoError(t, calls.LearnClient(ctx, client, pool.UserPoolID, pool.ClientID))
 	store := memstore.New()
 	engine, err := projections.NewEngine(projections.EngineOptions{Store: store, Backend: projections.NewMemoryBackend()})
 	require.NoError(t, err)
 	// Onboarding hashes a verifier for its name reservation even with Cognito.
 	hasher, err := cmdidentity.NewHasher(cmdidentity.HashParams{MemoryKiB: 64, Time: 1, Threads: 1})
 	require.NoError(t, err)
+	dir := &cognito.Directory{Client: client, UserPoolID: pool.UserPoolID}
 	svc := &commands.Service{Store: store, Reader: engine.Reader(), Clock: clock.System{}, Plans: commands.Catalog{Catalog: catalog.Default()},
-		Users: &cognito.Directory{Client: client, UserPoolID: pool.UserPoolID}, Passwords: hasher}
+		Users: dir, Passwords: hasher}
 	ver, err := cognito.NewVerifier(cognito.VerifierConfig{Region: awstest.Region, UserPoolID: pool.UserPoolID, ClientIDs: []string{pool.ClientID},
 		JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)})
 	require.NoError(t, err)
 	signIn := &cognito.SignIn{Client: client, ClientID: pool.ClientID}
-	return env{svc: svc, logins: &commands.Auth{Service: svc, SignIn: signIn, Refresher: signIn}, signIn: signIn, ver: ver, pool: pool}
+	logins := &commands.Auth{Service: svc, SignIn: signIn, Refresher: signIn, Revoker: &cognito.Revoker{Client: client, ClientID: pool.ClientID}}
+	return env{svc: svc, logins: logins, signIn: signIn, ver: ver, pool: pool, dir: dir, client: client, calls: calls}
 }
 
 // The whole identity flow on moto: onboarding and AddUser create Cognito users,

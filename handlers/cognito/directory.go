@@ -24,6 +24,11 @@ type API interface {
 	AdminAddUserToGroup(ctx context.Context, in *cip.AdminAddUserToGroupInput, opts ...func(*cip.Options)) (*cip.AdminAddUserToGroupOutput, error)
 	CreateGroup(ctx context.Context, in *cip.CreateGroupInput, opts ...func(*cip.Options)) (*cip.CreateGroupOutput, error)
 	InitiateAuth(ctx context.Context, in *cip.InitiateAuthInput, opts ...func(*cip.Options)) (*cip.InitiateAuthOutput, error)
+	AdminListGroupsForUser(ctx context.Context, in *cip.AdminListGroupsForUserInput, opts ...func(*cip.Options)) (*cip.AdminListGroupsForUserOutput, error)
+	AdminRemoveUserFromGroup(ctx context.Context, in *cip.AdminRemoveUserFromGroupInput, opts ...func(*cip.Options)) (*cip.AdminRemoveUserFromGroupOutput, error)
+	AdminUserGlobalSignOut(ctx context.Context, in *cip.AdminUserGlobalSignOutInput, opts ...func(*cip.Options)) (*cip.AdminUserGlobalSignOutOutput, error)
+	AdminDeleteUser(ctx context.Context, in *cip.AdminDeleteUserInput, opts ...func(*cip.Options)) (*cip.AdminDeleteUserOutput, error)
+	RevokeToken(ctx context.Context, in *cip.RevokeTokenInput, opts ...func(*cip.Options)) (*cip.RevokeTokenOutput, error)
 }
 
 var _ API = (*cip.Client)(nil)
@@ -48,7 +53,11 @@ type Directory struct {
 	groups sync.Map // group name -> struct{}: groups known to exist
 }
 
-var _ commands.UserDirectory = (*Directory)(nil)
+var (
+	_ commands.UserDirectory      = (*Directory)(nil)
+	_ commands.DirectoryAdmin     = (*Directory)(nil)
+	_ commands.DirectoryPasswords = (*Directory)(nil)
+)
 
 // CreateUser creates the user with custom:tenant_id, a verified email, a
 // permanent password and membership of the group named by its role. It is

@@ -3,11 +3,24 @@ package cognito
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/identity"
 )
+
+// TokenValidity is how long the app client's access and ID tokens last: the
+// local issuer's identity.DefaultTokenTTL, the bound on how long a token
+// outlives a sign-out or a revocation (the verifier checks only signatures).
+const TokenValidity = identity.DefaultTokenTTL
+
+// RefreshTokenValidity is how long a refresh token lasts: the local
+// sessions' commands.SessionTTL.
+const RefreshTokenValidity = commands.SessionTTL
 
 // Pool is a user pool and the app client the API signs users in with.
 type Pool struct {
@@ -35,6 +48,15 @@ func CreatePool(ctx context.Context, c *cip.Client, name string) (Pool, error) {
 		UserPoolId: aws.String(id), ClientName: aws.String(name + "-api"), GenerateSecret: false,
 		ExplicitAuthFlows: []types.ExplicitAuthFlowsType{types.ExplicitAuthFlowsTypeAllowUserPasswordAuth, types.ExplicitAuthFlowsTypeAllowRefreshTokenAuth},
 		ReadAttributes:    []string{"email", AttrTenantID},
+		// As infra/ makes it: RevokeToken works, and an access or ID token
+		// outlives a revocation by at most TokenValidity.
+		EnableTokenRevocation: aws.Bool(true),
+		AccessTokenValidity:   aws.Int32(int32(TokenValidity / time.Minute)),
+		IdTokenValidity:       aws.Int32(int32(TokenValidity / time.Minute)),
+		RefreshTokenValidity:  int32(RefreshTokenValidity / (24 * time.Hour)),
+		TokenValidityUnits: &types.TokenValidityUnitsType{
+			AccessToken: types.TimeUnitsTypeMinutes, IdToken: types.TimeUnitsTypeMinutes, RefreshToken: types.TimeUnitsTypeDays,
+		},
 	})
 	if err != nil {
 		return Pool{}, fmt.Errorf("create user pool client for %s: %w", id, err)

@@ -14,7 +14,8 @@ import (
 
 // public reports whether a path may be served without the JWT authorizer.
 func public(path string) bool {
-	for _, p := range []string{"/onboarding", "/auth/", "/.well-known/", "/healthz", "/readyz", "/openapi.json"} {
+	// Not all of /auth/: a password change needs the caller's token.
+	for _, p := range []string{"/onboarding", "/auth/login", "/auth/refresh", "/auth/logout", "/.well-known/", "/healthz", "/readyz", "/openapi.json"} {
 		if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
 			return true
 		}

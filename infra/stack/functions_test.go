@@ -54,7 +54,7 @@ func TestLeastPrivilege(t *testing.T) {
 func TestProjectorPermissions(t *testing.T) {
 	events := shared.logicalID(t, "AWS::DynamoDB::Table", "EventsTable")
 	for _, p := range registered {
-		role := shared.logicalID(t, "AWS::IAM::Role", "Projector"+p.Name()+"Role")
+		role := shared.logicalID(t, "AWS::IAM::Role", "Projector"+idPart(p.Name())+"Role")
 		for _, s := range policyStatements(shared, role) {
 			if refID(s["Resource"]) == events {
 				assert.NotContains(t, asList(s["Action"]), "dynamodb:PutItem", p.Name())

@@ -1,10 +1,12 @@
 package stack
 
 import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/identity"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/handlers/tenantcreds"
@@ -15,6 +17,14 @@ import (
 // events (T#<tenant>#H), starts with T#<tenant>#, and the tenant comes from the
 // session tag the token vendor sets (docs/ARCHITECTURE.md, decision 9d).
 const TenantKeyCondition = "T#${aws:PrincipalTag/" + tenantcreds.TagKey + "}#*"
+
+// CognitoAdminActions are the user-pool calls the api function makes with its
+// role (handlers/cognito), on its pool only.
+var CognitoAdminActions = []string{
+	"cognito-idp:AdminCreateUser", "cognito-idp:AdminSetUserPassword", "cognito-idp:CreateGroup",
+	"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup", "cognito-idp:AdminListGroupsForUser",
+	"cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser",
+}
 
 // identity creates the user pool, its API client and groups, and the tenant role.
 func (b *builder) identity() {
@@ -54,6 +64,15 @@ func (b *builder) identity() {
 		AuthFlows:                  &awscognito.AuthFlow{UserPassword: jsii.Bool(true)},
 		ReadAttributes:             awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true)}).WithCustomAttributes(jsii.String("tenant_id")),
 		PreventUserExistenceErrors: jsii.Bool(true),
+		// POST /auth/logout calls RevokeToken, which needs revocation enabled.
+		EnableTokenRevocation: jsii.Bool(true),
+		// A sign-out or revocation ends refresh tokens at once, but an access or
+		// ID token already issued verifies until it expires (the authorizer and
+		// the api check signatures, not Cognito): the local issuer's 5 minutes
+		// is that bound here too. Refresh tokens last as local sessions do.
+		AccessTokenValidity:  awscdk.Duration_Minutes(jsii.Number(identity.DefaultTokenTTL.Minutes())),
+		IdTokenValidity:      awscdk.Duration_Minutes(jsii.Number(identity.DefaultTokenTTL.Minutes())),
+		RefreshTokenValidity: awscdk.Duration_Days(jsii.Number(commands.SessionTTL.Hours() / 24)),
 	})
 	for _, g := range []string{ident.RoleTenantAdmin, ident.RoleTenantMember, ident.RolePlatformAdmin} {
 		awscognito.NewCfnUserPoolGroup(b.stack, jsii.String("Group-"+g), &awscognito.CfnUserPoolGroupProps{
@@ -96,9 +115,13 @@ func (b *builder) identity() {
 	}))
 	api.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		// Onboarding and AddUser keep credentials in Cognito (handlers/cognito);
-		// CreateGroup is called once per process and finds the groups created here.
-		Actions: jsii.Strings("cognito-idp:AdminCreateUser", "cognito-idp:AdminSetUserPassword",
-			"cognito-idp:AdminAddUserToGroup", "cognito-idp:CreateGroup"),
+		// CreateGroup is called once per process and finds the groups created
+		// here. Role changes, removals and password changes bring the pool after
+		// the roster (groups, sign-out, delete, password). InitiateAuth and
+		// RevokeToken are authorized by the app client, not IAM: Cognito does not
+		// evaluate IAM policies for them, so none is granted.
+		Sid:       jsii.String("UserPoolAdmin"),
+		Actions:   jsii.Strings(CognitoAdminActions...),
 		Resources: jsii.Strings(*pool.UserPoolArn()),
 	}))
 	api.AddEnvironment(jsii.String(EnvUserPoolID), pool.UserPoolId(), nil)

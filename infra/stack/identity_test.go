@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,6 +32,14 @@ func TestUserPool(t *testing.T) {
 	for _, c := range clients {
 		assert.ElementsMatch(t, []any{"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}, c.Properties["ExplicitAuthFlows"])
 		assert.Equal(t, false, c.Properties["GenerateSecret"])
+		// Logout's RevokeToken needs revocation on; a token outlives a
+		// revocation by at most the local issuer's 5 minutes; refresh tokens
+		// last the local sessions' 30 days (in minutes, as CDK renders them).
+		assert.Equal(t, true, c.Properties["EnableTokenRevocation"])
+		assert.Equal(t, float64(5), c.Properties["AccessTokenValidity"])
+		assert.Equal(t, float64(5), c.Properties["IdTokenValidity"])
+		assert.Equal(t, float64(30*24*60), c.Properties["RefreshTokenValidity"])
+		assert.Equal(t, map[string]any{"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes"}, c.Properties["TokenValidityUnits"])
 	}
 	var groups []any
 	for _, g := range shared.ofType("AWS::Cognito::UserPoolGroup") {
@@ -127,4 +136,30 @@ func slicesEqual(a, b []any) bool {
 		}
 	}
 	return true
+}
+
+// The api function's role may make exactly the user-pool calls handlers/cognito
+// makes, on the stack's pool only; RevokeToken and InitiateAuth are not IAM
+// actions Cognito evaluates, so none is granted for them.
+func TestAPIRoleUserPoolActions(t *testing.T) {
+	apiRole := shared.logicalID(t, "AWS::IAM::Role", "ApiRole")
+	pool := shared.logicalID(t, "AWS::Cognito::UserPool", "UserPool")
+	var cognito []map[string]any
+	for _, s := range policyStatements(shared, apiRole) {
+		for _, a := range asList(s["Action"]) {
+			if strings.HasPrefix(a.(string), "cognito-idp:") {
+				cognito = append(cognito, s)
+				break
+			}
+		}
+	}
+	require.Len(t, cognito, 1, "one statement grants the user-pool calls")
+	st := cognito[0]
+	assert.Equal(t, "Allow", st["Effect"])
+	assert.Equal(t, getAtt(pool, "Arn"), st["Resource"], "the stack's pool only")
+	assert.ElementsMatch(t, []any{
+		"cognito-idp:AdminCreateUser", "cognito-idp:AdminSetUserPassword", "cognito-idp:CreateGroup",
+		"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup", "cognito-idp:AdminListGroupsForUser",
+		"cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser",
+	}, st["Action"])
 }

@@ -142,6 +142,17 @@ func getAtt(id, attr string) map[string]any {
 	return map[string]any{"Fn::GetAtt": []any{id, attr}}
 }
 
+// idPart is name as CDK puts it into a logical id: letters and digits only
+// (a projection named last_logins makes ProjectorlastloginsRole...).
+func idPart(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, name)
+}
+
 // logicalID finds the one resource of typ whose id starts with prefix.
 func (s *synthesized) logicalID(t *testing.T, typ, prefix string) string {
 	t.Helper()

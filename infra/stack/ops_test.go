@@ -1,7 +1,6 @@
 package stack_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -167,7 +166,7 @@ func TestAlarms(t *testing.T) {
 // TestProjectionDLQAlarms: each projection's dead-letter queue alarms on depth > 0.
 func TestProjectionDLQAlarms(t *testing.T) {
 	for _, p := range registered {
-		dlq := shared.logicalID(t, "AWS::SQS::Queue", "ProjectionDLQ"+strings.ReplaceAll(p.Name(), "-", ""))
+		dlq := shared.logicalID(t, "AWS::SQS::Queue", "ProjectionDLQ"+idPart(p.Name()))
 		found := alarmsOn(shared, "ApproximateNumberOfMessagesVisible", "QueueName", dlq)
 		require.Len(t, found, 1, p.Name())
 		for _, a := range found {
@@ -258,7 +257,7 @@ func TestTableAlarms(t *testing.T) {
 
 func TestProjectionQueueAgeAlarms(t *testing.T) {
 	for _, p := range registered {
-		queue := shared.logicalID(t, "AWS::SQS::Queue", "ProjectionQueue"+strings.ReplaceAll(p.Name(), "-", ""))
+		queue := shared.logicalID(t, "AWS::SQS::Queue", "ProjectionQueue"+idPart(p.Name()))
 		found := alarmsOn(shared, "ApproximateAgeOfOldestMessage", "QueueName", queue)
 		require.Len(t, found, 1, p.Name())
 		for _, a := range found {

@@ -34,7 +34,8 @@ func API(ctx context.Context, env Env) (APIHandler, error) {
 }
 
 // newAPI builds the api function; adjust (API's tenant scoping, tests'
-// substitutes) changes the options last, before anything is built.
+// substitutes) changes the options last, before the Cognito client and
+// anything else is built.
 func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandler, *Platform, error) {
 	var users *cip.Client
 	p, err := openFunction(ctx, env, func(o *Options) error {
@@ -53,12 +54,16 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 		// first cold start of a new file publishes it, the rest find it there.
 		// Without a file, an empty book gets the embedded default on first use.
 		o.PublishCatalog = env.CatalogFile != ""
-		if env.UserPoolID != "" {
-			users = cip.NewFromConfig(*o.AWS)
-			o.Users = &cognito.Directory{Client: users, UserPoolID: env.UserPoolID}
-		}
 		if adjust != nil {
-			return adjust(o)
+			if err := adjust(o); err != nil {
+				return err
+			}
+		}
+		if env.UserPoolID != "" {
+			// The directory follows the roster: groups, removals and passwords
+			// (commands.DirectoryAdmin, DirectoryPasswords).
+			users = cip.NewFromConfig(*o.AWS, o.CognitoOptions...)
+			o.Users = &cognito.Directory{Client: users, UserPoolID: env.UserPoolID}
 		}
 		return nil
 	})
@@ -72,7 +77,10 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	var ver auth.TokenVerifier
 	if env.UserPoolID != "" {
 		signIn := &cognito.SignIn{Client: users, ClientID: env.ClientID}
-		api.Logins = &commands.Auth{Service: p.Service, Throttle: identity.NewThrottle(clock.System{}), SignIn: signIn, Refresher: signIn}
+		// Logout revokes the refresh token in Cognito (RevokeToken); the
+		// client has token revocation enabled and no secret (infra/).
+		revoker := &cognito.Revoker{Client: users, ClientID: env.ClientID}
+		api.Logins = &commands.Auth{Service: p.Service, Throttle: identity.NewThrottle(clock.System{}), SignIn: signIn, Refresher: signIn, Revoker: revoker}
 		if ver, err = cognito.NewVerifier(cognito.VerifierConfig{Region: p.AWS.Region, UserPoolID: env.UserPoolID, ClientIDs: []string{env.ClientID}, JWKSURL: env.JWKSURL}); err != nil {
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,8 @@ type Options struct {
 	// DynamoOptions (tests) adds options to the DynamoDB client acting for
 	// tenant, "" being the platform's own.
 	DynamoOptions func(tenant string) []func(*ddb.Options)
+	// CognitoOptions (tests) adds options to the api function's Cognito client.
+	CognitoOptions []func(*cip.Options)
 
 	// Projections the engine runs; nil: every registered one.
 	Projections []projections.Projection
