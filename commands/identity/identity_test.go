@@ -258,7 +258,7 @@ func TestIssueCognitoShapedTokens(t *testing.T) {
 	assert.Equal(t, []any{"tenant_admin"}, id["cognito:groups"])
 	assert.Equal(t, "http://localhost:8080", id["iss"])
 	assert.EqualValues(t, t0.Unix(), id["iat"])
-	assert.EqualValues(t, t0.Add(time.Hour).Unix(), id["exp"])
+	assert.EqualValues(t, t0.Add(identity.DefaultTokenTTL).Unix(), id["exp"])
 	assert.EqualValues(t, t0.Unix(), id["auth_time"])
 
 	acc := claims(toks.AccessToken)
@@ -269,7 +269,7 @@ func TestIssueCognitoShapedTokens(t *testing.T) {
 	assert.Equal(t, []any{"tenant_admin"}, acc["cognito:groups"])
 	assert.Equal(t, identity.DefaultScope, acc["scope"])
 	assert.NotEmpty(t, acc["jti"])
-	assert.EqualValues(t, t0.Add(time.Hour).Unix(), acc["exp"])
+	assert.EqualValues(t, t0.Add(identity.DefaultTokenTTL).Unix(), acc["exp"])
 
 	ref := claims(toks.RefreshToken)
 	assert.Equal(t, "refresh", ref["token_use"])
