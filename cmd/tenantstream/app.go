@@ -281,7 +281,7 @@ func (a *App) buildHandler(addr string) error {
 	}
 	api := &httpapi.API{
 		Service:        a.Service,
-		Authenticate:   auth.Bearer(auth.WithAPIKeys(ver, auth.VerifierFunc(a.Service.VerifyAPIKey))),
+		Authenticate:   auth.Bearer(a.BearerVerifier(ver)),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
 		Meters:         a.Meters,

@@ -109,10 +109,13 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	return r, nil
 }
 
-// Authenticate is the httpapi.Authenticator behind API Gateway: the JWT
-// authorizer's claims when there are any (API Gateway checked the token), else
-// the bearer token checked by v (nil refuses), for routes without an authorizer
-// and for invocations that do not come through API Gateway.
+// Authenticate is the httpapi.Authenticator behind API Gateway: the bearer
+// token checked by v (nil refuses), which is every request of the deployed
+// stack, whose routes have no gateway authorizer so that API keys reach the
+// function (docs/aws.md, "API keys on AWS"); v is the platform's one bearer
+// verifier (wire's BearerVerifier: Cognito JWTs and API keys). A JWT
+// authorizer's claims, when an event carries any (a route given one, or a
+// test), are taken as the principal instead: API Gateway checked that token.
 func Authenticate(v auth.TokenVerifier) httpapi.Authenticator {
 	return func(r *http.Request) (ident.Principal, error) {
 		if c, ok := r.Context().Value(claimsKey{}).(claimsResult); ok {
@@ -123,7 +126,7 @@ func Authenticate(v auth.TokenVerifier) httpapi.Authenticator {
 			return ident.Principal{}, err
 		}
 		if v == nil {
-			return ident.Principal{}, &domain.Error{Code: domain.CodeUnauthenticated, Message: "This API accepts only tokens checked by its authorizer.", Err: auth.ErrMissingToken}
+			return ident.Principal{}, &domain.Error{Code: domain.CodeUnauthenticated, Message: "This API verifies no bearer tokens.", Err: auth.ErrMissingToken}
 		}
 		return v.Verify(r.Context(), tok)
 	}

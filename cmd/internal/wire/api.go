@@ -85,7 +85,10 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
 	}
-	api.Authenticate = lambdaapi.Authenticate(ver)
+	// No authorizer sits in front of the routes (docs/aws.md, "API keys on
+	// AWS"): the function verifies every bearer itself, Cognito JWTs with the
+	// pool's JWKS and API keys against the tables, on the same path as locally.
+	api.Authenticate = lambdaapi.Authenticate(p.BearerVerifier(ver))
 	// Each instance counts on its own: the stage throttle (and a WAF rate-based
 	// rule, where the operator adds one) is the guard across instances (docs/api.md).
 	rate, err := onboardingRate(env)

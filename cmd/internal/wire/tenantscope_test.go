@@ -36,9 +36,13 @@ type scopedAPI struct {
 	policy  *awstest.LeadingKeys
 	sts     *sts.Client                        // moto's STS, with the test's own credentials
 	creds   map[string]aws.CredentialsProvider // what each tenant's client signs with
+	db      *ddb.Client                        // moto's DynamoDB, unobserved, for reading the tables back
+	tables  []string                           // the events and read-model tables
 }
 
-func newScopedAPI(t *testing.T) *scopedAPI {
+// newScopedAPI builds it; more adjusts the function's options after the
+// test's own (a clock, a log).
+func newScopedAPI(t *testing.T, more ...func(*Options)) *scopedAPI {
 	t.Helper()
 	ctx := context.Background()
 	moto := awstest.Shared(t)
@@ -51,7 +55,7 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 	pool, err := cognito.CreatePool(ctx, cip.NewFromConfig(cfg), "scope-"+suffix)
 	require.NoError(t, err)
 
-	s := &scopedAPI{t: t, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{},
+	s := &scopedAPI{t: t, sts: sts.NewFromConfig(cfg), creds: map[string]aws.CredentialsProvider{}, db: db, tables: []string{eventsTbl, modelsTbl},
 		policy: &awstest.LeadingKeys{Resources: map[string]string{
 			eventsTbl: "PK", eventsTbl + "/index/" + evddb.TenantIndex: "GSI1PK", modelsTbl: "PK",
 		}}}
@@ -62,7 +66,7 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 		TenantRoleARN: "arn:aws:iam::123456789012:role/tenantstream-tenant",
 		UserPoolID:    pool.UserPoolID, ClientID: pool.ClientID, JWKSURL: cognito.JWKSURL(moto.Endpoint, pool.UserPoolID)}
 	env.CursorKeySecretARN = createCursorSecret(t, cfg, "scope-cursor-key-"+suffix)
-	s.handler, s.p, err = newAPI(ctx, env, forTest(io.Discard, func(o *Options) {
+	s.handler, s.p, err = newAPI(ctx, env, forTest(io.Discard, append([]func(*Options){func(o *Options) {
 		o.TenantScoped = true
 		o.DynamoOptions = func(tenant string) []func(*ddb.Options) {
 			mw := s.policy.Observe()
@@ -76,7 +80,7 @@ func newScopedAPI(t *testing.T) *scopedAPI {
 				s.creds[tenant] = o.Credentials
 			}}
 		}
-	}))
+	}}, more...)...))
 	require.NoError(t, err)
 	return s
 }
