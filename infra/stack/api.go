@@ -7,9 +7,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 
@@ -23,11 +21,13 @@ var NotOnAWS = []string{"GET /metrics", "POST /test-clock"}
 // APIRoute is one route as API Gateway gets it.
 type APIRoute struct {
 	Method, Path string
-	Authorized   bool // behind the Cognito JWT authorizer
+	// Authenticated says the handler requires a bearer token, which the api
+	// function verifies itself: no route has a gateway authorizer (docs/aws.md,
+	// "API keys on AWS").
+	Authenticated bool
 }
 
-// APIRoutes turns the handler's route list into API Gateway routes: a route the
-// handler authenticates gets the JWT authorizer, any other is public.
+// APIRoutes turns the handler's route list into API Gateway routes.
 func APIRoutes(routes []httpapi.Route) ([]APIRoute, error) {
 	var out []APIRoute
 	for _, r := range routes {
@@ -38,14 +38,14 @@ func APIRoutes(routes []httpapi.Route) ([]APIRoute, error) {
 		if !ok || !strings.HasPrefix(path, "/") {
 			return nil, fmt.Errorf("route %q: want \"METHOD /path\"", r.Pattern)
 		}
-		out = append(out, APIRoute{Method: method, Path: path, Authorized: r.Authed})
+		out = append(out, APIRoute{Method: method, Path: path, Authenticated: r.Authed})
 	}
 	return out, nil
 }
 
 // corsPreflight is the HTTP API's CORS configuration for origins (nil without
-// any: no CORS). API Gateway then answers preflights itself, before the JWT
-// authorizer, and adds the headers to the function's answers; it allows what
+// any: no CORS). API Gateway then answers preflights itself, before the
+// function, and adds the headers to the function's answers; it allows what
 // the local server's --cors-origin allows (httpapi.CORSMethods and the rest).
 // No credentials: the API takes bearer tokens, never cookies.
 func corsPreflight(origins []string) *awsapigatewayv2.CorsPreflightOptions {
@@ -66,7 +66,13 @@ func corsPreflight(origins []string) *awsapigatewayv2.CorsPreflightOptions {
 	}
 }
 
-// api creates the HTTP API in front of the api function.
+// api creates the HTTP API in front of the api function. No route has a
+// gateway authorizer: API Gateway's JWT authorizer refuses every bearer that is
+// not a Cognito JWT, so API keys could never reach the function, and a Lambda
+// authorizer would have to run, uncached, on every request for a revocation to
+// take effect at once (docs/ARCHITECTURE.md, decision 16; docs/aws.md, "API keys
+// on AWS"). The function verifies Cognito JWTs with the pool's JWKS and API keys
+// against the tables, on the local server's path.
 func (b *builder) api(routes []httpapi.Route) error {
 	apiRoutes, err := APIRoutes(routes)
 	if err != nil {
@@ -78,29 +84,22 @@ func (b *builder) api(routes []httpapi.Route) error {
 		CorsPreflight: corsPreflight(b.cfg.CORSOrigins),
 	})
 	b.res.httpAPI = api
-	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("CognitoAuthorizer"), b.res.userPool,
-		&awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{
-			UserPoolClients: &[]awscognito.IUserPoolClient{b.res.client},
-			IdentitySource:  jsii.Strings("$request.header.Authorization"),
-		})
 	// One invoke permission for the whole API rather than one per route, which
 	// would grow the function's resource policy with every route.
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ApiIntegration"), b.res.fns[FnAPI],
 		&awsapigatewayv2integrations.HttpLambdaIntegrationProps{ScopePermissionToRoute: jsii.Bool(false)})
 	for _, r := range apiRoutes {
-		opts := &awsapigatewayv2.AddRoutesOptions{
+		added := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
 			Integration: integration,
+		})
+		reason := "A public route by design (onboarding, login, token refresh, discovery documents, health, the API description): the handler authenticates nothing here."
+		if r.Authenticated {
+			reason = "Authenticated by the api function, not the gateway: it verifies Cognito JWTs (the pool's JWKS) and API keys (against the tables, so a revocation holds at once); a JWT authorizer would refuse every API key (docs/aws.md, API keys on AWS)."
 		}
-		if r.Authorized {
-			opts.Authorizer = authorizer
-		}
-		added := api.AddRoutes(opts)
-		if !r.Authorized {
-			for _, route := range *added {
-				suppress(route, "AwsSolutions-APIG4", "A public route by design (onboarding, login, token refresh, discovery documents, health, the API description): the handler authenticates nothing here.")
-			}
+		for _, route := range *added {
+			suppress(route, "AwsSolutions-APIG4", reason)
 		}
 	}
 
@@ -119,8 +118,7 @@ func (b *builder) api(routes []httpapi.Route) error {
 		DestinationArn: logs.LogGroupArn(),
 		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
 			`"method":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol",` +
-			`"responseLength":"$context.responseLength","latency":"$context.responseLatency","integrationError":"$context.integrationErrorMessage",` +
-			`"authorizerError":"$context.authorizer.error"}`),
+			`"responseLength":"$context.responseLength","latency":"$context.responseLatency","integrationError":"$context.integrationErrorMessage"}`),
 	})
 	out(b.stack, "ApiUrl", api.ApiEndpoint())
 	return nil
