@@ -471,9 +471,15 @@ func newCostRig(t *testing.T) *costRig {
 // invocation cost.
 func (r *costRig) call(method, path string, body any, claims map[string]string, want int) awsBill {
 	r.t.Helper()
+	return r.callWith(method, path, "", body, claims, want)
+}
+
+// callWith is call with a bearer token (an API key) instead of claims.
+func (r *costRig) callWith(method, path, token string, body any, claims map[string]string, want int) awsBill {
+	r.t.Helper()
 	r.apiMeter.reset()
 	start := time.Now()
-	out, err := r.api(context.Background(), awstest.APIRequest(r.t, method, path, "", body, claims))
+	out, err := r.api(context.Background(), awstest.APIRequest(r.t, method, path, token, body, claims))
 	elapsed := time.Since(start)
 	require.NoError(r.t, err)
 	require.Equal(r.t, want, out.StatusCode, out.Body)
