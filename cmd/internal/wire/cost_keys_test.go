@@ -115,7 +115,7 @@ func TestKeyedRequestCost(t *testing.T) {
 		requests    int
 	}{
 		{"no token", "", 0},
-		{"a key with a typo", key[:len(key)-1] + "a", 0},
+		{"a key with a typo", typo(key), 0},
 		{"a JWT the function cannot verify", "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.e30.c2ln", 0},
 		{"a well-formed key nobody issued", unknown.String(), 1},
 	} {
