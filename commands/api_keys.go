@@ -174,30 +174,131 @@ type keyState struct {
 	revoked bool
 }
 
-// loadKeys folds the tenant's api-keys stream, keys in creation order, and
-// returns the stream's version.
-func (s *Service) loadKeys(ctx context.Context, tid events.TenantID) ([]*keyState, int64, error) {
-	evs, err := s.Store.Load(ctx, tid, apikey.StreamID, 1)
+// keyCacheSize bounds each map of the key cache; past it the map starts over.
+const keyCacheSize = 10_000
+
+// keyCache keeps, per process, what verifying a key reads (decision 16 in
+// docs/ARCHITECTURE.md): the tenant each key id names, which never changes
+// (the index entry is appended at "no stream"), and each tenant's folded keys
+// with the version they are folded to. Every read of a tenant's keys still
+// asks the store for the events after that version, so a revocation (another
+// instance's included) counts on the next request; what the cache saves is
+// the platform index read and the re-read of the whole stream.
+type keyCache struct {
+	mu      sync.Mutex
+	tenants map[string]events.TenantID // key id -> tenant
+	rings   map[events.TenantID]*keyRing
+}
+
+// keyRing is a tenant's keys folded to version. It is shared: never changed
+// once cached.
+type keyRing struct {
+	keys    []*keyState
+	version int64
+}
+
+func (s *Service) keyCaches() *keyCache {
+	s.keyCacheOnce.Do(func() {
+		s.keyCache = &keyCache{tenants: map[string]events.TenantID{}, rings: map[events.TenantID]*keyRing{}}
+	})
+	return s.keyCache
+}
+
+// keyTenant returns the tenant key id names, from the platform index (read
+// outside the request's tenant scope: it is what names the tenant), cached
+// once found. An id nobody registered is not cached, so made-up ids cannot
+// fill the cache.
+func (s *Service) keyTenant(ctx context.Context, id string) (events.TenantID, error) {
+	c := s.keyCaches()
+	c.mu.Lock()
+	tid, ok := c.tenants[id]
+	c.mu.Unlock()
+	if ok {
+		return tid, nil
+	}
+	evs, err := s.Store.Load(events.WithoutTenantScope(ctx), projections.PlatformTenant, events.StreamID(apikey.IndexStreamID(id)), 1)
 	if errors.Is(err, events.ErrNotFound) {
-		return nil, 0, nil
+		return "", errBadAPIKey
 	}
 	if err != nil {
+		return "", storeError("load api key index", err)
+	}
+	reg, err := events.DecodeAs[apikey.Registered](schema.Registry, evs[0])
+	if err != nil {
+		return "", storeError("decode api key index", err)
+	}
+	tid = events.TenantID(reg.TenantID)
+	c.mu.Lock()
+	if len(c.tenants) >= keyCacheSize {
+		c.tenants = map[string]events.TenantID{}
+	}
+	c.tenants[id] = tid
+	c.mu.Unlock()
+	return tid, nil
+}
+
+// loadKeys returns the tenant's keys in creation order, as the store has them
+// now, and the stream's version: the cached fold plus the events appended
+// since (one consistent read, empty almost always). The keys are shared:
+// callers must not change them.
+func (s *Service) loadKeys(ctx context.Context, tid events.TenantID) ([]*keyState, int64, error) {
+	c := s.keyCaches()
+	c.mu.Lock()
+	cached := c.rings[tid]
+	c.mu.Unlock()
+	// A warm read starts at the cached version itself, not after it: the
+	// event it gets back proves the stream is there, where an empty answer
+	// would make the DynamoDB store read the stream's head to tell "nothing
+	// new" from "no stream" (a second Query on every keyed request).
+	from := int64(1)
+	if cached != nil {
+		from = cached.version
+	}
+	evs, err := s.Store.Load(ctx, tid, apikey.StreamID, from)
+	switch {
+	case errors.Is(err, events.ErrNotFound):
+		evs = nil // no stream yet
+	case err != nil:
 		return nil, 0, storeError("load api keys", err)
 	}
-	var keys []*keyState
+	if cached != nil {
+		if len(evs) == 0 || evs[0].Version != cached.version {
+			// Events are never deleted, so this is not a store we know: fold it all again.
+			cached = nil
+			if evs, err = s.Store.Load(ctx, tid, apikey.StreamID, 1); err != nil {
+				return nil, 0, storeError("load api keys", err)
+			}
+		} else {
+			evs = evs[1:]
+		}
+	}
+	if len(evs) == 0 {
+		if cached == nil {
+			return nil, 0, nil
+		}
+		return cached.keys, cached.version, nil
+	}
+	ring := &keyRing{}
 	byID := map[string]*keyState{}
-	var version int64
+	if cached != nil {
+		ring.version = cached.version
+		for _, k := range cached.keys {
+			cp := *k
+			ring.keys = append(ring.keys, &cp)
+			byID[cp.created.KeyID] = &cp
+		}
+	}
 	for _, e := range evs {
-		version = e.Version
+		ring.version = e.Version
 		switch e.Type {
 		case apikey.TypeCreated:
-			c, err := events.DecodeAs[apikey.Created](schema.Registry, e)
+			cr, err := events.DecodeAs[apikey.Created](schema.Registry, e)
 			if err != nil {
 				return nil, 0, storeError("decode api key", err)
 			}
-			k := &keyState{created: c}
-			keys = append(keys, k)
-			byID[c.KeyID] = k
+			k := &keyState{created: cr}
+			ring.keys = append(ring.keys, k)
+			byID[cr.KeyID] = k
 		case apikey.TypeRevoked:
 			r, err := events.DecodeAs[apikey.Revoked](schema.Registry, e)
 			if err != nil {
@@ -208,7 +309,15 @@ func (s *Service) loadKeys(ctx context.Context, tid events.TenantID) ([]*keyStat
 			}
 		}
 	}
-	return keys, version, nil
+	c.mu.Lock()
+	if len(c.rings) >= keyCacheSize {
+		c.rings = map[events.TenantID]*keyRing{}
+	}
+	if old := c.rings[tid]; old == nil || old.version < ring.version {
+		c.rings[tid] = ring
+	}
+	c.mu.Unlock()
+	return ring.keys, ring.version, nil
 }
 
 // ListAPIKeys lists the tenant's keys that are not revoked (expired ones
@@ -271,27 +380,22 @@ func (s *Service) RevokeAPIKey(ctx context.Context, m Meta, tenant, keyID string
 // VerifyAPIKey turns an API key into its Principal: the key's tenant, its
 // scopes, no roles, and the actor "key:<key_id>". A malformed key (a typo
 // fails the checksum) is refused before any read; then the platform index
-// names the tenant, the tenant's stream holds the key, and the secret's keyed
-// hash is compared in constant time; revoked and expired keys are refused.
+// names the tenant (cached once found), the tenant's stream holds the key
+// (read from the cached version on, so a revocation holds at once), and the
+// secret's keyed hash is compared in constant time; revoked and expired keys
+// are refused.
 func (s *Service) VerifyAPIKey(ctx context.Context, token string) (identity.Principal, error) {
 	k, err := apikey.Parse(token)
 	if err != nil {
 		return identity.Principal{}, &domain.Error{Code: domain.CodeUnauthenticated, Message: "The API key is malformed.", Err: err}
 	}
-	ctx = events.WithoutTenantScope(ctx)
-	evs, err := s.Store.Load(ctx, projections.PlatformTenant, events.StreamID(apikey.IndexStreamID(k.ID)), 1)
-	if errors.Is(err, events.ErrNotFound) {
-		return identity.Principal{}, errBadAPIKey
-	}
+	tid, err := s.keyTenant(ctx, k.ID)
 	if err != nil {
-		return identity.Principal{}, storeError("load api key index", err)
+		return identity.Principal{}, err
 	}
-	reg, err := events.DecodeAs[apikey.Registered](schema.Registry, evs[0])
-	if err != nil {
-		return identity.Principal{}, storeError("decode api key index", err)
-	}
-	tid := events.TenantID(reg.TenantID)
-	keys, _, err := s.loadKeys(events.WithTenantScope(ctx, tid), tid)
+	// The tenant's own keys with the tenant's scope, so on AWS with its
+	// credentials (decision 9d).
+	keys, _, err := s.loadKeys(events.WithTenantScope(events.WithoutTenantScope(ctx), tid), tid)
 	if err != nil {
 		return identity.Principal{}, err
 	}
@@ -317,7 +421,7 @@ func (s *Service) VerifyAPIKey(ctx context.Context, token string) (identity.Prin
 		return identity.Principal{}, &domain.Error{Code: domain.CodeUnauthenticated, Message: "The API key has expired.", Err: ErrAPIKeyExpired}
 	}
 	s.keyUses().touch(k.ID, now)
-	return identity.Principal{TenantID: reg.TenantID, UserID: "key:" + k.ID, KeyID: k.ID, Scopes: slices.Clone(keys[i].created.Scopes)}, nil
+	return identity.Principal{TenantID: string(tid), UserID: "key:" + k.ID, KeyID: k.ID, Scopes: slices.Clone(keys[i].created.Scopes)}, nil
 }
 
 // ErrAPIKeyExpired is the cause of the 401 for an expired key.

@@ -2,7 +2,9 @@ package commands_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantstream/tenantstream/commands"
+	"github.com/tenantstream/tenantstream/commands/cursorseal"
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/apikey"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
@@ -165,4 +168,74 @@ func typos(key string) []string {
 		strings.ToUpper(key),
 		key + " ",
 	}
+}
+
+// streamLoads counts Loads per stream and the version each started from.
+type streamLoads struct {
+	events.Store
+	mu    sync.Mutex
+	loads []string // "<tenant>/<stream>@<from>"
+}
+
+func (c *streamLoads) Load(ctx context.Context, t events.TenantID, s events.StreamID, from int64) ([]events.Event, error) {
+	c.mu.Lock()
+	c.loads = append(c.loads, fmt.Sprintf("%s/%s@%d", t, s, from))
+	c.mu.Unlock()
+	return c.Store.Load(ctx, t, s, from)
+}
+
+func (c *streamLoads) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.loads
+	c.loads = nil
+	return out
+}
+
+// A verifying instance keeps the key's tenant and the tenant's folded keys,
+// and reads only from the version it holds on: one load. A
+// revocation made by another instance (another Lambda instance, sharing only
+// the store) is refused on that instance's very next request.
+func TestVerifyAPIKeyReadsOnlyNewKeyEventsAndSeesOtherInstancesRevocations(t *testing.T) {
+	f := newFixture(t, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+	f.svc.Cursors = cursorseal.Ephemeral()
+	a, ma := f.onboard(t, "acme")
+	k, err := f.svc.CreateAPIKey(f.ctx, ma, commands.CreateAPIKey{Tenant: a, Name: "ingest", Scopes: []string{"data:read"}})
+	require.NoError(t, err)
+
+	counted := &streamLoads{Store: f.store}
+	verifier := &commands.Service{Store: counted, Reader: f.svc.Reader, Clock: f.clk, Plans: f.svc.Plans, Cursors: f.svc.Cursors}
+	_, err = verifier.VerifyAPIKey(f.ctx, k.Key)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"_platform/api-key-" + k.KeyID + "@1", a + "/api-keys@1"}, counted.take(), "cold: the index, then the whole stream")
+	_, err = verifier.VerifyAPIKey(f.ctx, k.Key)
+	require.NoError(t, err)
+	assert.Equal(t, []string{a + "/api-keys@1"}, counted.take(), "warm: from the cached version 1 on, which proves the stream is there")
+
+	// Another instance creates a second key and revokes the first.
+	k2, err := f.svc.CreateAPIKey(f.ctx, ma, commands.CreateAPIKey{Tenant: a, Name: "second", Scopes: []string{"data:write"}})
+	require.NoError(t, err)
+	require.NoError(t, f.svc.RevokeAPIKey(f.ctx, ma, a, k.KeyID))
+	_, err = verifier.VerifyAPIKey(f.ctx, k.Key)
+	assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err), "revoked elsewhere: refused at once")
+	assert.Equal(t, []string{a + "/api-keys@1"}, counted.take())
+	p, err := verifier.VerifyAPIKey(f.ctx, k2.Key)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"data:write"}, p.Scopes)
+	assert.Equal(t, []string{"_platform/api-key-" + k2.KeyID + "@1", a + "/api-keys@3"}, counted.take(), "a new key id: its index once, the stream from its cached version")
+
+	// An id nobody registered is read every time: it is not cached.
+	forged, err := apikey.New(strings.NewReader(strings.Repeat("y", 30)))
+	require.NoError(t, err)
+	for range 2 {
+		_, err = verifier.VerifyAPIKey(f.ctx, forged.String())
+		assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err))
+	}
+	assert.Equal(t, []string{"_platform/api-key-" + forged.ID + "@1", "_platform/api-key-" + forged.ID + "@1"}, counted.take())
+
+	// The list the revoking instance shows agrees.
+	list, err := f.svc.ListAPIKeys(f.ctx, ma, a)
+	require.NoError(t, err)
+	require.Len(t, list.Keys, 1)
+	assert.Equal(t, k2.KeyID, list.Keys[0].KeyID)
 }

@@ -59,6 +59,9 @@ type Service struct {
 	keyUseOnce sync.Once
 	keyUse     *keyUse // last use of each API key (ListAPIKeys)
 
+	keyCacheOnce sync.Once
+	keyCache     *keyCache // key ids' tenants and tenants' folded keys (VerifyAPIKey)
+
 	rosterOnce  sync.Once
 	rosterCache *rosterCache // folded rosters (roster)
 
