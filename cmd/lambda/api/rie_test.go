@@ -21,7 +21,9 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 
 // The api binary behind the emulator, with Cognito on moto: onboarding creates the
 // Cognito user, login returns its tokens, and a tenant route accepts the ID token
-// (verified with moto's JWKS) or the JWT authorizer's claims.
+// (verified with moto's JWKS) or a JWT authorizer's claims. With no gateway
+// authorizer (docs/aws.md, "API keys on AWS") API keys reach the binary too: a
+// key works within its scope, not outside it, and not once revoked.
 func TestAPIThroughRuntimeInterfaceEmulator(t *testing.T) {
 	ctx := context.Background()
 	moto := awstest.Shared(t)
@@ -76,4 +78,28 @@ func TestAPIThroughRuntimeInterfaceEmulator(t *testing.T) {
 	res = invoke("GET", "/tenants/"+onboarded.TenantID, map[string]string{"authorization": "Bearer " + tok.IDToken + "x"}, "", nil)
 	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, res.Body)
 	assert.Equal(t, "application/problem+json", res.Headers["Content-Type"], fmt.Sprint(res.Headers))
+	assert.Contains(t, res.Headers["Www-Authenticate"], `error="invalid_token"`, fmt.Sprint(res.Headers))
+
+	// An API key, made with the ID token.
+	bearer := func(token string) map[string]string {
+		return map[string]string{"authorization": "Bearer " + token, "content-type": "application/json"}
+	}
+	tp := "/tenants/" + onboarded.TenantID
+	res = invoke("POST", tp+"/api-keys", bearer(tok.IDToken), `{"name":"rie","scopes":["data:read"]}`, nil)
+	require.Equal(t, http.StatusCreated, res.StatusCode, res.Body)
+	var key struct {
+		KeyID string `json:"key_id"`
+		Key   string `json:"key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.Body), &key))
+	res = invoke("GET", tp+"/data", bearer(key.Key), "", nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	res = invoke("PUT", tp+"/data/x", bearer(key.Key), `{"v":1}`, nil)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode, res.Body)
+	res = invoke("DELETE", tp+"/api-keys/"+key.KeyID, bearer(tok.IDToken), "", nil)
+	require.Equal(t, http.StatusNoContent, res.StatusCode, res.Body)
+	res = invoke("GET", tp+"/data", bearer(key.Key), "", nil)
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "revoked: %s", res.Body)
+	assert.Contains(t, fn.Logs(), `"route":"/tenants/{tenant_id}/data"`, "the function's access log is read")
+	assert.NotContains(t, fn.Logs(), key.Key, "the key is in no line the function wrote")
 }
