@@ -177,13 +177,13 @@ type keyState struct {
 // keyCacheSize bounds each map of the key cache; past it the map starts over.
 const keyCacheSize = 10_000
 
-// keyCache keeps, per process, what verifying a key reads (decision 16 in
-// docs/ARCHITECTURE.md): the tenant each key id names, which never changes
-// (the index entry is appended at "no stream"), and each tenant's folded keys
-// with the version they are folded to. Every read of a tenant's keys still
-// asks the store for the events after that version, so a revocation (another
-// instance's included) counts on the next request; what the cache saves is
-// the platform index read and the re-read of the whole stream.
+// keyCache keeps, per process, what verifying a key reads (docs/ARCHITECTURE.md,
+// "API keys"): the tenant each key id names, which never changes (the index
+// entry is appended at "no stream"), and each tenant's folded keys with the
+// version they are folded to. Every read of a tenant's keys still asks the
+// store for what follows that version, so a revocation (another instance's
+// included) counts on the next request; what the cache saves is the platform
+// index read and the re-read of the whole stream.
 type keyCache struct {
 	mu      sync.Mutex
 	tenants map[string]events.TenantID // key id -> tenant

@@ -30,8 +30,8 @@ func PrincipalFrom(ctx context.Context) (ident.Principal, bool) {
 }
 
 // Authenticator turns a request into its caller: Bearer for the local issuer's
-// tokens and API keys (WithAPIKeys), lambdaapi.Authenticate behind API Gateway's
-// authorizer.
+// tokens and API keys (WithAPIKeys), lambdaapi.Authenticate behind API Gateway
+// (the same bearer verification, Cognito's tokens instead of the local issuer's).
 type Authenticator func(r *http.Request) (ident.Principal, error)
 
 // Bearer authenticates "Authorization: Bearer <token>" with v.
