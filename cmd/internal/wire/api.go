@@ -89,8 +89,8 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	// AWS"): the function verifies every bearer itself, Cognito JWTs with the
 	// pool's JWKS and API keys against the tables, on the same path as locally.
 	api.Authenticate = lambdaapi.Authenticate(p.BearerVerifier(ver))
-	// Each instance counts on its own: the stage throttle (and a WAF rate-based
-	// rule, where the operator adds one) is the guard across instances (docs/api.md).
+	// Each instance counts on its own: the stage throttle is the guard across
+	// instances (AWS WAF cannot be attached to an HTTP API: docs/api.md).
 	rate, err := onboardingRate(env)
 	if err != nil {
 		return nil, nil, err

@@ -166,6 +166,10 @@ func TestAPIKeysThroughTheAPIFunction(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Len(t, r.json(t)["items"], 1, r.body)
 	keyed("list items", r, reader)
+	r = s.call(http.MethodGet, "/me", reader.Key, nil, nil)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Contains(t, r.body, reader.KeyID, "GET /me names the key")
+	assert.Contains(t, r.body, acme)
 
 	// Outside its scopes, on routes keys never use, and on another tenant: 403,
 	// as locally (no gateway authorizer answers first).
@@ -179,6 +183,7 @@ func TestAPIKeysThroughTheAPIFunction(t *testing.T) {
 		{"usage without usage:write", http.MethodPost, tp + "/usage", writer.Key, usage, "usage:write"},
 		{"the tenant profile", http.MethodGet, tp, reader.Key, nil, "API keys cannot"},
 		{"keys cannot make keys", http.MethodPost, tp + "/api-keys", reader.Key, map[string]any{"name": "x", "scopes": []string{"data:read"}}, "API keys cannot"},
+		{"the audit log", http.MethodGet, tp + "/audit-log", reader.Key, nil, "API keys cannot"},
 		{"another tenant's data", http.MethodGet, "/tenants/" + globex + "/data", reader.Key, nil, ""},
 		{"another tenant's usage", http.MethodPost, "/tenants/" + globex + "/usage", reader.Key, usage, ""},
 	} {
