@@ -32,9 +32,20 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
 	from = max(from, 1)
-	evs, err := s.loadRange(ctx, c, tenant, stream, from, 0)
+	// A read from past version 1 also asks for the version before it, so that
+	// one Query shows the stream exists: the usual read of a cache (the
+	// roster, the price book) asks for the events after the version it holds
+	// and would otherwise cost a second Query for the head whenever there are none.
+	ask := from
+	if from > 1 {
+		ask = from - 1
+	}
+	evs, err := s.loadRange(ctx, c, tenant, stream, ask, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
+	}
+	if ask < from && len(evs) > 0 {
+		return evs[1:], nil // versions have no gaps: evs[0] is version from-1
 	}
 	if len(evs) == 0 {
 		exists := from > 1
