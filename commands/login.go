@@ -130,6 +130,17 @@ func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
 		refund()
 		return Tokens{}, err
 	}
+	if a.SignIn != nil && tid != "" {
+		// The directory may still hold a member the roster removed (its
+		// deletion failed and is retried): the roster decides who may log in.
+		if _, found, ferr := a.Service.findUser(ctx, tid, email); ferr != nil {
+			refund()
+			return Tokens{}, ferr
+		} else if !found {
+			done(false)
+			return Tokens{}, ErrBadCredentials
+		}
+	}
 	done(true)
 	return t, nil
 }

@@ -199,8 +199,48 @@ func TestRetriedRemovalCompletesTheDirectorysPart(t *testing.T) {
 // adminOf is the store's user id of the tenant's first member.
 func (f *fixture) adminOf(t *testing.T, tid string) string {
 	t.Helper()
-	list, err := f.svc.ListUsers(f.ctx, commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "x", Roles: []string{ident.RoleTenantAdmin}}}, tid, "", 1)
+	list, err := f.svc.ListUsers(f.ctx, commands.Meta{Principal: ident.Principal{UserID: "ops", Roles: []string{ident.RolePlatformAdmin}}}, tid, "", 1)
 	require.NoError(t, err)
 	require.NotEmpty(t, list.Users)
 	return list.Users[0].UserID
+}
+
+// namedDirectory is an adminDirectory whose tokens name users as Cognito's do.
+type namedDirectory struct{ *adminDirectory }
+
+func (namedDirectory) Username(tenantID, email string) string { return tenantID + "." + email }
+
+// TestDirectoryTokensAreCheckedAgainstTheRoster: on a directory deployment a
+// token's groups are those of its sign-in; the roster, found by the token's
+// username (or its email), decides whether they still hold, and who may log in.
+func TestDirectoryTokensAreCheckedAgainstTheRoster(t *testing.T) {
+	f, dir, a, tid, admin := directoryFixture(t)
+	f.svc.Users = namedDirectory{dir}
+	bob, err := f.svc.AddUser(f.ctx, admin, commands.AddUser{Tenant: tid, Email: "bob@acme.test", Password: "B0b-secret-pass", Role: ident.RoleTenantAdmin}, identity.ValidatePassword)
+	require.NoError(t, err)
+	// Bob's tokens, as Cognito issues them: its own subject, groups from sign-in.
+	byName := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "cognito-sub-of-bob", Username: tid + ".bob@acme.test", Roles: []string{ident.RoleTenantAdmin}}}
+	byEmail := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "cognito-sub-of-bob", Email: "bob@acme.test", Roles: []string{ident.RoleTenantAdmin}}}
+	stranger := commands.Meta{Principal: ident.Principal{TenantID: tid, UserID: "cognito-sub-of-eve", Username: tid + ".eve@acme.test", Roles: []string{ident.RoleTenantAdmin}}}
+	for name, m := range map[string]commands.Meta{"username": byName, "email": byEmail} {
+		_, err := f.svc.ListUsers(f.ctx, m, tid, "", 10)
+		require.NoError(t, err, name)
+	}
+	_, err = f.svc.ListUsers(f.ctx, stranger, tid, "", 10)
+	assert.Equal(t, domain.CodeForbidden, code(err), "a token naming nobody on the roster is no admin")
+
+	_, err = f.svc.SetUserRoles(f.ctx, admin, tid, bob.UserID, []string{ident.RoleTenantMember})
+	require.NoError(t, err)
+	for name, m := range map[string]commands.Meta{"username": byName, "email": byEmail} {
+		_, err := f.svc.ListUsers(f.ctx, m, tid, "", 10)
+		assert.Equal(t, domain.CodeForbidden, code(err), "%s: a demoted admin's token loses admin powers at once", name)
+	}
+
+	// Removed, but the directory still holds bob (its deletion failed): no login.
+	dir.fail = &domain.Error{Code: domain.CodeUnavailable, Message: "the identity provider is unavailable"}
+	assert.Equal(t, domain.CodeUnavailable, code(f.svc.RemoveUser(f.ctx, admin, tid, bob.UserID)))
+	_, err = dir.SignIn(f.ctx, events.TenantID(tid), "bob@acme.test", "B0b-secret-pass")
+	require.NoError(t, err, "the directory still signs bob in")
+	_, err = a.Login(f.ctx, commands.Login{TenantName: "acme", Email: "bob@acme.test", Password: "B0b-secret-pass"})
+	assert.Equal(t, domain.CodeUnauthenticated, code(err), "the roster decides who may log in")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
@@ -177,8 +179,8 @@ func (s *Service) authorizeTenant(ctx context.Context, m Meta, pathTenant string
 }
 
 // requireRole checks that the principal holds role in the tenant now: its
-// token says so and, for a user, the roster still does (a token's roles are
-// those of its login; docs/ARCHITECTURE.md, decision 15). Platform admins pass.
+// token says so and the roster still does (a token's roles are those of its
+// login; docs/ARCHITECTURE.md, decision 15). Platform admins pass.
 func (s *Service) requireRole(ctx context.Context, m Meta, tid events.TenantID, role string) error {
 	if m.Principal.Has(identity.RolePlatformAdmin) {
 		return nil
@@ -187,20 +189,46 @@ func (s *Service) requireRole(ctx context.Context, m Meta, tid events.TenantID, 
 	if !m.Principal.Has(role) {
 		return forbidden
 	}
-	if s.Users != nil {
-		// A directory (Cognito) issues the tokens: their groups follow the
-		// roster (DirectoryAdmin) and its user ids are not the store's.
-		return nil
-	}
-	r, err := s.roster(ctx, tid)
+	mem, r, err := s.memberOfPrincipal(ctx, tid, m.Principal)
 	if err != nil {
 		return err
 	}
-	mem, ok := r.Get(m.Principal.UserID)
-	if ok && !(mem.Active && mem.Has(role)) || !ok && r.Version > 0 {
+	if mem == nil && r.Version > 0 || mem != nil && !(mem.Active && mem.Has(role)) {
 		return forbidden
 	}
 	return nil
+}
+
+// DirectoryUsernames is implemented by a UserDirectory whose tokens name users
+// by a username of its own (Cognito's username claim) rather than the store's
+// user id, so the roster can find the member a token names.
+type DirectoryUsernames interface {
+	Username(tenantID, email string) string
+}
+
+// memberOfPrincipal finds the roster member a user's token names (nil if
+// none): by user id where the store issues the tokens; where a directory does
+// (its subjects are not the store's ids), by the directory's username, else
+// the token's email.
+func (s *Service) memberOfPrincipal(ctx context.Context, tid events.TenantID, p identity.Principal) (*member.Member, *member.Roster, error) {
+	r, err := s.roster(ctx, tid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mem, ok := r.Get(p.UserID); ok || s.Users == nil {
+		return mem, r, nil
+	}
+	d, named := s.Users.(DirectoryUsernames)
+	for _, mem := range r.Members() {
+		if !mem.Active {
+			continue
+		}
+		if named && p.Username != "" && d.Username(string(tid), mem.Email) == p.Username ||
+			p.Username == "" && p.Email != "" && strings.EqualFold(mem.Email, p.Email) {
+			return mem, r, nil
+		}
+	}
+	return nil, r, nil
 }
 
 func (s *Service) logger() *slog.Logger {

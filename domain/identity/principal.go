@@ -15,6 +15,10 @@ type Principal struct {
 	UserID   string
 	Email    string
 	Roles    []string
+	// Username is the identity provider's name for the user (the token's
+	// username or cognito:username claim): on AWS it is how the roster finds
+	// the member, since Cognito's sub is not the store's user id.
+	Username string
 	// KeyID is set when the caller is an API key (docs/ARCHITECTURE.md, "API
 	// keys"): UserID is then "key:<KeyID>", so events record the key, Roles is
 	// empty, and Scopes limits what it may do.

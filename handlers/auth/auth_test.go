@@ -188,7 +188,7 @@ func TestVerifyAdversarialTokens(t *testing.T) {
 			p, err := newVerifier(t, tc.now).Verify(context.Background(), tc.token)
 			if tc.cause == nil {
 				require.NoError(t, err)
-				assert.Equal(t, ident.Principal{TenantID: "tenant-a", UserID: "user-1", Email: p.Email, Roles: []string{"tenant_admin"}}, p)
+				assert.Equal(t, ident.Principal{TenantID: "tenant-a", UserID: "user-1", Email: p.Email, Username: p.Username, Roles: []string{"tenant_admin"}}, p)
 				return
 			}
 			require.Error(t, err)

@@ -107,6 +107,8 @@ type tokenClaims struct {
 	TokenUse string          `json:"token_use"`
 	ClientID string          `json:"client_id"`
 	Email    string          `json:"email"`
+	Username string          `json:"username"`         // access tokens
+	IDName   string          `json:"cognito:username"` // ID tokens
 	TenantID string          `json:"custom:tenant_id"`
 	Groups   json.RawMessage `json:"cognito:groups"`
 }
@@ -148,7 +150,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (ident.Principal, e
 		// Crude but bounded: a full cache starts over rather than tracking recency.
 		clear(v.cache)
 	}
-	v.cache[token] = cached{p: ident.Principal{TenantID: p.TenantID, UserID: p.UserID, Email: p.Email, Roles: slices.Clone(p.Roles)}, expires: expires}
+	v.cache[token] = cached{p: ident.Principal{TenantID: p.TenantID, UserID: p.UserID, Email: p.Email, Username: p.Username, Roles: slices.Clone(p.Roles)}, expires: expires}
 	v.mu.Unlock()
 	return p, nil
 }
@@ -226,10 +228,14 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, exp *time.T
 	if err != nil {
 		return ident.Principal{}, reject(invalid, err)
 	}
-	return principal(c.TenantID, c.Subject, c.Email, groups)
+	name := c.Username
+	if name == "" {
+		name = c.IDName
+	}
+	return principal(c.TenantID, c.Subject, c.Email, name, groups)
 }
 
-func principal(tenant, sub, email string, groups []string) (ident.Principal, error) {
+func principal(tenant, sub, email, username string, groups []string) (ident.Principal, error) {
 	if sub == "" {
 		return ident.Principal{}, reject("The access token is invalid.", fmt.Errorf("%w: sub", ErrMissingClaim))
 	}
@@ -237,7 +243,7 @@ func principal(tenant, sub, email string, groups []string) (ident.Principal, err
 	if tenant == "" && !slices.Contains(groups, ident.RolePlatformAdmin) {
 		return ident.Principal{}, reject("The access token names no tenant.", fmt.Errorf("%w: %s", ErrMissingClaim, identity.ClaimTenantID))
 	}
-	return ident.Principal{TenantID: tenant, UserID: sub, Email: email, Roles: groups}, nil
+	return ident.Principal{TenantID: tenant, UserID: sub, Email: email, Username: username, Roles: groups}, nil
 }
 
 func parseHeader(token string) (header, error) {
@@ -279,7 +285,11 @@ func PrincipalFromClaims(claims map[string]string) (ident.Principal, error) {
 	if err != nil {
 		return ident.Principal{}, reject("The access token is invalid.", err)
 	}
-	return principal(claims[identity.ClaimTenantID], claims["sub"], claims["email"], groups)
+	name := claims["username"]
+	if name == "" {
+		name = claims["cognito:username"]
+	}
+	return principal(claims[identity.ClaimTenantID], claims["sub"], claims["email"], name, groups)
 }
 
 // ParseGroupsClaim parses cognito:groups as API Gateway flattens it ("[a b]"), or

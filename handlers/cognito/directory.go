@@ -45,6 +45,10 @@ func Username(tenantID, email string) string {
 	return tenantID + "." + hex.EncodeToString(sum[:16])
 }
 
+// Username implements commands.DirectoryUsernames: the roster finds the member
+// a Cognito token names by it.
+func (d *Directory) Username(tenantID, email string) string { return Username(tenantID, email) }
+
 // Directory is a commands.UserDirectory on a Cognito user pool.
 type Directory struct {
 	Client     API
