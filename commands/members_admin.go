@@ -145,6 +145,9 @@ func (s *Service) SetUserRoles(ctx context.Context, m Meta, tenantID, userID str
 	}
 	var target *member.Member
 	r, err := s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		if err := s.rosterAllows(m, r, identity.RoleTenantAdmin); err != nil {
+			return nil, err // demoted or removed since the request was authorized
+		}
 		mem, ok := r.Get(userID)
 		if !ok || !mem.Active {
 			return nil, errNoSuchUser
@@ -201,6 +204,9 @@ func (s *Service) RemoveUser(ctx context.Context, m Meta, tenantID, userID strin
 	}
 	var target member.Member
 	_, err = s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		if err := s.rosterAllows(m, r, identity.RoleTenantAdmin); err != nil {
+			return nil, err // demoted or removed since the request was authorized
+		}
 		mem, ok := r.Get(userID)
 		if !ok || !mem.Active {
 			return nil, errNoSuchUser
