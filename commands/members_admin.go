@@ -244,7 +244,7 @@ func (a *Auth) ChangePassword(ctx context.Context, m Meta, c ChangePassword, pol
 	if p.KeyID != "" || p.UserID == "" || p.TenantID == "" {
 		return Tokens{}, domain.Errorf(domain.CodeForbidden, "only a user's token can change its password")
 	}
-	if c.CurrentPassword == "" || len(c.CurrentPassword) > 256 {
+	if c.CurrentPassword == "" || len(c.CurrentPassword) > maxPasswordBytes {
 		return Tokens{}, domain.FieldError("current_password", "is required")
 	}
 	if c.NewPassword == "" {
