@@ -82,6 +82,12 @@ type Auth struct {
 	Revoker TokenRevoker
 }
 
+// maxPasswordBytes bounds the password a login or a password change reads:
+// the policy allows 256 characters (identity.MaxPasswordLength, Cognito's
+// limit), which UTF-8 may spell in up to 4 bytes each. A bound in bytes below
+// that would refuse passwords the policy accepted and lock their users out.
+const maxPasswordBytes = 4 * 256
+
 // ErrBadCredentials is the one answer to an unknown tenant, an unknown user and
 // a wrong password, so a login reveals none of them.
 var ErrBadCredentials = domain.Errorf(domain.CodeUnauthenticated, "wrong tenant name, email or password")
@@ -89,7 +95,7 @@ var ErrBadCredentials = domain.Errorf(domain.CodeUnauthenticated, "wrong tenant 
 // Login checks credentials and issues tokens. Unknown tenants, unknown users and
 // wrong passwords get the same error after the same (memory-hard) work.
 func (a *Auth) Login(ctx context.Context, c Login) (Tokens, error) {
-	if c.TenantName == "" || c.Email == "" || c.Password == "" || len(c.Password) > 256 {
+	if c.TenantName == "" || c.Email == "" || c.Password == "" || len(c.Password) > maxPasswordBytes {
 		return Tokens{}, domain.Errorf(domain.CodeInvalid, "tenant_name, email and password are required")
 	}
 	email, err := tenant.NormalizeEmail(c.Email)

@@ -137,6 +137,13 @@ func (s *Service) importRoster(ctx context.Context, tid events.TenantID) (*membe
 // ensureMember puts a user whose user.added is stored on the roster, unless it
 // is there already (as a member or a removed one). It repairs what a command
 // that stopped between its two appends left, and is how every command adds.
+//
+// An add is appended at any version of an existing roster: no tenant-wide
+// rule depends on it (one more member never leaves the tenant without an
+// admin), and the user.added is stored already, so losing races with other
+// roster appends must not turn into a refusal after that write. Two
+// concurrent repairs of one user may both append; the roster folds the second
+// as a no-op.
 func (s *Service) ensureMember(ctx context.Context, m Meta, tid events.TenantID, a member.Added) (*member.Roster, error) {
 	for attempt := 0; ; attempt++ {
 		r, err := s.roster(ctx, tid)
@@ -146,9 +153,9 @@ func (s *Service) ensureMember(ctx context.Context, m Meta, tid events.TenantID,
 		if _, ok := r.Get(a.UserID); ok {
 			return r, nil
 		}
-		expected := events.Exactly(r.Version)
+		expected := events.AnyVersion
 		if r.Version == 0 {
-			expected = events.NoStream
+			expected = events.NoStream // the first roster event: another may create it first
 		}
 		_, err = s.Store.Append(ctx, events.AppendRequest{
 			Tenant: tid, Stream: member.RosterStreamID, StreamType: member.RosterStreamType,

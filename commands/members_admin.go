@@ -156,6 +156,9 @@ func (s *Service) SetUserRoles(ctx context.Context, m Meta, tenantID, userID str
 	}
 	var target *member.Member
 	r, err := s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		if err := s.rosterAllows(m, tid, r, identity.RoleTenantAdmin); err != nil {
+			return nil, err // demoted or removed since the request was authorized
+		}
 		mem, ok := r.Get(userID)
 		if !ok || !mem.Active {
 			return nil, errNoSuchUser
@@ -214,6 +217,9 @@ func (s *Service) RemoveUser(ctx context.Context, m Meta, tenantID, userID strin
 	var redo bool
 	_, err = s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
 		redo = false
+		if err := s.rosterAllows(m, tid, r, identity.RoleTenantAdmin); err != nil {
+			return nil, err // demoted or removed since the request was authorized
+		}
 		mem, ok := r.Get(userID)
 		if !ok {
 			return nil, errNoSuchUser
@@ -268,7 +274,7 @@ func (a *Auth) ChangePassword(ctx context.Context, m Meta, c ChangePassword, pol
 	if p.KeyID != "" || p.UserID == "" || p.TenantID == "" {
 		return Tokens{}, domain.Errorf(domain.CodeForbidden, "only a user's token can change its password")
 	}
-	if c.CurrentPassword == "" || len(c.CurrentPassword) > 256 {
+	if c.CurrentPassword == "" || len(c.CurrentPassword) > maxPasswordBytes {
 		return Tokens{}, domain.FieldError("current_password", "is required")
 	}
 	if c.NewPassword == "" {

@@ -189,12 +189,23 @@ func (s *Service) requireRole(ctx context.Context, m Meta, tid events.TenantID, 
 	if !m.Principal.Has(role) {
 		return forbidden
 	}
-	mem, r, err := s.memberOfPrincipal(ctx, tid, m.Principal)
+	r, err := s.roster(ctx, tid)
 	if err != nil {
 		return err
 	}
+	return s.rosterAllows(m, tid, r, role)
+}
+
+// rosterAllows is requireRole's roster check against the roster r: a roster
+// change calls it again at the exact version it appends at, so a caller
+// demoted or removed while its request was in flight changes nothing.
+func (s *Service) rosterAllows(m Meta, tid events.TenantID, r *member.Roster, role string) error {
+	if m.Principal.Has(identity.RolePlatformAdmin) {
+		return nil
+	}
+	mem := s.memberIn(r, tid, m.Principal)
 	if mem == nil && r.Version > 0 || mem != nil && !(mem.Active && mem.Has(role)) {
-		return forbidden
+		return domain.Errorf(domain.CodeForbidden, "this action needs the %s role", role)
 	}
 	return nil
 }
@@ -206,17 +217,13 @@ type DirectoryUsernames interface {
 	Username(tenantID, email string) string
 }
 
-// memberOfPrincipal finds the roster member a user's token names (nil if
-// none): by user id where the store issues the tokens; where a directory does
-// (its subjects are not the store's ids), by the directory's username, else
-// the token's email.
-func (s *Service) memberOfPrincipal(ctx context.Context, tid events.TenantID, p identity.Principal) (*member.Member, *member.Roster, error) {
-	r, err := s.roster(ctx, tid)
-	if err != nil {
-		return nil, nil, err
-	}
+// memberIn finds the roster member a user's token names (nil if none): by
+// user id where the store issues the tokens; where a directory does (its
+// subjects are not the store's ids), by the directory's username, else the
+// token's email.
+func (s *Service) memberIn(r *member.Roster, tid events.TenantID, p identity.Principal) *member.Member {
 	if mem, ok := r.Get(p.UserID); ok || s.Users == nil {
-		return mem, r, nil
+		return mem
 	}
 	d, named := s.Users.(DirectoryUsernames)
 	for _, mem := range r.Members() {
@@ -225,10 +232,10 @@ func (s *Service) memberOfPrincipal(ctx context.Context, tid events.TenantID, p 
 		}
 		if named && p.Username != "" && d.Username(string(tid), mem.Email) == p.Username ||
 			p.Username == "" && p.Email != "" && strings.EqualFold(mem.Email, p.Email) {
-			return mem, r, nil
+			return mem
 		}
 	}
-	return nil, r, nil
+	return nil
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
@@ -174,6 +175,11 @@ func (a *Auth) Logout(ctx context.Context, refreshToken string) error {
 	}
 	if a.Revoker != nil {
 		return a.Revoker.Revoke(ctx, refreshToken)
+	}
+	if a.Refresher != nil {
+		// The identity provider's tokens are not the local sessions': saying
+		// 204 without revoking would be a lie.
+		return domain.Errorf(domain.CodeUnavailable, "logout is not available on this deployment")
 	}
 	tid, sess, gen, err := a.Service.sessionOf(ctx, refreshToken)
 	if errors.Is(err, ErrBadRefreshToken) || (err == nil && gen < 0) {

@@ -218,7 +218,7 @@ func (s *Service) memberOf(ctx context.Context, tid events.TenantID, u tenant.Us
 
 // secretFields are the members of stored events that hold secrets (hashes of
 // passwords, API keys and refresh tokens): the events log shows none of them.
-var secretFields = []string{"password_hash", "secret_hash", "refresh_hash", "token_hash"}
+var secretFields = []string{"password_hash", "password_verifier", "secret_hash", "refresh_hash", "token_hash"}
 
 // redactSecrets replaces every secretFields member of an event's data, if
 // present, by "[redacted]".
@@ -232,14 +232,17 @@ func redactSecrets(data json.RawMessage) json.RawMessage {
 }
 
 // redactField replaces field of an event's data, if present, by "[redacted]".
+// Only that member changes: the others keep their stored bytes (an item's
+// data, its large numbers), and data without it is returned as it is.
 func redactField(data json.RawMessage, field string) json.RawMessage {
-	var m map[string]any
+	var m map[string]json.RawMessage
 	if json.Unmarshal(data, &m) != nil {
 		return data
 	}
-	if _, ok := m[field]; ok {
-		m[field] = "[redacted]"
+	if _, ok := m[field]; !ok {
+		return data
 	}
+	m[field] = json.RawMessage(`"[redacted]"`)
 	out, err := json.Marshal(m)
 	if err != nil {
 		return data
