@@ -349,3 +349,12 @@ func TestAnImportOfManyUsersWithLongEmailsFitsTheEventLimits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, list.Users, n)
 }
+
+func TestANewTenantsRosterStartsWithItsAdminAdded(t *testing.T) {
+	f, _, tid, admin := membersFixture(t)
+	evs, err := f.store.Load(f.ctx, events.TenantID(tid), member.RosterStreamID, 1)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, member.TypeAdded, evs[0].Type, "not an import of the admin's user.added")
+	assert.Equal(t, admin.Principal.UserID, evs[0].Actor)
+}

@@ -153,8 +153,19 @@ func (s *Service) Onboard(ctx context.Context, m Meta, c Onboard, policy Passwor
 	}
 	admin := m
 	admin.Principal = identity.Principal{TenantID: tenantID, UserID: userID}
-	if _, err := s.ensureMember(ctx, admin, tid, member.Added{UserID: userID, Email: email, Roles: []string{identity.RoleTenantAdmin}, Source: member.SourceOnboarding, At: now}); err != nil {
-		return Onboarded{}, err
+	first := member.Added{UserID: userID, Email: email, Roles: []string{identity.RoleTenantAdmin}, Source: member.SourceOnboarding, At: now}
+	// The roster starts with the admin; reading it first would import the
+	// admin from the user.added above instead (a resumed onboarding does).
+	_, err = s.Store.Append(ctx, events.AppendRequest{
+		Tenant: tid, Stream: member.RosterStreamID, StreamType: member.RosterStreamType,
+		Expected: events.NoStream, CorrelationID: m.CorrelationID, Actor: userID,
+		Events: []events.NewEvent{newEvent(&first)},
+	})
+	if errors.Is(err, events.ErrConcurrency) {
+		_, err = s.ensureMember(ctx, admin, tid, first)
+	}
+	if err != nil {
+		return Onboarded{}, storeError("start roster", err)
 	}
 	_, err = s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,

@@ -105,9 +105,13 @@ func (s *Service) revokeSession(ctx context.Context, tid events.TenantID, sess m
 	if sess.Revoked {
 		return nil
 	}
+	actor := sess.UserID
+	if reason == member.RevokedReuse {
+		actor = "" // the platform revoked it: whoever replayed the token is unknown
+	}
 	_, err := s.Store.Append(ctx, events.AppendRequest{
 		Tenant: tid, Stream: events.StreamID(member.SessionStreamID(sess.ID)), StreamType: member.SessionStreamType,
-		Expected: events.AnyVersion, Actor: sess.UserID,
+		Expected: events.AnyVersion, Actor: actor,
 		Events: []events.NewEvent{newEvent(&member.SessionRevoked{SessionID: sess.ID, Reason: reason, At: s.Clock.Now()})},
 	})
 	if err != nil {
