@@ -193,6 +193,13 @@ func (s *Service) resumeDirectoryUser(ctx context.Context, m Meta, tid events.Te
 // createDirectoryUser creates the claimed user in the directory and appends its
 // user.added, while the claim (event claimID) is still the email's newest.
 func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.TenantID, email, claimID string, c tenant.UserClaimed, password string) (User, error) {
+	return s.createClaimedUser(ctx, m, tid, email, claimID, c, password, member.Added{Source: member.SourceAdmin})
+}
+
+// createClaimedUser is createDirectoryUser with the roster entry's source,
+// email verification and (when set) roles taken from as: an invitation's
+// accept step verifies the email and may grant more than the claim's one role.
+func (s *Service) createClaimedUser(ctx context.Context, m Meta, tid events.TenantID, email, claimID string, c tenant.UserClaimed, password string, as member.Added) (User, error) {
 	if last, found, err := s.lastUserClaim(ctx, tid, email); err != nil {
 		return User{}, err
 	} else if !found || last.ID != claimID {
@@ -202,7 +209,11 @@ func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.Te
 	if _, err := s.credentials(ctx, DirectoryUser{TenantID: string(tid), UserID: c.UserID, Email: email, Password: password, Role: c.Role}, true); err != nil {
 		return User{}, err
 	}
-	ev := &tenant.UserAdded{UserID: c.UserID, Email: email, Roles: []string{c.Role}, At: s.Clock.Now()}
+	roles := []string{c.Role}
+	if len(as.Roles) > 0 {
+		roles = slices.Clone(as.Roles)
+	}
+	ev := &tenant.UserAdded{UserID: c.UserID, Email: email, Roles: roles, At: s.Clock.Now()}
 	// The email's stream exists when a removed member had it: the new user takes it over.
 	expected, err := s.freeEmail(ctx, tid, email)
 	if err == nil {
@@ -226,7 +237,7 @@ func (s *Service) createDirectoryUser(ctx context.Context, m Meta, tid events.Te
 	if err != nil {
 		return User{}, storeError("add user", err)
 	}
-	if _, err := s.ensureMember(ctx, m, tid, member.Added{UserID: ev.UserID, Email: email, Roles: ev.Roles, Source: member.SourceAdmin, At: ev.At}); err != nil {
+	if _, err := s.ensureMember(ctx, m, tid, member.Added{UserID: ev.UserID, Email: email, Roles: ev.Roles, Source: as.Source, EmailVerified: as.EmailVerified, At: ev.At}); err != nil {
 		return User{}, err
 	}
 	return directoryUser(tid, *ev), nil

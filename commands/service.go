@@ -44,6 +44,13 @@ type Service struct {
 	// completed holds the name (default DefaultReservationTTL, 24 hours); after it
 	// a new onboarding may take the name over. Completed onboardings never expire.
 	ReservationTTL time.Duration
+	// InvitationTTL is how long an invitation can be accepted (default
+	// DefaultInvitationTTL, 7 days).
+	InvitationTTL time.Duration
+	// ResetAnswerTime is the least time a password-reset request takes to
+	// answer, whether or not the account exists (default
+	// DefaultResetAnswerTime), so its timing does not tell; negative: none.
+	ResetAnswerTime time.Duration
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
 	Log   *slog.Logger

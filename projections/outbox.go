@@ -7,12 +7,17 @@ import (
 	"time"
 
 	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
 )
 
-// Notification is one message the platform sends: an onboarding or an invoice.
+// Notification is one message the platform sends: an onboarding, an invoice,
+// an invitation or a password reset. The outbox never holds the one-time
+// token an invitation or a reset carries: the dispatcher adds it as it
+// delivers (notify.Dispatcher.Enrich, commands.Service.EnrichNotification),
+// so no read model and no event holds a usable token.
 type Notification struct {
 	ID        string          `json:"id"` // the event id, so receivers can deduplicate
 	Type      string          `json:"type"`
@@ -52,7 +57,7 @@ func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {
-	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued}
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested}
 }
 
 // Apply implements Projection.
@@ -67,6 +72,10 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = map[string]any{"tenant_name": e.Name, "plan": e.Plan, "admin_email": e.AdminEmail, "admin_user_id": e.AdminUserID}
 	case *billing.Issued:
 		data = e.Invoice
+	case *member.InvitationCreated:
+		data = map[string]any{"invitation_id": e.InvitationID, "email": e.Email, "roles": e.Roles, "expires_at": e.ExpiresAt.UTC()}
+	case *member.ResetRequested:
+		data = map[string]any{"reset_id": e.ResetID, "user_id": e.UserID, "email": e.Email, "expires_at": e.ExpiresAt.UTC()}
 	default:
 		return nil
 	}

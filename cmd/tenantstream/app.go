@@ -217,7 +217,9 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	appends := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantstream_projections_applied_position", Help: "Store position of the last event the projections applied."}, a.position)
 	a.Registry.MustRegister(a.issued, appends)
 	a.Scheduler = &commands.Scheduler{Billing: a.Billing}
-	a.Dispatcher = &notify.Dispatcher{Reader: a.Reader, Dir: cfg.DataDir, Log: a.log}
+	// Invitations and password resets are delivered with their one-time
+	// tokens, derived at delivery: the outbox never holds them.
+	a.Dispatcher = &notify.Dispatcher{Reader: a.Reader, Dir: cfg.DataDir, Log: a.log, Enrich: a.Service.EnrichNotification}
 	for _, u := range cfg.Webhooks {
 		a.Dispatcher.Webhooks = append(a.Dispatcher.Webhooks, notify.Webhook{URL: u, Secret: []byte(cfg.WebhookSecret)})
 	}
@@ -299,6 +301,7 @@ func (a *App) buildHandler(addr string) error {
 	// Per process, which locally is the whole platform (docs/api.md).
 	api.OnboardingLimit = ratelimit.New(a.Clock, a.onboardingRate, 0)
 	api.CORS = a.cors
+	api.PasswordResetLimit = ratelimit.New(a.Clock, httpapi.DefaultPasswordResetRate, 0)
 	a.handler = api.Handler()
 	return nil
 }

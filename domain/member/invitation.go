@@ -52,11 +52,14 @@ type InvitationRevoked struct {
 // ResetRequested starts a password reset of a member; its token is derived as
 // an invitation's is.
 type ResetRequested struct {
-	ResetID   string    `json:"reset_id"`
-	UserID    string    `json:"user_id"`
-	Email     string    `json:"email"`
-	ExpiresAt time.Time `json:"expires_at"`
-	At        time.Time `json:"at"`
+	ResetID string `json:"reset_id"`
+	UserID  string `json:"user_id"`
+	Email   string `json:"email"`
+	// RosterVersion is the roster version the request read: a password change
+	// (or a removal) after it voids the reset.
+	RosterVersion int64     `json:"roster_version,omitempty"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	At            time.Time `json:"at"`
 }
 
 // ResetCompleted uses the reset up, with the new password's hash.
@@ -65,4 +68,54 @@ type ResetCompleted struct {
 	UserID       string    `json:"user_id"`
 	PasswordHash string    `json:"password_hash"`
 	At           time.Time `json:"at"`
+}
+
+// Invitation is one invitation folded from its stream.
+type Invitation struct {
+	Created  InvitationCreated
+	Accepted *InvitationAccepted // the first acceptance; later ones never commit
+	Revoked  bool
+	Version  int64
+}
+
+// Apply folds one invitation event at version.
+func (i *Invitation) Apply(version int64, ev any) {
+	switch e := ev.(type) {
+	case *InvitationCreated:
+		i.Created = *e
+	case *InvitationAccepted:
+		if i.Accepted == nil {
+			a := *e
+			i.Accepted = &a
+		}
+	case *InvitationRevoked:
+		i.Revoked = true
+	}
+	i.Version = version
+}
+
+// Pending reports whether the invitation can still be accepted at now.
+func (i *Invitation) Pending(now time.Time) bool {
+	return i.Accepted == nil && !i.Revoked && now.Before(i.Created.ExpiresAt)
+}
+
+// Reset is one password reset folded from its stream.
+type Reset struct {
+	Requested ResetRequested
+	Completed *ResetCompleted // the first completion; later ones never commit
+	Version   int64
+}
+
+// Apply folds one password-reset event at version.
+func (r *Reset) Apply(version int64, ev any) {
+	switch e := ev.(type) {
+	case *ResetRequested:
+		r.Requested = *e
+	case *ResetCompleted:
+		if r.Completed == nil {
+			c := *e
+			r.Completed = &c
+		}
+	}
+	r.Version = version
 }

@@ -92,6 +92,9 @@ type Member struct {
 	// SessionsFrom is the roster version of the newest event that revoked the
 	// member's sessions: a session started from an older roster version is void.
 	SessionsFrom int64
+	// PasswordVersion is the roster version of the newest member.password_changed
+	// (0: none): a password reset requested before it is void.
+	PasswordVersion int64
 }
 
 // Has reports whether the member holds role.
@@ -176,7 +179,7 @@ func (r *Roster) Apply(version int64, ev any) {
 		}
 	case *PasswordChanged:
 		if m, ok := r.byID[e.UserID]; ok {
-			m.PasswordHash, m.UpdatedAt, m.SessionsFrom = e.PasswordHash, e.At, version
+			m.PasswordHash, m.UpdatedAt, m.SessionsFrom, m.PasswordVersion = e.PasswordHash, e.At, version, version
 			if e.Reason == PasswordReset {
 				// A reset proves the member reads mail at the address.
 				m.EmailVerified = true

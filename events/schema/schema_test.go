@@ -80,7 +80,7 @@ func samples() map[string]any {
 		member.TypeInvitationCreated:  &member.InvitationCreated{InvitationID: "01a2-invitation", Email: "dev@acme.test", Roles: []string{"tenant_member"}, ExpiresAt: expires, At: at},
 		member.TypeInvitationAccepted: &member.InvitationAccepted{InvitationID: "01a2-invitation", UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 		member.TypeInvitationRevoked:  &member.InvitationRevoked{InvitationID: "01a2-invitation", At: at},
-		member.TypeResetRequested:     &member.ResetRequested{ResetID: "01a2-reset", UserID: "01a2-user", Email: "dev@acme.test", ExpiresAt: expires, At: at},
+		member.TypeResetRequested:     &member.ResetRequested{ResetID: "01a2-reset", UserID: "01a2-user", Email: "dev@acme.test", RosterVersion: 3, ExpiresAt: expires, At: at},
 		member.TypeResetCompleted:     &member.ResetCompleted{ResetID: "01a2-reset", UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", At: at},
 	}
 }

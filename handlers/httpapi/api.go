@@ -43,6 +43,7 @@ type Logins interface {
 	Refresh(ctx context.Context, refreshToken string) (commands.Tokens, error)
 	Logout(ctx context.Context, refreshToken string) error
 	ChangePassword(ctx context.Context, m commands.Meta, c commands.ChangePassword, policy commands.PasswordPolicy) (commands.Tokens, error)
+	AcceptInvitation(ctx context.Context, m commands.Meta, c commands.AcceptInvitation, policy commands.PasswordPolicy) (commands.Tokens, error)
 }
 
 // Billing answers the billing queries.
@@ -83,6 +84,10 @@ type API struct {
 	// RemoteAddr, ratelimit.ClientKey); nil limits nothing. It is per process:
 	// see docs/api.md for the platform-wide guard on AWS.
 	OnboardingLimit *ratelimit.Limiter
+	// PasswordResetLimit limits POST /auth/password-reset per client address
+	// (DefaultPasswordResetRate where the binaries wire it); nil limits nothing.
+	// The per-account bound is the command's and holds across processes.
+	PasswordResetLimit *ratelimit.Limiter
 
 	// CORS, when set, answers browsers on the origins it allows (NewCORS);
 	// nil sends no CORS header at all. The local server sets it from
@@ -121,6 +126,9 @@ func (a *API) Handler() http.Handler {
 	handle("POST /auth/refresh", false, a.refresh)
 	handle("POST /auth/logout", false, a.logout)
 	handle("POST /auth/password", true, a.changePassword)
+	handle("POST /auth/password-reset", false, a.requestPasswordReset)
+	handle("POST /auth/password-reset/confirm", false, a.confirmPasswordReset)
+	handle("POST /invitations/accept", false, a.acceptInvitation)
 	if a.JWKS != nil {
 		public("GET /.well-known/jwks.json", a.JWKS)
 	}
@@ -134,6 +142,9 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}/users", true, a.listUsers)
 	handle("PATCH /tenants/{tenant_id}/users/{user_id}", true, a.patchUser)
 	handle("DELETE /tenants/{tenant_id}/users/{user_id}", true, a.removeUser)
+	handle("POST /tenants/{tenant_id}/invitations", true, a.createInvitation)
+	handle("GET /tenants/{tenant_id}/invitations", true, a.listInvitations)
+	handle("DELETE /tenants/{tenant_id}/invitations/{invitation_id}", true, a.revokeInvitation)
 	handle("POST /tenants/{tenant_id}/api-keys", true, a.createAPIKey)
 	handle("GET /tenants/{tenant_id}/api-keys", true, a.listAPIKeys)
 	handle("DELETE /tenants/{tenant_id}/api-keys/{key_id}", true, a.revokeAPIKey)
@@ -345,10 +356,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // queryParams are the query parameters each authenticated route reads; any other
 // is refused (docs/api.md, "Requests and pages"). Routes not listed take none.
 var queryParams = map[string][]string{
-	"GET /tenants/{tenant_id}/events":    {"limit", "after"},
-	"GET /tenants/{tenant_id}/users":     {"limit", "after"},
-	"GET /tenants/{tenant_id}/audit-log": {"limit", "after"},
-	"GET /tenants/{tenant_id}/data":      {"limit", "cursor"},
+	"GET /tenants/{tenant_id}/events":      {"limit", "after"},
+	"GET /tenants/{tenant_id}/users":       {"limit", "after"},
+	"GET /tenants/{tenant_id}/invitations": {"limit", "after"},
+	"GET /tenants/{tenant_id}/audit-log":   {"limit", "after"},
+	"GET /tenants/{tenant_id}/data":        {"limit", "cursor"},
 }
 
 // anyKey is the routeScopes entry of a route open to every API key, whatever

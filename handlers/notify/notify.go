@@ -87,6 +87,13 @@ type Dispatcher struct {
 	Webhooks []Webhook
 	Client   *http.Client
 	Log      *slog.Logger
+	// Enrich, when set, completes each notification as it is delivered: the
+	// composition root adds the one-time tokens of invitations and password
+	// resets (commands.Service.EnrichNotification), which the outbox read
+	// model never holds. The JSON-lines file and the webhook bodies get the
+	// enriched notification; the deliveries ledger keeps it as the outbox
+	// has it, and a webhook body is enriched as it is sent, resends included.
+	Enrich func(projections.Notification) projections.Notification
 	// MaxAttempts bounds webhook retries (default 8); Backoff is the first delay (default 1s).
 	MaxAttempts int
 	Backoff     time.Duration
@@ -155,7 +162,7 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 				continue
 			}
 			d.log().Info("notification", "type", note.Type, "tenant", note.TenantID, "id", note.ID)
-			buf.Write(bytes.TrimSpace(e.Value))
+			buf.Write(bytes.TrimSpace(d.enrich(e.Value)))
 			buf.WriteByte('\n')
 			for _, w := range d.Webhooks {
 				owed = append(owed, Delivery{ID: note.ID, URL: w.URL, Status: StatusPending, At: time.Now().UTC(), Body: e.Value})
@@ -179,6 +186,22 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		}
 		n += len(entries)
 	}
+}
+
+// enrich is a notification's bytes as delivered: raw, or Enrich's result.
+func (d *Dispatcher) enrich(raw []byte) []byte {
+	if d.Enrich == nil {
+		return raw
+	}
+	var n projections.Notification
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return raw
+	}
+	out, err := json.Marshal(d.Enrich(n))
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 func (d *Dispatcher) deliveries() *ledger {
@@ -247,6 +270,7 @@ func (d *Dispatcher) post(ctx context.Context, w Webhook, id string, body []byte
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	body = d.enrich(body) // the ledger keeps it without tokens
 	attempts, backoff := d.MaxAttempts, d.Backoff
 	if attempts <= 0 {
 		attempts = 8

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/tenantstream/tenantstream/domain/billing"
+	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/projections"
 )
@@ -29,6 +30,9 @@ var ErrNoTopic = errors.New("sns: no topic for notification type")
 type Topics struct {
 	Invoices   string
 	Onboarding string
+	// Members receives invitations and password resets (their one-time
+	// tokens included: subscribe only what delivers them to the person).
+	Members string
 }
 
 // topicFor routes by the notification's event type.
@@ -38,6 +42,8 @@ func (t Topics) topicFor(eventType string) string {
 		return t.Invoices
 	case tenant.TypeOnboarded:
 		return t.Onboarding
+	case member.TypeInvitationCreated, member.TypeResetRequested:
+		return t.Members
 	}
 	return ""
 }
@@ -50,6 +56,10 @@ func (t Topics) topicFor(eventType string) string {
 type Publisher struct {
 	Client *snsapi.Client
 	Topics Topics
+	// Enrich, when set, completes each notification before it is published:
+	// the composition root adds the one-time tokens of invitations and resets
+	// (commands.Service.EnrichNotification), which the outbox never holds.
+	Enrich func(projections.Notification) projections.Notification
 }
 
 // Publish sends n to its topic and returns the SNS message id.
@@ -58,6 +68,9 @@ func (p *Publisher) Publish(ctx context.Context, n projections.Notification) (st
 	arn := p.Topics.topicFor(n.Type)
 	if arn == "" {
 		return "", fmt.Errorf("publish notification %s: %w %q", n.ID, ErrNoTopic, n.Type)
+	}
+	if p.Enrich != nil {
+		n = p.Enrich(n)
 	}
 	body, err := json.Marshal(n)
 	if err != nil {
@@ -85,8 +98,9 @@ func (p *Publisher) Publish(ctx context.Context, n projections.Notification) (st
 // IsFIFO reports whether a topic ARN names a FIFO topic (its name ends in .fifo).
 func IsFIFO(topicARN string) bool { return strings.HasSuffix(topicARN, ".fifo") }
 
-// CreateTopics creates (or finds, CreateTopic being idempotent) the invoices and
-// onboarding topics named prefix-invoices and prefix-onboarding, as FIFO topics
+// CreateTopics creates (or finds, CreateTopic being idempotent) the invoices,
+// onboarding and members topics named prefix-invoices, prefix-onboarding and
+// prefix-members, as FIFO topics
 // when fifo is set. Infrastructure normally owns the topics; this serves tests
 // and development.
 func CreateTopics(ctx context.Context, client *snsapi.Client, prefix string, fifo bool) (Topics, error) {
@@ -108,6 +122,9 @@ func CreateTopics(ctx context.Context, client *snsapi.Client, prefix string, fif
 		return Topics{}, err
 	}
 	if t.Onboarding, err = create("onboarding"); err != nil {
+		return Topics{}, err
+	}
+	if t.Members, err = create("members"); err != nil {
 		return Topics{}, err
 	}
 	return t, nil

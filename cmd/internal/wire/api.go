@@ -96,6 +96,7 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 		return nil, nil, err
 	}
 	api.OnboardingLimit = ratelimit.New(p.Clock, rate, 0)
+	api.PasswordResetLimit = ratelimit.New(p.Clock, httpapi.DefaultPasswordResetRate, 0)
 	if env.Store == StoreMemory {
 		// The in-memory store has no feed: the API runs the projections itself
 		// so reads see writes. On DynamoDB the projector functions do.

@@ -37,13 +37,31 @@ func Projector(ctx context.Context, env Env) (func(context.Context, events.SQSEv
 	if !ok {
 		return nil, fmt.Errorf("TENANTSTREAM_PROJECTION=%q: %w", env.Projection, projections.ErrUnknownProjection)
 	}
-	p, err := openFunction(ctx, env, func(o *Options) error { o.Projections = []projections.Projection{proj}; return nil })
+	outbox := proj.Name() == (projections.Outbox{}).Name()
+	p, err := openFunction(ctx, env, func(o *Options) error {
+		o.Projections = []projections.Projection{proj}
+		if outbox && env.MembersTopicARN != "" {
+			// Invitations and resets are published with their one-time tokens,
+			// derived from the api's own key (the cursor-key secret): the
+			// outbox holds none (docs/ARCHITECTURE.md, decision 15).
+			var err error
+			if o.Cursors, err = cursorSealer(ctx, env, *o.AWS); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	var pub Publisher
-	if proj.Name() == (projections.Outbox{}).Name() && (env.InvoicesTopicARN != "" || env.OnboardingTopicARN != "") {
-		pub = &sns.Publisher{Client: snsapi.NewFromConfig(p.AWS), Topics: sns.Topics{Invoices: env.InvoicesTopicARN, Onboarding: env.OnboardingTopicARN}}
+	if outbox && (env.InvoicesTopicARN != "" || env.OnboardingTopicARN != "" || env.MembersTopicARN != "") {
+		sp := &sns.Publisher{Client: snsapi.NewFromConfig(p.AWS),
+			Topics: sns.Topics{Invoices: env.InvoicesTopicARN, Onboarding: env.OnboardingTopicARN, Members: env.MembersTopicARN}}
+		if env.MembersTopicARN != "" {
+			sp.Enrich = p.Service.EnrichNotification
+		}
+		pub = sp
 	}
 	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
 		return ProjectBatch(ctx, p, proj, pub, e), nil

@@ -23,6 +23,7 @@ type Env struct {
 	Projection         string // TENANTSTREAM_PROJECTION: the one projection a projector function runs
 	InvoicesTopicARN   string // TENANTSTREAM_INVOICES_TOPIC_ARN
 	OnboardingTopicARN string // TENANTSTREAM_ONBOARDING_TOPIC_ARN
+	MembersTopicARN    string // TENANTSTREAM_MEMBERS_TOPIC_ARN: invitations and password resets, with their tokens
 	MetricsNamespace   string // TENANTSTREAM_METRICS_NAMESPACE: empty writes no EMF metrics
 	Region             string // AWS_REGION
 	EndpointURL        string // optional endpoint for every SDK call (the CLI's --endpoint-url; the SDK reads AWS_ENDPOINT_URL itself)
@@ -65,6 +66,7 @@ func FromEnv() Env {
 		MetricsNamespace: os.Getenv("TENANTSTREAM_METRICS_NAMESPACE"), CatalogFile: os.Getenv("TENANTSTREAM_CATALOG_FILE")}
 	e.OnboardingRate, e.OnboardingBurst = os.Getenv("TENANTSTREAM_ONBOARDING_RATE"), os.Getenv("TENANTSTREAM_ONBOARDING_BURST")
 	e.CursorKeySecretARN = os.Getenv("TENANTSTREAM_CURSOR_KEY_SECRET_ARN")
+	e.MembersTopicARN = os.Getenv("TENANTSTREAM_MEMBERS_TOPIC_ARN")
 	// make lambda ships the catalogue next to bootstrap, which Lambda unpacks in
 	// the task root.
 	if root := os.Getenv("LAMBDA_TASK_ROOT"); e.CatalogFile != "" && root != "" && !filepath.IsAbs(e.CatalogFile) {
