@@ -382,7 +382,7 @@ type AcceptInvitation struct {
 //  5. a session.
 func (a *Auth) AcceptInvitation(ctx context.Context, m Meta, c AcceptInvitation, policy PasswordPolicy) (Tokens, error) {
 	s := a.Service
-	if c.Password == "" || len(c.Password) > 256 {
+	if c.Password == "" || len(c.Password) > maxPasswordBytes {
 		return Tokens{}, domain.FieldError("password", "is required")
 	}
 	if policy != nil {

@@ -156,7 +156,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, m Meta, c ConfirmPas
 	if s.Users != nil {
 		return errResetUnavailable
 	}
-	if c.NewPassword == "" || len(c.NewPassword) > 256 {
+	if c.NewPassword == "" || len(c.NewPassword) > maxPasswordBytes {
 		return domain.FieldError("new_password", "is required")
 	}
 	if policy != nil {
