@@ -252,6 +252,7 @@ type isoSetup struct {
 	revokedKeyA    string     // an API key of A, revoked
 	keyB           string     // B's API key, every scope
 	memberA        string     // the user id of a member of A
+	invitationA    string     // a pending invitation of A
 }
 
 // createdKey is the answer of POST /tenants/{tenant_id}/api-keys.
@@ -321,6 +322,11 @@ func newIsoSetup(t *testing.T) *isoSetup {
 	}
 	app.must(t, http.StatusCreated, &memberA, "POST", "/tenants/"+s.a.ID+"/users", s.tokA.AccessToken, map[string]any{"email": "member@a.example", "password": "Corr3ct-Horse!"})
 	s.memberA = memberA.UserID
+	var inv struct {
+		InvitationID string `json:"invitation_id"`
+	}
+	app.must(t, http.StatusCreated, &inv, "POST", "/tenants/"+s.a.ID+"/invitations", s.tokA.AccessToken, map[string]any{"email": "invited@a.example"})
+	s.invitationA = inv.InvitationID
 	app.settle(t)
 	return s
 }
@@ -363,6 +369,12 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "POST", path: a + "/api-keys", body: map[string]any{"name": "mole", "scopes": allScopes}, headers: append(s.tenantOverride(), "Idempotency-Key", "key-1")},
 		},
 		"GET /tenants/{tenant_id}/users": {{method: "GET", path: a + "/users"}, {method: "GET", path: a + "/users?limit=1", headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/invitations": {
+			{method: "POST", path: a + "/invitations", body: map[string]any{"email": "mole@b.example", "roles": []string{"tenant_admin"}}},
+			{method: "POST", path: a + "/invitations", body: map[string]any{"email": "mole2@b.example"}, headers: append(s.tenantOverride(), "Idempotency-Key", "inv-1")},
+		},
+		"GET /tenants/{tenant_id}/invitations":                    {{method: "GET", path: a + "/invitations"}, {method: "GET", path: a + "/invitations?limit=1", headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/invitations/{invitation_id}": {{method: "DELETE", path: a + "/invitations/" + s.invitationA}, {method: "DELETE", path: a + "/invitations/" + s.invitationA, headers: s.tenantOverride()}},
 		"PATCH /tenants/{tenant_id}/users/{user_id}": {
 			{method: "PATCH", path: a + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}},
 			{method: "PATCH", path: a + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}, headers: s.tenantOverride()},
@@ -404,22 +416,25 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "tenantId": s.a.ID}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC), "properties": map[string]string{"tenant_id": s.a.ID}}}}
 	return map[string][]isoAttack{
-		"GET /me":                                       {{method: "GET", path: "/me", headers: s.tenantOverride(), self: true}},
-		"GET /tenants/{tenant_id}":                      {{method: "GET", path: b, headers: s.tenantOverride()}},
-		"PUT /tenants/{tenant_id}/plan":                 {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
-		"POST /tenants/{tenant_id}/users":               {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
-		"POST /tenants/{tenant_id}/api-keys":            {{method: "POST", path: b + "/api-keys", body: map[string]any{"name": "own", "scopes": allScopes}, headers: s.tenantOverride()}},
-		"GET /tenants/{tenant_id}/api-keys":             {{method: "GET", path: b + "/api-keys", headers: s.tenantOverride()}},
-		"GET /tenants/{tenant_id}/users":                {{method: "GET", path: b + "/users", headers: s.tenantOverride()}},
-		"PATCH /tenants/{tenant_id}/users/{user_id}":    {{method: "PATCH", path: b + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}, headers: s.tenantOverride()}}, // 404: A's user is not B's
-		"DELETE /tenants/{tenant_id}/users/{user_id}":   {{method: "DELETE", path: b + "/users/" + s.memberA, headers: s.tenantOverride()}},
-		"POST /auth/password":                           {{method: "POST", path: "/auth/password", body: map[string]any{"current_password": "not-bs-password", "new_password": "Pwn3d-by-b-now"}, headers: s.tenantOverride()}},
-		"DELETE /tenants/{tenant_id}/api-keys/{key_id}": {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
-		"GET /tenants/{tenant_id}/events":               {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
-		"GET /tenants/{tenant_id}/audit-log":            {{method: "GET", path: b + "/audit-log?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/audit-log?limit=1000"}},
-		"GET /tenants/{tenant_id}/data":                 {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
-		"PUT /tenants/{tenant_id}/data/{item_id}":       {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
-		"GET /tenants/{tenant_id}/data/{item_id}":       {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
+		"GET /me":                                                 {{method: "GET", path: "/me", headers: s.tenantOverride(), self: true}},
+		"GET /tenants/{tenant_id}":                                {{method: "GET", path: b, headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/plan":                           {{method: "PUT", path: b + "/plan", body: map[string]any{"plan": "starter"}, headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/users":                         {{method: "POST", path: b + "/users", body: map[string]any{"email": "member@b.example", "password": "Corr3ct-Horse!", "role": "tenant_member"}, headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/api-keys":                      {{method: "POST", path: b + "/api-keys", body: map[string]any{"name": "own", "scopes": allScopes}, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/api-keys":                       {{method: "GET", path: b + "/api-keys", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/users":                          {{method: "GET", path: b + "/users", headers: s.tenantOverride()}},
+		"POST /tenants/{tenant_id}/invitations":                   {{method: "POST", path: b + "/invitations", body: map[string]any{"email": "friend@b.example"}, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/invitations":                    {{method: "GET", path: b + "/invitations", headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/invitations/{invitation_id}": {{method: "DELETE", path: b + "/invitations/" + s.invitationA, headers: s.tenantOverride()}},                                               // 404: A's invitation is not B's
+		"PATCH /tenants/{tenant_id}/users/{user_id}":              {{method: "PATCH", path: b + "/users/" + s.memberA, body: map[string]any{"roles": []string{"tenant_admin"}}, headers: s.tenantOverride()}}, // 404: A's user is not B's
+		"DELETE /tenants/{tenant_id}/users/{user_id}":             {{method: "DELETE", path: b + "/users/" + s.memberA, headers: s.tenantOverride()}},
+		"POST /auth/password":                                     {{method: "POST", path: "/auth/password", body: map[string]any{"current_password": "not-bs-password", "new_password": "Pwn3d-by-b-now"}, headers: s.tenantOverride()}},
+		"DELETE /tenants/{tenant_id}/api-keys/{key_id}":           {{method: "DELETE", path: b + "/api-keys/" + s.keyA.KeyID, headers: s.tenantOverride()}}, // 404: A's key is not B's
+		"GET /tenants/{tenant_id}/events":                         {{method: "GET", path: b + "/events?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/events"}},
+		"GET /tenants/{tenant_id}/audit-log":                      {{method: "GET", path: b + "/audit-log?after=" + s.cursorA, headers: s.tenantOverride()}, {method: "GET", path: b + "/audit-log?limit=1000"}},
+		"GET /tenants/{tenant_id}/data":                           {{method: "GET", path: b + "/data?cursor=doc-0", headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/data/{item_id}":                 {{method: "PUT", path: b + "/data/smuggled", body: bodyNamingA, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/data/{item_id}":                 {{method: "GET", path: b + "/data/" + s.itemA, headers: s.tenantOverride()}},
 		"DELETE /tenants/{tenant_id}/data/{item_id}": {
 			{method: "DELETE", path: b + "/data/" + s.itemA, headers: s.tenantOverride()},
 			{method: "DELETE", path: b + "/data/doc-3", headers: append(s.tenantOverride(), "If-Match", `"1"`)},
@@ -498,6 +513,9 @@ func TestTenantIsolation(t *testing.T) {
 	// looked at before this test passes again.
 	public := []string{
 		"POST /onboarding", "POST /auth/login", "POST /auth/refresh", "POST /auth/logout",
+		// These take a one-time token the server derived for one invitation or
+		// reset and serve nothing without it; a reset request answers alike for all.
+		"POST /invitations/accept", "POST /auth/password-reset", "POST /auth/password-reset/confirm",
 		"GET /.well-known/jwks.json", "GET /.well-known/openid-configuration",
 		"POST /test-clock", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /metrics",
 	}
