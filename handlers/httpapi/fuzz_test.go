@@ -298,3 +298,50 @@ func FuzzAuditLogQuery(f *testing.F) {
 		}
 	})
 }
+
+func FuzzInvitation(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"email":"carol@acme.test"}`, `{"email":"dan@acme.test","roles":["tenant_admin"]}`,
+		`{"email":"`+acme.Email+`"}`, `{"email":"x@acme.test","roles":[]}`, `{"email":"x@acme.test","roles":["root"]}`,
+		`{"email":"bad"}`, `{"email":1}`, `{"email":"y@acme.test","tenant_id":"other"}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/tenants/"+acme.ID+"/invitations", acme.Token)
+}
+
+func FuzzAcceptInvitation(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"token":"tsi_`+acme.ID+`.nope.abcdefghijklmnopqrstuvwxyz234567","password":"Val1d-password-here"}`,
+		`{"token":"tsi_x.y.z","password":"weak"}`, `{"token":"","password":""}`,
+		`{"token":"tsr_`+acme.ID+`.a.abcdefghijklmnopqrstuvwxyz234567","password":"Val1d-password-here"}`,
+		`{"token":"`+strings.Repeat("t", 9000)+`","password":"Val1d-password-here"}`,
+		`{"token":1,"password":true}`, `{"token":"t","password":"p","email":"x"}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/invitations/accept", "")
+}
+
+func FuzzPasswordReset(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"tenant_name":"acme","email":"`+acme.Email+`"}`, `{"tenant_name":"nobody","email":"a@b.test"}`,
+		`{"tenant_name":"acme","email":"not an email"}`, `{"tenant_name":"","email":""}`,
+		`{"tenant_name":1,"email":2}`, `{"tenant_name":"acme","email":"a@b.test","x":1}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/auth/password-reset", "")
+}
+
+func FuzzConfirmPasswordReset(f *testing.F) {
+	h := newInputAPI(f)
+	acme := h.onboard("acme")
+	addSeeds(f,
+		`{"token":"tsp_`+acme.ID+`.nope.abcdefghijklmnopqrstuvwxyz234567","new_password":"Val1d-password-here"}`,
+		`{"token":"tsp_a.b.c","new_password":"weak"}`, `{"token":"","new_password":""}`,
+		`{"token":"`+strings.Repeat("t", 9000)+`","new_password":"Val1d-password-here"}`,
+		`{"token":1,"new_password":true}`, `{"token":"t","new_password":"p","user_id":"x"}`,
+	)
+	fuzzBody(f, h, http.MethodPost, "/auth/password-reset/confirm", "")
+}
