@@ -94,7 +94,7 @@ func (b *builder) api(routes []httpapi.Route) error {
 			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
 			Integration: integration,
 		})
-		reason := "A public route by design (onboarding, login, token refresh, discovery documents, health, the API description): the handler authenticates nothing here."
+		reason := "A public route by design (onboarding, login, token refresh and logout, invitation accept and password reset with their one-time tokens, discovery documents, health, the API description): the handler authenticates nothing here."
 		if r.Authenticated {
 			reason = "Authenticated by the api function, not the gateway: it verifies Cognito JWTs (the pool's JWKS) and API keys (against the tables, so a revocation holds at once); a JWT authorizer would refuse every API key (docs/aws.md, API keys on AWS)."
 		}

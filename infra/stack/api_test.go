@@ -15,7 +15,7 @@ import (
 // public reports whether a path is served without authentication by the handler.
 func public(path string) bool {
 	// Not all of /auth/: a password change needs the caller's token.
-	for _, p := range []string{"/onboarding", "/auth/login", "/auth/refresh", "/auth/logout", "/.well-known/", "/healthz", "/readyz", "/openapi.json"} {
+	for _, p := range []string{"/onboarding", "/auth/login", "/auth/refresh", "/auth/logout", "/auth/password-reset", "/auth/password-reset/confirm", "/invitations/accept", "/.well-known/", "/healthz", "/readyz", "/openapi.json"} {
 		if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
 			return true
 		}
