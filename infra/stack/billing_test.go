@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,7 +54,7 @@ func TestBillingClose(t *testing.T) {
 
 func TestTopics(t *testing.T) {
 	topics := shared.ofType("AWS::SNS::Topic")
-	require.Len(t, topics, 3, "invoices, onboarding, ops")
+	require.Len(t, topics, 4, "invoices, onboarding, members, ops")
 	for id, tp := range topics {
 		assert.NotNil(t, tp.Properties["KmsMasterKeyId"], "%s is encrypted", id)
 	}
@@ -67,4 +68,16 @@ func TestTopics(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{v.logicalID(t, "AWS::SNS::Topic", "InvoicesTopic"), v.logicalID(t, "AWS::SNS::Topic", "OnboardingTopic")}, endpoints["billing@example.com"])
 	assert.Equal(t, []string{v.logicalID(t, "AWS::SNS::Topic", "OpsTopic")}, endpoints["ops@example.com"])
+	members := v.logicalID(t, "AWS::SNS::Topic", "MembersTopic")
+	for endpoint, topics := range endpoints {
+		assert.NotContains(t, topics, members, "%s would get every invitation's and reset's token", endpoint)
+	}
+
+	// The outbox projector publishes invitations and resets to the members topic.
+	for id, fn := range shared.ofType("AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "Projectoroutbox") {
+			env := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+			assert.Equal(t, map[string]any{"Ref": shared.logicalID(t, "AWS::SNS::Topic", "MembersTopic")}, env["TENANTSTREAM_MEMBERS_TOPIC_ARN"])
+		}
+	}
 }

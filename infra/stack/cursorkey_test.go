@@ -11,7 +11,9 @@ import (
 
 // The api function seals event-log cursors with one key across all
 // its instances: a generated secret, retained like the data, whose ARN is in
-// the api's environment and which only the api's role may read.
+// the environment of the api and of the outbox projector (which derives the
+// invitation and reset tokens it publishes from it), and which only their
+// roles may read.
 func TestCursorKeySecret(t *testing.T) {
 	secret := shared.logicalID(t, "AWS::SecretsManager::Secret", "CursorKey")
 	r := shared.resources[secret]
@@ -23,7 +25,7 @@ func TestCursorKeySecret(t *testing.T) {
 
 	for id, fn := range shared.ofType("AWS::Lambda::Function") {
 		env := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
-		if strings.HasPrefix(id, "Api") {
+		if strings.HasPrefix(id, "Api") || strings.HasPrefix(id, "Projectoroutbox") {
 			assert.Equal(t, map[string]any{"Ref": secret}, env["TENANTSTREAM_CURSOR_KEY_SECRET_ARN"])
 		} else {
 			assert.NotContains(t, env, "TENANTSTREAM_CURSOR_KEY_SECRET_ARN", id)
@@ -42,5 +44,9 @@ func TestCursorKeySecret(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, map[string]bool{shared.logicalID(t, "AWS::IAM::Role", "ApiRole"): true}, readers, "only the api reads the key")
+	require.Len(t, readers, 2, "only the api and the outbox projector read the key: %v", readers)
+	assert.True(t, readers[shared.logicalID(t, "AWS::IAM::Role", "ApiRole")], "the api reads the key")
+	for role := range readers {
+		assert.True(t, role == shared.logicalID(t, "AWS::IAM::Role", "ApiRole") || strings.HasPrefix(role, "Projectoroutbox"), "%s reads the key", role)
+	}
 }

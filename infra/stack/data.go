@@ -35,9 +35,12 @@ type resources struct {
 	readModels        awsdynamodb.Table
 	key               awskms.Key
 	invoices, onboard awssns.Topic
-	ops               awssns.Topic
-	bus               awsevents.EventBus
-	pipe              awspipes.CfnPipe
+	// members carries invitations and password resets with their one-time
+	// tokens: subscribe the mailer that sends them, never a person's inbox.
+	members awssns.Topic
+	ops     awssns.Topic
+	bus     awsevents.EventBus
+	pipe    awspipes.CfnPipe
 
 	fns map[string]awslambda.Function // api, billing-close, billing-close-worker
 	// asyncFns are the functions invoked asynchronously (each with an
@@ -155,6 +158,7 @@ func (b *builder) notifications() {
 	}
 	b.res.invoices = topic("InvoicesTopic", "invoices")
 	b.res.onboard = topic("OnboardingTopic", "onboarding")
+	b.res.members = topic("MembersTopic", "members")
 	b.res.ops = topic("OpsTopic", "operations")
 	if b.cfg.NotificationEmail != "" {
 		for _, t := range []awssns.Topic{b.res.invoices, b.res.onboard} {
@@ -170,6 +174,7 @@ func (b *builder) notifications() {
 	}
 	out(b.stack, "InvoicesTopicArn", b.res.invoices.TopicArn())
 	out(b.stack, "OnboardingTopicArn", b.res.onboard.TopicArn())
+	out(b.stack, "MembersTopicArn", b.res.members.TopicArn())
 	out(b.stack, "OpsTopicArn", b.res.ops.TopicArn())
 }
 

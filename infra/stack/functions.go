@@ -20,12 +20,15 @@ import (
 
 // Environment variables the functions read (docs/deploy.md lists them for cmd/lambda).
 const (
-	EnvStore            = "TENANTSTREAM_STORE"
-	EnvEventsTable      = "TENANTSTREAM_EVENTS_TABLE"
-	EnvReadModelsTable  = "TENANTSTREAM_READMODELS_TABLE"
-	EnvTenantRoleARN    = "TENANTSTREAM_TENANT_ROLE_ARN"
-	EnvInvoicesTopic    = "TENANTSTREAM_INVOICES_TOPIC_ARN"
-	EnvOnboardingTopic  = "TENANTSTREAM_ONBOARDING_TOPIC_ARN"
+	EnvStore           = "TENANTSTREAM_STORE"
+	EnvEventsTable     = "TENANTSTREAM_EVENTS_TABLE"
+	EnvReadModelsTable = "TENANTSTREAM_READMODELS_TABLE"
+	EnvTenantRoleARN   = "TENANTSTREAM_TENANT_ROLE_ARN"
+	EnvInvoicesTopic   = "TENANTSTREAM_INVOICES_TOPIC_ARN"
+	EnvOnboardingTopic = "TENANTSTREAM_ONBOARDING_TOPIC_ARN"
+	// EnvMembersTopic names the topic of invitations and password resets
+	// (the outbox projector publishes them with their derived tokens).
+	EnvMembersTopic     = "TENANTSTREAM_MEMBERS_TOPIC_ARN"
 	EnvProjection       = "TENANTSTREAM_PROJECTION"
 	EnvMetricsNamespace = "TENANTSTREAM_METRICS_NAMESPACE"
 	EnvUserPoolID       = "COGNITO_USER_POOL_ID"
@@ -161,6 +164,7 @@ func (b *builder) functions(registered []projections.Projection) error {
 				EnvProjection:      jsii.String(p.Name()),
 				EnvInvoicesTopic:   b.res.invoices.TopicArn(),
 				EnvOnboardingTopic: b.res.onboard.TopicArn(),
+				EnvMembersTopic:    b.res.members.TopicArn(),
 			},
 		})
 	}
@@ -178,7 +182,7 @@ func (b *builder) functions(registered []projections.Projection) error {
 		// Projectors read the store to fill version gaps and write their read models.
 		b.grantData(fn, b.res.events, false, false)
 		b.grantData(fn, b.res.readModels, true, false)
-		b.grantPublish(fn, b.res.invoices, b.res.onboard)
+		b.grantPublish(fn, b.res.invoices, b.res.onboard, b.res.members)
 	}
 	return nil
 }
