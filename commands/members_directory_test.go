@@ -244,3 +244,44 @@ func TestDirectoryTokensAreCheckedAgainstTheRoster(t *testing.T) {
 	_, err = a.Login(f.ctx, commands.Login{TenantName: "acme", Email: "bob@acme.test", Password: "B0b-secret-pass"})
 	assert.Equal(t, domain.CodeUnauthenticated, code(err), "the roster decides who may log in")
 }
+
+// TestDirectoryPasswordResetSetsThePasswordInTheDirectory: on a Cognito
+// deployment a reset confirmed with its token sets the password in the
+// directory, once, and the roster records it (without a hash).
+func TestDirectoryPasswordResetSetsThePasswordInTheDirectory(t *testing.T) {
+	f, dir, _, tid, _ := directoryFixture(t)
+	f.svc.ResetAnswerTime = time.Millisecond
+	for range 2 {
+		require.NoError(t, f.svc.RequestPasswordReset(f.ctx, commands.Meta{}, commands.RequestPasswordReset{TenantName: "acme", Email: "admin@acme.test"}))
+	}
+	ids := f.resetIDs(t, tid)
+	require.Len(t, ids, 2)
+	confirm := func(id, password string) error {
+		return f.svc.ConfirmPasswordReset(f.ctx, commands.Meta{}, commands.ConfirmPasswordReset{Token: f.svc.ResetToken(tid, id), NewPassword: password}, identity.ValidatePassword)
+	}
+	require.NoError(t, confirm(ids[0], "Res3t-secret-pass"))
+	assert.Equal(t, []string{"SetPassword admin@acme.test"}, dir.Calls())
+	_, err := dir.SignIn(f.ctx, events.TenantID(tid), "admin@acme.test", "Res3t-secret-pass")
+	require.NoError(t, err)
+	require.NoError(t, confirm(ids[0], "Res3t-secret-pass"), "a retry")
+	assert.Len(t, dir.Calls(), 1, "a retry of a done reset sets nothing again")
+	assert.Equal(t, domain.CodeInvalid, code(confirm(ids[1], "Oth3r-secret-pass")), "a reset from before the change is void")
+	assert.Len(t, dir.Calls(), 1)
+	evs, err := f.store.Load(f.ctx, events.TenantID(tid), member.RosterStreamID, 1)
+	require.NoError(t, err)
+	pc, err := events.DecodeAs[member.PasswordChanged](schema.Registry, evs[len(evs)-1])
+	require.NoError(t, err)
+	assert.Empty(t, pc.PasswordHash, "the directory keeps the password")
+	assert.Equal(t, ids[0], pc.ResetID)
+
+	// A directory failure records nothing; the same confirm retried completes it.
+	require.NoError(t, f.clk.Set(f.clk.Now().Add(2*time.Hour)))
+	require.NoError(t, f.svc.RequestPasswordReset(f.ctx, commands.Meta{}, commands.RequestPasswordReset{TenantName: "acme", Email: "admin@acme.test"}))
+	ids = f.resetIDs(t, tid)
+	last := ids[len(ids)-1]
+	dir.fail = &domain.Error{Code: domain.CodeUnavailable, Message: "the identity provider is unavailable"}
+	assert.Equal(t, domain.CodeUnavailable, code(confirm(last, "Thr33-secret-pass")))
+	require.NoError(t, confirm(last, "Thr33-secret-pass"))
+	_, err = dir.SignIn(f.ctx, events.TenantID(tid), "admin@acme.test", "Thr33-secret-pass")
+	require.NoError(t, err)
+}

@@ -71,7 +71,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, m Meta, c RequestPas
 		return err
 	}
 	if s.Users != nil {
-		return errResetUnavailable
+		if _, ok := s.Users.(DirectoryPasswords); !ok {
+			return errResetUnavailable
+		}
 	}
 	start := time.Now()
 	if err := s.requestReset(ctx, m, c.TenantName, email); err != nil {
@@ -153,7 +155,8 @@ type ConfirmPasswordReset struct {
 // session of the member. It is single use: another password with the same
 // token is refused, the same one again finishes or repeats the change.
 func (s *Service) ConfirmPasswordReset(ctx context.Context, m Meta, c ConfirmPasswordReset, policy PasswordPolicy) error {
-	if s.Users != nil {
+	dp, directory := s.Users.(DirectoryPasswords)
+	if s.Users != nil && !directory {
 		return errResetUnavailable
 	}
 	if c.NewPassword == "" || len(c.NewPassword) > maxPasswordBytes {
@@ -175,17 +178,43 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, m Meta, c ConfirmPas
 		return err
 	}
 	req := rs.Requested
-	_, err = s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+	// judge is the roster's say: done (this reset made the newest change),
+	// void (another change came after the request, or the member is gone),
+	// or to do.
+	judge := func(r *member.Roster) (done bool, err error) {
 		mem, ok := r.Get(req.UserID)
 		switch {
 		case !ok || !mem.Active || mem.Email != req.Email:
-			return nil, ErrBadResetToken
-		case mem.PasswordHash == hash:
-			return nil, nil // changed by an earlier or a concurrent attempt
+			return false, ErrBadResetToken
+		case mem.PasswordResetID == req.ResetID || hash != "" && mem.PasswordHash == hash:
+			return true, nil // changed by an earlier or a concurrent attempt
 		case mem.PasswordVersion > req.RosterVersion:
-			return nil, ErrBadResetToken // another change came after the request
+			return false, ErrBadResetToken // another change came after the request
 		}
-		return &member.PasswordChanged{UserID: req.UserID, PasswordHash: hash, Reason: member.PasswordReset, At: s.Clock.Now()}, nil
+		return false, nil
+	}
+	rosterHash := hash
+	if directory {
+		// The directory keeps the password; it is set before the roster
+		// records it, and setting it again is harmless, so a retry after a
+		// failure between the two completes the change.
+		r, err := s.roster(ctx, tid)
+		if err != nil {
+			return err
+		}
+		if done, err := judge(r); err != nil || done {
+			return err
+		}
+		if err := dp.SetPassword(ctx, DirectoryUser{TenantID: string(tid), UserID: req.UserID, Email: req.Email}, c.NewPassword); err != nil {
+			return err
+		}
+		rosterHash = ""
+	}
+	_, err = s.appendRoster(ctx, m, tid, func(r *member.Roster) (any, error) {
+		if done, err := judge(r); err != nil || done {
+			return nil, err
+		}
+		return &member.PasswordChanged{UserID: req.UserID, PasswordHash: rosterHash, Reason: member.PasswordReset, ResetID: req.ResetID, At: s.Clock.Now()}, nil
 	})
 	return err
 }

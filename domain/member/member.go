@@ -67,7 +67,9 @@ type PasswordChanged struct {
 	UserID       string    `json:"user_id"`
 	PasswordHash string    `json:"password_hash"`
 	Reason       string    `json:"reason"`
-	At           time.Time `json:"at"`
+	// ResetID names the password reset that made the change, if one did.
+	ResetID string    `json:"reset_id,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // Imported starts the roster of a tenant whose users were added before rosters
@@ -95,6 +97,8 @@ type Member struct {
 	// PasswordVersion is the roster version of the newest member.password_changed
 	// (0: none): a password reset requested before it is void.
 	PasswordVersion int64
+	// PasswordResetID is the reset of the newest password change, if a reset made it.
+	PasswordResetID string
 }
 
 // Has reports whether the member holds role.
@@ -180,6 +184,7 @@ func (r *Roster) Apply(version int64, ev any) {
 	case *PasswordChanged:
 		if m, ok := r.byID[e.UserID]; ok {
 			m.PasswordHash, m.UpdatedAt, m.SessionsFrom, m.PasswordVersion = e.PasswordHash, e.At, version, version
+			m.PasswordResetID = e.ResetID
 			if e.Reason == PasswordReset {
 				// A reset proves the member reads mail at the address.
 				m.EmailVerified = true

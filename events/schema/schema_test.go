@@ -71,7 +71,7 @@ func samples() map[string]any {
 		member.TypeAdded:              &member.Added{UserID: "01a2-user", Email: "dev@acme.test", Roles: []string{"tenant_member"}, Source: member.SourceInvitation, EmailVerified: true, At: at},
 		member.TypeRolesChanged:       &member.RolesChanged{UserID: "01a2-user", Roles: []string{"tenant_admin"}, From: []string{"tenant_member"}, At: at},
 		member.TypeRemoved:            &member.Removed{UserID: "01a2-user", At: at},
-		member.TypePasswordChanged:    &member.PasswordChanged{UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Reason: member.PasswordReset, At: at},
+		member.TypePasswordChanged:    &member.PasswordChanged{UserID: "01a2-user", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Reason: member.PasswordReset, ResetID: "01a2-reset", At: at},
 		member.TypeImported:           &member.Imported{Members: []member.Added{{UserID: "01a2-user", Email: "admin@acme.test", Roles: []string{"tenant_admin"}, Source: member.SourceImport, At: at}}, At: at},
 		member.TypeSessionStarted:     &member.SessionStarted{SessionID: "01a2-session", UserID: "01a2-user", RefreshHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", RosterVersion: 3, ClientIP: "192.0.2.1", ExpiresAt: expires, At: at},
 		member.TypeSessionRefreshed:   &member.SessionRefreshed{SessionID: "01a2-session", RefreshHash: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", At: at},
