@@ -64,9 +64,9 @@ type Removed struct {
 // PasswordChanged replaces a member's password hash and revokes their sessions.
 // The events log and the audit log never show the hash.
 type PasswordChanged struct {
-	UserID       string    `json:"user_id"`
-	PasswordHash string    `json:"password_hash"`
-	Reason       string    `json:"reason"`
+	UserID       string `json:"user_id"`
+	PasswordHash string `json:"password_hash"`
+	Reason       string `json:"reason"`
 	// ResetID names the password reset that made the change, if one did.
 	ResetID string    `json:"reset_id,omitempty"`
 	At      time.Time `json:"at"`
