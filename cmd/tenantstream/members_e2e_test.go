@@ -106,7 +106,7 @@ func TestInviteAcceptPromoteRemoveOverHTTP(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, app.do(t, "POST", "/auth/refresh", "", map[string]string{"refresh_token": promoted.RefreshToken}).status)
 	assert.Equal(t, http.StatusForbidden, app.do(t, "GET", pa+"/users", promoted.AccessToken, nil).status, "a removed admin's token manages nothing")
 	app.must(t, http.StatusOK, nil, "GET", pa+"/data", promoted.AccessToken, nil) // still within its 5 minutes
-	app.must(t, http.StatusOK, nil, "POST", "/test-clock", "", map[string]any{"now": start.Add(6*time.Minute)})
+	app.must(t, http.StatusOK, nil, "POST", "/test-clock", "", map[string]any{"now": start.Add(6 * time.Minute)})
 	assert.Equal(t, http.StatusUnauthorized, app.do(t, "GET", pa+"/data", promoted.AccessToken, nil).status, "the access token fails once it expires")
 	assert.Equal(t, http.StatusUnauthorized, app.do(t, "POST", "/auth/login", "", map[string]string{"tenant_name": a.Name, "email": "carol@invites.example", "password": password}).status)
 
