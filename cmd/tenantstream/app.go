@@ -314,11 +314,7 @@ func (i issuerAdapter) Issue(p ident.Principal) (commands.Tokens, error) {
 	if err != nil {
 		return commands.Tokens{}, err
 	}
-	return commands.Tokens{AccessToken: t.AccessToken, IDToken: t.IDToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn}, nil
-}
-
-func (i issuerAdapter) VerifyRefresh(token string) (ident.Principal, error) {
-	return i.is.VerifyRefresh(token)
+	return commands.Tokens{AccessToken: t.AccessToken, IDToken: t.IDToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn}, nil
 }
 
 // ready answers /readyz: the store reads, and takes writes unless its last write

@@ -270,49 +270,6 @@ func TestIssueCognitoShapedTokens(t *testing.T) {
 	assert.Equal(t, identity.DefaultScope, acc["scope"])
 	assert.NotEmpty(t, acc["jti"])
 	assert.EqualValues(t, t0.Add(identity.DefaultTokenTTL).Unix(), acc["exp"])
-
-	ref := claims(toks.RefreshToken)
-	assert.Equal(t, "refresh", ref["token_use"])
-	assert.NotEmpty(t, ref["jti"])
-	assert.EqualValues(t, t0.Add(30*24*time.Hour).Unix(), ref["exp"])
-	assert.NotEqual(t, acc["jti"], ref["jti"])
-}
-
-func TestVerifyRefresh(t *testing.T) {
-	t.Parallel()
-	clk := clock.NewTest(t0)
-	is := newIssuer(t, clk)
-	p := ident.Principal{TenantID: "t-1", UserID: "u-1", Email: "a@example.com", Roles: []string{ident.RoleTenantAdmin}}
-	toks, err := is.Issue(p)
-	require.NoError(t, err)
-
-	got, err := is.VerifyRefresh(toks.RefreshToken)
-	require.NoError(t, err)
-	assert.Equal(t, ident.Principal{TenantID: "t-1", UserID: "u-1", Email: "a@example.com"}, got)
-
-	other, err := identity.NewIssuer(identity.IssuerConfig{URL: "http://other:1", ClientID: "local-client", Key: sharedKey(t), Clock: clk})
-	require.NoError(t, err)
-	otherClient, err := identity.NewIssuer(identity.IssuerConfig{URL: "http://localhost:8080", ClientID: "other", Key: sharedKey(t), Clock: clk})
-	require.NoError(t, err)
-	for name, check := range map[string]func() error{
-		"access token as refresh": func() error { _, err := is.VerifyRefresh(toks.AccessToken); return err },
-		"id token as refresh":     func() error { _, err := is.VerifyRefresh(toks.IDToken); return err },
-		"garbage":                 func() error { _, err := is.VerifyRefresh("a.b.c"); return err },
-		"tampered": func() error {
-			_, err := is.VerifyRefresh(toks.RefreshToken[:len(toks.RefreshToken)-3] + "AAA")
-			return err
-		},
-		"other issuer": func() error { _, err := other.VerifyRefresh(toks.RefreshToken); return err },
-		"other client": func() error { _, err := otherClient.VerifyRefresh(toks.RefreshToken); return err },
-	} {
-		err := check()
-		assert.ErrorIs(t, err, identity.ErrInvalidRefreshToken, name)
-		assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err), name)
-	}
-
-	require.NoError(t, clk.Set(t0.Add(31*24*time.Hour)))
-	_, err = is.VerifyRefresh(toks.RefreshToken)
-	assert.ErrorIs(t, err, identity.ErrInvalidRefreshToken, "expired")
 }
 
 func TestNewIssuerRejectsBadConfig(t *testing.T) {

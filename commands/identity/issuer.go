@@ -12,16 +12,15 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 )
 
-// Token lifetimes. Access and ID tokens last 5 minutes (Cognito's shortest):
-// a revoked session's access token is refused within that bound.
+// DefaultTokenTTL is how long access and ID tokens last: 5 minutes (Cognito's
+// shortest), the bound within which a revoked session's access token is
+// refused. Refresh tokens are the sessions' (commands, decision 15), not JWTs.
 const (
-	DefaultTokenTTL   = 5 * time.Minute
-	DefaultRefreshTTL = 30 * 24 * time.Hour
+	DefaultTokenTTL = 5 * time.Minute
 	// DefaultScope is the scope Cognito puts in access tokens from a password login.
 	DefaultScope = "aws.cognito.signin.user.admin"
 )
@@ -38,16 +37,13 @@ const (
 	TokenUseRefresh = "refresh"
 )
 
-// ErrInvalidRefreshToken is the cause of every refresh-token rejection.
-var ErrInvalidRefreshToken = errors.New("identity: invalid refresh token")
-
-// Tokens is the answer to a login or a refresh (Cognito's AuthenticationResult shape).
+// Tokens is the answer to a login or a refresh (Cognito's AuthenticationResult
+// shape) without its refresh token, which the caller's session adds.
 type Tokens struct {
-	AccessToken  string `json:"access_token"`
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
+	AccessToken string `json:"access_token"`
+	IDToken     string `json:"id_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
 }
 
 // IDClaims are the claims of an ID token.
@@ -73,26 +69,14 @@ type AccessClaims struct {
 	Groups   []string `json:"cognito:groups,omitempty"`
 }
 
-// RefreshClaims are the claims of a refresh token. It carries the email so a refresh
-// can find the user again; groups are not carried, they are re-read at refresh.
-type RefreshClaims struct {
-	jwt.Claims
-	TokenUse string `json:"token_use"`
-	AuthTime int64  `json:"auth_time"`
-	ClientID string `json:"client_id"`
-	Email    string `json:"email,omitempty"`
-	TenantID string `json:"custom:tenant_id"`
-}
-
 // IssuerConfig configures an Issuer.
 type IssuerConfig struct {
-	URL        string // iss, e.g. http://localhost:8080; the JWKS is at URL/.well-known/jwks.json
-	ClientID   string // aud of ID tokens, client_id of access tokens
-	Key        *SigningKey
-	Clock      clock.Clock   // nil: clock.System
-	TokenTTL   time.Duration // 0: DefaultTokenTTL
-	RefreshTTL time.Duration // 0: DefaultRefreshTTL
-	Scope      string        // "": DefaultScope
+	URL      string // iss, e.g. http://localhost:8080; the JWKS is at URL/.well-known/jwks.json
+	ClientID string // aud of ID tokens, client_id of access tokens
+	Key      *SigningKey
+	Clock    clock.Clock   // nil: clock.System
+	TokenTTL time.Duration // 0: DefaultTokenTTL
+	Scope    string        // "": DefaultScope
 }
 
 // Issuer signs Cognito-shaped tokens with the local key.
@@ -120,9 +104,6 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
-	if cfg.RefreshTTL <= 0 {
-		cfg.RefreshTTL = DefaultRefreshTTL
-	}
 	if cfg.Scope == "" {
 		cfg.Scope = DefaultScope
 	}
@@ -140,7 +121,7 @@ func (is *Issuer) URL() string { return is.cfg.URL }
 // ClientID is the audience of ID tokens.
 func (is *Issuer) ClientID() string { return is.cfg.ClientID }
 
-// Issue signs ID, access and refresh tokens for p, authenticated now.
+// Issue signs ID and access tokens for p, authenticated now.
 func (is *Issuer) Issue(p ident.Principal) (Tokens, error) {
 	if p.UserID == "" || p.TenantID == "" {
 		return Tokens{}, errors.New("issue tokens: principal needs a user and a tenant id")
@@ -171,55 +152,10 @@ func (is *Issuer) Issue(p ident.Principal) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, fmt.Errorf("issue access token: %w", err)
 	}
-	refTok, err := jwt.Signed(is.signer).Claims(RefreshClaims{
-		Claims: base(is.cfg.RefreshTTL, nil), TokenUse: TokenUseRefresh, AuthTime: now.Unix(),
-		ClientID: is.cfg.ClientID, Email: p.Email, TenantID: p.TenantID,
-	}).Serialize()
-	if err != nil {
-		return Tokens{}, fmt.Errorf("issue refresh token: %w", err)
-	}
 	return Tokens{
-		AccessToken: accTok, IDToken: idTok, RefreshToken: refTok,
+		AccessToken: accTok, IDToken: idTok,
 		TokenType: "Bearer", ExpiresIn: int(exp.Sub(now) / time.Second),
 	}, nil
-}
-
-// VerifyRefresh checks a refresh token this issuer signed (RS256, our kid, iss,
-// client_id, token_use "refresh", not expired) and returns whom it was issued to,
-// without roles: the caller re-reads them so a removed role does not survive a refresh.
-// Every failure is an unauthenticated domain.Error wrapping ErrInvalidRefreshToken.
-func (is *Issuer) VerifyRefresh(token string) (ident.Principal, error) {
-	fail := func(why string, cause error) (ident.Principal, error) {
-		err := fmt.Errorf("verify refresh token: %w: %s", ErrInvalidRefreshToken, why)
-		if cause != nil {
-			err = fmt.Errorf("verify refresh token: %w: %s: %w", ErrInvalidRefreshToken, why, cause)
-		}
-		return ident.Principal{}, &domain.Error{Code: domain.CodeUnauthenticated, Message: "The refresh token is invalid or expired.", Err: err}
-	}
-	if len(token) > 8192 {
-		return fail("too long", nil)
-	}
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return fail("parse", err)
-	}
-	if len(tok.Headers) != 1 || tok.Headers[0].KeyID != is.cfg.Key.ID {
-		return fail("unknown key", nil)
-	}
-	var c RefreshClaims
-	if err := tok.Claims(&is.cfg.Key.Private.PublicKey, &c); err != nil {
-		return fail("signature", err)
-	}
-	if c.Expiry == nil || c.IssuedAt == nil {
-		return fail("exp and iat are required", nil)
-	}
-	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: is.cfg.URL, Time: is.cfg.Clock.Now()}, 30*time.Second); err != nil {
-		return fail("claims", err)
-	}
-	if c.TokenUse != TokenUseRefresh || c.ClientID != is.cfg.ClientID || c.Subject == "" || c.TenantID == "" {
-		return fail("not a refresh token of this client", nil)
-	}
-	return ident.Principal{TenantID: c.TenantID, UserID: c.Subject, Email: c.Email}, nil
 }
 
 // JWKS is the public key set to publish at /.well-known/jwks.json.

@@ -174,7 +174,7 @@ func TestVerifyAdversarialTokens(t *testing.T) {
 		{"wrong client id (access)", issue(t, issuerURL, "other-client", k, t0).AccessToken, now, auth.ErrWrongAudience},
 		{"wrong audience (id)", issue(t, issuerURL, "other-client", k, t0).IDToken, now, auth.ErrWrongAudience},
 		{"unknown kid", issue(t, issuerURL, clientID, other, t0).AccessToken, now, auth.ErrUnknownKey},
-		{"refresh token used as access token", good.RefreshToken, now, auth.ErrWrongTokenUse},
+		{"refresh token used as access token", signClaims(t, k, with(validClaims(t0), "token_use", "refresh")), now, auth.ErrWrongTokenUse},
 		{"no token_use", signClaims(t, k, with(validClaims(t0), "token_use", nil)), now, auth.ErrWrongTokenUse},
 		{"no exp", signClaims(t, k, with(validClaims(t0), "exp", nil)), now, auth.ErrMissingClaim},
 		{"no iat", signClaims(t, k, with(validClaims(t0), "iat", nil)), now, auth.ErrMissingClaim},
@@ -425,7 +425,7 @@ func TestRemoteJWKSRefreshIsRateLimited(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	k, _ := keys(f)
 	good := issue(f, issuerURL, clientID, k, t0)
-	for _, s := range []string{good.AccessToken, good.IDToken, good.RefreshToken, "", "a.b.c", "..", "e30.e30.", "eyJhbGciOiJub25lIn0.e30.",
+	for _, s := range []string{good.AccessToken, good.IDToken, signClaims(f, k, with(validClaims(t0), "token_use", "refresh")), "", "a.b.c", "..", "e30.e30.", "eyJhbGciOiJub25lIn0.e30.",
 		good.AccessToken[:len(good.AccessToken)/2], strings.Replace(good.AccessToken, ".", "..", 1)} {
 		f.Add(s)
 	}

@@ -114,11 +114,7 @@ func (i inputIssuerAdapter) Issue(p ident.Principal) (commands.Tokens, error) {
 	if err != nil {
 		return commands.Tokens{}, err
 	}
-	return commands.Tokens{AccessToken: t.AccessToken, IDToken: t.IDToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn}, nil
-}
-
-func (i inputIssuerAdapter) VerifyRefresh(token string) (ident.Principal, error) {
-	return i.is.VerifyRefresh(token)
+	return commands.Tokens{AccessToken: t.AccessToken, IDToken: t.IDToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn}, nil
 }
 
 // sync applies every event appended so far to the read models.
