@@ -257,19 +257,13 @@ func (a *API) eventLog(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) auditLog(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.meta(r)
-	if err != nil {
-		return err
-	}
-	limit, err := queryInt(r, "limit", 100, 1000)
-	if err != nil {
-		return err
-	}
-	page, err := a.Service.AuditLog(r.Context(), m, r.PathValue("tenant_id"), events.Cursor(r.URL.Query().Get("after")), limit)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, page)
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		limit, err := queryInt(r, "limit", 100, 1000)
+		if err != nil {
+			return nil, err
+		}
+		return a.Service.AuditLog(r.Context(), m, r.PathValue("tenant_id"), events.Cursor(r.URL.Query().Get("after")), limit)
+	})(w, r)
 }
 
 // itemView is how the API shows an item.
