@@ -64,7 +64,11 @@ func samples() map[string]any {
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
-		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
+		billing.TypeEntitlementOverridden: &billing.EntitlementOverridden{Feature: "seats", Action: billing.OverrideLimit,
+			Limit: decimalPtr("5"), Reason: "support ticket 42: five seats until the contract is signed", At: at},
+		billing.TypeLimitPassed: &billing.LimitPassed{Feature: "compute", Meter: "compute_seconds", Period: billing.Period{Year: 2026, Month: 11},
+			Limit: decimal.RequireFromString("3600"), Used: decimal.RequireFromString("3602.5"), Plan: billing.PlanRef{Plan: "free", Version: 2}, At: at},
+		apikey.TypeRegistered: &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
 			SecretHash: "5f0e3d3c2a1b00112233445566778899aabbccddeeff00112233445566778899", CreatedAt: at, ExpiresAt: &expires},
 		apikey.TypeRevoked:            &apikey.Revoked{KeyID: "abcdefghij234567", At: at},
@@ -184,4 +188,9 @@ func TestLegacyNameReservationDecodes(t *testing.T) {
 	ne, err := Registry.New(&tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"})
 	require.NoError(t, err)
 	assert.JSONEq(t, string(raw), string(ne.Data))
+}
+
+func decimalPtr(s string) *decimal.Decimal {
+	d := decimal.RequireFromString(s)
+	return &d
 }
