@@ -322,6 +322,33 @@ func (b *Billing) foldPeriod(ctx context.Context, book *billing.Book, tid events
 
 // current returns an up-to-date draft invoice of a period, folding incrementally.
 func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Period) (billing.Invoice, fold, error) {
+	var inv billing.Invoice
+	var out fold
+	err := b.currentFold(ctx, tid, p, func(f fold) error {
+		out = f
+		if f.ledger == nil {
+			inv = billing.Invoice{Period: p, Currency: f.book.CurrencyCode()}
+			return nil
+		}
+		var err error
+		if inv, err = billing.Rate(f.book, f.segs, f.ledger); err != nil {
+			return fmt.Errorf("rate %s: %w", p, err)
+		}
+		inv.TenantID = string(tid)
+		return nil
+	})
+	if err != nil {
+		return billing.Invoice{}, fold{}, err
+	}
+	return inv, out, nil
+}
+
+// currentFold brings the period's cached fold up to date with what was
+// appended since the last look and hands it to use, under the cache's lock
+// (the ledger is shared and later calls add to it). current rates it; the
+// entitlement check reads its usage, so the check and the invoice are one fold
+// (docs/billing.md, "Entitlements").
+func (b *Billing) currentFold(ctx context.Context, tid events.TenantID, p billing.Period, use func(fold) error) error {
 	b.mu.Lock()
 	if b.cache == nil {
 		b.cache = map[ledgerKey]*cachedLedger{}
@@ -337,43 +364,34 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 	defer c.mu.Unlock()
 	book, err := b.priceBook(ctx)
 	if err != nil {
-		return billing.Invoice{}, fold{}, err
+		return err
 	}
 	prof, _, err := b.profileHistory(ctx, tid)
 	if err != nil {
-		return billing.Invoice{}, fold{}, err
+		return err
 	}
 	// A new publication may add meters, so the ledger is refolded with its catalogue.
 	if c.ledger == nil || c.profileVersion != prof.Version || c.bookVersion != book.Version() {
 		f, err := b.foldPeriod(ctx, book, tid, p, allVersions, nil)
 		if err != nil {
-			return billing.Invoice{}, fold{}, err
+			return err
 		}
 		c.ledger, c.segs, c.usageVersion, c.profileVersion, c.opening = f.ledger, f.segs, f.usageVersion, f.profileVersion, f.opening
 		c.bookVersion = book.Version()
 	} else {
 		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(p.String())), c.usageVersion+1)
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
-			return billing.Invoice{}, fold{}, storeError("load usage", err)
+			return storeError("load usage", err)
 		}
 		if len(evs) > 0 {
 			last, err := b.addUsage(book.Latest(), c.ledger, evs, allVersions)
 			if err != nil {
-				return billing.Invoice{}, fold{}, err
+				return err
 			}
 			c.usageVersion = last
 		}
 	}
-	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof, book: book}
-	if c.ledger == nil {
-		return billing.Invoice{Period: p, Currency: book.CurrencyCode()}, f, nil
-	}
-	inv, err := billing.Rate(book, c.segs, c.ledger)
-	if err != nil {
-		return billing.Invoice{}, fold{}, fmt.Errorf("rate %s: %w", p, err)
-	}
-	inv.TenantID = string(tid)
-	return inv, f, nil
+	return use(fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof, book: book})
 }
 
 // priceBook is the price book the summary and the close rate with; an empty
