@@ -400,7 +400,12 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 		"DELETE /tenants/{tenant_id}/data/{item_id}": {{method: "DELETE", path: a + "/data/" + s.itemA}, {method: "DELETE", path: a + "/data/doc-2", headers: []string{"If-Match", `"1"`}}},
 		"POST /tenants/{tenant_id}/usage":            {{method: "POST", path: a + "/usage", body: usage}, {method: "POST", path: a + "/usage", body: usage, headers: s.tenantOverride()}},
 		"GET /billing/{tenant_id}":                   {{method: "GET", path: "/billing/" + s.a.ID}},
-		"GET /billing/{tenant_id}/invoices":          {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
+		"GET /tenants/{tenant_id}/entitlements":      {{method: "GET", path: a + "/entitlements"}, {method: "GET", path: a + "/entitlements", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements/{feature}": {
+			{method: "GET", path: a + "/entitlements/item_writes"},
+			{method: "GET", path: a + "/entitlements/seats", headers: s.tenantOverride()},
+		},
+		"GET /billing/{tenant_id}/invoices": {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
 		"GET /billing/{tenant_id}/invoices/{invoice_id}": {
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceA},
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceB},
@@ -443,9 +448,11 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 			{method: "POST", path: b + "/usage", body: usage, headers: s.tenantOverride()},
 			{method: "POST", path: b + "/usage", body: withClaim(usage, "tenant_id", s.a.ID)}, // refused or ignored, never A's
 		},
-		"GET /billing/{tenant_id}":                       {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices":              {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices/{invoice_id}": {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}":                        {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements":           {{method: "GET", path: b + "/entitlements", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements/{feature}": {{method: "GET", path: b + "/entitlements/item_writes", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices":               {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices/{invoice_id}":  {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
 	}
 }
 
