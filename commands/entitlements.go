@@ -136,7 +136,20 @@ type entGate struct {
 	ovVersion int64
 	// notified remembers the limit_passed events known to be written (feature/period).
 	notified map[string]bool
+	// st is the last entitlement state read for the tenant and when
+	// (cachedEntitlementState).
+	stMu sync.Mutex
+	st   *entState
+	stAt time.Time
 }
+
+// entStateFresh is how long a check that would admit trusts the plan and
+// overrides it last read (decision 17): a write then reads nothing more than it
+// did before limits existed. A check that would refuse reads them again first,
+// so an upgrade or a raised override lifts a limit at once; a downgrade takes
+// effect within this window in other processes, and at once in the one that
+// made it (dropEntitlementState).
+const entStateFresh = time.Second
 
 // entGateTenants bounds the per-tenant state; past it the map starts over
 // (only when no reservation is in flight there is nothing to lose but caches).
@@ -206,7 +219,34 @@ func (s *Service) overridesOf(ctx context.Context, tid events.TenantID) (billing
 	return g.overrides, nil // never changed in place: a fold makes a new map
 }
 
+// cachedEntitlementState is entitlementState, or its copy read less than
+// entStateFresh ago; cached says which.
+func (s *Service) cachedEntitlementState(ctx context.Context, tid events.TenantID) (st entState, cached bool, err error) {
+	g := s.gate(tid)
+	g.stMu.Lock()
+	if g.st != nil && time.Since(g.stAt) < entStateFresh {
+		st = *g.st
+		g.stMu.Unlock()
+		return st, true, nil
+	}
+	g.stMu.Unlock()
+	st, err = s.entitlementState(ctx, tid)
+	return st, false, err
+}
+
+// dropEntitlementState forgets the cached state of a tenant whose plan or
+// overrides this process just changed.
+func (s *Service) dropEntitlementState(tid events.TenantID) {
+	g := s.gate(tid)
+	g.stMu.Lock()
+	g.st = nil
+	g.stMu.Unlock()
+}
+
+// entitlementState reads the tenant's plan version and overrides (and
+// refreshes the cache).
 func (s *Service) entitlementState(ctx context.Context, tid events.TenantID) (entState, error) {
+	read := time.Now()
 	book, err := s.priceBook(ctx, nil)
 	if err != nil {
 		return entState{}, err
@@ -224,7 +264,14 @@ func (s *Service) entitlementState(ctx context.Context, tid events.TenantID) (en
 	if err != nil {
 		return entState{}, err
 	}
-	return entState{tenant: t, book: book, plan: plan, ref: ref, overrides: ov}, nil
+	st := entState{tenant: t, book: book, plan: plan, ref: ref, overrides: ov}
+	g := s.gate(tid)
+	g.stMu.Lock()
+	if g.st == nil || !g.stAt.After(read) {
+		g.st, g.stAt = &st, read
+	}
+	g.stMu.Unlock()
+	return st, nil
 }
 
 // usedOf reads a meter's usage in period p from the billing fold, plus, for
@@ -394,10 +441,23 @@ type itemWriteTicket struct {
 // admitItemWrite checks the tenant's item_writes limit before a put or delete
 // and reserves the write; nil (and no error) when no limit applies.
 func (s *Service) admitItemWrite(ctx context.Context, tid events.TenantID) (*itemWriteTicket, error) {
-	st, err := s.entitlementState(ctx, tid)
+	st, cached, err := s.cachedEntitlementState(ctx, tid)
 	if err != nil {
 		return nil, err
 	}
+	t, err := s.admitItemWriteUnder(ctx, tid, st)
+	var lim *LimitError
+	if cached && errors.As(err, &lim) {
+		// Refuse only on what the store says now: the plan may have changed.
+		if st, err = s.entitlementState(ctx, tid); err != nil {
+			return nil, err
+		}
+		return s.admitItemWriteUnder(ctx, tid, st)
+	}
+	return t, err
+}
+
+func (s *Service) admitItemWriteUnder(ctx context.Context, tid events.TenantID, st entState) (*itemWriteTicket, error) {
 	e, ok := billing.MeterFeature(st.plan, st.overrides, metering.MeterItemWrites)
 	if !ok || e.Allowed && (e.Unlimited || e.OnExceed == billing.ExceedOverage) {
 		return nil, nil // overage is billed by the plan's price: nothing to check
@@ -482,10 +542,22 @@ func (s *Service) notifyLimitPassed(ctx context.Context, tid events.TenantID, g 
 // the tenant's gate across the append when a blocking limit applies, so two
 // reports cannot both take the last units.
 func (s *Service) admitUsage(ctx context.Context, tid events.TenantID, recs []metering.Recorded) (func(), error) {
-	st, err := s.entitlementState(ctx, tid)
+	st, cached, err := s.cachedEntitlementState(ctx, tid)
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admitUsageUnder(ctx, tid, st, recs)
+	var lim *LimitError
+	if cached && errors.As(err, &lim) {
+		if st, err = s.entitlementState(ctx, tid); err != nil {
+			return nil, err
+		}
+		return s.admitUsageUnder(ctx, tid, st, recs)
+	}
+	return release, err
+}
+
+func (s *Service) admitUsageUnder(ctx context.Context, tid events.TenantID, st entState, recs []metering.Recorded) (func(), error) {
 	type key struct {
 		meter  string
 		period billing.Period
@@ -735,5 +807,6 @@ func (s *Service) Entitle(ctx context.Context, m Meta, tenantID, feature string,
 	}); err != nil {
 		return EntitlementList{}, storeError("record entitlement override", err)
 	}
+	s.dropEntitlementState(tid)
 	return s.Entitlements(ctx, m, tenantID)
 }
