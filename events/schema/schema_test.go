@@ -62,6 +62,25 @@ func samples() map[string]any {
 			UsageVersion: 42, Opening: map[string]string{"storage_bytes": "1024"}, ProfileVersion: 2,
 		},
 
+		billing.TypeCreditGranted: &billing.CreditGranted{GrantID: "cr_1", Amount: "10.00", Currency: "USD", Priority: 1, EffectiveAt: at,
+			ExpiresAt: &expires, Kind: billing.CreditPromotional, Reason: "outage compensation", Actor: "operator", At: at},
+		billing.TypeCreditVoided: &billing.CreditVoided{GrantID: "cr_1", Amount: "4.50", Reason: "granted in error", Actor: "operator", At: at},
+		billing.TypeCreditApplied: &billing.CreditApplied{InvoiceID: "inv_1", Period: p, TotalBeforeCredits: "29.00",
+			Allocations: []billing.CreditAllocation{{GrantID: "cr_1", Amount: "5.50"}},
+			Issued: billing.Issued{
+				Invoice: billing.Invoice{
+					InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
+					Segments: []billing.PlanSegment{{Plan: "starter", Version: 2, From: p.Start(), To: p.End()}},
+					Lines: []billing.Line{
+						{Kind: billing.LineBaseFee, Plan: "starter", Description: "starter base fee", Quantity: decimal.NewFromInt(31), Billable: decimal.NewFromInt(31), Amount: decimal.RequireFromString("29.00")},
+						{Kind: billing.LineCredit, Grant: "cr_1", Description: "promotional credit cr_1", Quantity: decimal.Zero, Billable: decimal.Zero, Amount: decimal.RequireFromString("-5.50")},
+					},
+					Subtotal: decimal.RequireFromString("23.50"), IssuedAt: at, Proration: billing.CurrentProration,
+				},
+				UsageVersion: 42, ProfileVersion: 2, CreditsVersion: 4,
+			},
+			At: at},
+
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
 		billing.TypeEntitlementOverridden: &billing.EntitlementOverridden{Feature: "seats", Action: billing.OverrideLimit,
