@@ -251,7 +251,7 @@ func (b *Billing) Credits(ctx context.Context, m Meta, tenantID string) (Credits
 	if err != nil {
 		return CreditsView{}, err
 	}
-	book, err := b.priceBook(ctx)
+	book, err := b.auditBook(ctx) // reads only: the CLI's show runs next to a live server
 	if err != nil {
 		return CreditsView{}, err
 	}

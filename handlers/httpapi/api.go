@@ -51,6 +51,7 @@ type Billing interface {
 	Summary(ctx context.Context, m commands.Meta, tenant string) (commands.Summary, error)
 	Invoices(ctx context.Context, m commands.Meta, tenant string) (commands.InvoiceList, error)
 	Invoice(ctx context.Context, m commands.Meta, tenant, invoiceID string) (json.RawMessage, error)
+	Credits(ctx context.Context, m commands.Meta, tenant string) (commands.CreditsView, error)
 }
 
 // UsageCounter counts a tenant's API requests (the api_requests meter).
@@ -160,6 +161,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET /billing/{tenant_id}", true, a.billingSummary)
 	handle("GET /billing/{tenant_id}/invoices", true, a.invoices)
 	handle("GET /billing/{tenant_id}/invoices/{invoice_id}", true, a.invoice)
+	handle("GET /billing/{tenant_id}/credits", true, a.credits)
 	handle("POST /test-clock", false, a.advanceClock)
 	handle("GET /healthz", false, func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -386,6 +388,7 @@ var routeScopes = map[string]string{
 	"GET /billing/{tenant_id}":                        apikey.ScopeBillingRead,
 	"GET /billing/{tenant_id}/invoices":               apikey.ScopeBillingRead,
 	"GET /billing/{tenant_id}/invoices/{invoice_id}":  apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/credits":                apikey.ScopeBillingRead,
 }
 
 // requireScope refuses an API key a route outside its scopes: a 403 naming the
