@@ -3,6 +3,7 @@ package billing
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,8 @@ var ErrInvalidCredit = errors.New("billing: invalid credit")
 
 // MaxCreditReason is the longest reason a grant or void may carry (it is printed on invoices).
 const MaxCreditReason = 200
+
+var creditAmountRE = regexp.MustCompile(`^[0-9]{1,16}(\.[0-9]{1,16})?$`)
 
 // maxCreditAmount bounds one grant, far above any real one, so sums stay readable.
 var maxCreditAmount = decimal.New(1, 12)
@@ -124,7 +127,13 @@ func ParseCreditAmount(s, currency string) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("%w: %w", ErrInvalidCredit, err)
 	}
-	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	// Plain digits only: an exponent ("1e-99999999") would make decimal
+	// compare and round through a 10^99999999 big integer.
+	if !creditAmountRE.MatchString(s) {
+		return decimal.Zero, fmt.Errorf("%w: amount %q is not a decimal such as 10.00", ErrInvalidCredit, s)
+	}
+	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("%w: amount %q is not a decimal", ErrInvalidCredit, s)
 	}

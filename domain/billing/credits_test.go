@@ -273,3 +273,28 @@ func TestInvoiceWithCreditLinesGolden(t *testing.T) {
 	assert.Equal(t, "25.50", inv.TotalBeforeCredits().StringFixed(2))
 	checkGolden(t, "invoice_credits.json", inv)
 }
+
+// FuzzParseCreditAmount: an amount an operator types is either refused with
+// ErrInvalidCredit or is positive, bounded, exact in the currency's minor unit,
+// and a grant written with it validates.
+func FuzzParseCreditAmount(f *testing.F) {
+	for _, s := range []string{"10.00", "10", "0.001", "1e3", "-1", "0", "NaN", "1000000000000", "1000000000000.01", " 5.5 ", "9.999", "", "1.2.3", "0x10", "1e-99999999", "1E99999999", "10.", ".5"} {
+		for _, c := range []string{"USD", "JPY", "BHD"} {
+			f.Add(s, c)
+		}
+	}
+	f.Fuzz(func(t *testing.T, s, currency string) {
+		d, err := ParseCreditAmount(s, currency)
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalidCredit)
+			return
+		}
+		minor, err := MinorUnits(currency)
+		require.NoError(t, err)
+		require.True(t, d.IsPositive())
+		require.True(t, d.LessThanOrEqual(maxCreditAmount))
+		require.True(t, d.Equal(d.Round(minor)))
+		g := grant("F", d.StringFixed(minor), currency, 0, "2026-01-01T00:00:00Z", nil)
+		require.NoError(t, g.Validate(currency))
+	})
+}
