@@ -420,3 +420,56 @@ func TestTheCreditAuditCanFail(t *testing.T) {
 	assert.True(t, failed["credit application carries the issued invoice"], "%+v", rep.Checks)
 	assert.NotEqual(t, rep.IssuedSubtotal, rep.RecomputedSubtotal)
 }
+
+// streamCounter counts loads and appends per stream.
+type streamCounter struct {
+	*memstore.Store
+	mu      sync.Mutex
+	loads   map[events.StreamID]int
+	appends map[events.StreamID]int
+}
+
+func (s *streamCounter) Load(ctx context.Context, tenant events.TenantID, stream events.StreamID, from int64) ([]events.Event, error) {
+	s.mu.Lock()
+	s.loads[stream]++
+	s.mu.Unlock()
+	return s.Store.Load(ctx, tenant, stream, from)
+}
+
+func (s *streamCounter) Append(ctx context.Context, req events.AppendRequest) (events.AppendResult, error) {
+	s.mu.Lock()
+	s.appends[req.Stream]++
+	s.mu.Unlock()
+	return s.Store.Append(ctx, req)
+}
+
+// TestCloseCreditsCost: credits cost a close one read of the credits stream and
+// one append to it (the application, even an empty one), whether or not the
+// tenant holds credit; the rest of the close is unchanged.
+func TestCloseCreditsCost(t *testing.T) {
+	t.Parallel()
+	for _, withCredit := range []bool{false, true} {
+		f := newFixture(t, at("2025-12-15T00:00:00Z"))
+		tidS, _ := f.onboard(t, "costly")
+		if withCredit {
+			mustGrant(t, f, tidS, commands.CreditGrantRequest{Amount: "5.00", Kind: "promotional", Reason: "r", EffectiveAt: at("2026-01-01T00:00:00Z")})
+		}
+		require.NoError(t, f.clk.Set(at("2026-02-01T01:00:00Z")))
+		_, err := f.svc.PriceBook(f.ctx) // warm the book, as a running server has
+		require.NoError(t, err)
+		cs := &streamCounter{Store: f.store, loads: map[events.StreamID]int{}, appends: map[events.StreamID]int{}}
+		f.svc.Store = cs
+		jan, _ := billing.ParsePeriod("2026-01")
+		res, err := f.bill.Close(f.ctx, events.TenantID(tidS), jan)
+		require.NoError(t, err)
+		require.True(t, res.Issued)
+		assert.Equal(t, 1, cs.loads[billing.CreditsStreamID], "withCredit=%v", withCredit)
+		assert.Equal(t, 1, cs.appends[billing.CreditsStreamID], "withCredit=%v", withCredit)
+		assert.Equal(t, 1, cs.appends[events.StreamID(commands.InvoiceStreamID(jan))])
+		total := 0
+		for _, n := range cs.loads {
+			total += n
+		}
+		t.Logf("withCredit=%v: %d loads (%d of credits), %d appends: %v", withCredit, total, cs.loads[billing.CreditsStreamID], len(cs.appends), cs.loads)
+	}
+}
