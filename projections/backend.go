@@ -50,6 +50,27 @@ type BackendTx interface {
 	Rollback() error
 }
 
+// GenerationFencer is implemented by backends whose live transactions may take
+// the active generation from a state read in an earlier transaction instead of
+// reading and checking it on every commit (projections/dynamodb). The fence is
+// the contract that makes this safe (docs/ARCHITECTURE.md, "Generation fence"): a
+// state read at wall time R serves only events recorded at or before
+// R + GenerationFence (LiveBatch tells the transaction the newest), and a rebuild
+// waits GenerationFence, on top of its store's settle window, after its switch
+// before its last catch-up, so an event a stale state sent to the old generation
+// was recorded early enough for that catch-up to apply it to the new one.
+type GenerationFencer interface {
+	GenerationFence() time.Duration
+}
+
+// LiveBatch is implemented by backend transactions that want to know, before
+// ActiveGeneration is asked, the newest recorded_at of the live events they will
+// apply (the batch's; gap fills load earlier versions of the same streams, which
+// are never recorded later). Rebuilds do not call it: they name their generation.
+type LiveBatch interface {
+	ApplyingRecordedUntil(newest time.Time)
+}
+
 // ParkedEvent is an event a projection could not apply during live processing.
 type ParkedEvent struct {
 	Projection string

@@ -69,6 +69,16 @@ type Options struct {
 	// GenerationTTL is how long scoped reads reuse a projection's generation
 	// state (default 1 s). See Backend.
 	GenerationTTL time.Duration
+	// GenerationFence, when positive, lets live transactions take a
+	// projection's generation state from the one this Backend read last instead
+	// of reading it and checking it in every commit: a state read at R serves
+	// batches whose newest event was recorded by R + GenerationFence, and a
+	// rebuild on this Backend waits the fence out after its switch
+	// (projections.GenerationFencer; docs/ARCHITECTURE.md, "Generation fence").
+	// Every Backend on a table, the projectors' and the rebuild's, must use the
+	// same value (wire sets DefaultGenerationFence). Zero: read and check on
+	// every commit.
+	GenerationFence time.Duration
 	// GenerationRecheck is how old a reused generation state must be before a
 	// scoped read that found nothing reads it again (default 100 ms), so misses
 	// (every new item's first write) do not all land on the one state item. It
@@ -114,7 +124,31 @@ type Backend struct {
 	genRecheck time.Duration
 	genMu      sync.Mutex
 	gens       map[string]cachedGen // by projection, for scoped reads
+
+	fence    time.Duration
+	liveMu   sync.Mutex
+	liveGens map[string]fencedGen // by projection, for live transactions
 }
+
+// DefaultGenerationFence is the fence the platform's projectors and rebuilds use
+// (wire): a projector instance reads a projection's generation state about twice
+// a minute, and a rebuild waits 30 s more after its switch.
+const DefaultGenerationFence = 30 * time.Second
+
+// fencedGen is a generation state live transactions reuse, with the wall time
+// its read was sent (before the read: the state is at least that recent).
+type fencedGen struct {
+	g      *genState
+	readAt time.Time
+}
+
+// covers reports whether the state may serve events recorded until newest.
+func (f fencedGen) covers(newest time.Time, fence time.Duration) bool {
+	return f.g != nil && !newest.IsZero() && !newest.After(f.readAt.Add(fence))
+}
+
+// GenerationFence implements projections.GenerationFencer when the fence is on.
+func (b *Backend) GenerationFence() time.Duration { return b.fence }
 
 type cachedGen struct {
 	g      *genState
@@ -137,7 +171,8 @@ func New(client Client, opts Options) (*Backend, error) {
 		opts.GenerationRecheck = 100 * time.Millisecond
 	}
 	return &Backend{client: client, tenant: opts.TenantClients, table: opts.Table, maxItems: opts.MaxTransactItems,
-		genTTL: opts.GenerationTTL, genRecheck: opts.GenerationRecheck, gens: map[string]cachedGen{}}, nil
+		genTTL: opts.GenerationTTL, genRecheck: opts.GenerationRecheck, gens: map[string]cachedGen{},
+		fence: max(opts.GenerationFence, 0), liveGens: map[string]fencedGen{}}, nil
 }
 
 // CreateTable creates the read-model table (PK and SK strings, on-demand
