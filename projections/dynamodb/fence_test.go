@@ -55,7 +55,9 @@ func (c *genCounting) TransactWriteItems(ctx context.Context, in *ddb.TransactWr
 func TestStaleFencedGenerationLosesNothingAcrossASwitch(t *testing.T) {
 	ctx := context.Background()
 	client := ddb.NewFromConfig(awstest.Shared(t).Config())
-	const fence, settle = 3 * time.Second, 200 * time.Millisecond
+	// The fence is long enough for the rebuild before its switch on a loaded
+	// machine: the projector must still hold its first read then.
+	const fence, settle = 5 * time.Second, 200 * time.Millisecond
 	table := newTable(t, client, "readmodels", func(ctx context.Context, table string) error {
 		return dynamodb.CreateTable(ctx, client, table)
 	})
@@ -82,6 +84,7 @@ func TestStaleFencedGenerationLosesNothingAcrossASwitch(t *testing.T) {
 		Projections: []projections.Projection{projectiontest.Tally{}}})
 	require.NoError(t, err)
 
+	firstRead := time.Now()
 	for i := range 4 {
 		require.NoError(t, projector.Handle(ctx, []events.Event{add(events.StreamID([]string{"a", "b"}[i%2]))}))
 	}
@@ -105,6 +108,7 @@ func TestStaleFencedGenerationLosesNothingAcrossASwitch(t *testing.T) {
 		}
 		// Switched: the projector's cached state still names generation 1.
 		switchedAt = time.Now()
+		require.Less(t, switchedAt.Sub(firstRead), fence-time.Second, "the rebuild switched too late for the projector to hold a stale state")
 		stale = add("a")
 		require.NoError(t, projector.Handle(ctx, []events.Event{stale}))
 		var err error
