@@ -50,6 +50,16 @@ type BackendTx interface {
 	Rollback() error
 }
 
+// AppliedVersionReader is implemented by backends that report how far a
+// projection has applied one stream in the generation queries read: the stream's
+// checkpoint (0 when none), which commits with the read-model writes of the
+// events it covers (decision 4). The ledgers audit reads it for a period's usage
+// stream, so the ledgers projection needs no head item of its own written with
+// every event (docs/cost.md).
+type AppliedVersionReader interface {
+	AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error)
+}
+
 // GenerationFencer is implemented by backends whose live transactions may take
 // the active generation from a state read in an earlier transaction instead of
 // reading and checking it on every commit (projections/dynamodb). The fence is

@@ -410,6 +410,23 @@ func (b *Backend) getValue(ctx context.Context, c Client, pk, k string) ([]byte,
 	return v.Value, nil
 }
 
+// AppliedVersion implements projections.AppliedVersionReader: the stream's
+// checkpoint in the active generation, read like a value (scoped reads with the
+// tenant's client: checkpoints are keyed T#<tenant>#...).
+func (b *Backend) AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error) {
+	var v int64
+	err := b.read(ctx, projection, tenant, func(err error) bool { return err != nil || v > 0 },
+		func(c Client, gen int64) error {
+			item, err := b.getItem(ctx, c, cpPK(projection, gen, tenant), string(stream))
+			v = getN(item, attrVersion)
+			return err
+		})
+	if err != nil {
+		return 0, fmt.Errorf("applied version %s/%s: %w", projection, stream, err)
+	}
+	return v, nil
+}
+
 // List implements projections.Reader.
 func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
 	var out []projections.Entry
