@@ -64,8 +64,8 @@ type AppliedVersionReader interface {
 // the active generation from a state read in an earlier transaction instead of
 // reading and checking it on every commit (projections/dynamodb). The fence is
 // the contract that makes this safe (docs/ARCHITECTURE.md, "Generation fence"): a
-// state read at wall time R serves only events recorded at or before
-// R + GenerationFence (LiveBatch tells the transaction the newest), and a rebuild
+// state read at wall time R serves only until R + GenerationFence and only events
+// recorded by then (LiveBatch tells the transaction the newest), and a rebuild
 // waits GenerationFence, on top of its store's settle window, after its switch
 // before its last catch-up, so an event a stale state sent to the old generation
 // was recorded early enough for that catch-up to apply it to the new one.

@@ -72,7 +72,7 @@ type Options struct {
 	// GenerationFence, when positive, lets live transactions take a
 	// projection's generation state from the one this Backend read last instead
 	// of reading it and checking it in every commit: a state read at R serves
-	// batches whose newest event was recorded by R + GenerationFence, and a
+	// until R + GenerationFence, batches whose newest event was recorded by then, and a
 	// rebuild on this Backend waits the fence out after its switch
 	// (projections.GenerationFencer; docs/ARCHITECTURE.md, "Generation fence").
 	// Every Backend on a table, the projectors' and the rebuild's, must use the
@@ -142,9 +142,15 @@ type fencedGen struct {
 	readAt time.Time
 }
 
-// covers reports whether the state may serve events recorded until newest.
-func (f fencedGen) covers(newest time.Time, fence time.Duration) bool {
-	return f.g != nil && !newest.IsZero() && !newest.After(f.readAt.Add(fence))
+// covers reports whether the state may serve, at wall time now, a batch whose
+// newest event was recorded at newest: both within the fence of the read. The
+// first bound holds the events a stale state may send to the old generation to
+// those the rebuild's last catch-up reads (every event was committed before it
+// was delivered, so before now); the second does the same in the events' own
+// time, should the store's clock run ahead of ours.
+func (f fencedGen) covers(newest, now time.Time, fence time.Duration) bool {
+	until := f.readAt.Add(fence)
+	return f.g != nil && !newest.IsZero() && !newest.After(until) && !now.After(until)
 }
 
 // GenerationFence implements projections.GenerationFencer when the fence is on.

@@ -227,3 +227,35 @@ func s(av types.AttributeValue) string {
 	}
 	return ""
 }
+
+// A cached state serves only within the fence of its read in wall time too: a
+// batch of old events (a redelivery, or a store clock behind ours) does not keep
+// a stale state alive past the fence.
+func TestFencedStateExpiresInWallTime(t *testing.T) {
+	ctx := context.Background()
+	client := ddb.NewFromConfig(awstest.Shared(t).Config())
+	table := newTable(t, client, "readmodels", func(ctx context.Context, table string) error {
+		return dynamodb.CreateTable(ctx, client, table)
+	})
+	counted := &genCounting{Client: client}
+	const fence = 300 * time.Millisecond
+	b, err := dynamodb.New(counted, dynamodb.Options{Table: table, GenerationFence: fence})
+	require.NoError(t, err)
+	active := func(newest time.Time) {
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback() }()
+		tx.(projections.LiveBatch).ApplyingRecordedUntil(newest)
+		_, err = tx.ActiveGeneration(ctx, "p", "t1")
+		require.NoError(t, err)
+	}
+	old := time.Now().Add(-time.Hour)
+	active(old)
+	active(old)
+	assert.Equal(t, int64(1), counted.genReads.Load(), "reused within the fence")
+	time.Sleep(fence + 50*time.Millisecond)
+	active(old)
+	assert.Equal(t, int64(2), counted.genReads.Load(), "read again once the fence has passed, however old the events")
+	active(time.Now().Add(2 * fence))
+	assert.Equal(t, int64(3), counted.genReads.Load(), "and for events recorded past it")
+}

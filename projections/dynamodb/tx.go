@@ -99,7 +99,7 @@ func (t *tx) fencedState(ctx context.Context, projection string) (g *genState, o
 	t.b.liveMu.Lock()
 	f := t.b.liveGens[projection]
 	t.b.liveMu.Unlock()
-	if !f.covers(t.newest, t.b.fence) {
+	if !f.covers(t.newest, time.Now(), t.b.fence) {
 		readAt := time.Now() // before the read: the state read is at least this recent
 		g, err := t.b.readGenState(ctx, projection)
 		if err != nil {
@@ -111,7 +111,7 @@ func (t *tx) fencedState(ctx context.Context, projection string) (g *genState, o
 			t.b.liveGens[projection] = f
 		}
 		t.b.liveMu.Unlock()
-		if !f.covers(t.newest, t.b.fence) {
+		if !f.covers(t.newest, time.Now(), t.b.fence) {
 			t.states[projection] = g
 			return nil, false, nil
 		}
