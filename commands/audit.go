@@ -215,8 +215,8 @@ func (b *Billing) billedBefore(ctx context.Context, tid events.TenantID, q, p bi
 // must have applied at least what the invoice billed of q.
 func (b *Billing) auditLedgerReadModel(ctx context.Context, cat *billing.Catalog, tid events.TenantID, q billing.Period, iss billing.Issued, own bool) ([]AuditCheck, error) {
 	prefix := "ledger read model " + q.String() + " "
-	var head projections.LedgerHead
-	if err := b.readModelJSON(ctx, tid, projections.LedgerHeadsCollection, q.String(), &head); err != nil {
+	applied, err := b.appliedUsageVersion(ctx, tid, q)
+	if err != nil {
 		return nil, err
 	}
 	billed := iss.UsageVersion
@@ -229,19 +229,19 @@ func (b *Billing) auditLedgerReadModel(ctx context.Context, cat *billing.Catalog
 	}
 	checks := []AuditCheck{{
 		Key:   prefix + "usage version",
-		Store: fmt.Sprintf(">= %d (billed)", billed), Found: strconv.FormatInt(head.UsageVersion, 10),
-		Match: head.UsageVersion >= billed,
+		Store: fmt.Sprintf(">= %d (billed)", billed), Found: strconv.FormatInt(applied, 10),
+		Match: applied >= billed,
 	}}
 	l, err := billing.NewLedger(cat, q)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if head.UsageVersion > 0 {
+	if applied > 0 {
 		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(q.String())), 1)
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
 			return nil, storeError("load usage", err)
 		}
-		if _, err := b.addUsage(cat, l, evs, head.UsageVersion); err != nil {
+		if _, err := b.addUsage(cat, l, evs, applied); err != nil {
 			return nil, err
 		}
 	}
@@ -287,6 +287,21 @@ func (b *Billing) readModelQuantity(ctx context.Context, tid events.TenantID, q 
 }
 
 // readModelJSON decodes a ledgers read-model value; a missing one leaves v zero.
+// appliedUsageVersion is how far the ledgers read model has applied period q's
+// usage stream: the engine's checkpoint of it in the generation queries read,
+// which commits with the meters it covers (decision 4).
+func (b *Billing) appliedUsageVersion(ctx context.Context, tid events.TenantID, q billing.Period) (int64, error) {
+	r, ok := b.Service.Reader.(projections.AppliedVersionReader)
+	if !ok {
+		return 0, fmt.Errorf("audit: the read models cannot say how far the ledgers applied %s (no projections.AppliedVersionReader)", q)
+	}
+	v, err := r.AppliedVersion(ctx, projections.LedgersProjection, tid, events.StreamID(UsageStreamID(q.String())))
+	if err != nil {
+		return 0, storeError("read ledger checkpoint "+q.String(), err)
+	}
+	return v, nil
+}
+
 func (b *Billing) readModelJSON(ctx context.Context, tid events.TenantID, coll, key string, v any) error {
 	raw, err := b.Service.Reader.Get(ctx, projections.LedgersProjection, tid, coll, key)
 	if errors.Is(err, projections.ErrNotFound) {

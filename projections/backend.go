@@ -50,6 +50,37 @@ type BackendTx interface {
 	Rollback() error
 }
 
+// AppliedVersionReader is implemented by backends that report how far a
+// projection has applied one stream in the generation queries read: the stream's
+// checkpoint (0 when none), which commits with the read-model writes of the
+// events it covers (decision 4). The ledgers audit reads it for a period's usage
+// stream, so the ledgers projection needs no head item of its own written with
+// every event (docs/cost.md).
+type AppliedVersionReader interface {
+	AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error)
+}
+
+// GenerationFencer is implemented by backends whose live transactions may take
+// the active generation from a state read in an earlier transaction instead of
+// reading and checking it on every commit (projections/dynamodb). The fence is
+// the contract that makes this safe (docs/ARCHITECTURE.md, "Generation fence"): a
+// state read at wall time R serves only until R + GenerationFence and only events
+// recorded by then (LiveBatch tells the transaction the newest), and a rebuild
+// waits GenerationFence, on top of its store's settle window, after its switch
+// before its last catch-up, so an event a stale state sent to the old generation
+// was recorded early enough for that catch-up to apply it to the new one.
+type GenerationFencer interface {
+	GenerationFence() time.Duration
+}
+
+// LiveBatch is implemented by backend transactions that want to know, before
+// ActiveGeneration is asked, the newest recorded_at of the live events they will
+// apply (the batch's; gap fills load earlier versions of the same streams, which
+// are never recorded later). Rebuilds do not call it: they name their generation.
+type LiveBatch interface {
+	ApplyingRecordedUntil(newest time.Time)
+}
+
 // ParkedEvent is an event a projection could not apply during live processing.
 type ParkedEvent struct {
 	Projection string

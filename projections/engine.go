@@ -166,6 +166,15 @@ func (e *Engine) handle(ctx context.Context, batch []events.Event, start time.Ti
 		return fmt.Errorf("handle batch: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	if lb, ok := tx.(LiveBatch); ok {
+		var newest time.Time
+		for _, ev := range batch {
+			if ev.RecordedAt.After(newest) {
+				newest = ev.RecordedAt
+			}
+		}
+		lb.ApplyingRecordedUntil(newest)
+	}
 	stats := make([]batchStats, len(e.projs))
 	for i, r := range e.projs {
 		gens := map[events.TenantID]int64{}

@@ -25,8 +25,6 @@ const (
 	// LedgerValuesCollection holds one key per (period, meter, property, value)
 	// seen, so unique_count is the number of keys under a prefix.
 	LedgerValuesCollection = "values"
-	// LedgerHeadsCollection holds one LedgerHead per period.
-	LedgerHeadsCollection = "heads"
 )
 
 // LedgerMeter is one meter's usage in one period, kept for every aggregation at
@@ -44,13 +42,6 @@ type LedgerMeter struct {
 	LatestID string    `json:"latest_id"`
 }
 
-// LedgerHead is how far a period's usage stream has been applied: versions 1
-// through UsageVersion (the engine applies each stream in order), so a reader
-// can fold the store up to the same version and compare.
-type LedgerHead struct {
-	UsageVersion int64 `json:"usage_version"`
-}
-
 // LedgerMeterKey is the key of a period's meter in LedgerMetersCollection.
 func LedgerMeterKey(p billing.Period, meter string) string {
 	return p.String() + "/" + url.PathEscape(meter)
@@ -65,7 +56,11 @@ func LedgerValuesPrefix(p billing.Period, meter, property string) string {
 // Ledgers keeps each tenant's usage totals per period and meter, from the
 // usage.recorded events of its usage-<YYYY-MM> streams. Billing itself folds
 // ledgers from the store (docs/ARCHITECTURE.md); this read model is for queries
-// and is checked against that fold by the billing audit.
+// and is checked against that fold by the billing audit, up to the version of
+// the usage stream the engine's checkpoint says was applied
+// (AppliedVersionReader). Until that was read, a "heads" item per period kept
+// the version, one more read and write with every event; old generations may
+// still hold them, and nothing reads them.
 type Ledgers struct{}
 
 func init() { Register(Ledgers{}) }
@@ -88,14 +83,6 @@ func (Ledgers) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	recs, err := schema.UsageRecords(ev)
 	if err != nil {
 		return fmt.Errorf("ledgers: decode %s: %w", ev.ID, err)
-	}
-	var head LedgerHead
-	if err := getJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), &head); err != nil {
-		return fmt.Errorf("ledgers: head %s: %w", p, err)
-	}
-	head.UsageVersion = max(head.UsageVersion, ev.Version)
-	if err := putJSON(ctx, tx, ev.TenantID, LedgerHeadsCollection, p.String(), head); err != nil {
-		return fmt.Errorf("ledgers: head %s: %w", p, err)
 	}
 	deltas := map[string]*meterAcc{}
 	var order []string

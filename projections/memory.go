@@ -94,6 +94,16 @@ func (m *MemoryBackend) Get(ctx context.Context, projection string, tenant event
 	return slices.Clone(v), nil
 }
 
+// AppliedVersion implements AppliedVersionReader.
+func (m *MemoryBackend) AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return 0, fmt.Errorf("applied version %s/%s: %w", projection, stream, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.checkpoints[cpKey{projection, m.gens[projection].active(tenant), tenant, stream}], nil
+}
+
 // List implements Reader.
 func (m *MemoryBackend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]Entry, error) {
 	if err := events.CheckScope(ctx, tenant); err != nil {

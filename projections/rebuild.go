@@ -86,9 +86,11 @@ var ErrRebuildRunning = errors.New("projections: rebuild already running")
 // before the switch may therefore be missing from the catch-up: it was committed
 // after the last read, or the read did not show it yet. (A batch that chose the
 // old generation and commits after the switch fails on a backend whose commit is
-// conditioned on the generation, as projections/dynamodb's is, and its
-// redelivery goes to the new generation.) So when the store is a SettleWindower,
-// the rebuild, after the switch, reports PhaseSettling, waits until the window
+// conditioned on the generation, as projections/dynamodb's is without a fence,
+// and its redelivery goes to the new generation; with a GenerationFencer it may
+// commit to the old generation an event recorded within the fence.) So when the
+// store is a SettleWindower or the backend a GenerationFencer, the rebuild, after
+// the switch, reports PhaseSettling, waits until the settle window plus the fence
 // has passed since the switch committed (wall time, honouring ctx), and reads on
 // from its cursor into the now active generation until a read returns nothing:
 // every event committed before the switch shows by then. Events the projectors
@@ -165,8 +167,18 @@ func (e *Engine) Rebuild(ctx context.Context, name string, opts RebuildOptions) 
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	switched = true
-	if w, ok := e.store.(SettleWindower); ok && w.SettleWindow() > 0 {
-		if err := rb.settle(ctx, w.SettleWindow()); err != nil {
+	var window time.Duration
+	if w, ok := e.store.(SettleWindower); ok {
+		window = w.SettleWindow()
+	}
+	if f, ok := e.backend.(GenerationFencer); ok {
+		// Live projectors may still hold the old generation's state: they send
+		// the old generation only events recorded within the fence of their read,
+		// which was before the switch (docs/ARCHITECTURE.md, "Generation fence").
+		window += f.GenerationFence()
+	}
+	if window > 0 {
+		if err := rb.settle(ctx, window); err != nil {
 			// The old generations stay: the next rebuild drops them.
 			return fmt.Errorf("rebuild %s: switched to generation %d, but applying the events the store showed late failed, "+
 				"so it may miss events applied to the old generation during the rebuild (rebuild again): %w", name, gen, err)

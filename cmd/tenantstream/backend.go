@@ -25,11 +25,11 @@ const (
 // the variables the functions read (docs/aws.md).
 type backendFlags struct {
 	data, kind, region, events, readModels, endpoint string
-	settle                                           time.Duration
+	settle, fence                                    time.Duration
 }
 
 // awsFlags are the flags that only mean something with --backend dynamodb.
-var awsFlags = []string{"region", "events-table", "readmodels-table", "endpoint-url", "settle-window"}
+var awsFlags = []string{"region", "events-table", "readmodels-table", "endpoint-url", "settle-window", "generation-fence"}
 
 func (b *backendFlags) add(c *cobra.Command) {
 	dataFlag(c, &b.data)
@@ -40,6 +40,7 @@ func (b *backendFlags) add(c *cobra.Command) {
 	f.StringVar(&b.readModels, "readmodels-table", os.Getenv("TENANTSTREAM_READMODELS_TABLE"), "dynamodb: the read-model table (default $TENANTSTREAM_READMODELS_TABLE)")
 	f.StringVar(&b.endpoint, "endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "dynamodb: send AWS calls to this URL, such as a local DynamoDB or moto (default $AWS_ENDPOINT_URL)")
 	f.DurationVar(&b.settle, "settle-window", 0, "dynamodb: how long an event may take to appear in the tenant-history index; a rebuild waits it out after switching (default 5s)")
+	f.DurationVar(&b.fence, "generation-fence", 0, "dynamodb: how long projectors reuse a generation state; a rebuild waits it out after switching too (default 30s, the functions'; never set it lower than theirs)")
 }
 
 // opened is the platform an operator command works on, on either backend, so
@@ -127,7 +128,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 			return nil, err
 		}
 		p, err := wire.OpenOps(ctx, wire.Options{Store: wire.StoreDynamoDB, Env: wire.Env{Region: b.region, EndpointURL: b.endpoint,
-			EventsTable: b.events, ReadModelsTable: b.readModels, SettleWindow: b.settle}, Catalog: cat,
+			EventsTable: b.events, ReadModelsTable: b.readModels, SettleWindow: b.settle, GenerationFence: b.fence}, Catalog: cat,
 			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
 		if err != nil {
 			return nil, fmt.Errorf("open dynamodb: %w", err)

@@ -62,7 +62,7 @@ func newDDBFixture(t *testing.T) *ddbFixture {
 // flags are the CLI flags that select the fixture's tables.
 func (f *ddbFixture) flags() []string {
 	return []string{"--backend", "dynamodb", "--region", awstest.Region, "--endpoint-url", f.moto.Endpoint,
-		"--events-table", f.events, "--readmodels-table", f.readModels, "--settle-window", "200ms"}
+		"--events-table", f.events, "--readmodels-table", f.readModels, "--settle-window", "200ms", "--generation-fence", "100ms"}
 }
 
 // ddbPlatform plays the API functions (commands on a test clock) and the pipe

@@ -8,6 +8,9 @@
 //     request has a key, and one id record per event with SkipDuplicateIDs, at most
 //     100 items and 4 MB in total (so at most 99 events with a key, 50 with
 //     SkipDuplicateIDs, 49 with both). Racing appenders get events.ErrConcurrency.
+//     An append that writes one item, its one event, is a conditional PutItem
+//     instead (half the write units), after a read of the expected head unless
+//     the Store has seen it stored: events are never deleted.
 //   - Load is a strongly consistent Query of the stream's partition.
 //   - ReadTenant pages the tenant-history index in (recorded_at, stream, version)
 //     order. recorded_at never decreases along a stream, so each stream's events come

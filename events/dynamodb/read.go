@@ -44,6 +44,9 @@ func (s *Store) Load(ctx context.Context, tenant events.TenantID, stream events.
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", stream, err)
 	}
+	if n := len(evs); n > 0 {
+		s.heads.note(tenant, stream, evs[n-1].Version, evs[n-1].RecordedAt.UnixMicro())
+	}
 	if ask < from && len(evs) > 0 {
 		return evs[1:], nil // versions have no gaps: evs[0] is version from-1
 	}

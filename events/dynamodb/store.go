@@ -50,7 +50,8 @@ type Store struct {
 	mu        sync.Mutex
 	lastStamp int64 // last recorded_at handed out, in microseconds
 
-	tenants sync.Map // tenants known to be registered
+	tenants sync.Map   // tenants known to be registered
+	heads   knownHeads // versions known to be stored, per stream
 	closed  atomic.Bool
 }
 
@@ -315,14 +316,74 @@ func (s *Store) try(ctx context.Context, a *appendAttempt, attempt int) ([]event
 	if err != nil {
 		return nil, err
 	}
+	if singlePut(a) && !headCheck {
+		return s.put(ctx, a, t)
+	}
 	_, err = a.c.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{
 		TransactItems:      t.items,
 		ClientRequestToken: requestToken(a.req.Tenant, tokenKey(a.req.IdempotencyKey, t.built[0].ID), attempt),
 	})
 	if err == nil {
+		s.noteAppended(a.req, t)
 		return t.built, nil
 	}
 	return s.interpret(ctx, a, t, err)
+}
+
+// singlePut reports whether an attempt writes exactly one item, its one event:
+// no idempotency record, no event-id record, no claim. Such an append is one
+// conditional PutItem instead of a one-item transaction (half the write units),
+// with the same guarantees: the event's own condition attribute_not_exists(PK)
+// decides a race for its version exactly as inside a transaction, and the
+// expected head is known to exist before the put (expectedHead), because events
+// are never deleted (docs/aws.md, "Append").
+func singlePut(a *appendAttempt) bool {
+	r := a.req
+	return len(a.events) == 1 && r.IdempotencyKey == "" && !r.SkipDuplicateIDs && len(r.ClaimKeys) == 0
+}
+
+// put writes a single-item attempt with a conditional PutItem.
+func (s *Store) put(ctx context.Context, a *appendAttempt, t *appendTx) ([]events.Event, error) {
+	p := t.items[t.firstEvent].Put
+	_, err := a.c.PutItem(ctx, &ddb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
+	if err == nil {
+		s.noteAppended(a.req, t)
+		return t.built, nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
+	if !isConditionFailed(err) {
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() == "TransactionConflictException" {
+			return nil, errRetry // a transaction was writing the same item; try again
+		}
+		return nil, fmt.Errorf("put event: %w", err)
+	}
+	// The version is taken: by another writer, or by an earlier try of this very
+	// put whose answer was lost (PutItem has no ClientRequestToken; the SDK
+	// retries), which the event's id at that version tells.
+	mine, cerr := s.committed(ctx, a.c, a.req, t.built[0])
+	if cerr != nil {
+		return nil, cerr
+	}
+	if mine {
+		s.noteAppended(a.req, t)
+		return t.built, nil
+	}
+	switch a.req.Expected {
+	case events.AnyVersion:
+		return nil, errRetry // someone appended first: read the new head
+	case events.NoStream:
+		return nil, fmt.Errorf("expected no stream, stream exists: %w", events.ErrConcurrency)
+	}
+	return nil, fmt.Errorf("expected version %d, stream is past it: %w", a.req.Expected, events.ErrConcurrency)
+}
+
+// noteAppended remembers the head an append committed.
+func (s *Store) noteAppended(req events.AppendRequest, t *appendTx) {
+	last := t.built[len(t.built)-1]
+	s.heads.note(req.Tenant, req.Stream, last.Version, t.stamp)
 }
 
 // txRecords counts the items an attempt's transaction needs, failing with
@@ -359,7 +420,13 @@ func (s *Store) expectedHead(ctx context.Context, a *appendAttempt, records int)
 		return v, false, nil
 	case req.Expected > 0:
 		head := int64(req.Expected)
-		if records < maxTxItems {
+		if ra, ok := s.heads.covers(req.Tenant, req.Stream, head); ok {
+			// Seen stored by this Store (a Load just before, usually): it
+			// exists for good, so nothing needs to check it.
+			a.floor = max(a.floor, ra)
+			return head, false, nil
+		}
+		if records < maxTxItems && !singlePut(a) {
 			return head, true, nil // checked inside the transaction
 		}
 		return head, false, s.confirmHead(ctx, a, head)
@@ -384,6 +451,7 @@ func (s *Store) confirmHead(ctx context.Context, a *appendAttempt, head int64) e
 		return err
 	}
 	a.floor = max(a.floor, ra)
+	s.heads.note(a.req.Tenant, a.req.Stream, head, ra)
 	return nil
 }
 
@@ -761,6 +829,7 @@ func (s *Store) head(ctx context.Context, c Client, t events.TenantID, st events
 	if err != nil {
 		return 0, 0, err
 	}
+	s.heads.note(t, st, v, ra)
 	return v, ra, nil
 }
 

@@ -2,6 +2,7 @@ package dynamodb_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -32,6 +33,14 @@ func (c *throttling) TransactWriteItems(ctx context.Context, in *ddb.TransactWri
 	return c.fakeDynamo.TransactWriteItems(ctx, in, opts...)
 }
 
+// PutItem is a single-event append's write (and the tenant registry's).
+func (c *throttling) PutItem(ctx context.Context, in *ddb.PutItemInput, opts ...func(*ddb.Options)) (*ddb.PutItemOutput, error) {
+	if c.on.Load() && !c.onRead {
+		return nil, c.err
+	}
+	return c.fakeDynamo.PutItem(ctx, in, opts...)
+}
+
 func (c *throttling) Query(ctx context.Context, in *ddb.QueryInput, opts ...func(*ddb.Options)) (*ddb.QueryOutput, error) {
 	if c.on.Load() && c.onRead {
 		return nil, c.err
@@ -54,22 +63,28 @@ func TestThrottledAppendIsUnavailable(t *testing.T) {
 		{"throttling on the head read", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			client := &throttling{fakeDynamo: newFakeDynamo(), err: tt.err, onRead: tt.onRead}
-			require.NoError(t, dynamodb.CreateTable(ctx, client, "events"))
-			s := dynamodb.New(client, "events")
-			// AnyVersion: the head is read (a Query) before the transaction.
-			req := events.AppendRequest{Tenant: "t1", Stream: "s", Expected: events.AnyVersion, Events: newEvents(1, false)}
-			client.on.Store(true)
-			_, err := s.Append(ctx, req)
-			require.ErrorIs(t, err, events.ErrUnavailable)
-			assert.ErrorIs(t, err, tt.err, "the cause is kept")
-			client.on.Store(false)
-			res, err := s.Append(ctx, req)
-			require.NoError(t, err)
-			assert.Equal(t, int64(1), res.Events[0].Version)
-		})
+		// One event is a conditional PutItem, two a transaction.
+		for _, n := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s, %d events", tt.name, n), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				client := &throttling{fakeDynamo: newFakeDynamo(), err: tt.err, onRead: tt.onRead}
+				require.NoError(t, dynamodb.CreateTable(ctx, client, "events"))
+				s := dynamodb.New(client, "events")
+				// AnyVersion: the head is read (a Query) before the write.
+				req := events.AppendRequest{Tenant: "t1", Stream: "s", Expected: events.AnyVersion, Events: newEvents(n, false)}
+				// The tenant's registry item first, so the throttled write is the event's.
+				_, err := s.Append(ctx, events.AppendRequest{Tenant: "t1", Stream: "warm", Expected: events.AnyVersion, Events: newEvents(1, false)})
+				require.NoError(t, err)
+				client.on.Store(true)
+				_, err = s.Append(ctx, req)
+				require.ErrorIs(t, err, events.ErrUnavailable)
+				assert.ErrorIs(t, err, tt.err, "the cause is kept")
+				client.on.Store(false)
+				res, err := s.Append(ctx, req)
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), res.Events[0].Version)
+			})
+		}
 	}
 }

@@ -57,6 +57,8 @@ func RunWith(t *testing.T, opts Options, newStore NewStore) {
 		{name: "Defaults", run: defaults},
 		{name: "ExpectedVersion", run: expectedVersion},
 		{name: "ConcurrentExactAppends", concurrent: true, run: concurrentAppends},
+		{name: "ExpectedVersionOfSingleEvents", run: singleEventExpectations},
+		{name: "ConcurrentSingleEventAppends", concurrent: true, run: concurrentSingleAppends},
 		{name: "ConcurrentIdempotentRetries", concurrent: true, run: concurrentIdempotent},
 		{name: "IdempotentRetry", run: idempotentRetry},
 		{name: "IdempotencyKeyReuse", run: idempotencyKeyReuse},
@@ -330,6 +332,129 @@ func concurrentAppends(t *testing.T, s events.Store) {
 	}
 	all, _ := readEverything(t, s, tn, 37, nil)
 	assert.Equal(t, want, ids(all))
+}
+
+// singleEventExpectations appends one event at a time, the append a store may
+// make without a transaction (events/dynamodb: one conditional PutItem), with
+// and without a Load of the stream before it: a conflict is ErrConcurrency and
+// writes nothing, and no expectation can leave a hole in the versions.
+func singleEventExpectations(t *testing.T, s events.Store) {
+	const tn = events.TenantID("single")
+	type step struct {
+		name    string
+		load    bool // Load the stream first (a store may remember its head)
+		exp     events.ExpectedVersion
+		wantErr error
+		wantVer int64
+	}
+	steps := []step{
+		{"exact 2 on a missing stream conflicts", false, events.Exactly(2), events.ErrConcurrency, 0},
+		{"no stream creates it", false, events.NoStream, nil, 1},
+		{"exact 2 when at 1 conflicts (no hole at 2)", true, events.Exactly(2), events.ErrConcurrency, 1},
+		{"exact 1 after a load appends", true, events.Exactly(1), nil, 2},
+		{"exact 1 again after a load conflicts", true, events.Exactly(1), events.ErrConcurrency, 2},
+		{"exact 2 without a load appends", false, events.Exactly(2), nil, 3},
+		{"exact 3 straight after it appends", false, events.Exactly(3), nil, 4},
+		{"exact 3 again conflicts", false, events.Exactly(3), events.ErrConcurrency, 4},
+		{"no stream on an existing stream conflicts", true, events.NoStream, events.ErrConcurrency, 4},
+		{"exact 6 past the head conflicts", true, events.Exactly(6), events.ErrConcurrency, 4},
+		{"any appends", false, events.AnyVersion, nil, 5},
+		{"exact 5 after any appends", false, events.Exactly(5), nil, 6},
+	}
+	for _, st := range steps {
+		if st.load {
+			_, err := s.Load(ctxT(t), tn, "s", 1)
+			if st.wantVer == 0 {
+				require.ErrorIs(t, err, events.ErrNotFound, st.name)
+			} else {
+				require.NoError(t, err, st.name)
+			}
+		}
+		res, err := s.Append(ctxT(t), req(tn, "s", st.exp, ev("x.happened", `{"step":"`+st.name+`"}`)))
+		if st.wantErr != nil {
+			require.ErrorIs(t, err, st.wantErr, st.name)
+		} else {
+			require.NoError(t, err, st.name)
+			require.Len(t, res.Events, 1, st.name)
+			require.Equal(t, st.wantVer, res.Events[0].Version, st.name)
+		}
+		got, err := s.Load(ctxT(t), tn, "s", 1)
+		if st.wantVer == 0 {
+			require.ErrorIs(t, err, events.ErrNotFound, st.name)
+			continue
+		}
+		require.NoError(t, err, st.name)
+		require.Len(t, got, int(st.wantVer), st.name)
+		for i, e := range got {
+			require.Equal(t, int64(i+1), e.Version, st.name)
+		}
+		if i := len(got) - 1; i > 0 {
+			require.False(t, got[i].RecordedAt.Before(got[i-1].RecordedAt), "%s: recorded_at never decreases along a stream", st.name)
+		}
+	}
+}
+
+// concurrentSingleAppends races one-event appends with every kind of
+// expectation on one stream: exact at the version a Load read, no stream, and
+// any version. Exactly one appender wins each version, the losers of exact and
+// no-stream appends get ErrConcurrency, and the stream holds the winners only.
+func concurrentSingleAppends(t *testing.T, s events.Store) {
+	const goroutines, attempts = 16, 15
+	const tn, sid = events.TenantID("race1"), events.StreamID("hot")
+	var mu sync.Mutex
+	won := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*attempts)
+	for g := range goroutines {
+		wg.Go(func() {
+			for a := range attempts {
+				exp := events.AnyVersion
+				if (g+a)%3 != 0 {
+					cur, err := s.Load(ctxT(t), tn, sid, 1)
+					switch {
+					case errors.Is(err, events.ErrNotFound):
+						exp = events.NoStream
+					case err != nil:
+						errs <- err
+						return
+					default:
+						exp = events.Exactly(int64(len(cur)))
+					}
+				}
+				e := ev("race.won", fmt.Sprintf(`{"g":%d,"a":%d}`, g, a))
+				res, err := s.Append(ctxT(t), req(tn, sid, exp, e))
+				if errors.Is(err, events.ErrConcurrency) && exp != events.AnyVersion {
+					continue
+				}
+				if err != nil {
+					errs <- fmt.Errorf("append at %d: %w", exp, err)
+					return
+				}
+				v := res.Events[0].Version
+				if exp >= 0 && v != int64(exp)+1 {
+					errs <- fmt.Errorf("won at %d, expected %d", v, int64(exp)+1)
+				}
+				mu.Lock()
+				if prev, dup := won[v]; dup {
+					errs <- fmt.Errorf("version %d won twice: %s and %s", v, prev, res.Events[0].ID)
+				}
+				won[v] = res.Events[0].ID
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := s.Load(ctxT(t), tn, sid, 1)
+	require.NoError(t, err)
+	require.Len(t, got, len(won), "every winner is stored, nothing else")
+	for i, e := range got {
+		require.Equal(t, int64(i+1), e.Version, "no holes")
+		assert.Equal(t, won[e.Version], e.ID, "version %d holds its winner", e.Version)
+	}
 }
 
 func concurrentIdempotent(t *testing.T, s events.Store) {

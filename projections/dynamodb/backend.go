@@ -69,6 +69,16 @@ type Options struct {
 	// GenerationTTL is how long scoped reads reuse a projection's generation
 	// state (default 1 s). See Backend.
 	GenerationTTL time.Duration
+	// GenerationFence, when positive, lets live transactions take a
+	// projection's generation state from the one this Backend read last instead
+	// of reading it and checking it in every commit: a state read at R serves
+	// until R + GenerationFence, batches whose newest event was recorded by then, and a
+	// rebuild on this Backend waits the fence out after its switch
+	// (projections.GenerationFencer; docs/ARCHITECTURE.md, "Generation fence").
+	// Every Backend on a table, the projectors' and the rebuild's, must use the
+	// same value (wire sets DefaultGenerationFence). Zero: read and check on
+	// every commit.
+	GenerationFence time.Duration
 	// GenerationRecheck is how old a reused generation state must be before a
 	// scoped read that found nothing reads it again (default 100 ms), so misses
 	// (every new item's first write) do not all land on the one state item. It
@@ -114,7 +124,37 @@ type Backend struct {
 	genRecheck time.Duration
 	genMu      sync.Mutex
 	gens       map[string]cachedGen // by projection, for scoped reads
+
+	fence    time.Duration
+	liveMu   sync.Mutex
+	liveGens map[string]fencedGen // by projection, for live transactions
 }
+
+// DefaultGenerationFence is the fence the platform's projectors and rebuilds use
+// (wire): a projector instance reads a projection's generation state about twice
+// a minute, and a rebuild waits 30 s more after its switch.
+const DefaultGenerationFence = 30 * time.Second
+
+// fencedGen is a generation state live transactions reuse, with the wall time
+// its read was sent (before the read: the state is at least that recent).
+type fencedGen struct {
+	g      *genState
+	readAt time.Time
+}
+
+// covers reports whether the state may serve, at wall time now, a batch whose
+// newest event was recorded at newest: both within the fence of the read. The
+// first bound holds the events a stale state may send to the old generation to
+// those the rebuild's last catch-up reads (every event was committed before it
+// was delivered, so before now); the second does the same in the events' own
+// time, should the store's clock run ahead of ours.
+func (f fencedGen) covers(newest, now time.Time, fence time.Duration) bool {
+	until := f.readAt.Add(fence)
+	return f.g != nil && !newest.IsZero() && !newest.After(until) && !now.After(until)
+}
+
+// GenerationFence implements projections.GenerationFencer when the fence is on.
+func (b *Backend) GenerationFence() time.Duration { return b.fence }
 
 type cachedGen struct {
 	g      *genState
@@ -137,7 +177,8 @@ func New(client Client, opts Options) (*Backend, error) {
 		opts.GenerationRecheck = 100 * time.Millisecond
 	}
 	return &Backend{client: client, tenant: opts.TenantClients, table: opts.Table, maxItems: opts.MaxTransactItems,
-		genTTL: opts.GenerationTTL, genRecheck: opts.GenerationRecheck, gens: map[string]cachedGen{}}, nil
+		genTTL: opts.GenerationTTL, genRecheck: opts.GenerationRecheck, gens: map[string]cachedGen{},
+		fence: max(opts.GenerationFence, 0), liveGens: map[string]fencedGen{}}, nil
 }
 
 // CreateTable creates the read-model table (PK and SK strings, on-demand
@@ -373,6 +414,23 @@ func (b *Backend) getValue(ctx context.Context, c Client, pk, k string) ([]byte,
 		return nil, fmt.Errorf("get %s %s: value is not binary", pk, k)
 	}
 	return v.Value, nil
+}
+
+// AppliedVersion implements projections.AppliedVersionReader: the stream's
+// checkpoint in the active generation, read like a value (scoped reads with the
+// tenant's client: checkpoints are keyed T#<tenant>#...).
+func (b *Backend) AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error) {
+	var v int64
+	err := b.read(ctx, projection, tenant, func(err error) bool { return err != nil || v > 0 },
+		func(c Client, gen int64) error {
+			item, err := b.getItem(ctx, c, cpPK(projection, gen, tenant), string(stream))
+			v = getN(item, attrVersion)
+			return err
+		})
+	if err != nil {
+		return 0, fmt.Errorf("applied version %s/%s: %w", projection, stream, err)
+	}
+	return v, nil
 }
 
 // List implements projections.Reader.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -68,11 +69,68 @@ type tx struct {
 	// read-modify-write one key (a tenant's totals) cannot lose a delta: the
 	// later commit fails with ErrConflict and the engine applies its batch again.
 	reads map[itemKey]*[]byte
+	// newest is the newest recorded_at of the live batch (LiveBatch; zero in a
+	// rebuild or when not told); fenced are the generation states taken under
+	// the fence for it, which the commit does not check.
+	newest time.Time
+	fenced map[string]*genState
 }
 
 func newTx(b *Backend) *tx {
 	return &tx{b: b, cps: map[cpKey]cpRead{}, states: map[string]*genState{}, next: map[string]*genState{},
-		reads: map[itemKey]*[]byte{}}
+		reads: map[itemKey]*[]byte{}, fenced: map[string]*genState{}}
+}
+
+// ApplyingRecordedUntil implements projections.LiveBatch.
+func (t *tx) ApplyingRecordedUntil(newest time.Time) { t.newest = newest }
+
+// fencedState returns projection's generation state for a live batch under
+// the fence, reusing the Backend's last read while it covers the batch, else
+// reading it again; ok is false when even a fresh read does not cover the
+// batch (an appender's clock far ahead of ours), and the commit must check the
+// state as before.
+func (t *tx) fencedState(ctx context.Context, projection string) (g *genState, ok bool, err error) {
+	if t.b.fence <= 0 || t.newest.IsZero() {
+		return nil, false, nil
+	}
+	if g, ok := t.fenced[projection]; ok {
+		return g, true, nil
+	}
+	t.b.liveMu.Lock()
+	f := t.b.liveGens[projection]
+	t.b.liveMu.Unlock()
+	if !f.covers(t.newest, time.Now(), t.b.fence) {
+		readAt := time.Now() // before the read: the state read is at least this recent
+		g, err := t.b.readGenState(ctx, projection)
+		if err != nil {
+			return nil, false, err
+		}
+		f = fencedGen{g: g, readAt: readAt}
+		t.b.liveMu.Lock()
+		if cur := t.b.liveGens[projection]; cur.readAt.Before(readAt) {
+			t.b.liveGens[projection] = f
+		}
+		t.b.liveMu.Unlock()
+		if !f.covers(t.newest, time.Now(), t.b.fence) {
+			t.states[projection] = g
+			return nil, false, nil
+		}
+	}
+	t.fenced[projection] = f.g
+	return f.g, true, nil
+}
+
+// forgetFenced drops the cached states this transaction used, after a failed
+// commit: the next try reads them again, whatever the cause was.
+func (t *tx) forgetFenced() {
+	if len(t.fenced) == 0 {
+		return
+	}
+	t.b.liveMu.Lock()
+	defer t.b.liveMu.Unlock()
+	for p := range t.fenced {
+		delete(t.b.liveGens, p)
+	}
 }
 
 func (t *tx) check() error {
@@ -118,6 +176,17 @@ func (t *tx) state(ctx context.Context, projection string) (*genState, error) {
 func (t *tx) ActiveGeneration(ctx context.Context, projection string, tenant events.TenantID) (int64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
+	}
+	_, switching := t.next[projection]
+	_, read := t.states[projection]
+	if !switching && !read {
+		g, ok, err := t.fencedState(ctx, projection)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return g.active(tenant), nil
+		}
 	}
 	g, err := t.state(ctx, projection)
 	if err != nil {
@@ -671,6 +740,7 @@ func (t *tx) Commit() (err error) {
 		if err == nil {
 			continue
 		}
+		t.forgetFenced()
 		if isConflict(err) {
 			err = fmt.Errorf("%w: %w", ErrConflict, err)
 		}

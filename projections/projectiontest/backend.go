@@ -124,6 +124,45 @@ func RunBackend(t *testing.T, newBackend func(t *testing.T) projections.Backend,
 		require.ErrorIs(t, err, projections.ErrNotFound, "keys are scoped by tenant")
 	})
 
+	t.Run("applied version is the committed checkpoint of the active generation", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := newBackend(t)
+		r, ok := b.(projections.AppliedVersionReader)
+		require.True(t, ok, "the ledgers audit reads how far a stream was applied (projections.AppliedVersionReader)")
+		applied := func(ctx context.Context, tenant events.TenantID) int64 {
+			t.Helper()
+			v, err := r.AppliedVersion(ctx, "p", tenant, "s")
+			require.NoError(t, err)
+			return v
+		}
+		assert.Zero(t, applied(ctx, "t1"), "nothing applied")
+		tx, err := b.Begin(ctx)
+		require.NoError(t, err)
+		require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t1", "s", 4))
+		require.NoError(t, tx.Rollback())
+		assert.Zero(t, applied(ctx, "t1"), "a rolled-back checkpoint is not applied")
+		tx, err = b.Begin(ctx)
+		require.NoError(t, err)
+		require.NoError(t, tx.SetCheckpoint(ctx, "p", 1, "t1", "s", 4))
+		require.NoError(t, tx.Commit())
+		assert.Equal(t, int64(4), applied(ctx, "t1"))
+		assert.Equal(t, int64(4), applied(events.WithTenantScope(ctx, "t1"), "t1"), "in the tenant's own scope too")
+		assert.Zero(t, applied(ctx, "t2"), "checkpoints are per tenant")
+		_, err = r.AppliedVersion(events.WithTenantScope(ctx, "t2"), "p", "t1", "s")
+		require.ErrorIs(t, err, events.ErrOutOfScope, "another tenant's checkpoint is out of scope")
+
+		// A switch to a fresh generation: nothing applied there yet.
+		tx, err = b.Begin(ctx)
+		require.NoError(t, err)
+		gen, err := tx.NewGeneration(ctx, "p")
+		require.NoError(t, err)
+		require.NoError(t, tx.SetCheckpoint(ctx, "p", gen, "t1", "s", 2))
+		require.NoError(t, tx.SwitchGeneration(ctx, "p", "", gen))
+		require.NoError(t, tx.Commit())
+		assert.Equal(t, int64(2), applied(ctx, "t1"), "the checkpoint of the generation queries read")
+	})
+
 	t.Run("tenant scope", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -241,6 +241,21 @@ func (b *Backend) Get(ctx context.Context, projection string, tenant events.Tena
 		` AND collection = ?3 AND key = ?4`, projection, string(tenant), collection, key)
 }
 
+// AppliedVersion implements projections.AppliedVersionReader: the checkpoint of
+// the stream in the active generation, as committed.
+func (b *Backend) AppliedVersion(ctx context.Context, projection string, tenant events.TenantID, stream events.StreamID) (int64, error) {
+	if err := events.CheckScope(ctx, tenant); err != nil {
+		return 0, fmt.Errorf("applied version %s/%s: %w", projection, stream, err)
+	}
+	var v int64
+	err := b.r.QueryRowContext(ctx, `SELECT version FROM checkpoints WHERE projection = ?1 AND tenant = ?2 AND gen = `+activeGen+
+		` AND stream = ?3`, projection, string(tenant), string(stream)).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("applied version %s/%s: %w", projection, stream, err)
+	}
+	return v, nil
+}
+
 // List implements projections.Reader.
 func (b *Backend) List(ctx context.Context, projection string, tenant events.TenantID, collection, after string, limit int) ([]projections.Entry, error) {
 	if err := events.CheckScope(ctx, tenant); err != nil {

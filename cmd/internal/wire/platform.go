@@ -208,7 +208,10 @@ func (p *Platform) openDynamoDB(o Options) (projections.Backend, error) {
 	if env.SettleWindow > 0 {
 		evOpts = append(evOpts, evddb.WithSettleWindow(env.SettleWindow))
 	}
-	pjOpts := pjddb.Options{Table: env.ReadModelsTable}
+	pjOpts := pjddb.Options{Table: env.ReadModelsTable, GenerationFence: pjddb.DefaultGenerationFence}
+	if env.GenerationFence > 0 {
+		pjOpts.GenerationFence = env.GenerationFence
+	}
 	if o.TenantScoped && env.TenantRoleARN != "" {
 		// Built at cold start; the vendor assumes the role for a tenant on
 		// its first request and caches the session, the clients per tenant.

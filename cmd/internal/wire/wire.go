@@ -44,6 +44,12 @@ type Env struct {
 	// default): how long an event may take to appear in the tenant-history index.
 	// The CLI's --settle-window; the functions keep the default.
 	SettleWindow time.Duration
+	// GenerationFence overrides the read-model backend's generation fence (0:
+	// pjddb.DefaultGenerationFence): how long after a projector read a
+	// projection's generation state it may reuse it, which a rebuild waits out
+	// after its switch. The CLI's --generation-fence, for tests; the functions
+	// keep the default, and a rebuild must not use less than they do.
+	GenerationFence time.Duration
 	// OnboardingRate (TENANTSTREAM_ONBOARDING_RATE, such as "5/1m", or "off") and
 	// OnboardingBurst (TENANTSTREAM_ONBOARDING_BURST, an integer) limit POST
 	// /onboarding per client address (API Gateway's sourceIp) in each api
