@@ -107,3 +107,28 @@ const (
 	attrPK = ddbstore.AttrPK
 	attrSK = ddbstore.AttrSK
 )
+
+// FilterPattern is the filter criteria pattern of a projection's event source
+// mapping: Lambda decodes each record's data as JSON and keeps the stored
+// events (INSERTs of kind event) of the given types (AWS docs: "Filtering
+// Kinesis events"). Idempotency records, id claims and the tenant registry
+// share the table and are dropped here, as the pipe's filter drops them.
+func FilterPattern(types []string) map[string]any {
+	ts := make([]any, len(types))
+	for i, t := range types {
+		ts[i] = t
+	}
+	return map[string]any{"data": map[string]any{
+		"eventName": []any{eventbridge.InsertEvent},
+		"dynamodb": map[string]any{"NewImage": map[string]any{
+			attrKind: map[string]any{"S": []any{kindEvent}},
+			attrType: map[string]any{"S": ts},
+		}},
+	}}
+}
+
+const (
+	attrKind  = ddbstore.AttrKind
+	attrType  = ddbstore.AttrType
+	kindEvent = ddbstore.KindEvent
+)

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	tskinesis "github.com/tenantstream/tenantstream/events/kinesis"
 )
 
 // Kinesis plays a Kinesis data stream and the Lambda event source mapping
@@ -103,34 +105,6 @@ type KinesisMapping struct {
 
 type mappingShard struct {
 	pos, retries, limit, invokes int
-}
-
-// FailedBatch is the on-failure destination's record of a discarded batch
-// from a Kinesis stream (AWS docs: "Retain discarded batch records for a
-// Kinesis Data Streams event source in Lambda").
-type FailedBatch struct {
-	RequestContext struct {
-		RequestID              string `json:"requestId"`
-		FunctionARN            string `json:"functionArn"`
-		Condition              string `json:"condition"`
-		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-	} `json:"requestContext"`
-	ResponseContext *struct {
-		StatusCode      int    `json:"statusCode"`
-		ExecutedVersion string `json:"executedVersion"`
-		FunctionError   string `json:"functionError"`
-	} `json:"responseContext,omitempty"`
-	Version          string `json:"version"`
-	Timestamp        string `json:"timestamp"`
-	KinesisBatchInfo struct {
-		ShardID                         string `json:"shardId"`
-		StartSequenceNumber             string `json:"startSequenceNumber"`
-		EndSequenceNumber               string `json:"endSequenceNumber"`
-		ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
-		ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
-		BatchSize                       int    `json:"batchSize"`
-		StreamARN                       string `json:"streamArn"`
-	} `json:"KinesisBatchInfo"`
 }
 
 func (k *Kinesis) init() {
@@ -333,7 +307,7 @@ func (k *Kinesis) step(ctx context.Context, m *KinesisMapping, s *fakeShard, fn 
 // discard sends the batch's metadata to the on-failure destination and moves
 // the checkpoint past it. k.mu is held.
 func (k *Kinesis) discard(m *KinesisMapping, ms *mappingShard, s *fakeShard, batch []kinesisRecord, end int, condition string) {
-	var fb FailedBatch
+	var fb tskinesis.FailedBatch
 	fb.RequestContext.RequestID = fmt.Sprintf("req-%d", k.seq)
 	fb.RequestContext.FunctionARN = m.FunctionARN
 	fb.RequestContext.Condition = condition
@@ -454,4 +428,45 @@ func (k *Kinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _ .
 	}
 	out.NextShardIterator = aws.String(s.id + "|" + next + "|" + strconv.FormatInt(k.seq, 10))
 	return out, nil
+}
+
+// MatchFilter reports whether a Kinesis record's data matches a filter
+// criteria pattern (Lambda event filtering) made only of nested objects and
+// lists of exact string values, the form kinesis.FilterPattern uses: the data
+// is decoded as JSON and matched against pattern["data"]. Data that is not a
+// JSON object matches no "data" pattern.
+func MatchFilter(pattern map[string]any, data []byte) bool {
+	p, ok := pattern["data"]
+	if !ok {
+		return true
+	}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return false
+	}
+	return matchValue(p, doc)
+}
+
+func matchValue(pattern, doc any) bool {
+	switch p := pattern.(type) {
+	case map[string]any:
+		d, ok := doc.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, sub := range p {
+			if !matchValue(sub, d[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, want := range p {
+			if want == doc {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
