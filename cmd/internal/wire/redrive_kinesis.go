@@ -88,13 +88,16 @@ const redriveBatchSize = 100
 // holds records of other types and of streams already applied: the projector
 // skips them (decision 4 in docs/ARCHITECTURE.md).
 //
-// When the range's first record is gone from the shard the error wraps
-// ErrRangeExpired and the message stays: rebuild the projection from the store.
+// A message that is not an on-failure record, or whose range's first record
+// is gone from the shard (the error wraps ErrRangeExpired: rebuild the
+// projection from the store), stays in the queue too, but the redrive goes on
+// with the others and reports them at the end.
 func RedriveKinesis(ctx context.Context, q RedriveSQS, k KinesisReader, invoke KinesisInvoker, dlqURL string, o RedriveOptions) (KinesisRedriveStats, error) {
 	if o.VisibilitySeconds == 0 {
 		o.VisibilitySeconds = 300
 	}
 	var st KinesisRedriveStats
+	var left []error // messages left in the queue, the redrive going on
 	for o.Max == 0 || st.Batches < o.Max {
 		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), MaxNumberOfMessages: 10,
 			WaitTimeSeconds: o.WaitSeconds, VisibilityTimeout: o.VisibilitySeconds})
@@ -102,18 +105,24 @@ func RedriveKinesis(ctx context.Context, q RedriveSQS, k KinesisReader, invoke K
 			return st, fmt.Errorf("receive from %s: %w", dlqURL, err)
 		}
 		if len(out.Messages) == 0 {
-			return st, nil
+			return st, errors.Join(left...)
 		}
 		for _, m := range out.Messages {
 			if o.Max > 0 && st.Batches >= o.Max {
-				return st, nil
+				return st, errors.Join(left...)
 			}
 			fb, err := tskinesis.ParseFailedBatch([]byte(aws.ToString(m.Body)))
 			if err != nil {
-				return st, fmt.Errorf("message %s of %s: %w", aws.ToString(m.MessageId), dlqURL, err)
+				left = append(left, fmt.Errorf("message %s of %s stays in the queue: %w", aws.ToString(m.MessageId), dlqURL, err))
+				continue
 			}
 			n, err := redriveRange(ctx, k, invoke, fb)
 			st.Records += n
+			if errors.Is(err, ErrRangeExpired) {
+				left = append(left, fmt.Errorf("message %s (shard %s, %s to %s) stays in the queue: %w", aws.ToString(m.MessageId),
+					fb.KinesisBatchInfo.ShardID, fb.KinesisBatchInfo.StartSequenceNumber, fb.KinesisBatchInfo.EndSequenceNumber, err))
+				continue
+			}
 			if err != nil {
 				return st, fmt.Errorf("message %s (shard %s, %s to %s; it stays in the dead-letter queue): %w", aws.ToString(m.MessageId),
 					fb.KinesisBatchInfo.ShardID, fb.KinesisBatchInfo.StartSequenceNumber, fb.KinesisBatchInfo.EndSequenceNumber, err)
@@ -129,7 +138,7 @@ func RedriveKinesis(ctx context.Context, q RedriveSQS, k KinesisReader, invoke K
 			st.Batches++
 		}
 	}
-	return st, nil
+	return st, errors.Join(left...)
 }
 
 // redriveRange reads fb's range from its shard and applies it; it returns
