@@ -106,9 +106,9 @@ bootstrap:
 	$(CDK) bootstrap
 
 # The infra tests (assertions, cdk-nag), then cfn-lint on templates synthesized with
-# placeholder code, so no cross-compiled build is needed: the default one, and one with
-# the optional resources' context (CORS) set.
-INFRA_LINT_CONTEXTS := '{"placeholderCode":true}' '{"placeholderCode":true,"corsOrigins":"https://app.example.com,http://localhost:5173"}'
+# placeholder code, so no cross-compiled build is needed: the default one, one with
+# the optional resources' context (CORS) set, and the Kinesis feed (feed=kinesis).
+INFRA_LINT_CONTEXTS := '{"placeholderCode":true}' '{"placeholderCode":true,"corsOrigins":"https://app.example.com,http://localhost:5173"}' '{"placeholderCode":true,"feed":"kinesis"}'
 infra-test:
 	@command -v $(CFN_LINT) >/dev/null || { echo "cfn-lint is required for the infra tests: pip install cfn-lint"; exit 1; }
 	cd infra && $(INFRA_ENV) $(GO) vet ./... && $(INFRA_ENV) $(GO) test -race -count=1 -timeout 10m ./...

@@ -67,10 +67,11 @@ func TestProjectionsRedriveOnMoto(t *testing.T) {
 
 func TestProjectionsRedriveUsage(t *testing.T) {
 	for args, want := range map[string]string{
-		"projections redrive items":                          "needs --backend dynamodb",
-		"projections redrive nope --backend dynamodb":        "unknown projection",
-		"projections redrive --backend dynamodb":             "name one projection or pass --all",
-		"projections redrive items --all --backend dynamodb": "name one projection or pass --all",
+		"projections redrive items":                                "needs --backend dynamodb",
+		"projections redrive nope --backend dynamodb":              "unknown projection",
+		"projections redrive --backend dynamodb":                   "name one projection or pass --all",
+		"projections redrive items --all --backend dynamodb":       "name one projection or pass --all",
+		"projections redrive items --backend dynamodb --feed pipe": "--feed \"pipe\": want sqs or kinesis",
 	} {
 		_, _, err := runCLI(t, strings.Fields(args)...)
 		require.ErrorContains(t, err, want, args)

@@ -38,6 +38,14 @@ type Config struct {
 	// mapping's cap equals it, so the poller never invokes into a throttle (sizing in
 	// docs/aws.md, "Concurrency").
 	ProjectorConcurrency int
+	// "feed": the change feed, FeedSQS (default: stream, pipe, bus, a queue per
+	// projection) or FeedKinesis (the table's Kinesis streaming destination
+	// and an event source mapping per projection; docs/aws.md, "The Kinesis feed").
+	Feed string
+	// "kinesisShards": the change stream's provisioned shards with feed
+	// kinesis (default DefaultKinesisShards, 1 to 500). Each projector
+	// reserves shards x KinesisParallelization concurrency.
+	KinesisShards int
 	// "eventsStreamArn": the stream of an events table restored outside the stack
 	// (docs/aws.md, "Restoring a table"): the pipe reads it instead of the stream
 	// CloudFormation recorded for the table. Empty: the table's own stream.
@@ -90,6 +98,8 @@ func DefaultConfig() Config {
 		APIBurstLimit:             200,
 		ProjectionLagAlarmSeconds: 300,
 		ProjectorConcurrency:      DefaultProjectorConcurrency,
+		Feed:                      FeedSQS,
+		KinesisShards:             DefaultKinesisShards,
 		LambdaDist:                "../dist",
 	}
 }
@@ -163,6 +173,18 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			c.ProjectorConcurrency = n
 		}
 	}
+	str("feed", &c.Feed)
+	if c.Feed != FeedSQS && c.Feed != FeedKinesis {
+		errs = append(errs, fmt.Sprintf("feed: %q is neither %s nor %s", c.Feed, FeedSQS, FeedKinesis))
+	}
+	if v, ok := get("kinesisShards"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			errs = append(errs, fmt.Sprintf("kinesisShards: %q is not a whole number from 1 to 500", v))
+		} else {
+			c.KinesisShards = n
+		}
+	}
 	str("eventsStreamArn", &c.EventsStreamARN)
 	if a := c.EventsStreamARN; a != "" && (!strings.HasPrefix(a, "arn:") || !strings.Contains(a, ":table/") || !strings.Contains(a, "/stream/")) {
 		errs = append(errs, fmt.Sprintf("eventsStreamArn: %q is not a DynamoDB stream ARN (arn:...:table/<name>/stream/<label>)", a))
@@ -187,6 +209,9 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	str("eventsTableName", &c.EventsTableName)
 	if c.EventsTableName != "" && c.EventsStreamARN == "" {
 		errs = append(errs, "eventsTableName: a restored table needs eventsStreamArn too (enable its stream first: docs/aws.md, \"Restoring a table\")")
+	}
+	if c.Feed == FeedKinesis && c.EventsTableName != "" {
+		errs = append(errs, "feed kinesis: a restored table (eventsTableName) is not managed by the stack, so it cannot get the Kinesis streaming destination; enable it with aws dynamodb enable-kinesis-streaming-destination, or keep feed sqs (docs/aws.md, \"Restoring a table\")")
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("read context: %s", strings.Join(errs, "; "))

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awspipes"
@@ -41,6 +42,8 @@ type resources struct {
 	ops     awssns.Topic
 	bus     awsevents.EventBus
 	pipe    awspipes.CfnPipe
+	// stream is the events table's Kinesis data stream (feed kinesis only).
+	stream awskinesis.Stream
 
 	fns map[string]awslambda.Function // api, billing-close, billing-close-worker
 	// asyncFns are the functions invoked asynchronously (each with an
@@ -74,10 +77,18 @@ func (b *builder) data() {
 			TableStreamArn: jsii.String(b.cfg.EventsStreamARN),
 		})
 	} else {
+		// With feed kinesis every change also goes to the change stream (the
+		// table's Kinesis streaming destination); the DynamoDB stream stays,
+		// unread and so unbilled, so switching feeds never replaces the table's stream.
+		var kinesisStream awskinesis.IStream
+		if b.cfg.Feed == FeedKinesis {
+			kinesisStream = b.changeStream()
+		}
 		events := awsdynamodb.NewTable(b.stack, jsii.String("EventsTable"), &awsdynamodb.TableProps{
-			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(attrPK), Type: awsdynamodb.AttributeType_STRING},
-			SortKey:      &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_NUMBER},
-			BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			KinesisStream: kinesisStream,
+			PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String(attrPK), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:       &awsdynamodb.Attribute{Name: jsii.String(attrSK), Type: awsdynamodb.AttributeType_NUMBER},
+			BillingMode:   awsdynamodb.BillingMode_PAY_PER_REQUEST,
 			// NEW_IMAGE: events are immutable, so the new image is the whole event (the feed).
 			Stream:              awsdynamodb.StreamViewType_NEW_IMAGE,
 			TimeToLiveAttribute: jsii.String(attrExpires),

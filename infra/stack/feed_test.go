@@ -154,7 +154,7 @@ func TestOneRulePerRegisteredProjection(t *testing.T) {
 // targets) are retried twice and then discarded (docs/aws.md). Rules target
 // queues; the scheduled billing-close has an on-failure queue.
 func TestNoAsyncInvocationWithoutOnFailureDestination(t *testing.T) {
-	for _, s := range []*synthesized{shared, variant(t)} {
+	for _, s := range []*synthesized{shared, variant(t), kinesisVariant(t)} {
 		onFailure := map[string]string{}
 		for _, c := range s.ofType("AWS::Lambda::EventInvokeConfig") {
 			dest, _ := c.Properties["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]

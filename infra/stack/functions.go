@@ -28,8 +28,10 @@ const (
 	EnvOnboardingTopic = "TENANTSTREAM_ONBOARDING_TOPIC_ARN"
 	// EnvMembersTopic names the topic of invitations and password resets
 	// (the outbox projector publishes them with their derived tokens).
-	EnvMembersTopic     = "TENANTSTREAM_MEMBERS_TOPIC_ARN"
-	EnvProjection       = "TENANTSTREAM_PROJECTION"
+	EnvMembersTopic = "TENANTSTREAM_MEMBERS_TOPIC_ARN"
+	EnvProjection   = "TENANTSTREAM_PROJECTION"
+	// EnvFeed tells a projector which feed's batches it receives (FeedSQS, FeedKinesis).
+	EnvFeed             = "TENANTSTREAM_FEED"
 	EnvMetricsNamespace = "TENANTSTREAM_METRICS_NAMESPACE"
 	EnvUserPoolID       = "COGNITO_USER_POOL_ID"
 	EnvClientID         = "COGNITO_CLIENT_ID"
@@ -159,8 +161,9 @@ func (b *builder) functions(registered []projections.Projection) error {
 			description: "Applies events to the " + p.Name() + " projection",
 			// Capped and reserved: a backlog in the projections cannot take the
 			// concurrency the api needs (docs/aws.md, "Concurrency").
-			reserved: b.cfg.ProjectorConcurrency,
+			reserved: b.projectorReserved(),
 			env: map[string]*string{
+				EnvFeed:            jsii.String(b.cfg.Feed),
 				EnvProjection:      jsii.String(p.Name()),
 				EnvInvoicesTopic:   b.res.invoices.TopicArn(),
 				EnvOnboardingTopic: b.res.onboard.TopicArn(),

@@ -33,7 +33,11 @@ func TestFunctions(t *testing.T) {
 // TestLeastPrivilege: no policy in the stack grants "*" or "service:*" actions,
 // and data actions always name their resources.
 func TestLeastPrivilege(t *testing.T) {
-	for id, p := range shared.ofType("AWS::IAM::Policy") {
+	policies := shared.ofType("AWS::IAM::Policy")
+	for id, p := range kinesisVariant(t).ofType("AWS::IAM::Policy") {
+		policies["kinesis feed: "+id] = p
+	}
+	for id, p := range policies {
 		for _, st := range p.Properties["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 			s := st.(map[string]any)
 			for _, a := range asList(s["Action"]) {

@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 		if variantRes != nil {
 			os.RemoveAll(variantRes.outdir)
 		}
+		if kinesisRes != nil {
+			os.RemoveAll(kinesisRes.outdir)
+		}
 		return code
 	}()
 	os.Exit(code)

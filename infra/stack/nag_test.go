@@ -12,7 +12,7 @@ import (
 // unsuppressed.
 func TestNagAwsSolutions(t *testing.T) {
 	match := assertions.Match_StringLikeRegexp(strp("AwsSolutions-.*"))
-	for _, s := range []*synthesized{shared, variant(t)} {
+	for _, s := range []*synthesized{shared, variant(t), kinesisVariant(t)} {
 		errs := s.annotations.FindError(strp("*"), match)
 		warns := s.annotations.FindWarning(strp("*"), match)
 		for _, m := range *errs {

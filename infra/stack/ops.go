@@ -178,8 +178,15 @@ func (b *builder) operations(pipeName string, registered []projections.Projectio
 			Period:        minute, Statistic: jsii.String("Sum"),
 		})
 	}
-	alarm("PipeExecutionFailedAlarm", "The change-feed pipe failed executions", pipeMetric("ExecutionFailed"), 0, 1)
-	alarm("PipeTargetFailedAlarm", "The change-feed pipe could not put events on the bus", pipeMetric("TargetStageFailed"), 0, 1)
+	feedMetrics := []awscloudwatch.IMetric{pipeMetric("EventCount"), pipeMetric("ExecutionFailed"), pipeMetric("TargetStageFailed")}
+	if b.res.pipe != nil {
+		alarm("PipeExecutionFailedAlarm", "The change-feed pipe failed executions", pipeMetric("ExecutionFailed"), 0, 1)
+		alarm("PipeTargetFailedAlarm", "The change-feed pipe could not put events on the bus", pipeMetric("TargetStageFailed"), 0, 1)
+	}
+	if b.res.stream != nil {
+		b.kinesisAlarms(alarmOf)
+		feedMetrics = b.kinesisFeedMetrics()
+	}
 
 	lag := func(name string) awscloudwatch.Metric {
 		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -193,7 +200,7 @@ func (b *builder) operations(pipeName string, registered []projections.Projectio
 			lag(p.Name()), b.cfg.ProjectionLagAlarmSeconds, 3)
 	}
 
-	b.dashboard(fns, registered, lag, pipeMetric)
+	b.dashboard(fns, registered, lag, feedMetrics)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -229,7 +236,7 @@ func (b *builder) allFunctions() []namedFunction {
 }
 
 func (b *builder) dashboard(fns []namedFunction, registered []projections.Projection,
-	lag func(string) awscloudwatch.Metric, pipeMetric func(string) awscloudwatch.Metric) {
+	lag func(string) awscloudwatch.Metric, feedMetrics []awscloudwatch.IMetric) {
 	minute := awscdk.Duration_Minutes(jsii.Number(1))
 	apiMetric := func(name, stat, label string) awscloudwatch.IMetric {
 		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -270,7 +277,7 @@ func (b *builder) dashboard(fns []namedFunction, registered []projections.Projec
 	)
 	d.AddWidgets(
 		graph("Invoices issued", emf(MetricInvoicesIssued, "issued")),
-		graph("Change feed", pipeMetric("EventCount"), pipeMetric("ExecutionFailed"), pipeMetric("TargetStageFailed")),
+		graph("Change feed", feedMetrics...),
 	)
 	d.AddWidgets(graph("Function errors", errs...))
 }

@@ -72,7 +72,11 @@ func New(scope constructs.Construct, id string, props Props) (*Stack, error) {
 	}
 	b.identity()
 	b.cursorKey()
-	b.feed(s.PipeName, props.Projections)
+	if cfg.Feed == FeedKinesis {
+		b.kinesisFeed(props.Projections)
+	} else {
+		b.feed(s.PipeName, props.Projections)
+	}
 	if err := b.api(props.Routes); err != nil {
 		return nil, err
 	}

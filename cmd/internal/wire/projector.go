@@ -12,6 +12,7 @@ import (
 
 	evs "github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/eventbridge"
+	"github.com/tenantstream/tenantstream/events/kinesis"
 	"github.com/tenantstream/tenantstream/handlers/emf"
 	"github.com/tenantstream/tenantstream/handlers/sns"
 	"github.com/tenantstream/tenantstream/projections"
@@ -30,12 +31,30 @@ type Publisher interface {
 // each projection has its own rule, queue and function. The outbox projection's
 // function also publishes the notifications to SNS.
 func Projector(ctx context.Context, env Env) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+	h, err := projectorParts(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+		return ProjectBatch(ctx, h.p, h.proj, h.pub, e), nil
+	}, nil
+}
+
+// projector is what either feed's handler needs: the platform running one
+// projection and, for the outbox, the publisher.
+type projector struct {
+	p    *Platform
+	proj projections.Projection
+	pub  Publisher
+}
+
+func projectorParts(ctx context.Context, env Env) (projector, error) {
 	if env.Projection == "" {
-		return nil, errors.New("TENANTSTREAM_PROJECTION is required")
+		return projector{}, errors.New("TENANTSTREAM_PROJECTION is required")
 	}
 	proj, ok := projections.Lookup(env.Projection)
 	if !ok {
-		return nil, fmt.Errorf("TENANTSTREAM_PROJECTION=%q: %w", env.Projection, projections.ErrUnknownProjection)
+		return projector{}, fmt.Errorf("TENANTSTREAM_PROJECTION=%q: %w", env.Projection, projections.ErrUnknownProjection)
 	}
 	outbox := proj.Name() == (projections.Outbox{}).Name()
 	p, err := openFunction(ctx, env, func(o *Options) error {
@@ -52,7 +71,7 @@ func Projector(ctx context.Context, env Env) (func(context.Context, events.SQSEv
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return projector{}, err
 	}
 	var pub Publisher
 	if outbox && (env.InvoicesTopicARN != "" || env.OnboardingTopicARN != "" || env.MembersTopicARN != "") {
@@ -63,9 +82,7 @@ func Projector(ctx context.Context, env Env) (func(context.Context, events.SQSEv
 		}
 		pub = sp
 	}
-	return func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
-		return ProjectBatch(ctx, p, proj, pub, e), nil
-	}, nil
+	return projector{p: p, proj: proj, pub: pub}, nil
 }
 
 // ProjectBatch projects each record of an SQS batch on its own and lists the
@@ -88,20 +105,25 @@ func ProjectBatch(ctx context.Context, p *Platform, proj projections.Projection,
 	return resp
 }
 
-// project decodes, applies and (for the outbox) publishes one bus event. An
-// error leaves the message on the queue to be received again: the engine skips
+// project is projectEvent for one bus event, the SQS feed's message body.
+func project(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, raw []byte) error {
+	return projectEvent(ctx, p, proj, pub, func() (evs.Event, error) { return eventbridge.Decode(raw) })
+}
+
+// projectEvent decodes, applies and (for the outbox) publishes one record of
+// either feed. An error leaves the record to be delivered again: the engine skips
 // what it already applied, so a retry after a failed publish only publishes
 // again (receivers deduplicate by notification id; FIFO topics by the event id).
-// A malformed body fails too rather than being dropped: it ends in the
+// A malformed record fails too rather than being dropped: it ends in the
 // dead-letter queue, where an operator sees it.
-func project(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, raw []byte) error {
-	ev, err := eventbridge.Decode(raw)
+func projectEvent(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, decode func() (evs.Event, error)) error {
+	ev, err := decode()
 	if errors.Is(err, eventbridge.ErrNotEvent) {
 		p.Log.DebugContext(ctx, "skipping a record that is not a stored event", "err", err)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("decode bus event: %w", err)
+		return fmt.Errorf("decode record: %w", err)
 	}
 	if !slices.Contains(proj.Handles(), ev.Type) {
 		return nil // the rule should not have matched; nothing to do
@@ -135,4 +157,57 @@ func notify(ctx context.Context, r projections.Reader, pub Publisher, ev evs.Eve
 		return fmt.Errorf("publish %s %s: %w", n.Type, n.ID, err)
 	}
 	return nil
+}
+
+// KinesisProjector returns the projector function's handler for the Kinesis
+// feed (docs/aws.md, "The Kinesis feed"): the function reads the events
+// table's Kinesis data stream through an event source mapping with
+// ReportBatchItemFailures, BisectBatchOnFunctionError and an SQS on-failure
+// destination. The platform is built as Projector builds it.
+func KinesisProjector(ctx context.Context, env Env) (func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error), error) {
+	h, err := projectorParts(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, e events.KinesisEvent) (events.KinesisEventResponse, error) {
+		return ProjectKinesisBatch(ctx, h.p, h.proj, h.pub, e)
+	}, nil
+}
+
+// ErrFirstRecordFailed is ProjectKinesisBatch's error when the batch's first
+// record failed, so nothing of the batch was applied.
+var ErrFirstRecordFailed = errors.New("the first record of the batch failed")
+
+// ProjectKinesisBatch projects a Kinesis batch (one shard's records, in shard
+// order) record by record and stops at the first that fails. The event source
+// mapping retries from the lowest sequence number reported, so records after
+// a failure are retried whether or not they were tried here; trying them
+// would only repeat work.
+//
+// A failure after at least one applied record is a partial batch response
+// naming it: the mapping checkpoints the applied records and starts the next
+// batch at the failed one. A failure of the first record is a function error
+// (ErrFirstRecordFailed, wrapping the cause) instead, which retries no applied
+// record, because none was: it is what makes BisectBatchOnFunctionError split
+// the batch until the failing record is alone, so when the retries run out the
+// on-failure destination names that one record, not a batch of other streams'
+// events behind it. A record that is not a stored event of the projection's
+// types (the mapping's filter should have dropped it; a redrive re-reads whole
+// shard ranges) counts as applied.
+func ProjectKinesisBatch(ctx context.Context, p *Platform, proj projections.Projection, pub Publisher, e events.KinesisEvent) (events.KinesisEventResponse, error) {
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	for i, r := range e.Records {
+		err := projectEvent(ctx, p, proj, pub, func() (evs.Event, error) { return kinesis.DecodeEventRecord(r) })
+		if err == nil {
+			continue
+		}
+		p.Log.WarnContext(ctx, "projection failed; the event source mapping retries from this record", "projection", proj.Name(),
+			"sequence_number", r.Kinesis.SequenceNumber, "event_id", r.EventID, "position", i, "err", err)
+		if i == 0 {
+			return events.KinesisEventResponse{}, fmt.Errorf("%w (sequence number %s): %w", ErrFirstRecordFailed, r.Kinesis.SequenceNumber, err)
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
+		return resp, nil
+	}
+	return resp, nil
 }

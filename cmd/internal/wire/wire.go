@@ -21,6 +21,10 @@ type Env struct {
 	TenantRoleARN      string // TENANTSTREAM_TENANT_ROLE_ARN: the role tenant-scoped requests reach DynamoDB with (api)
 	CursorKeySecretARN string // TENANTSTREAM_CURSOR_KEY_SECRET_ARN: the secret the api seals event-log cursors with
 	Projection         string // TENANTSTREAM_PROJECTION: the one projection a projector function runs
+	// Feed (TENANTSTREAM_FEED) is the change feed a projector reads: FeedSQS
+	// (the default: a projection's SQS queue behind the bus) or FeedKinesis
+	// (the events table's Kinesis data stream).
+	Feed               string
 	InvoicesTopicARN   string // TENANTSTREAM_INVOICES_TOPIC_ARN
 	OnboardingTopicARN string // TENANTSTREAM_ONBOARDING_TOPIC_ARN
 	MembersTopicARN    string // TENANTSTREAM_MEMBERS_TOPIC_ARN: invitations and password resets, with their tokens
@@ -58,6 +62,12 @@ type Env struct {
 	OnboardingRate, OnboardingBurst string
 }
 
+// The projector's feeds (Env.Feed; infra's context key feed).
+const (
+	FeedSQS     = "sqs"
+	FeedKinesis = "kinesis"
+)
+
 // FromEnv reads Env. A malformed TENANTSTREAM_NOW is reported by open.
 func FromEnv() Env {
 	store := os.Getenv("TENANTSTREAM_STORE")
@@ -73,6 +83,7 @@ func FromEnv() Env {
 	e.OnboardingRate, e.OnboardingBurst = os.Getenv("TENANTSTREAM_ONBOARDING_RATE"), os.Getenv("TENANTSTREAM_ONBOARDING_BURST")
 	e.CursorKeySecretARN = os.Getenv("TENANTSTREAM_CURSOR_KEY_SECRET_ARN")
 	e.MembersTopicARN = os.Getenv("TENANTSTREAM_MEMBERS_TOPIC_ARN")
+	e.Feed = os.Getenv("TENANTSTREAM_FEED")
 	// make lambda ships the catalogue next to bootstrap, which Lambda unpacks in
 	// the task root.
 	if root := os.Getenv("LAMBDA_TASK_ROOT"); e.CatalogFile != "" && root != "" && !filepath.IsAbs(e.CatalogFile) {
