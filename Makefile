@@ -51,7 +51,7 @@ fmt:
 # CATALOG=FILE (YAML or JSON) ships your plan catalogue in every zip as catalog.<ext>
 # next to bootstrap, after `tenantstream catalog check FILE` (which needs gcc) passes;
 # deploy with the context key catalogFile so the functions load it (docs/deploy.md).
-LAMBDA_FUNCTIONS := api projector billing-close billing-close-worker
+LAMBDA_FUNCTIONS := api projector billing-close billing-close-worker pre-token
 CATALOG ?=
 lambda:
 	@command -v zip >/dev/null || { echo "zip is required: apt-get install zip"; exit 1; }

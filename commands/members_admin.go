@@ -362,7 +362,7 @@ func (a *Auth) changeDirectoryPassword(ctx context.Context, m Meta, c ChangePass
 	}
 	email, err := tenant.NormalizeEmail(p.Email)
 	if err != nil {
-		return Tokens{}, domain.Errorf(domain.CodeForbidden, "a password change needs the user's ID token, which names its email")
+		return Tokens{}, domain.Errorf(domain.CodeForbidden, "a password change needs a token that names the user's email: the access token (its pre token generation trigger adds it) or the ID token")
 	}
 	tid := events.TenantID(p.TenantID)
 	r, err := s.roster(ctx, tid)

@@ -255,7 +255,9 @@ func TestEndToEndOnAWSAdapters(t *testing.T) {
 	assert.Equal(t, tenantID, aws.ToString(m.MessageAttributes[sns.AttrTenantID].StringValue))
 	assert.Contains(t, aws.ToString(m.Body), `"type":"tenant.onboarded"`)
 
-	// Login through Cognito; the ID token is verified against moto's JWKS.
+	// Login through Cognito; the ID token is verified against moto's JWKS. (On AWS
+	// clients send the access token, which the pre-token trigger gives the tenant;
+	// moto runs no trigger: pretoken_e2e_test.go runs the trigger itself.)
 	r = p.call(http.MethodPost, "/auth/login", "", map[string]string{"tenant_name": "acme", "email": "admin@acme.test", "password": "Sup3r-secret!"})
 	require.Equal(t, http.StatusOK, r.StatusCode, r.Body)
 	token, _ := r.json(t)["id_token"].(string)

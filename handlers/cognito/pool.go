@@ -47,7 +47,10 @@ func CreatePool(ctx context.Context, c *cip.Client, name string) (Pool, error) {
 	client, err := c.CreateUserPoolClient(ctx, &cip.CreateUserPoolClientInput{
 		UserPoolId: aws.String(id), ClientName: aws.String(name + "-api"), GenerateSecret: false,
 		ExplicitAuthFlows: []types.ExplicitAuthFlowsType{types.ExplicitAuthFlowsTypeAllowUserPasswordAuth, types.ExplicitAuthFlowsTypeAllowRefreshTokenAuth},
-		ReadAttributes:    []string{"email", AttrTenantID},
+		// As infra/ makes it: custom:tenant_id and email are readable, never
+		// writable with a user's own token; no OAuth flows (InitiateAuth only).
+		ReadAttributes:  identity.ClientReadAttributes,
+		WriteAttributes: identity.ClientWriteAttributes,
 		// As infra/ makes it: RevokeToken works, and an access or ID token
 		// outlives a revocation by at most TokenValidity.
 		EnableTokenRevocation: aws.Bool(true),

@@ -12,7 +12,7 @@ func TestBillingClose(t *testing.T) {
 	// Found by its queue variable: "BillingClose" is also the worker's id prefix.
 	var closeFn string
 	for id, r := range shared.ofType("AWS::Lambda::Function") {
-		if _, ok := r.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)["BILLING_CLOSE_QUEUE_URL"]; ok {
+		if _, ok := envVars(r)["BILLING_CLOSE_QUEUE_URL"]; ok {
 			closeFn = id
 		}
 	}

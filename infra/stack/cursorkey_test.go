@@ -24,7 +24,7 @@ func TestCursorKeySecret(t *testing.T) {
 	assert.Equal(t, "Delete", variant(t).resources[variant(t).logicalID(t, "AWS::SecretsManager::Secret", "CursorKey")].DeletionPolicy)
 
 	for id, fn := range shared.ofType("AWS::Lambda::Function") {
-		env := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		env := envVars(fn)
 		if strings.HasPrefix(id, "Api") || strings.HasPrefix(id, "Projectoroutbox") {
 			assert.Equal(t, map[string]any{"Ref": secret}, env["TENANTSTREAM_CURSOR_KEY_SECRET_ARN"])
 		} else {

@@ -47,6 +47,9 @@ const (
 // a catalogue they do not use must not be able to fail their cold start.
 var pricingFunctions = []string{FnAPI, FnBillingCloseWorker}
 
+// PreTokenTimeoutSecs is the trigger's timeout: Cognito gives a trigger 5 s.
+const PreTokenTimeoutSecs = 5
+
 // MetricsNamespace is the CloudWatch namespace of the functions' EMF metrics.
 const MetricsNamespace = "TenantStream"
 
@@ -63,6 +66,8 @@ type fnSpec struct {
 	env                   map[string]*string
 	// reserved is the function's reserved concurrency; 0 leaves it unreserved.
 	reserved int
+	// noData leaves out the store's environment: the function reads no table.
+	noData bool
 }
 
 // function creates a Graviton provided.al2023 function with its own role and log
@@ -82,11 +87,14 @@ func (b *builder) function(spec fnSpec) awslambda.Function {
 		Description: jsii.String("Runs the " + spec.id + " function"),
 	})
 	logs.GrantWrite(role)
-	env := map[string]*string{
-		EnvStore:            jsii.String("dynamodb"),
-		EnvEventsTable:      b.res.events.TableName(),
-		EnvReadModelsTable:  b.res.readModels.TableName(),
-		EnvMetricsNamespace: jsii.String(MetricsNamespace),
+	env := map[string]*string{}
+	if !spec.noData {
+		env = map[string]*string{
+			EnvStore:            jsii.String("dynamodb"),
+			EnvEventsTable:      b.res.events.TableName(),
+			EnvReadModelsTable:  b.res.readModels.TableName(),
+			EnvMetricsNamespace: jsii.String(MetricsNamespace),
+		}
 	}
 	for k, v := range spec.env {
 		env[k] = v
@@ -129,7 +137,7 @@ func retentionDays(days int) awslogs.RetentionDays {
 	return awslogs.RetentionDays_TEN_YEARS
 }
 
-// functions creates the api, billing-close and worker functions and one projector
+// functions creates the api, billing-close, worker and pre-token functions and one projector
 // per registered projection: each projection scales, fails and is alarmed on its
 // own, and a poison event parks only its projection.
 func (b *builder) functions(registered []projections.Projection) error {
@@ -154,6 +162,14 @@ func (b *builder) functions(registered []projections.Projection) error {
 		timeout:     awscdk.Duration_Minutes(jsii.Number(2)),
 		description: "Closes one tenant's due billing periods per message",
 		env:         pricing,
+	})
+	// The user pool's trigger (identity): no table, no topic, only its logs.
+	// Cognito waits 5 s for a trigger (and retries up to 3 times); the
+	// function only reads the event, so it needs the least memory Lambda has.
+	b.res.fns[FnPreToken] = b.function(fnSpec{id: "PreToken", code: FnPreToken, memory: 128,
+		timeout:     awscdk.Duration_Seconds(jsii.Number(PreTokenTimeoutSecs)),
+		description: "Cognito pre token generation (V2_0): the user's tenant into the access token",
+		noData:      true,
 	})
 	for _, p := range registered {
 		b.res.projectors[p.Name()] = b.function(fnSpec{id: "Projector-" + p.Name(), code: FnProjector, memory: 256,

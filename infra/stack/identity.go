@@ -50,6 +50,9 @@ func (b *builder) identity() {
 			RequireDigits:    jsii.Bool(true),
 			RequireSymbols:   jsii.Bool(true),
 		},
+		// Essentials: the V2_0 pre token generation event, which customizes
+		// access tokens, needs it (Lite offers only V1_0, ID tokens).
+		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
 		AccountRecovery:    awscognito.AccountRecovery_EMAIL_ONLY,
 		DeletionProtection: jsii.Bool(b.cfg.DeletionProtection),
 		RemovalPolicy:      b.removalPolicy(),
@@ -58,11 +61,26 @@ func (b *builder) identity() {
 	suppress(pool, "AwsSolutions-COG3", "Threat protection (advanced security) needs the Cognito Plus plan, a cost decision left to the operator; login throttling is done by the API (commands/identity).")
 	suppress(pool, "AwsSolutions-COG8", "The Plus feature plan is a cost decision left to the operator; the Essentials plan covers what the platform uses.")
 	b.res.userPool = pool
+	// The access token carries the tenant (handlers/pretoken): the V2_0 event
+	// customizes access tokens, V1_0 only ID tokens. CDK grants cognito-idp
+	// the invocation with the pool's ARN as the source.
+	pool.AddTrigger(awscognito.UserPoolOperation_PRE_TOKEN_GENERATION_CONFIG(), b.res.fns[FnPreToken], awscognito.LambdaVersion_V2_0)
 	b.res.client = pool.AddClient(jsii.String("ApiClient"), &awscognito.UserPoolClientOptions{
 		// A public client: the API calls InitiateAuth on behalf of users, without a secret.
-		GenerateSecret:             jsii.Bool(false),
-		AuthFlows:                  &awscognito.AuthFlow{UserPassword: jsii.Bool(true)},
-		ReadAttributes:             awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true)}).WithCustomAttributes(jsii.String("tenant_id")),
+		GenerateSecret: jsii.Bool(false),
+		AuthFlows:      &awscognito.AuthFlow{UserPassword: jsii.Bool(true)},
+		// The API signs users in with InitiateAuth: no hosted UI, so no OAuth
+		// flow at all (CDK's default would allow the implicit and code grants
+		// with a placeholder callback URL).
+		DisableOAuth: jsii.Bool(true),
+		// identity.ClientReadAttributes and ClientWriteAttributes: the tokens
+		// carry email and custom:tenant_id, which only the platform's admin
+		// calls write. Without a write list a user's own access token could
+		// write every standard attribute, email included.
+		ReadAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true)}).WithCustomAttributes(jsii.String("tenant_id")),
+		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
+			Fullname: jsii.Bool(true), Locale: jsii.Bool(true), Timezone: jsii.Bool(true),
+		}),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		// POST /auth/logout calls RevokeToken, which needs revocation enabled.
 		EnableTokenRevocation: jsii.Bool(true),

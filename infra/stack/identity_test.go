@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/commands/identity"
+	"github.com/tenantstream/tenantstream/infra/stack"
 )
 
 func TestUserPool(t *testing.T) {
@@ -32,6 +35,20 @@ func TestUserPool(t *testing.T) {
 	for _, c := range clients {
 		assert.ElementsMatch(t, []any{"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}, c.Properties["ExplicitAuthFlows"])
 		assert.Equal(t, false, c.Properties["GenerateSecret"])
+		// InitiateAuth only: no OAuth flow, so no implicit grant and no
+		// callback a token could be sent to.
+		assert.Equal(t, false, c.Properties["AllowedOAuthFlowsUserPoolClient"])
+		for _, k := range []string{"AllowedOAuthFlows", "AllowedOAuthScopes", "CallbackURLs", "LogoutURLs", "DefaultRedirectURI"} {
+			assert.NotContains(t, c.Properties, k)
+		}
+		// The tokens carry what only the platform writes: a user's own access
+		// token (UpdateUserAttributes) cannot write the tenant or the email,
+		// and the write list is never empty (which would mean every standard attribute).
+		assert.ElementsMatch(t, toAny(identity.ClientReadAttributes), c.Properties["ReadAttributes"])
+		assert.ElementsMatch(t, toAny(identity.ClientWriteAttributes), c.Properties["WriteAttributes"])
+		for _, owned := range []any{"custom:tenant_id", "email", "email_verified", "phone_number", "preferred_username"} {
+			assert.NotContains(t, c.Properties["WriteAttributes"], owned)
+		}
 		// Logout's RevokeToken needs revocation on; a token outlives a
 		// revocation by at most the local issuer's 5 minutes; refresh tokens
 		// last the local sessions' 30 days (in minutes, as CDK renders them).
@@ -162,4 +179,59 @@ func TestAPIRoleUserPoolActions(t *testing.T) {
 		"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup", "cognito-idp:AdminListGroupsForUser",
 		"cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminDeleteUser",
 	}, st["Action"])
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// envVars is a function's environment; a function without one has none.
+func envVars(fn resource) map[string]any {
+	env, _ := fn.Properties["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if vars == nil {
+		return map[string]any{}
+	}
+	return vars
+}
+
+// The user pool runs the pre token generation trigger at V2_0 (the event that
+// customizes access tokens), on the Essentials plan V2_0 needs; only Cognito,
+// and only for this pool, may invoke it; the function reads no table, publishes
+// nothing and has an errors alarm like every function (a failing trigger fails
+// every sign-in).
+func TestPreTokenTrigger(t *testing.T) {
+	pool := shared.logicalID(t, "AWS::Cognito::UserPool", "UserPool")
+	fn := shared.logicalID(t, "AWS::Lambda::Function", "PreToken")
+	p := shared.resources[pool].Properties
+	assert.Equal(t, "ESSENTIALS", p["UserPoolTier"])
+	assert.Equal(t, map[string]any{"PreTokenGenerationConfig": map[string]any{"LambdaArn": getAtt(fn, "Arn"), "LambdaVersion": "V2_0"}},
+		p["LambdaConfig"], "V2_0, and no other trigger")
+
+	var perms []resource
+	for _, r := range shared.ofType("AWS::Lambda::Permission") {
+		if refID(r.Properties["FunctionName"]) == fn {
+			perms = append(perms, r)
+		}
+	}
+	require.Len(t, perms, 1, "one grant invokes the trigger")
+	assert.Equal(t, map[string]any{"Action": "lambda:InvokeFunction", "FunctionName": getAtt(fn, "Arn"),
+		"Principal": "cognito-idp.amazonaws.com", "SourceArn": getAtt(pool, "Arn")}, perms[0].Properties,
+		"only Cognito, for this pool: another account's pool naming this function cannot invoke it")
+
+	f := shared.resources[fn].Properties
+	assert.Empty(t, envVars(shared.resources[fn]), "no store, no topics: the trigger reads only its event")
+	assert.Equal(t, float64(stack.PreTokenTimeoutSecs), f["Timeout"], "Cognito gives a trigger 5 s")
+	assert.LessOrEqual(t, f["Timeout"], float64(5))
+	role := refID(f["Role"])
+	for _, st := range policyStatements(shared, role) {
+		for _, a := range asList(st["Action"]) {
+			assert.True(t, strings.HasPrefix(a.(string), "logs:"), "the trigger's role writes its logs only, not %v", a)
+		}
+	}
+	assert.Len(t, alarmsOn(shared, "Errors", "FunctionName", fn), 1, "a failing trigger fails every sign-in")
 }

@@ -221,7 +221,7 @@ type namedFunction struct {
 // dashboard do not change between syntheses.
 func (b *builder) allFunctions() []namedFunction {
 	var out []namedFunction
-	for _, id := range []string{FnAPI, FnBillingClose, FnBillingCloseWorker} {
+	for _, id := range []string{FnAPI, FnBillingClose, FnBillingCloseWorker, FnPreToken} {
 		out = append(out, namedFunction{id: id, fn: b.res.fns[id]})
 	}
 	names := make([]string, 0, len(b.res.projectors))

@@ -23,10 +23,12 @@ const (
 	FnProjector          = "projector"
 	FnBillingClose       = "billing-close"
 	FnBillingCloseWorker = "billing-close-worker"
+	// FnPreToken is the user pool's pre token generation trigger (V2_0).
+	FnPreToken = "pre-token"
 )
 
 // Functions lists every function's code name.
-var Functions = []string{FnAPI, FnProjector, FnBillingClose, FnBillingCloseWorker}
+var Functions = []string{FnAPI, FnProjector, FnBillingClose, FnBillingCloseWorker, FnPreToken}
 
 // Props configures New. Projections and Routes default to the code's own
 // registry and route list, so the stack follows the code without edits here.
