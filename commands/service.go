@@ -76,6 +76,9 @@ type Service struct {
 
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
+
+	tenantPlansOnce sync.Once
+	tenantPlanCache *tenantPlanCache // folded profiles (RateLimitsOf)
 }
 
 // cursors returns the sealer of the event-log cursors.

@@ -88,6 +88,11 @@ type API struct {
 	// (DefaultPasswordResetRate where the binaries wire it); nil limits nothing.
 	// The per-account bound is the command's and holds across processes.
 	PasswordResetLimit *ratelimit.Limiter
+	// TenantLimit limits each tenant's authenticated requests per route class
+	// at its plan version's rate_limits (ratelimits.go, docs/api.md "Rate
+	// limits"); nil limits no tenant. One per process: see docs/aws.md for
+	// what holds across api instances.
+	TenantLimit *ratelimit.Keyed
 
 	// CORS, when set, answers browsers on the origins it allows (NewCORS);
 	// nil sends no CORS header at all. The local server sets it from
@@ -108,7 +113,7 @@ func (a *API) Handler() http.Handler {
 			route = route[i+1:]
 		}
 		if authed {
-			h = requireScope(onlyQueryParams(h, queryParams[pattern]...), pattern)
+			h = a.limitTenant(requireScope(onlyQueryParams(h, queryParams[pattern]...), pattern), pattern)
 		}
 		var hh http.Handler = a.wrap(h)
 		if authed {

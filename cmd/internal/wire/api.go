@@ -97,6 +97,9 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	}
 	api.OnboardingLimit = ratelimit.New(p.Clock, rate, 0)
 	api.PasswordResetLimit = ratelimit.New(p.Clock, httpapi.DefaultPasswordResetRate, 0)
+	// Per instance: what this bounds across instances, and what it does not,
+	// is docs/aws.md, "Tenant rate limits".
+	api.TenantLimit = ratelimit.NewKeyed(p.Clock, 0)
 	if env.Store == StoreMemory {
 		// The in-memory store has no feed: the API runs the projections itself
 		// so reads see writes. On DynamoDB the projector functions do.
