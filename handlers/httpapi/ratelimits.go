@@ -43,6 +43,12 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 		return h
 	}
 	class := RouteClassOf(pattern)
+	// A plan change is a write, on a budget of its own, so a tenant at its
+	// write limit can still take the plan the 429 names.
+	policy := string(class)
+	if pattern == "PUT /tenants/{tenant_id}/plan" {
+		policy = "plan"
+	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principalFrom(r.Context())
 		if p.TenantID == "" {
@@ -59,10 +65,10 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 		if !limited {
 			return h(w, r)
 		}
-		d := a.TenantLimit.Take(p.TenantID+"\x00"+string(class), ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
-		setRateLimitHeaders(w.Header(), class, l, d)
+		d := a.TenantLimit.Take(p.TenantID+"\x00"+policy, ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
+		setRateLimitHeaders(w.Header(), policy, l, d)
 		if !d.Allowed {
-			a.writeQuotaExceeded(w, r, class, l, lim.Plan, d.RetryAfter)
+			a.writeQuotaExceeded(w, r, class, policy, l, lim.Plan, d.RetryAfter)
 			return nil
 		}
 		return h(w, r)
@@ -74,10 +80,10 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 // a client pacing itself at it is never refused), ts-burst how many may come
 // at once; r is how many the bucket would take now and t the seconds until it
 // holds its whole burst again.
-func setRateLimitHeaders(h http.Header, class billing.RouteClass, l billing.RateLimit, d ratelimit.Decision) {
+func setRateLimitHeaders(h http.Header, policy string, l billing.RateLimit, d ratelimit.Decision) {
 	window := int64(l.Period() / time.Second)
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d;ts-burst=%d", class, l.Rate, window, l.Burst))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", class, d.Remaining, ceilSeconds(d.Full)))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d;ts-burst=%d", policy, l.Rate, window, l.Burst))
+	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", policy, d.Remaining, ceilSeconds(d.Full)))
 }
 
 func ceilSeconds(d time.Duration) int64 {
@@ -89,7 +95,7 @@ func ceilSeconds(d time.Duration) int64 {
 
 // writeQuotaExceeded answers 429 problem+json naming the limit, the plan
 // version it comes from and the plan of the latest catalogue that lifts it.
-func (a *API) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, class billing.RouteClass, l billing.RateLimit, plan billing.PlanRef, wait time.Duration) {
+func (a *API) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, class billing.RouteClass, policy string, l billing.RateLimit, plan billing.PlanRef, wait time.Duration) {
 	detail := fmt.Sprintf("Plan %s allows %s %s requests (burst %d) per tenant; retry in %d s.",
 		plan, perWindow(l), class, l.Burst, max(ceilSeconds(wait), 1))
 	switch up, ul := a.Service.PlanLifting(class, l, plan.Plan); {
@@ -101,7 +107,7 @@ func (a *API) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, class b
 	p := problem.From(r, &rateLimited{wait: wait, msg: detail})
 	p.Type = QuotaExceededType
 	p.Title = "Request cannot be satisfied as assigned quota has been exceeded"
-	p.ViolatedPolicies = []string{string(class)}
+	p.ViolatedPolicies = []string{policy}
 	problem.WriteProblem(w, p)
 }
 
