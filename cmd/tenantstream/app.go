@@ -310,6 +310,7 @@ func (a *App) buildHandler(addr string) error {
 	// tenant's budget (docs/api.md, "Rate limits").
 	if !a.cfg.NoTenantRateLimits {
 		api.TenantLimit = ratelimit.NewKeyed(a.Clock, 0)
+		api.TenantLimitHold = httpapi.DefaultTenantLimitHold
 	}
 	a.handler = api.Handler()
 	return nil

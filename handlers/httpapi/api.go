@@ -93,6 +93,9 @@ type API struct {
 	// limits"); nil limits no tenant. One per process: see docs/aws.md for
 	// what holds across api instances.
 	TenantLimit *ratelimit.Keyed
+	// TenantLimitHold is the longest a tenant's 429 is held before it is
+	// answered (never longer than its Retry-After); 0 answers at once.
+	TenantLimitHold time.Duration
 
 	// CORS, when set, answers browsers on the origins it allows (NewCORS);
 	// nil sends no CORS header at all. The local server sets it from

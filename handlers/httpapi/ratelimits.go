@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,10 @@ import (
 // QuotaExceededType is the problem type of a tenant's 429, registered by
 // draft-ietf-httpapi-ratelimit-headers (section 5.1).
 const QuotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+
+// DefaultTenantLimitHold is the local server's TenantLimitHold: a flooding
+// connection gets at most 10 refusals a second (decision 17).
+const DefaultTenantLimitHold = 100 * time.Millisecond
 
 // RouteClassOf is the rate-limit class of an authenticated route pattern
 // (docs/billing.md, "Rate limits"): a usage report is usage, every GET is
@@ -68,11 +73,37 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 		d := a.TenantLimit.Take(p.TenantID+"\x00"+policy, ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
 		setRateLimitHeaders(w.Header(), policy, l, d)
 		if !d.Allowed {
-			a.writeQuotaExceeded(w, r, class, policy, l, lim.Plan, d.RetryAfter)
+			wait := max(d.RetryAfter-a.holdRefusal(r, d.RetryAfter), time.Millisecond)
+			a.writeQuotaExceeded(w, r, class, policy, l, lim.Plan, wait)
 			return nil
 		}
 		return h(w, r)
 	}
+}
+
+// holdRefusal waits before a 429 is answered, and returns how long: Retry-After,
+// at most TenantLimitHold, or until the client goes away. A client that does not wait
+// for Retry-After (a flood over keep-alive connections) then gets at most one
+// answer per connection per hold instead of one per round trip, so its refusals
+// cost the server next to nothing and other tenants' requests keep the CPU
+// (docs/ARCHITECTURE.md, decision 17). A waiting request costs a goroutine, no
+// CPU; the api function on Lambda sets no hold, since there a held request is
+// billed duration and an instance taken from other requests.
+func (a *API) holdRefusal(r *http.Request, retryAfter time.Duration) (held time.Duration) {
+	if a.TenantLimitHold <= 0 {
+		return 0
+	}
+	// Jittered, so the connections of one flood, refused together, do not
+	// come back together: a herd every hold would queue everyone behind it.
+	hold := a.TenantLimitHold/2 + rand.N(a.TenantLimitHold)
+	start := time.Now()
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return time.Since(start)
 }
 
 // setRateLimitHeaders writes the draft's fields for one policy, named after

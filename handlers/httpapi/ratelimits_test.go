@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -260,4 +261,38 @@ func TestConcurrentRequestsHonourTheTenantBurst(t *testing.T) {
 		assert.Empty(t, bad[i])
 	}
 	assert.Equal(t, map[int]int{http.StatusOK: 3, http.StatusTooManyRequests: n - 3}, counts)
+}
+
+// A refusal is held about TenantLimitHold before it is answered (jittered
+// between half and one and a half of it), so a client that ignores
+// Retry-After gets few answers per connection; one whose client went away
+// is let go at once.
+func TestRefusalsAreHeld(t *testing.T) {
+	t.Parallel()
+	const hold = 80 * time.Millisecond
+	cat := mustCatalog(t, limitCatalog(1))
+	h := newInputAPI(t, func(a *httpapi.API) {
+		a.Service.Plans = commands.Catalog{Catalog: cat}
+		a.TenantLimit = ratelimit.NewKeyed(a.Service.Clock, 0)
+		a.TenantLimitHold = hold
+	})
+	acme := h.onboard("acme")
+	start := time.Now()
+	require.Equal(t, http.StatusOK, h.getData(acme, acme.Token).Status)
+	assert.Less(t, time.Since(start), hold/2, "an allowed request is not held")
+	start = time.Now()
+	r := h.getData(acme, acme.Token)
+	took := time.Since(start)
+	require.Equal(t, http.StatusTooManyRequests, r.Status)
+	assert.GreaterOrEqual(t, took, hold/2)
+	assert.NotEmpty(t, r.Header.Get("Retry-After"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/tenants/"+acme.ID+"/data", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+acme.Token)
+	start = time.Now()
+	h.Handler.ServeHTTP(httptest.NewRecorder(), req)
+	assert.Less(t, time.Since(start), hold/2, "a gone client is not held")
 }
