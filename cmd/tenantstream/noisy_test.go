@@ -16,7 +16,7 @@ import (
 
 // Noisy neighbour, over real HTTP on the real server (SQLite, the App's
 // wiring and default catalogue): tenant B (pro) reads at a steady 500 requests
-// a second, alone and then while tenant A (free: 50 reads a second, burst 100)
+// a second, alone and then while tenant A (free: 50 reads a second, burst 200)
 // floods the same route from 32 keep-alive connections as fast as the server
 // answers. B must get no 429 and its p99 must stay within 2x of its p99
 // alone. The machine is small and shared, so the two phases alternate over
@@ -109,7 +109,7 @@ func TestNoisyNeighbourDoesNotSlowAnotherTenant(t *testing.T) {
 	msg := fmt.Sprintf("B's p99 alone %v (rounds %v), with A flooding %v (rounds %v); A: %d allowed, %d refused (429)",
 		ma, alone, mn, noisy, allowedA.Load(), refusedA.Load())
 	t.Log(msg)
-	assert.Greater(t, refusedA.Load(), 2*allowedA.Load(), "A flooded far past its limit")
+	assert.GreaterOrEqual(t, refusedA.Load(), int64(rounds*flooders), "A flooded past its limit on every connection in every round")
 	if raceDetector {
 		// Measured on the 2-core shared machine: without -race the ratio was
 		// 1.3-1.9 (B's p99 about 1-2 ms); with it, 1.0-3.8 from run to run.
