@@ -92,7 +92,7 @@ type API struct {
 	// at its plan version's rate_limits (ratelimits.go, docs/api.md "Rate
 	// limits"); nil limits no tenant. One per process: see docs/aws.md for
 	// what holds across api instances.
-	TenantLimit *ratelimit.Keyed
+	TenantLimit TenantLimiter
 	// TenantLimitHold is the longest a tenant's 429 is held before it is
 	// answered (never longer than its Retry-After); 0 answers at once.
 	TenantLimitHold time.Duration

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +14,14 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/problem"
 	"github.com/tenantstream/tenantstream/handlers/ratelimit"
 )
+
+// TenantLimiter takes one request of a tenant's policy bucket at a rate:
+// ratelimit.Keyed in one process, handlers/ratelimit/dynamodb.Shared across
+// the api function's instances. It answers whatever happens (a shared limiter
+// whose store fails limits on its instance), never "unlimited".
+type TenantLimiter interface {
+	TakeTenant(ctx context.Context, tenant, policy string, r ratelimit.Rate) ratelimit.Decision
+}
 
 // QuotaExceededType is the problem type of a tenant's 429, registered by
 // draft-ietf-httpapi-ratelimit-headers (section 5.1).
@@ -70,7 +79,7 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 		if !limited {
 			return h(w, r)
 		}
-		d := a.TenantLimit.Take(p.TenantID+"\x00"+policy, ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
+		d := a.TenantLimit.TakeTenant(r.Context(), p.TenantID, policy, ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
 		setRateLimitHeaders(w.Header(), policy, l, d)
 		if !d.Allowed {
 			wait := max(d.RetryAfter-a.holdRefusal(r, d.RetryAfter), time.Millisecond)

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -129,6 +130,11 @@ func (k *Keyed) Take(key string, r Rate) Decision {
 		d.Remaining = max(r.Burst, 1)
 	}
 	return d
+}
+
+// TakeTenant is Take of the tenant's policy bucket (httpapi.TenantLimiter).
+func (k *Keyed) TakeTenant(_ context.Context, tenant, policy string, r Rate) Decision {
+	return k.Take(tenant+"\x00"+policy, r)
 }
 
 func (s *keyedShard) prune(now time.Time) {

@@ -34,7 +34,8 @@ func profileReads(b awsBill) verification {
 // warm: the api function learns the tenant's plan version by reading the
 // profile stream after the version it holds (one consistent Query that
 // finds nothing), so a plan change made on any instance limits the next
-// request everywhere; the bucket itself is in memory, so nothing is written.
+// request everywhere. The buckets are shared by every instance as one item
+// per (tenant, policy), leased a tenth of a burst per write.
 // docs/aws.md, "Tenant rate limits", prices the figures.
 func TestTenantRateLimitCost(t *testing.T) {
 	r := newCostRig(t)
@@ -69,6 +70,24 @@ func TestTenantRateLimitCost(t *testing.T) {
 	for _, v := range []verification{get, put} {
 		assert.True(t, strings.HasPrefix(v.calls[0], "Query T#"+tid+"#S#"+tenant.StreamID+" "), "%q", v.calls)
 	}
+
+	// The shared buckets: a lease of a tenth of the burst (free reads: 200,
+	// so 20) per UpdateItem on the tenant's bucket item, 1 WRU each.
+	const n = 60
+	var leases, leaseWRU float64
+	for range n {
+		b := r.call(http.MethodGet, tp+"/data/report-1", nil, claims, http.StatusOK)
+		for _, c := range b.calls {
+			if strings.Contains(c, " T#"+tid+"#RL ") {
+				leases++
+				if f := strings.Fields(c); len(f) >= 2 {
+					leaseWRU += callUnits(f[len(f)-2], "W")
+				}
+			}
+		}
+	}
+	t.Logf("%d GETs: %.0f bucket leases, %.1f WRU, %.3f WRU a request", n, leases, leaseWRU, leaseWRU/n)
+	assert.LessOrEqual(t, leases, float64(n/20+3), "about one lease per 20 requests")
 
 	// A plan change is seen by the next request: it reads the one new event.
 	// (Made by a platform admin: these claims name no user of the roster,
