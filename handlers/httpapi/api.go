@@ -93,8 +93,8 @@ type API struct {
 	// limits"); nil limits no tenant. One per process: see docs/aws.md for
 	// what holds across api instances.
 	TenantLimit TenantLimiter
-	// TenantLimitHold is the longest a tenant's 429 is held before it is
-	// answered (never longer than its Retry-After); 0 answers at once.
+	// TenantLimitHold is how long, on average, a tenant's 429 is held before
+	// it is answered (ratelimits.go, holdRefusal); 0 answers at once.
 	TenantLimitHold time.Duration
 
 	// CORS, when set, answers browsers on the origins it allows (NewCORS);

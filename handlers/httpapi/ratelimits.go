@@ -82,7 +82,7 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 		d := a.TenantLimit.TakeTenant(r.Context(), p.TenantID, policy, ratelimit.Rate{N: l.Rate, Per: l.Period(), Burst: l.Burst})
 		setRateLimitHeaders(w.Header(), policy, l, d)
 		if !d.Allowed {
-			wait := max(d.RetryAfter-a.holdRefusal(r, d.RetryAfter), time.Millisecond)
+			wait := max(d.RetryAfter-a.holdRefusal(r), time.Millisecond)
 			a.writeQuotaExceeded(w, r, class, policy, l, lim.Plan, wait)
 			return nil
 		}
@@ -90,15 +90,15 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 	}
 }
 
-// holdRefusal waits before a 429 is answered, and returns how long: Retry-After,
-// at most TenantLimitHold, or until the client goes away. A client that does not wait
-// for Retry-After (a flood over keep-alive connections) then gets at most one
-// answer per connection per hold instead of one per round trip, so its refusals
-// cost the server next to nothing and other tenants' requests keep the CPU
-// (docs/ARCHITECTURE.md, decision 17). A waiting request costs a goroutine, no
-// CPU; the api function on Lambda sets no hold, since there a held request is
+// holdRefusal waits before a 429 is answered, and returns how long: half to one
+// and a half TenantLimitHold, or until the client goes away. A client that does
+// not wait for Retry-After (a flood over keep-alive connections) then gets about
+// one answer per connection per hold instead of one per round trip, so its
+// refusals cost the server next to nothing and other tenants' requests keep the
+// CPU (docs/ARCHITECTURE.md, decision 17). A waiting request costs a goroutine,
+// no CPU; the api function on Lambda sets no hold, since there a held request is
 // billed duration and an instance taken from other requests.
-func (a *API) holdRefusal(r *http.Request, retryAfter time.Duration) (held time.Duration) {
+func (a *API) holdRefusal(r *http.Request) (held time.Duration) {
 	if a.TenantLimitHold <= 0 {
 		return 0
 	}
