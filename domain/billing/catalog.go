@@ -89,7 +89,9 @@ type Plan struct {
 	BaseFeeTiming Timing           `json:"base_fee_timing,omitempty"`
 	Prices        []Price          `json:"prices,omitempty"`
 	MinimumCharge *decimal.Decimal `json:"minimum_charge,omitempty"`
-	RateLimits    *RateLimits      `json:"rate_limits,omitempty"` // ratelimits.go
+	// Features are the plan's entitlements (entitlements.go).
+	Features   Features    `json:"features,omitempty"`
+	RateLimits *RateLimits `json:"rate_limits,omitempty"` // ratelimits.go
 }
 
 // Price prices one meter under one model. Only the fields of its model may be set.
@@ -299,6 +301,7 @@ func (c *Catalog) validate() error {
 		for j := range pl.Prices {
 			c.validatePrice(v, fmt.Sprintf("%s.prices[%d]", p, j), &pl.Prices[j], priced)
 		}
+		c.validateFeatures(v, p, pl)
 		pl.RateLimits.validate(v, p+".rate_limits")
 	}
 	return errors.Join(v.errs...)
