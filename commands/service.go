@@ -80,9 +80,11 @@ type Service struct {
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
 
-	billingOnce sync.Once
-	gatesOnce   sync.Once
-	gates       *entGates // per-tenant entitlement state (entitlements.go)
+	billingOnce     sync.Once
+	gatesOnce       sync.Once
+	gates           *entGates // per-tenant entitlement state (entitlements.go)
+	tenantPlansOnce sync.Once
+	tenantPlanCache *tenantPlanCache // folded profiles (RateLimitsOf)
 }
 
 // cursors returns the sealer of the event-log cursors.

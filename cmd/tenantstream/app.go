@@ -72,6 +72,10 @@ type Config struct {
 	// (httpapi.ParseCORSOrigins reads them; serve's --cors-origin). None: no
 	// CORS header is ever sent.
 	CORSOrigins []string
+	// NoTenantRateLimits turns off the per-tenant limits of the plans'
+	// rate_limits (serve --tenant-rate-limits=false): for load tests, which
+	// measure the server rather than a plan.
+	NoTenantRateLimits bool
 }
 
 // App is the whole local platform in one process: a wire.Platform on SQLite
@@ -302,6 +306,12 @@ func (a *App) buildHandler(addr string) error {
 	api.OnboardingLimit = ratelimit.New(a.Clock, a.onboardingRate, 0)
 	api.CORS = a.cors
 	api.PasswordResetLimit = ratelimit.New(a.Clock, httpapi.DefaultPasswordResetRate, 0)
+	// The one process is the whole platform locally, so its table is every
+	// tenant's budget (docs/api.md, "Rate limits").
+	if !a.cfg.NoTenantRateLimits {
+		api.TenantLimit = ratelimit.NewKeyed(a.Clock, 0)
+		api.TenantLimitHold = httpapi.DefaultTenantLimitHold
+	}
 	a.handler = api.Handler()
 	return nil
 }

@@ -95,8 +95,8 @@ func BenchmarkHTTPPutItem(b *testing.B) {
 	const clients, itemsPerClient = 64, 8
 	body := []byte(`{"name":"widget","color":"blue","size":42,"tags":["a","b","c"],"nested":{"x":1.5,"y":true}}`)
 	setup := func(b *testing.B) (*liveApp, string, string) {
-		tuneGC() // as tenantstream serve does
-		app := startLiveApp(b, Config{})
+		tuneGC()                                                 // as tenantstream serve does
+		app := startLiveApp(b, Config{NoTenantRateLimits: true}) // measure the server, not a plan
 		tn := app.onboard(b, "bench-put")
 		return app, app.login(b, tn).AccessToken, "/tenants/" + tn.ID + "/data/"
 	}
@@ -242,7 +242,7 @@ func BenchmarkHTTPUsageIngest(b *testing.B) {
 func benchUsage(b *testing.B, clients int) {
 	tuneGC() // as tenantstream serve does
 	const batch = 1000
-	app := startLiveApp(b, Config{})
+	app := startLiveApp(b, Config{NoTenantRateLimits: true}) // measure the server, not a plan
 	tn := app.onboard(b, "bench-usage")
 	tok := app.login(b, tn).AccessToken
 	hc := benchClient(clients)

@@ -64,7 +64,7 @@ func TestServeCORSOrigins(t *testing.T) {
 		}, accessControl(pre.header))
 		assert.Equal(t, map[string]string{
 			"Access-Control-Allow-Origin":   origin,
-			"Access-Control-Expose-Headers": "Etag, Location, Retry-After, X-Request-Id, Allow, Www-Authenticate",
+			"Access-Control-Expose-Headers": "Etag, Location, Retry-After, X-Request-Id, Allow, Www-Authenticate, Ratelimit, Ratelimit-Policy",
 		}, accessControl(put.header))
 		assert.Equal(t, `"1"`, put.header.Get("ETag"))
 	}

@@ -66,7 +66,7 @@ func TestDiskFull(t *testing.T) {
 	for _, way := range outOfRoomWays {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, way.data(t), Config{})
+			srv := startServer(t, way.data(t), Config{NoTenantRateLimits: true}) // thousands of writes to fill the disk
 			tn := srv.live.onboard(t, "acme")
 			token := srv.live.login(t, tn).AccessToken
 			items := "/tenants/" + tn.ID + "/data/"

@@ -19,6 +19,7 @@ func serveCmd() *cobra.Command {
 	cfg := Config{}
 	var webhooks string
 	var corsOrigins []string
+	var tenantLimits bool
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the platform locally: API, projections, metering, billing close and notifications",
@@ -37,6 +38,7 @@ func serveCmd() *cobra.Command {
 				}
 				cfg.CORSOrigins = origins
 			}
+			cfg.NoTenantRateLimits = !tenantLimits
 			tuneGC()
 			app, err := OpenApp(cmd.Context(), cfg)
 			if err != nil {
@@ -63,6 +65,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("TENANTSTREAM_WEBHOOK_SECRET"), "HMAC secret for webhook signatures")
 	f.StringVar(&cfg.OnboardingRate, "onboarding-rate", "", fmt.Sprintf("POST /onboarding requests allowed per client address and process, as N/DURATION such as 5/1m or 100/1h, or off (default %s)", httpapi.DefaultOnboardingRate.Spec()))
 	f.IntVar(&cfg.OnboardingBurst, "onboarding-burst", 0, fmt.Sprintf("how many onboarding requests one address may send at once (0: %d, or N of --onboarding-rate)", httpapi.DefaultOnboardingRate.Burst))
+	f.BoolVar(&tenantLimits, "tenant-rate-limits", true, "limit each tenant's requests at its plan's rate_limits (false: for load tests only)")
 	f.StringArrayVar(&corsOrigins, "cors-origin", nil, "a browser `ORIGIN` allowed to call the API, such as https://app.example.com (repeat the flag, or separate origins with commas; exact origins only, no wildcard); default: none, and no CORS headers")
 	f.IntVar(&cfg.HashMemoryMiB, "hash-memory-mib", 0, "memory argon2id password hashing may hold at once, in MiB; excess logins wait up to 2s, then get 503 (default 160, or a third of GOMEMLIMIT when lower)")
 	return c

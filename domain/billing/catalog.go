@@ -90,7 +90,8 @@ type Plan struct {
 	Prices        []Price          `json:"prices,omitempty"`
 	MinimumCharge *decimal.Decimal `json:"minimum_charge,omitempty"`
 	// Features are the plan's entitlements (entitlements.go).
-	Features Features `json:"features,omitempty"`
+	Features   Features    `json:"features,omitempty"`
+	RateLimits *RateLimits `json:"rate_limits,omitempty"` // ratelimits.go
 }
 
 // Price prices one meter under one model. Only the fields of its model may be set.
@@ -301,6 +302,7 @@ func (c *Catalog) validate() error {
 			c.validatePrice(v, fmt.Sprintf("%s.prices[%d]", p, j), &pl.Prices[j], priced)
 		}
 		c.validateFeatures(v, p, pl)
+		pl.RateLimits.validate(v, p+".rate_limits")
 	}
 	return errors.Join(v.errs...)
 }

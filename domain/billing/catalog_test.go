@@ -95,14 +95,23 @@ func FuzzParseCatalog(f *testing.F) {
 	f.Add([]byte(`{"currency":"JPY","plans":[{"id":"a","base_fee":"1e3"}]}`))
 	f.Add([]byte(`{"currency":"USD","plans":[{"id":"a","prices":[{"meter":"api_requests","model":"volume","tiers":[{"up_to":"1e40","unit_price":"1"},{"unit_price":"0"}]}]}]}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(rateLimitCatalog(`{"read":{"rate":50,"per":"1s","burst":100},"default":{"rate":1,"per":"1h"}}`)))
+	f.Add([]byte(rateLimitCatalog(`{"reads":{"rate":1.5,"per":2,"brust":-1},"write":null,"usage":[]}`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseCatalog(data)
 		if err != nil {
 			require.ErrorIs(t, err, ErrInvalidCatalog)
 			return
 		}
-		// A valid catalogue must price any quantity of any plan without panicking.
+		// A valid catalogue must price any quantity of any plan without panicking,
+		// and its rate limits must be usable limits.
 		for _, p := range c.Plans {
+			for _, class := range append(RouteClasses(), ClassDefault) {
+				if l, ok := p.RateLimits.For(class); ok {
+					require.Positive(t, l.Interval(), "plan %s class %s", p.ID, class)
+					require.Positive(t, l.Burst)
+				}
+			}
 			_, err := QuotePlan(c, p.ID, map[string]decimal.Decimal{MeterAPIRequests: d("12345.678")})
 			require.NoError(t, err)
 		}

@@ -89,6 +89,14 @@ type API struct {
 	// (DefaultPasswordResetRate where the binaries wire it); nil limits nothing.
 	// The per-account bound is the command's and holds across processes.
 	PasswordResetLimit *ratelimit.Limiter
+	// TenantLimit limits each tenant's authenticated requests per route class
+	// at its plan version's rate_limits (ratelimits.go, docs/api.md "Rate
+	// limits"); nil limits no tenant. One per process: see docs/aws.md for
+	// what holds across api instances.
+	TenantLimit TenantLimiter
+	// TenantLimitHold is how long, on average, a tenant's 429 is held before
+	// it is answered (ratelimits.go, holdRefusal); 0 answers at once.
+	TenantLimitHold time.Duration
 
 	// CORS, when set, answers browsers on the origins it allows (NewCORS);
 	// nil sends no CORS header at all. The local server sets it from
@@ -109,7 +117,7 @@ func (a *API) Handler() http.Handler {
 			route = route[i+1:]
 		}
 		if authed {
-			h = requireScope(onlyQueryParams(h, queryParams[pattern]...), pattern)
+			h = a.limitTenant(requireScope(onlyQueryParams(h, queryParams[pattern]...), pattern), pattern)
 		}
 		var hh http.Handler = a.wrap(h)
 		if authed {

@@ -27,7 +27,7 @@ var (
 	// CORSExposedHeaders are the response headers a script may read, beyond the
 	// safelisted ones (Cache-Control, Content-Type, Content-Length, ...): every
 	// other header the API sets for clients.
-	CORSExposedHeaders = []string{"ETag", "Location", "Retry-After", "X-Request-Id", "Allow", "WWW-Authenticate"}
+	CORSExposedHeaders = []string{"ETag", "Location", "Retry-After", "X-Request-Id", "Allow", "WWW-Authenticate", "RateLimit", "RateLimit-Policy"}
 	// CORSMaxAge is how long a browser may cache a preflight's answer.
 	CORSMaxAge = 10 * time.Minute
 )

@@ -156,7 +156,7 @@ func TestCORS(t *testing.T) {
 		}
 	})
 
-	expose := "Etag, Location, Retry-After, X-Request-Id, Allow, Www-Authenticate"
+	expose := "Etag, Location, Retry-After, X-Request-Id, Allow, Www-Authenticate, Ratelimit, Ratelimit-Policy"
 	t.Run("answers an allowed origin can read", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, method, path, token, body string

@@ -78,6 +78,9 @@ type Problem struct {
 	Code      domain.Code  `json:"code"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldIssue `json:"errors,omitempty"`
+	// ViolatedPolicies names the RateLimit-Policy items a 429 exceeded (the
+	// quota-exceeded problem type of draft-ietf-httpapi-ratelimit-headers).
+	ViolatedPolicies []string `json:"violated-policies,omitempty"`
 
 	// RetryAfter becomes the Retry-After header of 409, 429 and 503 answers.
 	RetryAfter time.Duration `json:"-"`

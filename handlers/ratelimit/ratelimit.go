@@ -151,13 +151,21 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return ok, wait
 }
 
-// take is one GCRA step: a bucket is the time at which it is full again.
+// take is one GCRA step of the limiter's rate.
 func (l *Limiter) take(tat, now time.Time) (bool, time.Duration, time.Time) {
+	return gcra(tat, now, l.interval, l.burst)
+}
+
+// gcra is one step of the generic cell rate algorithm: a bucket is the time at
+// which it is full again (tat); a request takes interval from it and is allowed
+// when the bucket then holds no more than burst of time. It returns whether the
+// request is allowed, how long until it would be, and the bucket's new tat.
+func gcra(tat, now time.Time, interval, burst time.Duration) (bool, time.Duration, time.Time) {
 	if tat.Before(now) {
 		tat = now
 	}
-	next := tat.Add(l.interval)
-	if allowAt := next.Add(-l.burst); now.Before(allowAt) {
+	next := tat.Add(interval)
+	if allowAt := next.Add(-burst); now.Before(allowAt) {
 		return false, allowAt.Sub(now), tat
 	}
 	return true, 0, next

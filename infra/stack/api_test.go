@@ -123,7 +123,7 @@ func TestAPICORS(t *testing.T) {
 			"AllowOrigins":     []any{"https://app.example.com", "http://localhost:5173"},
 			"AllowMethods":     []any{"GET", "PUT", "POST", "PATCH", "DELETE"},
 			"AllowHeaders":     []any{"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"},
-			"ExposeHeaders":    []any{"ETag", "Location", "Retry-After", "X-Request-Id", "Allow", "WWW-Authenticate"},
+			"ExposeHeaders":    []any{"ETag", "Location", "Retry-After", "X-Request-Id", "Allow", "WWW-Authenticate", "RateLimit", "RateLimit-Policy"},
 			"MaxAge":           float64(600),
 			"AllowCredentials": false,
 		}, cors)

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
 	"github.com/tenantstream/tenantstream/handlers/lambdaapi"
 	"github.com/tenantstream/tenantstream/handlers/ratelimit"
+	rlddb "github.com/tenantstream/tenantstream/handlers/ratelimit/dynamodb"
 )
 
 // APIHandler is the api function's handler.
@@ -97,6 +98,15 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 	}
 	api.OnboardingLimit = ratelimit.New(p.Clock, rate, 0)
 	api.PasswordResetLimit = ratelimit.New(p.Clock, httpapi.DefaultPasswordResetRate, 0)
+	// On DynamoDB every instance shares each tenant's buckets, leased a tenth
+	// of a burst at a time (docs/aws.md, "Tenant rate limits"); the instance's
+	// own table answers when DynamoDB does not, and in memory.
+	local := ratelimit.NewKeyed(p.Clock, 0)
+	api.TenantLimit = local
+	if p.tenantDynamo != nil {
+		api.TenantLimit = &rlddb.Shared{Table: p.readModelsTable, Clock: p.Clock, Local: local, Log: p.Log,
+			Clients: func(ctx context.Context, tenant string) (rlddb.Client, error) { return p.tenantDynamo(ctx, tenant) }}
+	}
 	if env.Store == StoreMemory {
 		// The in-memory store has no feed: the API runs the projections itself
 		// so reads see writes. On DynamoDB the projector functions do.

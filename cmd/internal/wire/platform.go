@@ -113,6 +113,12 @@ type Platform struct {
 	Log    *slog.Logger
 
 	metrics *emf.Writer
+
+	// On DynamoDB: the read-model table and the client that acts for one
+	// tenant (its STS session when tenant-scoped), for the api function's
+	// shared rate-limit buckets (api.go).
+	readModelsTable string
+	tenantDynamo    func(ctx context.Context, tenant string) (*ddb.Client, error)
 }
 
 // Open builds the platform o describes.
@@ -204,6 +210,8 @@ func (p *Platform) openDynamoDB(o Options) (projections.Backend, error) {
 		return ddb.NewFromConfig(cfg, opts...)
 	}
 	client := dynamo("", p.AWS)
+	p.readModelsTable = env.ReadModelsTable
+	p.tenantDynamo = func(context.Context, string) (*ddb.Client, error) { return client, nil }
 	evOpts := []evddb.Option{evddb.WithClock(p.Clock)}
 	if env.SettleWindow > 0 {
 		evOpts = append(evOpts, evddb.WithSettleWindow(env.SettleWindow))
@@ -224,6 +232,7 @@ func (p *Platform) openDynamoDB(o Options) (projections.Backend, error) {
 			return clients.For(string(t))
 		}))
 		pjOpts.TenantClients = func(_ context.Context, t evs.TenantID) (pjddb.Client, error) { return clients.For(string(t)) }
+		p.tenantDynamo = func(_ context.Context, t string) (*ddb.Client, error) { return clients.For(t) }
 	}
 	p.Store = evddb.New(client, env.EventsTable, evOpts...)
 	backend, err := pjddb.New(client, pjOpts)

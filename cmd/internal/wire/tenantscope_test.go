@@ -239,14 +239,17 @@ func TestTenantRequestsUseTenantScopedCredentials(t *testing.T) {
 	r := s.call(http.MethodGet, "/tenants/"+globex, token, nil, nil)
 	assert.Equal(t, http.StatusForbidden, r.status, r.body)
 	// The refused request is still acme's authenticated request: its
-	// api_requests count is written to acme's usage stream, with acme's session
-	// (docs/aws.md, "Built-in meters").
+	// api_requests count is written to acme's usage stream, and it is counted
+	// against acme's rate limit (acme's profile for its plan version, acme's
+	// bucket), all with acme's session (docs/aws.md, "Built-in meters",
+	// "Tenant rate limits").
 	own, others, base := split(r.calls, acme)
 	assert.Empty(t, others, "a refused request reaches no other tenant")
 	assert.Empty(t, base, "a refused request uses no platform client")
 	for _, c := range own {
 		for _, k := range c.Keys {
-			assert.True(t, strings.HasPrefix(k, "T#"+acme+"#S#usage-") || strings.HasPrefix(k, "T#"+acme+"#E#"),
+			assert.True(t, strings.HasPrefix(k, "T#"+acme+"#S#usage-") || strings.HasPrefix(k, "T#"+acme+"#E#") ||
+				k == "T#"+acme+"#S#tenant" || k == "T#"+acme+"#RL",
 				"a refused request touched only acme's usage: %+v", c)
 		}
 	}
