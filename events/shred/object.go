@@ -13,6 +13,7 @@ type object []member
 
 type member struct {
 	key string
+	raw []byte // the key as stored, escapes and all; nil: encode key
 	val json.RawMessage
 }
 
@@ -29,10 +30,12 @@ func parseObject(b []byte) (object, error) {
 	}
 	var o object
 	for dec.More() {
+		start := dec.InputOffset()
 		t, err := dec.Token()
 		if err != nil {
 			return nil, err
 		}
+		raw := bytes.TrimLeft(b[start:dec.InputOffset()], ", \t\r\n")
 		k, ok := t.(string)
 		if !ok {
 			return nil, errNotObject
@@ -41,7 +44,7 @@ func parseObject(b []byte) (object, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, err
 		}
-		o = append(o, member{key: k, val: v})
+		o = append(o, member{key: k, raw: raw, val: v})
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, err
@@ -71,7 +74,11 @@ func (o object) appendTo(dst []byte, prefix []byte) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, m.key)
+		if m.raw != nil {
+			dst = append(dst, m.raw...)
+		} else {
+			dst = appendString(dst, m.key)
+		}
 		dst = append(dst, ':')
 		dst = append(dst, m.val...)
 	}

@@ -102,6 +102,9 @@ func seal(id identity, data []byte, c compiled, k *dataKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: seal %s: %v", events.ErrInvalid, id.typ, err)
 	}
+	if top.index(sealedMember) >= 0 {
+		return nil, fmt.Errorf("%w: seal %s: the member %q is reserved", events.ErrInvalid, id.typ, sealedMember)
+	}
 	var blob object
 	for _, p := range c.paths {
 		if p.array == "" {

@@ -1,6 +1,7 @@
 package shred
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -214,6 +215,11 @@ func (s *Store) Append(ctx context.Context, req events.AppendRequest) (events.Ap
 	for i, ne := range req.Events {
 		c, ok := s.specs[ne.Type]
 		if !ok {
+			// Data that would read as sealed is refused, so no client can
+			// make an event the reader takes for ciphertext.
+			if bytes.HasPrefix(bytes.TrimLeft(ne.Data, " \t\r\n"), []byte(`{`)) && bytes.HasPrefix(events.AppendCompact(nil, ne.Data), sealedPrefix[:len(sealedPrefix)-1]) {
+				return events.AppendResult{}, fmt.Errorf("%w: event %d (%s): the member %q is reserved", events.ErrInvalid, i, ne.Type, sealedMember)
+			}
 			continue
 		}
 		if plain == nil {
