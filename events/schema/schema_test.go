@@ -63,6 +63,7 @@ func samples() map[string]any {
 		},
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
+		tenant.TypeDataErased:         &tenant.DataErased{At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
 		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
