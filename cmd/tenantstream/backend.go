@@ -105,7 +105,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 		if err != nil {
 			return nil, err
 		}
-		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Catalog: cat, Clock: clk,
+		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Keys: local.Keys, Catalog: cat, Clock: clk,
 			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
 		if err != nil {
 			local.Close()
