@@ -12,7 +12,7 @@ import (
 
 func tenantsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "tenants", Short: "Operate on tenants' subscriptions"}
-	c.AddCommand(tenantsMigrateCmd())
+	c.AddCommand(tenantsMigrateCmd(), tenantsEraseCmd())
 	return c
 }
 
