@@ -43,7 +43,9 @@ func markersOf(name string) markers {
 		prop1: "seatuser" + name + "ZQX1", prop2: "seatuser" + name + "ZQX2"}
 }
 
-func (m markers) all() []string { return []string{m.item, m.adminEmail, m.memberEmail, m.prop1, m.prop2} }
+func (m markers) all() []string {
+	return []string{m.item, m.adminEmail, m.memberEmail, m.prop1, m.prop2}
+}
 
 // filesHolding returns, per marker, the files of dir (recursively: the SQLite
 // files with their -wal and -shm, keys, notifications) that contain it.
