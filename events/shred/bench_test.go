@@ -15,13 +15,13 @@ import (
 
 // The benchmarks compare the SQLite store alone ("clear") with the same store
 // under the sealing layer ("sealed"), on events whose fields the layer seals:
-// item puts of about 200 bytes, and usage reports of 500 records with one
+// item puts of about 200 bytes, and usage reports of 400 records with one
 // property each (docs/ARCHITECTURE.md, decision 17).
 
 var benchItem = json.RawMessage(`{"item_id":"doc-1","data":{"title":"Quarterly report","owner":"alice@acme.test","tags":["finance","q3"],"body":"Revenue grew in every region; see the attached figures."},"size":160,"prev_size":0,"at":"2026-11-14T09:30:00Z"}`)
 
 func benchUsage() json.RawMessage {
-	recs := make([]map[string]any, 500)
+	recs := make([]map[string]any, 400)
 	for i := range recs {
 		recs[i] = map[string]any{"id": fmt.Sprintf("r-%d", i), "meter": "seats", "quantity": "1", "timestamp": "2026-11-14T09:30:00Z",
 			"properties": map[string]string{"user": fmt.Sprintf("user-%d@acme.test", i%50)}, "source": "api"}
@@ -56,7 +56,7 @@ func benchStores(b *testing.B) map[string]events.Store {
 }
 
 // BenchmarkAppend: one 100-event append of item puts per op (one transaction,
-// one fsync), and one usage report of 500 records.
+// one fsync), and one usage report of 400 records.
 func BenchmarkAppend(b *testing.B) {
 	usage := benchUsage()
 	for _, kind := range []struct {
@@ -64,7 +64,7 @@ func BenchmarkAppend(b *testing.B) {
 		typ  string
 		data json.RawMessage
 		n    int
-	}{{"item.put x100", "item.put", benchItem, 100}, {"usage.reported 500 records", "usage.reported", usage, 1}} {
+	}{{"item.put x100", "item.put", benchItem, 100}, {"usage.reported 400 records", "usage.reported", usage, 1}} {
 		for _, mode := range []string{"clear", "sealed"} {
 			b.Run(kind.name+"/"+mode, func(b *testing.B) {
 				s := benchStores(b)[mode]

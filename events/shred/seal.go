@@ -189,18 +189,21 @@ func split(data []byte) (object, string, []byte, error) {
 	if err != nil || len(top) == 0 || top[0].key != sealedMember {
 		return nil, "", nil, ErrTampered
 	}
-	var s string
-	if err := json.Unmarshal(top[0].val, &s); err != nil {
+	v := top[0].val
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return nil, "", nil, ErrTampered
 	}
-	kid, enc, ok := bytes.Cut([]byte(s), []byte("."))
+	// base64url and a key id never need escapes: the string's bytes are its text.
+	kid, enc, ok := bytes.Cut(v[1:len(v)-1], []byte("."))
 	if !ok {
 		return nil, "", nil, ErrTampered
 	}
-	ct, err := base64.RawURLEncoding.DecodeString(string(enc))
+	ct := make([]byte, base64.RawURLEncoding.DecodedLen(len(enc)))
+	n, err := base64.RawURLEncoding.Decode(ct, enc)
 	if err != nil {
 		return nil, "", nil, ErrTampered
 	}
+	ct = ct[:n]
 	return top[1:], string(kid), ct, nil
 }
 
