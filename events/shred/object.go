@@ -10,7 +10,7 @@ import (
 type object []member
 
 type member struct {
-	key string
+	key []byte
 	raw []byte // the key as stored, escapes and all; nil: encode key
 	val json.RawMessage
 }
@@ -30,7 +30,7 @@ func parseObject(b []byte) (object, error) {
 		return nil, errNotObject
 	}
 	i = skipSpace(b, i+1)
-	var o object
+	o := make(object, 0, 8)
 	if i < len(b) && b[i] == '}' {
 		if skipSpace(b, i+1) != len(b) {
 			return nil, errNotObject
@@ -46,11 +46,13 @@ func parseObject(b []byte) (object, error) {
 			return nil, err
 		}
 		raw := b[i:kend]
-		key := string(raw[1 : len(raw)-1])
+		key := raw[1 : len(raw)-1] // no copy: the key is compared, rarely kept
 		if esc {
-			if err := json.Unmarshal(raw, &key); err != nil {
+			var k string
+			if err := json.Unmarshal(raw, &k); err != nil {
 				return nil, err
 			}
+			key = []byte(k)
 		}
 		i = skipSpace(b, kend)
 		if i >= len(b) || b[i] != ':' {
@@ -147,7 +149,7 @@ func skipValue(b []byte, i int) (int, error) {
 
 func (o object) index(key string) int {
 	for i := range o {
-		if o[i].key == key {
+		if string(o[i].key) == key {
 			return i
 		}
 	}
@@ -170,7 +172,7 @@ func (o object) appendTo(dst []byte, prefix []byte) []byte {
 		if m.raw != nil {
 			dst = append(dst, m.raw...)
 		} else {
-			dst = appendString(dst, m.key)
+			dst = appendString(dst, string(m.key))
 		}
 		dst = append(dst, ':')
 		dst = append(dst, m.val...)

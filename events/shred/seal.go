@@ -62,27 +62,40 @@ type dataKey struct {
 	hash []byte // HMAC key of HashValues, derived from the data key
 }
 
-func (k *dataKey) hashValue(name, v string) string {
-	m := hmac.New(sha256.New, k.hash)
-	m.Write([]byte(name))
-	m.Write([]byte{0})
-	m.Write([]byte(v))
-	return hashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
-}
-
-// hashObject replaces each string value of a JSON object by its keyed hash,
-// keeping the members' order.
+// hashObject replaces each string value of a JSON object by its keyed hash
+// "h1:<base64url(HMAC-SHA256(k, name, 0, value)[:16])>", keeping the members'
+// order.
 func (k *dataKey) hashObject(raw json.RawMessage) (json.RawMessage, error) {
 	o, err := parseObject(raw)
 	if err != nil {
 		return nil, err
 	}
+	m := hmac.New(sha256.New, k.hash)
+	var sum [sha256.Size]byte
+	out := make([]byte, 0, len(o)*(len(hashPrefix)+32))
 	for i := range o {
-		var s string
-		if err := json.Unmarshal(o[i].val, &s); err != nil {
+		v := o[i].val
+		if len(v) < 2 || v[0] != '"' {
 			return nil, fmt.Errorf("member %q is not a string", o[i].key)
 		}
-		o[i].val = json.RawMessage(strconv.Quote(k.hashValue(o[i].key, s)))
+		s := v[1 : len(v)-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			var dec string
+			if err := json.Unmarshal(v, &dec); err != nil {
+				return nil, err
+			}
+			s = []byte(dec)
+		}
+		m.Reset()
+		m.Write(o[i].key)
+		m.Write([]byte{0})
+		m.Write(s)
+		start := len(out)
+		out = append(out, '"')
+		out = append(out, hashPrefix...)
+		out = base64.RawURLEncoding.AppendEncode(out, m.Sum(sum[:0])[:16])
+		out = append(out, '"')
+		o[i].val = out[start:len(out):len(out)]
 	}
 	return o.appendTo(nil, nil), nil
 }
@@ -116,7 +129,7 @@ func seal(id identity, data []byte, c compiled, k *dataKey) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: seal %s.%s: %v", events.ErrInvalid, id.typ, p.member, err)
 			}
-			blob = append(blob, member{key: p.member, val: top[i].val})
+			blob = append(blob, member{key: []byte(p.member), val: top[i].val})
 			top[i].val = v
 			continue
 		}
@@ -148,7 +161,7 @@ func seal(id identity, data []byte, c compiled, k *dataKey) ([]byte, error) {
 			elems[j] = o.appendTo(nil, nil)
 		}
 		if found {
-			blob = append(blob, member{key: p.array + "[]." + p.member, val: appendArray(nil, originals)})
+			blob = append(blob, member{key: []byte(p.array + "[]." + p.member), val: appendArray(nil, originals)})
 			top[ai].val = appendArray(nil, elems)
 		}
 	}
@@ -186,7 +199,7 @@ func sealedKeyID(data []byte) (string, bool) {
 // split parses sealed data into the clear members and the ciphertext.
 func split(data []byte) (object, string, []byte, error) {
 	top, err := parseObject(data)
-	if err != nil || len(top) == 0 || top[0].key != sealedMember {
+	if err != nil || len(top) == 0 || string(top[0].key) != sealedMember {
 		return nil, "", nil, ErrTampered
 	}
 	v := top[0].val
@@ -226,7 +239,7 @@ func open(id identity, data []byte, k *dataKey) ([]byte, error) {
 		return nil, ErrTampered
 	}
 	for _, b := range blob {
-		arr, mem, isArray := cutPath(b.key)
+		arr, mem, isArray := cutPath(string(b.key))
 		if !isArray {
 			if i := top.index(mem); i >= 0 {
 				top[i].val = b.val

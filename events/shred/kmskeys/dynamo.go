@@ -58,7 +58,7 @@ func (d DynamoKeys) Get(ctx context.Context, tenant events.TenantID) (Wrapped, e
 	if v, ok := out.Item["kms_key"].(*ddbtypes.AttributeValueMemberS); ok {
 		w.KeyID = v.Value
 	}
-	if v, ok := out.Item["blob"].(*ddbtypes.AttributeValueMemberB); ok {
+	if v, ok := out.Item["wrapped_key"].(*ddbtypes.AttributeValueMemberB); ok {
 		w.Blob = v.Value
 	}
 	if w.ID == "" || len(w.Blob) == 0 {
@@ -72,7 +72,7 @@ func (d DynamoKeys) PutIfAbsent(ctx context.Context, tenant events.TenantID, w W
 	item := dkKey(tenant)
 	item["key_id"] = &ddbtypes.AttributeValueMemberS{Value: w.ID}
 	item["kms_key"] = &ddbtypes.AttributeValueMemberS{Value: w.KeyID}
-	item["blob"] = &ddbtypes.AttributeValueMemberB{Value: w.Blob}
+	item["wrapped_key"] = &ddbtypes.AttributeValueMemberB{Value: w.Blob}
 	_, err := d.Client.PutItem(ctx, &ddb.PutItemInput{TableName: aws.String(d.Table), Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)")})
 	var cond *ddbtypes.ConditionalCheckFailedException
 	if errors.As(err, &cond) {
@@ -87,7 +87,8 @@ func (d DynamoKeys) PutIfAbsent(ctx context.Context, tenant events.TenantID, w W
 // MarkErased implements WrappedKeys: the wrapped key is removed with it.
 func (d DynamoKeys) MarkErased(ctx context.Context, tenant events.TenantID) error {
 	_, err := d.Client.UpdateItem(ctx, &ddb.UpdateItemInput{TableName: aws.String(d.Table), Key: dkKey(tenant),
-		UpdateExpression:          aws.String("SET erased = :t REMOVE blob"),
+		UpdateExpression:          aws.String("SET #e = :t REMOVE #w"),
+		ExpressionAttributeNames:  map[string]string{"#e": "erased", "#w": "wrapped_key"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":t": &ddbtypes.AttributeValueMemberBOOL{Value: true}}})
 	if err != nil {
 		return fmt.Errorf("mark %s erased: %w", tenant, err)

@@ -203,7 +203,7 @@ func (r *Keyring) create(ctx context.Context, tenant events.TenantID) (Wrapped, 
 // alias), then the KMS key disabled and scheduled for deletion.
 func (r *Keyring) Destroy(ctx context.Context, tenant events.TenantID) error {
 	if err := r.Keys.MarkErased(ctx, tenant); err != nil {
-		return fmt.Errorf("erase %s: %w", tenant, err)
+		return err
 	}
 	d, err := r.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(Alias(tenant))})
 	var missing *kmstypes.NotFoundException
