@@ -48,12 +48,24 @@ func (s *Service) EraseTenant(ctx context.Context, m Meta, tenantID string, keys
 	if err != nil {
 		return EraseResult{}, err
 	}
+	for attempt := 0; ; attempt++ {
+		res, retry, err := s.eraseOnce(ctx, m, tid, keys)
+		if retry && attempt < 5 {
+			continue // another erasure (or plan change) appended meanwhile
+		}
+		return res, err
+	}
+}
+
+// eraseOnce reads the profile and appends the record at its exact version, so
+// concurrent erasures record one erasure; retry is true on that conflict.
+func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, keys KeyShredder) (EraseResult, bool, error) {
 	evs, err := s.Store.Load(ctx, tid, tenant.StreamID, 1)
 	if errors.Is(err, events.ErrNotFound) {
-		return EraseResult{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
+		return EraseResult{}, false, domain.Errorf(domain.CodeNotFound, "no such tenant")
 	}
 	if err != nil {
-		return EraseResult{}, storeError("load tenant", err)
+		return EraseResult{}, false, storeError("load tenant", err)
 	}
 	onboarded := false
 	for _, ev := range evs {
@@ -63,30 +75,34 @@ func (s *Service) EraseTenant(ctx context.Context, m Meta, tenantID string, keys
 		case tenant.TypeDataErased:
 			p, err := events.DecodeAs[tenant.DataErased](schema.Registry, ev)
 			if err != nil {
-				return EraseResult{}, storeError("decode erasure", err)
+				return EraseResult{}, false, storeError("decode erasure", err)
 			}
 			// Destroy again: a crash may have stopped the first erasure
 			// between its record and the keys.
 			if err := keys.Erase(ctx, tid); err != nil {
-				return EraseResult{}, storeError("destroy data keys", err)
+				return EraseResult{}, false, storeError("destroy data keys", err)
 			}
-			return EraseResult{TenantID: string(tid), ErasedAt: p.At, Already: true}, nil
+			return EraseResult{TenantID: string(tid), ErasedAt: p.At, Already: true}, false, nil
 		}
 	}
 	if !onboarded {
-		return EraseResult{}, domain.Errorf(domain.CodeNotFound, "no such tenant")
+		return EraseResult{}, false, domain.Errorf(domain.CodeNotFound, "no such tenant")
 	}
 	// The record goes first: if the keys cannot be destroyed now, a retry
 	// finds it and destroys them; the reverse order could leave an erased
 	// tenant without its record.
 	at := s.Clock.Now().UTC()
-	if _, err := s.Store.Append(ctx, events.AppendRequest{Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,
-		Expected: events.AnyVersion, CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
-		Events: []events.NewEvent{newEvent(&tenant.DataErased{At: at})}}); err != nil {
-		return EraseResult{}, storeError("record the erasure", err)
+	_, err = s.Store.Append(ctx, events.AppendRequest{Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,
+		Expected: events.Exactly(evs[len(evs)-1].Version), CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
+		Events: []events.NewEvent{newEvent(&tenant.DataErased{At: at})}})
+	if errors.Is(err, events.ErrConcurrency) {
+		return EraseResult{}, true, storeError("record the erasure", err)
+	}
+	if err != nil {
+		return EraseResult{}, false, storeError("record the erasure", err)
 	}
 	if err := keys.Erase(ctx, tid); err != nil {
-		return EraseResult{}, storeError("destroy data keys", err)
+		return EraseResult{}, false, storeError("destroy data keys", err)
 	}
-	return EraseResult{TenantID: string(tid), ErasedAt: at}, nil
+	return EraseResult{TenantID: string(tid), ErasedAt: at}, false, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -335,4 +336,24 @@ func TestBadSpecsAreRefused(t *testing.T) {
 		_, err := shred.New(memstore.New(), shred.NewMemoryKeyring(), shred.Specs{"t": seal(p)})
 		assert.Error(t, err, p)
 	}
+}
+
+// Another instance keeps opening a tenant's events for at most its key cache
+// TTL after an erasure elsewhere; a fresh one never does.
+func TestErasureReachesOtherInstancesWithinTheirCacheTTL(t *testing.T) {
+	t.Parallel()
+	inner := memstore.New(memstore.WithLimits(shred.SealedLimits(events.DefaultLimits)))
+	keys := shred.NewMemoryKeyring()
+	newStore := func(ttl time.Duration) *shred.Store {
+		s, err := shred.New(inner, keys, specs, shred.WithKeyCacheTTL(ttl))
+		require.NoError(t, err)
+		return s
+	}
+	a, cached, uncached := newStore(time.Hour), newStore(time.Hour), newStore(0)
+	appendOne(t, a, "t1", "item-a", "item.put", `{"item_id":"a","data":{"v":"x"}}`)
+	assert.False(t, rawLoad(t, cached, "t1", "item-a")[0].Erased, "the other instance caches the key")
+	require.NoError(t, a.Erase(context.Background(), "t1"))
+	assert.False(t, rawLoad(t, cached, "t1", "item-a")[0].Erased, "within its TTL it still opens")
+	assert.True(t, rawLoad(t, uncached, "t1", "item-a")[0].Erased)
+	assert.True(t, rawLoad(t, newStore(time.Hour), "t1", "item-a")[0].Erased)
 }
