@@ -28,7 +28,7 @@ type EraseResult struct {
 }
 
 // EraseTenant erases a tenant by crypto-shredding (docs/ARCHITECTURE.md,
-// decision 17): it appends tenant.data_erased to the tenant's profile stream,
+// decision 19): it appends tenant.data_erased to the tenant's profile stream,
 // then destroys the tenant's data keys, so every sealed field of its events
 // (item data, emails, password hashes, usage property values) is unreadable
 // everywhere at once, backups of the store included. Envelopes, usage

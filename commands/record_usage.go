@@ -318,7 +318,7 @@ func (s *Service) appendReported(ctx context.Context, m Meta, tid events.TenantI
 }
 
 // recordSize bounds a record's JSON size from its fields, without encoding it,
-// as the store seals it (decision 17): each property is stored as a keyed hash
+// as the store seals it (decision 19): each property is stored as a keyed hash
 // in clear and, base64-encoded, in the ciphertext, and every record takes a
 // slot in the ciphertext's array.
 func recordSize(r metering.Recorded) int {

@@ -273,7 +273,7 @@ func storeError(op string, err error) error {
 		return err
 	case errors.Is(err, shred.ErrErased):
 		// The tenant's data keys were destroyed: nothing personal can be
-		// stored for it any more (decision 17).
+		// stored for it any more (decision 19).
 		return &domain.Error{Code: domain.CodeNotFound, Message: "the tenant was erased", Err: err}
 	case errors.Is(err, events.ErrConcurrency):
 		return &domain.Error{Code: domain.CodeConflict, Message: "the resource was changed concurrently; retry", Err: err}

@@ -77,7 +77,7 @@ type Event struct {
 	// Erased is set by the sealing layer (events/shred) on an event whose
 	// sealed fields could not be opened because the tenant's data key was
 	// destroyed: Data is then the redacted form, those fields null
-	// (docs/ARCHITECTURE.md, decision 17). Not part of the serialized envelope.
+	// (docs/ARCHITECTURE.md, decision 19). Not part of the serialized envelope.
 	Erased bool `json:"-"`
 }
 

@@ -18,7 +18,7 @@ type TenantSummary struct {
 	CreatedAt time.Time `json:"created_at"`
 	Version   int64     `json:"version"`
 	// Status is TenantErased once the tenant's data keys were destroyed
-	// (decision 17); empty otherwise.
+	// (decision 19); empty otherwise.
 	Status string `json:"status,omitempty"`
 }
 

@@ -22,7 +22,7 @@ type localStores struct {
 	Events     *evsqlite.Store
 	ReadModels *rmsqlite.Backend
 	// Keys are the tenants' data keys (data/keys), which wire seals events
-	// with (docs/ARCHITECTURE.md, decision 17).
+	// with (docs/ARCHITECTURE.md, decision 19).
 	Keys *shred.FileKeyring
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Sensitive says, per event type, which fields are sealed under the tenant's
-// data key (docs/ARCHITECTURE.md, decision 17; docs/data-protection.md). Every
+// data key (docs/ARCHITECTURE.md, decision 19; docs/data-protection.md). Every
 // registered type is either here or in Clear, and a test holds it so: a new
 // type must decide.
 var Sensitive = shred.Specs{

@@ -16,7 +16,7 @@ import (
 // The benchmarks compare the SQLite store alone ("clear") with the same store
 // under the sealing layer ("sealed"), on events whose fields the layer seals:
 // item puts of about 200 bytes, and usage reports of 400 records with one
-// property each (docs/ARCHITECTURE.md, decision 17).
+// property each (docs/ARCHITECTURE.md, decision 19).
 
 var benchItem = json.RawMessage(`{"item_id":"doc-1","data":{"title":"Quarterly report","owner":"alice@acme.test","tags":["finance","q3"],"body":"Revenue grew in every region; see the attached figures."},"size":160,"prev_size":0,"at":"2026-11-14T09:30:00Z"}`)
 

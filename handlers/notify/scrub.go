@@ -15,7 +15,7 @@ import (
 // delivered notifications and from the webhook deliveries ledger, which hold
 // them in clear (an onboarding's admin email, an invitation's address): an
 // erasure scrubs them after destroying the tenant's keys (docs/ARCHITECTURE.md,
-// decision 17). Each file is rewritten through a synced temporary file
+// decision 19). Each file is rewritten through a synced temporary file
 // renamed into place. The dispatcher must not be running. It returns how many
 // lines it removed.
 func ScrubTenant(dir, tenant string) (int, error) {

@@ -9,7 +9,7 @@ import (
 // (VACUUM) and empties the write-ahead log (a TRUNCATE checkpoint), so no
 // removed read-model value survives in the file, its free pages or the WAL:
 // an erasure rebuilds the erased tenant's read models and then scrubs
-// (docs/ARCHITECTURE.md, decision 17). It blocks writes meanwhile and fails
+// (docs/ARCHITECTURE.md, decision 19). It blocks writes meanwhile and fails
 // if a reader keeps the log from being emptied.
 func (b *Backend) Scrub(ctx context.Context) error {
 	b.txMu.Lock()

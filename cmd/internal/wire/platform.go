@@ -50,7 +50,7 @@ type Options struct {
 	ReadModels projections.Backend
 	// Keys, when set, are the tenants' data keys: the store then seals the
 	// personal fields of events (schema.Sensitive) under them, and erasure
-	// destroys them (docs/ARCHITECTURE.md, decision 17). A store the caller
+	// destroys them (docs/ARCHITECTURE.md, decision 19). A store the caller
 	// opened must take shred.SealedLimits; Open gives DynamoDB's itself.
 	Keys shred.Keyring
 	// Env supplies the DynamoDB settings: EventsTable, ReadModelsTable, Region,

@@ -107,7 +107,7 @@ func project(ctx context.Context, p *Platform, proj projections.Projection, pub 
 		return nil // the rule should not have matched; nothing to do
 	}
 	if p.Sealed != nil {
-		// The bus carries events as stored: sealed (decision 17).
+		// The bus carries events as stored: sealed (decision 19).
 		if ev, err = p.Sealed.Open(ctx, ev); err != nil {
 			return fmt.Errorf("open bus event %s: %w", ev.ID, err)
 		}
