@@ -87,6 +87,7 @@ var auditSpecs = map[string]auditSpec{
 	tenant.TypePlanChanged:        {tenantTarget: true, fields: []string{"from", "to", "plan_version"}},
 	tenant.TypeNameReserved:       {target: "tenant_name", fields: []string{"tenant_name", "tenant_id", "admin_user_id", "admin_email", "plan"}},
 	tenant.TypeReservationExpired: {tenantTarget: true, fields: []string{"tenant_name"}},
+	tenant.TypeDataErased:         {tenantTarget: true, fields: []string{"at"}},
 	tenant.TypeUserAdded:          {target: "user_id", fields: []string{"user_id", "email", "roles"}},
 	tenant.TypeUserClaimed:        {target: "user_id", fields: []string{"user_id", "role"}},
 	// domain/apikey. Never secret_hash.

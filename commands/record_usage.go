@@ -324,11 +324,15 @@ func (s *Service) appendReported(ctx context.Context, m Meta, tid events.TenantI
 	return written, nil
 }
 
-// recordSize bounds a record's JSON size from its fields, without encoding it.
+// recordSize bounds a record's JSON size from its fields, without encoding it,
+// as the store seals it (decision 19): each property is stored as a keyed hash
+// in clear and, base64-encoded, in the ciphertext, and every record takes a
+// slot in the ciphertext's array.
 func recordSize(r metering.Recorded) int {
-	n := 110 + len(r.ID) + len(r.Meter) + len(r.Quantity)
+	n := 110 + len(r.ID) + len(r.Meter) + len(r.Quantity) + 8
 	for k, v := range r.Properties {
-		n += len(k) + 2*len(v) + 8 // values may need escaping
+		plain := len(k) + 2*len(v) + 8 // values may need escaping
+		n += plain + len(k) + 32 + plain*4/3
 	}
 	return n
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain/member"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/schema"
+	"github.com/tenantstream/tenantstream/events/shred"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -279,6 +280,10 @@ func storeError(op string, err error) error {
 		return nil
 	case errors.As(err, &de):
 		return err
+	case errors.Is(err, shred.ErrErased):
+		// The tenant's data keys were destroyed: nothing personal can be
+		// stored for it any more (decision 19).
+		return &domain.Error{Code: domain.CodeNotFound, Message: "the tenant was erased", Err: err}
 	case errors.Is(err, events.ErrConcurrency):
 		return &domain.Error{Code: domain.CodeConflict, Message: "the resource was changed concurrently; retry", Err: err}
 	case errors.Is(err, events.ErrTooLarge):

@@ -74,6 +74,11 @@ type Event struct {
 	// Position is the backend's store-wide position (SQLite's rowid); 0 where the
 	// backend has none (DynamoDB). It is not part of the serialized envelope.
 	Position int64 `json:"-"`
+	// Erased is set by the sealing layer (events/shred) on an event whose
+	// sealed fields could not be opened because the tenant's data key was
+	// destroyed: Data is then the redacted form, those fields null
+	// (docs/ARCHITECTURE.md, decision 19). Not part of the serialized envelope.
+	Erased bool `json:"-"`
 }
 
 // NewEvent is one event to append; the store fills in the rest of the envelope.

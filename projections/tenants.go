@@ -17,7 +17,13 @@ type TenantSummary struct {
 	Plan      string    `json:"plan"`
 	CreatedAt time.Time `json:"created_at"`
 	Version   int64     `json:"version"`
+	// Status is TenantErased once the tenant's data keys were destroyed
+	// (decision 19); empty otherwise.
+	Status string `json:"status,omitempty"`
 }
+
+// TenantErased is the Status of a tenant erased by crypto-shredding.
+const TenantErased = "erased"
 
 // Names under which the tenants projection keeps its read model.
 const (
@@ -37,9 +43,11 @@ func init() { Register(Tenants{}) }
 func (Tenants) Name() string { return TenantsProjection }
 
 // Handles implements Projection.
-func (Tenants) Handles() []string { return []string{tenant.TypeOnboarded, tenant.TypePlanChanged} }
+func (Tenants) Handles() []string {
+	return []string{tenant.TypeOnboarded, tenant.TypePlanChanged, tenant.TypeDataErased}
+}
 
-// Apply implements Projection. Both event types live on the tenant's one profile
+// Apply implements Projection. The event types all live on the tenant's one profile
 // stream, so folding in version order is all that is needed.
 func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	p, err := schema.Registry.Decode(ev)
@@ -57,6 +65,13 @@ func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		s = TenantSummary{TenantID: e.TenantID, Name: e.Name, Plan: e.Plan, CreatedAt: e.At}
 	case *tenant.PlanChanged:
 		s.Plan = e.To
+	case *tenant.DataErased:
+		s.Status = TenantErased
+	}
+	if ev.Erased {
+		// A profile event whose sealed fields are gone: the tenant is erased
+		// even if its tenant.data_erased has not been applied yet.
+		s.Status = TenantErased
 	}
 	s.TenantID = string(ev.TenantID)
 	s.Version = ev.Version

@@ -25,6 +25,7 @@ import (
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/feed"
+	"github.com/tenantstream/tenantstream/events/shred"
 	evsqlite "github.com/tenantstream/tenantstream/events/sqlite"
 	"github.com/tenantstream/tenantstream/handlers/auth"
 	"github.com/tenantstream/tenantstream/handlers/httpapi"
@@ -87,8 +88,9 @@ type App struct {
 	*wire.Platform
 	cfg        Config
 	testClock  *clock.Test
-	Store      *evsqlite.Store // the platform's store, which the feed tails
+	Store      *evsqlite.Store // the SQLite store under the platform's (sealing) store
 	ReadModels *rmsqlite.Backend
+	keys       *shred.FileKeyring
 	Scheduler  *commands.Scheduler
 	Dispatcher *notify.Dispatcher
 	Registry   *prometheus.Registry
@@ -203,8 +205,8 @@ func OpenApp(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Store, a.ReadModels = local.Events, local.ReadModels
-	if a.Platform, err = wire.Open(ctx, wire.Options{Events: a.Store, ReadModels: a.ReadModels, Projections: cfg.Projections,
+	a.Store, a.ReadModels, a.keys = local.Events, local.ReadModels, local.Keys
+	if a.Platform, err = wire.Open(ctx, wire.Options{Events: a.Store, ReadModels: a.ReadModels, Keys: local.Keys, Projections: cfg.Projections,
 		Registerer: a.Registry, Clock: clk, Catalog: cat, Log: a.log, Passwords: hasher, Cursors: cursors,
 		UsageWindow: usageWindow(cfg.UsageWindowDays), Grace: cfg.Grace, MeterWrites: true, PublishCatalog: !cfg.Operator && cfg.CatalogFile != "",
 		OnIssued: func(billing.Invoice) { a.issued.Inc() }}); err != nil {
@@ -408,7 +410,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 250 * time.Millisecond})
+	tail := feed.New(a.Platform.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 250 * time.Millisecond})
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = tail.Run(bg) }()
 	// The loops stop before the tail does (the meter's last flush must reach the
@@ -460,7 +462,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the stores and the data directory.
 func (a *App) Close() error {
-	errs := []error{localStores{a.Store, a.ReadModels}.Close()}
+	errs := []error{localStores{a.Store, a.ReadModels, a.keys}.Close()}
 	if a.lock != nil {
 		errs = append(errs, a.lock.Close())
 	}
@@ -503,7 +505,7 @@ func (a *App) BackfillNewProjections(ctx context.Context) error {
 func (a *App) CatchUp(ctx context.Context) error {
 	tailCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	tail := feed.New(a.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 50 * time.Millisecond})
+	tail := feed.New(a.Platform.Store, a.handleBatch, feed.Options{Name: "projections", Cursors: a.ReadModels, Logger: a.log, PollInterval: 50 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- tail.Run(tailCtx) }()
 	err := a.WaitForProjections(ctx)

@@ -52,6 +52,9 @@ type opened struct {
 	// server the server does, so it does nothing.
 	CatchUp func(context.Context) error
 	Close   func() error
+	// Scrub removes what an erased tenant left in local files (SQLite free
+	// pages and logs, delivered notifications); nil where there are none.
+	Scrub func(ctx context.Context, tenant string) (string, error)
 }
 
 func nothingToCatchUp(context.Context) error { return nil }
@@ -92,7 +95,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 				app.Close()
 				return nil, err
 			}
-			return &opened{Platform: app.Platform, CatchUp: app.CatchUp, Close: app.Close}, nil
+			return &opened{Platform: app.Platform, CatchUp: app.CatchUp, Close: app.Close, Scrub: app.scrubErased}, nil
 		}
 		cat, err := loadCatalog(o.catalogFile)
 		if err != nil {
@@ -106,7 +109,7 @@ func (b *backendFlags) open(cmd *cobra.Command, o toolOptions) (*opened, error) 
 		if err != nil {
 			return nil, err
 		}
-		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Catalog: cat, Clock: clk,
+		p, err := wire.Open(ctx, wire.Options{Events: local.Events, ReadModels: local.ReadModels, Keys: local.Keys, Catalog: cat, Clock: clk,
 			Grace: o.grace, UsageWindow: usageWindow(o.usageWindowDays), AuditReadModel: o.auditReadModel})
 		if err != nil {
 			local.Close()

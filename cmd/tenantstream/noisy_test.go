@@ -22,7 +22,7 @@ import (
 // alone. The machine is small and shared, so the two phases alternate over
 // several rounds and the medians of the rounds' p99s are compared; run with
 // -v to see the figures. What keeps B's latency is the hold on A's refusals
-// (decision 19): without it A's 32 connections got about 16,000 answers a
+// (decision 20): without it A's 32 connections got about 16,000 answers a
 // second and B's p99 rose 5x.
 func TestNoisyNeighbourDoesNotSlowAnotherTenant(t *testing.T) {
 	if testing.Short() {

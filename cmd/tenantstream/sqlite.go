@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/tenantstream/tenantstream/domain/clock"
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/shred"
 	evsqlite "github.com/tenantstream/tenantstream/events/sqlite"
 	rmsqlite "github.com/tenantstream/tenantstream/projections/sqlite"
 )
@@ -19,6 +21,9 @@ import (
 type localStores struct {
 	Events     *evsqlite.Store
 	ReadModels *rmsqlite.Backend
+	// Keys are the tenants' data keys (data/keys), which wire seals events
+	// with (docs/ARCHITECTURE.md, decision 19).
+	Keys *shred.FileKeyring
 }
 
 // openLocal opens the stores of dir. readOnly opens them next to a running
@@ -37,7 +42,12 @@ func openLocal(ctx context.Context, dir string, clk clock.Clock, readOnly bool) 
 			return s, err
 		}
 	}
-	opts := []evsqlite.Option{evsqlite.WithClock(clk)}
+	if s.Keys, err = shred.OpenFileKeyring(filepath.Join(dir, shred.KeysDir)); err != nil {
+		return s, err
+	}
+	// Sealed data is larger than its plaintext; the sealing layer checks
+	// the plaintext against the usual limits (decision 11).
+	opts := []evsqlite.Option{evsqlite.WithClock(clk), evsqlite.WithLimits(shred.SealedLimits(events.DefaultLimits))}
 	if readOnly {
 		opts = append(opts, evsqlite.WithCacheEvents(0), evsqlite.WithRecentEvents(0))
 	}

@@ -27,6 +27,7 @@ func newRegistry() *events.Registry {
 	r.Register(metering.TypeReportAnswered, 1, metering.ReportAnswered{})
 	r.Register(metering.TypeReportClaimed, 1, metering.ReportClaimed{})
 	r.Register(tenant.TypeUserClaimed, 1, tenant.UserClaimed{})
+	r.Register(tenant.TypeDataErased, 1, tenant.DataErased{})
 	r.Register(apikey.TypeRegistered, 1, apikey.Registered{})
 	r.Register(apikey.TypeCreated, 1, apikey.Created{})
 	r.Register(apikey.TypeRevoked, 1, apikey.Revoked{})

@@ -82,6 +82,7 @@ func samples() map[string]any {
 			At: at},
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
+		tenant.TypeDataErased:         &tenant.DataErased{At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
 		billing.TypeEntitlementOverridden: &billing.EntitlementOverridden{Feature: "seats", Action: billing.OverrideLimit,
 			Limit: decimalPtr("5"), Reason: "support ticket 42: five seats until the contract is signed", At: at},

@@ -28,7 +28,7 @@ type TenantLimiter interface {
 const QuotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 
 // DefaultTenantLimitHold is the local server's TenantLimitHold: a flooding
-// connection gets at most 10 refusals a second (decision 19).
+// connection gets at most 10 refusals a second (decision 20).
 const DefaultTenantLimitHold = 100 * time.Millisecond
 
 // RouteClassOf is the rate-limit class of an authenticated route pattern
@@ -95,7 +95,7 @@ func (a *API) limitTenant(h func(w http.ResponseWriter, r *http.Request) error, 
 // not wait for Retry-After (a flood over keep-alive connections) then gets about
 // one answer per connection per hold instead of one per round trip, so its
 // refusals cost the server next to nothing and other tenants' requests keep the
-// CPU (docs/ARCHITECTURE.md, decision 19). A waiting request costs a goroutine,
+// CPU (docs/ARCHITECTURE.md, decision 20). A waiting request costs a goroutine,
 // no CPU; the api function on Lambda sets no hold, since there a held request is
 // billed duration and an instance taken from other requests.
 func (a *API) holdRefusal(r *http.Request) (held time.Duration) {

@@ -23,6 +23,8 @@ import (
 	evs "github.com/tenantstream/tenantstream/events"
 	evddb "github.com/tenantstream/tenantstream/events/dynamodb"
 	"github.com/tenantstream/tenantstream/events/memstore"
+	"github.com/tenantstream/tenantstream/events/schema"
+	"github.com/tenantstream/tenantstream/events/shred"
 	"github.com/tenantstream/tenantstream/handlers/emf"
 	"github.com/tenantstream/tenantstream/handlers/tenantcreds"
 	"github.com/tenantstream/tenantstream/projections"
@@ -46,6 +48,11 @@ type Options struct {
 	// binaries are built without); they take the place of Store.
 	Events     evs.Store
 	ReadModels projections.Backend
+	// Keys, when set, are the tenants' data keys: the store then seals the
+	// personal fields of events (schema.Sensitive) under them, and erasure
+	// destroys them (docs/ARCHITECTURE.md, decision 19). A store the caller
+	// opened must take shred.SealedLimits; Open gives DynamoDB's itself.
+	Keys shred.Keyring
 	// Env supplies the DynamoDB settings: EventsTable, ReadModelsTable, Region,
 	// EndpointURL, SettleWindow and TenantRoleARN. Its Store is not read.
 	Env Env
@@ -100,9 +107,12 @@ type Options struct {
 // commands, built once from Options. The local server, the CLI and the Lambda
 // functions are views over it that add their own pieces.
 type Platform struct {
-	Clock   clock.Clock
-	AWS     aws.Config // memory and dynamodb only
-	Store   evs.Store
+	Clock clock.Clock
+	AWS   aws.Config // memory and dynamodb only
+	Store evs.Store
+	// Sealed is the sealing layer under Store when Options.Keys was set (nil
+	// otherwise): what EraseTenant destroys keys through.
+	Sealed  *shred.Store
 	Engine  *projections.Engine
 	Reader  projections.Reader
 	Service *commands.Service
@@ -149,12 +159,22 @@ func Open(ctx context.Context, o Options) (*Platform, error) {
 			return nil, err
 		}
 		if o.Store == StoreMemory {
-			p.Store, backend = memstore.New(memstore.WithClock(p.Clock)), projections.NewMemoryBackend()
+			mopts := []memstore.Option{memstore.WithClock(p.Clock)}
+			if o.Keys != nil {
+				mopts = append(mopts, memstore.WithLimits(shred.SealedLimits(evs.DefaultLimits)))
+			}
+			p.Store, backend = memstore.New(mopts...), projections.NewMemoryBackend()
 		} else if backend, err = p.openDynamoDB(o); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("store %q: want %q or %q", o.Store, StoreDynamoDB, StoreMemory)
+	}
+	if o.Keys != nil {
+		if p.Sealed, err = shred.New(p.Store, o.Keys, schema.Sensitive); err != nil {
+			return nil, err
+		}
+		p.Store = p.Sealed
 	}
 	if p.metrics != nil {
 		p.Store = meter(p.Store, p.metrics, p.Log)
@@ -213,6 +233,9 @@ func (p *Platform) openDynamoDB(o Options) (projections.Backend, error) {
 	p.readModelsTable = env.ReadModelsTable
 	p.tenantDynamo = func(context.Context, string) (*ddb.Client, error) { return client, nil }
 	evOpts := []evddb.Option{evddb.WithClock(p.Clock)}
+	if o.Keys != nil {
+		evOpts = append(evOpts, evddb.WithLimits(shred.SealedLimits(evs.DefaultLimits)))
+	}
 	if env.SettleWindow > 0 {
 		evOpts = append(evOpts, evddb.WithSettleWindow(env.SettleWindow))
 	}

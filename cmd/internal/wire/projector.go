@@ -128,6 +128,12 @@ func projectEvent(ctx context.Context, p *Platform, proj projections.Projection,
 	if !slices.Contains(proj.Handles(), ev.Type) {
 		return nil // the rule should not have matched; nothing to do
 	}
+	if p.Sealed != nil {
+		// The bus carries events as stored: sealed (decision 19).
+		if ev, err = p.Sealed.Open(ctx, ev); err != nil {
+			return fmt.Errorf("open bus event %s: %w", ev.ID, err)
+		}
+	}
 	if err := p.Engine.Handle(ctx, []evs.Event{ev}); err != nil {
 		return fmt.Errorf("project event %s into %s: %w", ev.ID, proj.Name(), err)
 	}
