@@ -89,6 +89,11 @@ var auditSpecs = map[string]auditSpec{
 	tenant.TypeReservationExpired: {tenantTarget: true, fields: []string{"tenant_name"}},
 	tenant.TypeUserAdded:          {target: "user_id", fields: []string{"user_id", "email", "roles"}},
 	tenant.TypeUserClaimed:        {target: "user_id", fields: []string{"user_id", "role"}},
+	// The lifecycle (docs/lifecycle.md): the reason, never whom it notified.
+	tenant.TypeSuspended:          {tenantTarget: true, fields: []string{"reason"}},
+	tenant.TypeReactivated:        {tenantTarget: true, fields: []string{"reason"}},
+	tenant.TypeOffboardingStarted: {tenantTarget: true, fields: []string{"reason", "erase"}},
+	tenant.TypeErased:             {tenantTarget: true, fields: []string{"reason"}},
 	// domain/apikey. Never secret_hash.
 	apikey.TypeRegistered: {target: "key_id", fields: []string{"key_id", "tenant_id"}},
 	apikey.TypeCreated:    {target: "key_id", fields: []string{"key_id", "name", "scopes", "created_at", "expires_at"}},

@@ -23,6 +23,7 @@ const (
 	CodeRateLimited        Code = "rate_limited"        // slowed down, retry later (429)
 	CodeInternal           Code = "internal"            // a bug or an outage; details are logged only (500)
 	CodeUnavailable        Code = "unavailable"         // shutting down or overloaded (503)
+	CodeNotImplemented     Code = "not_implemented"     // a feature this server does not have yet (501)
 )
 
 // Error is an error meant for the client: Message is safe to show.

@@ -63,6 +63,10 @@ func samples() map[string]any {
 		},
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
+		tenant.TypeSuspended:          &tenant.Suspended{Reason: "invoice 7 unpaid", Notify: []string{"admin@acme.test"}, At: at},
+		tenant.TypeReactivated:        &tenant.Reactivated{Reason: "paid", Notify: []string{"admin@acme.test"}, At: at},
+		tenant.TypeOffboardingStarted: &tenant.OffboardingStarted{Reason: "contract ended", Erase: true, At: at},
+		tenant.TypeErased:             &tenant.Erased{Reason: "contract ended", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
 		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},

@@ -30,6 +30,7 @@ var statusOf = map[domain.Code]int{
 	domain.CodeRateLimited:        http.StatusTooManyRequests,
 	domain.CodeInternal:           http.StatusInternalServerError,
 	domain.CodeUnavailable:        http.StatusServiceUnavailable,
+	domain.CodeNotImplemented:     http.StatusNotImplemented,
 }
 
 // genericDetail is shown when an error carries no client-safe message, so that
@@ -47,6 +48,7 @@ var genericDetail = map[domain.Code]string{
 	domain.CodeRateLimited:        "Too many requests; retry later.",
 	domain.CodeInternal:           "Internal error.",
 	domain.CodeUnavailable:        "The service is unavailable; retry later.",
+	domain.CodeNotImplemented:     "This server does not implement that yet.",
 }
 
 // Status returns the HTTP status for code; unknown codes are internal errors.
@@ -85,18 +87,27 @@ type RetryAfterer interface {
 	RetryAfter() time.Duration
 }
 
+// ProblemTyper is implemented by errors that have a problem type of their own
+// (a URI naming the kind of problem, RFC 9457 section 3.1.1), such as a
+// suspended tenant's refusal; every other problem is "about:blank".
+type ProblemTyper interface {
+	ProblemType() string
+}
+
 // From builds the problem for err as seen by request r (r may be nil). Server-side
 // failures get a generic detail; their cause is for the log only.
 func From(r *http.Request, err error) Problem {
 	code, detail := classify(r, err)
 	status := Status(code)
-	if status >= 500 {
-		// Never show a server-side message, even a domain.Error's: it may quote a
+	if status >= 500 && code != domain.CodeNotImplemented {
+		// A 501's message is written for the client (what is missing, and
+		// what to do instead). Never show a server-side message, even a domain.Error's: it may quote a
 		// driver or a path.
 		detail = genericDetail[domain.CodeInternal]
 		if code == domain.CodeUnavailable {
 			detail = genericDetail[domain.CodeUnavailable]
 		}
+
 	}
 	p := Problem{
 		Type:   "about:blank",
@@ -107,6 +118,10 @@ func From(r *http.Request, err error) Problem {
 	}
 	if status < 500 {
 		p.Errors = fieldIssues(err)
+		var pt ProblemTyper
+		if errors.As(err, &pt) && pt.ProblemType() != "" {
+			p.Type = pt.ProblemType()
+		}
 	}
 	if code == domain.CodeRateLimited || code == domain.CodeUnavailable || code == domain.CodeConflict {
 		var ra RetryAfterer
