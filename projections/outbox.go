@@ -57,7 +57,8 @@ func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {
-	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested}
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested,
+		tenant.TypeSuspended, tenant.TypeReactivated}
 }
 
 // Apply implements Projection.
@@ -74,6 +75,12 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = e.Invoice
 	case *member.InvitationCreated:
 		data = map[string]any{"invitation_id": e.InvitationID, "email": e.Email, "roles": e.Roles, "expires_at": e.ExpiresAt.UTC()}
+	case *tenant.Suspended:
+		// To the tenant's admins as the suspension found them (the event
+		// carries them, so this needs no other stream).
+		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
+	case *tenant.Reactivated:
+		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
 	case *member.ResetRequested:
 		data = map[string]any{"reset_id": e.ResetID, "user_id": e.UserID, "email": e.Email, "expires_at": e.ExpiresAt.UTC()}
 	default:
@@ -89,4 +96,11 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		return err
 	}
 	return tx.Put(ctx, PlatformTenant, OutboxCollection, OutboxKey(ev), b)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

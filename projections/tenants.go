@@ -17,6 +17,11 @@ type TenantSummary struct {
 	Plan      string    `json:"plan"`
 	CreatedAt time.Time `json:"created_at"`
 	Version   int64     `json:"version"`
+	// Status is the tenant's lifecycle state (docs/lifecycle.md); "" in rows
+	// written before states existed, which means active.
+	Status string `json:"status,omitempty"`
+	// OffboardedAt is when offboarding started (zero: never).
+	OffboardedAt time.Time `json:"offboarded_at,omitzero"`
 }
 
 // Names under which the tenants projection keeps its read model.
@@ -37,9 +42,12 @@ func init() { Register(Tenants{}) }
 func (Tenants) Name() string { return TenantsProjection }
 
 // Handles implements Projection.
-func (Tenants) Handles() []string { return []string{tenant.TypeOnboarded, tenant.TypePlanChanged} }
+func (Tenants) Handles() []string {
+	return []string{tenant.TypeOnboarded, tenant.TypePlanChanged,
+		tenant.TypeSuspended, tenant.TypeReactivated, tenant.TypeOffboardingStarted, tenant.TypeErased}
+}
 
-// Apply implements Projection. Both event types live on the tenant's one profile
+// Apply implements Projection. Every event type it handles lives on the tenant's one profile
 // stream, so folding in version order is all that is needed.
 func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	p, err := schema.Registry.Decode(ev)
@@ -57,6 +65,17 @@ func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		s = TenantSummary{TenantID: e.TenantID, Name: e.Name, Plan: e.Plan, CreatedAt: e.At}
 	case *tenant.PlanChanged:
 		s.Plan = e.To
+	case *tenant.Suspended:
+		s.Status = tenant.StatusSuspended
+	case *tenant.Reactivated:
+		s.Status = tenant.StatusActive
+	case *tenant.OffboardingStarted:
+		s.Status, s.OffboardedAt = tenant.StatusOffboarding, e.At
+	case *tenant.Erased:
+		s.Status = tenant.StatusErased
+	}
+	if s.Status == "" {
+		s.Status = tenant.StatusActive
 	}
 	s.TenantID = string(ev.TenantID)
 	s.Version = ev.Version
