@@ -153,7 +153,7 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 type planAt struct {
 	at      time.Time
 	plan    string // "": the end of billing (offboarding)
-	version int // effective: events without a version mean 1
+	version int    // effective: events without a version mean 1
 }
 
 // segmentsOf cuts a period into plan segments from the plan timeline; none when
