@@ -251,6 +251,20 @@ func (a *App) clockMoved(ctx context.Context) error {
 	return a.runDue(ctx)
 }
 
+// operatorVerifier verifies the operator tokens `tenantstream operator token`
+// mints with the data directory's operator key (docs/ARCHITECTURE.md,
+// decision 17), creating the key on first start. A directory or key that
+// others may read serves no operator tokens (logged): the key would not be
+// the owner's alone.
+func (a *App) operatorVerifier() auth.TokenVerifier {
+	k, err := identity.LoadOrCreateOperatorKey(a.cfg.DataDir)
+	if err != nil {
+		a.log.Warn("operator tokens are disabled", "error", err)
+		return nil
+	}
+	return k.Verifier(a.Clock)
+}
+
 func (a *App) buildHandler(addr string) error {
 	key, err := identity.LoadOrCreateSigningKey(a.cfg.DataDir)
 	if err != nil {
@@ -283,7 +297,7 @@ func (a *App) buildHandler(addr string) error {
 	}
 	api := &httpapi.API{
 		Service:        a.Service,
-		Authenticate:   auth.Bearer(a.BearerVerifier(ver)),
+		Authenticate:   auth.Bearer(auth.WithOperators(a.BearerVerifier(ver), a.operatorVerifier())),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
 		Meters:         a.Meters,
