@@ -83,3 +83,38 @@ func TestWithOperatorsRoutesByPrefix(t *testing.T) {
 	_, err = tenants.Verify(context.Background(), tok)
 	assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err), "the JWT verifier never accepts an operator token")
 }
+
+// ByIssuer picks the verifier by the token's issuer, and the one it picks
+// checks everything: a token naming the operators' issuer but signed with
+// the tenants' key is refused.
+func TestByIssuer(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tenantKey, opKey := keys(t)
+	const opIssuer = "https://cognito-idp.eu-west-1.amazonaws.com/ops"
+	opKeys, err := auth.NewStaticKeys(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{opKey.PublicJWK()}})
+	require.NoError(t, err)
+	ops, err := auth.NewVerifier(auth.Config{Issuer: opIssuer, ClientIDs: []string{"ops-client"}, Keys: opKeys, Clock: clock.Fixed(t0), PlatformAdmins: true})
+	require.NoError(t, err)
+	v := auth.ByIssuer(map[string]auth.TokenVerifier{opIssuer: ops}, newVerifier(t, t0))
+	opClaims := map[string]any{"iss": opIssuer, "sub": "op-1", "token_use": "access", "client_id": "ops-client",
+		"cognito:groups": []string{"platform_admin"}, "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix()}
+
+	p, err := v.Verify(context.Background(), signClaims(t, opKey, opClaims))
+	require.NoError(t, err)
+	assert.True(t, p.Has(ident.RolePlatformAdmin))
+	p, err = v.Verify(context.Background(), signClaims(t, tenantKey, validClaims(t0)))
+	require.NoError(t, err)
+	assert.Equal(t, "tenant-a", p.TenantID)
+
+	for name, tok := range map[string]string{
+		"operators' issuer, tenants' key":         signClaims(t, tenantKey, opClaims),
+		"operators' issuer, a tenant's claims":    signClaims(t, opKey, with(opClaims, "custom:tenant_id", "tenant-a")),
+		"tenants' issuer, operators' key":         signClaims(t, opKey, validClaims(t0)),
+		"tenants' issuer claiming platform_admin": signClaims(t, tenantKey, with(validClaims(t0), "cognito:groups", []string{"platform_admin"})),
+		"garbage": "a.b.c",
+	} {
+		_, err := v.Verify(context.Background(), tok)
+		assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCode(err), name)
+	}
+}
