@@ -85,9 +85,6 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
 	}
-	if env.OperatorPoolID != "" && p.AWS == nil {
-		return nil, nil, fmt.Errorf("operator pool %s: the api function has no AWS configuration", env.OperatorPoolID)
-	}
 	if env.OperatorPoolID != "" {
 		// The operators' own pool (docs/aws.md, "Operators on AWS"): its
 		// tokens go to a verifier that takes only platform_admin, the
