@@ -235,7 +235,7 @@ func (s *Service) actorNames(ctx context.Context, tid events.TenantID, evs []eve
 		switch {
 		case strings.HasPrefix(e.Actor, keyActorPrefix):
 			keys = true
-		case !systemActors[e.Actor]:
+		case !systemActors[e.Actor] && !strings.HasPrefix(e.Actor, identity.OperatorActorPrefix):
 			users = true
 		}
 	}
@@ -272,6 +272,9 @@ func auditEntry(e events.Event, names map[string]string) AuditEntry {
 	case strings.HasPrefix(e.Actor, keyActorPrefix):
 		out.Actor = AuditActor{Type: PrincipalAPIKey, ID: strings.TrimPrefix(e.Actor, keyActorPrefix), Name: names[e.Actor]}
 	case systemActors[e.Actor]:
+		out.Actor = AuditActor{Type: PrincipalSystem, ID: e.Actor, Name: e.Actor}
+	case strings.HasPrefix(e.Actor, identity.OperatorActorPrefix):
+		// A platform operator (docs/lifecycle.md): the platform's, named.
 		out.Actor = AuditActor{Type: PrincipalSystem, ID: e.Actor, Name: e.Actor}
 	default:
 		out.Actor = AuditActor{Type: PrincipalUser, ID: e.Actor, Name: names[e.Actor]}

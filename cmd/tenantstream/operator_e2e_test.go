@@ -139,6 +139,7 @@ func TestOperatorLifecycleEndToEnd(t *testing.T) {
 	for _, e := range audit.Entries {
 		if e.Action == tenant.TypeSuspended {
 			actors = append(actors, e.Actor.ID)
+			assert.Equal(t, commands.PrincipalSystem, e.Actor.Type, "an operator is the platform's, not a user of the tenant")
 			assert.Contains(t, string(e.Details["reason"]), "invoice 7 unpaid")
 		}
 	}

@@ -37,7 +37,7 @@ const (
 	DefaultOperatorTTL = time.Hour
 	MaxOperatorTTL     = 12 * time.Hour
 	// OperatorActorPrefix starts the user id (and so the events' actor) of an operator.
-	OperatorActorPrefix = "operator:"
+	OperatorActorPrefix = ident.OperatorActorPrefix
 
 	operatorIssuer   = "tenantstream-operator"
 	operatorAudience = "tenantstream-admin"
