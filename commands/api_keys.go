@@ -352,7 +352,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, m Meta, tenant, keyID string
 	if err != nil {
 		return err
 	}
-	if err := s.requireWritable(ctx, m, tid); err != nil {
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	notFound := domain.Errorf(domain.CodeNotFound, "no such API key")

@@ -236,7 +236,7 @@ func (s *Service) RevokeInvitation(ctx context.Context, m Meta, tenantID, invita
 	if err != nil {
 		return err
 	}
-	if err := s.requireWritable(ctx, m, tid); err != nil {
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	if !validInvitationID(invitationID) {

@@ -139,6 +139,24 @@ func (s *Service) requireWritable(ctx context.Context, m Meta, tid events.Tenant
 	return refusedFor(t)
 }
 
+// requireRevocable is requireWritable for the commands that only take access
+// away (revoking an API key or an invitation, removing a user): a suspended or
+// offboarding tenant may still run them, so a leaked key can be revoked while
+// the tenant is suspended for non-payment; only an erased tenant refuses them.
+func (s *Service) requireRevocable(ctx context.Context, m Meta, tid events.TenantID) error {
+	t, err := s.tenantState(ctx, tid)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return nil
+		}
+		return err
+	}
+	if t.State() == tenant.StatusErased {
+		return refusedFor(t)
+	}
+	return nil
+}
+
 // isOperator reports whether p is a platform operator: the platform_admin
 // role, no tenant and no API key (docs/ARCHITECTURE.md, decision 17).
 func isOperator(p identity.Principal) bool {

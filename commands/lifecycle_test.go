@@ -72,6 +72,8 @@ func TestSuspendedTenantRefusesWritesInTheCommandLayer(t *testing.T) {
 	tid, m := f.onboard(t, "acme")
 	_, err := f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "doc", Data: json.RawMessage(`{"v":1}`)})
 	require.NoError(t, err)
+	_, err = f.svc.CreateAPIKey(f.ctx, m, commands.CreateAPIKey{Tenant: tid, Name: "leaky", Scopes: []string{"data:read"}})
+	require.NoError(t, err)
 
 	// Warm the state cache, so the suspension must be seen through it.
 	_, err = f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "warm", Data: json.RawMessage(`{}`)})
@@ -100,6 +102,11 @@ func TestSuspendedTenantRefusesWritesInTheCommandLayer(t *testing.T) {
 	got, err := f.svc.GetTenant(f.ctx, m, tid)
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusSuspended, got.Status)
+	// What only takes access away still works: a leaked key can be revoked.
+	k, err := f.svc.ListAPIKeys(f.ctx, m, tid)
+	require.NoError(t, err)
+	require.NotEmpty(t, k.Keys)
+	assert.NoError(t, f.svc.RevokeAPIKey(f.ctx, m, tid, k.Keys[0].KeyID), "revoking a key while suspended")
 	// The operator may still change a suspended tenant's plan.
 	_, err = f.svc.OperatorPlan(f.ctx, operator, tid, "pro", 0)
 	assert.NoError(t, err)

@@ -216,7 +216,7 @@ func (s *Service) RemoveUser(ctx context.Context, m Meta, tenantID, userID strin
 	if err != nil {
 		return err
 	}
-	if err := s.requireWritable(ctx, m, tid); err != nil {
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	var target member.Member
