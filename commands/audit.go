@@ -14,6 +14,7 @@ import (
 	"github.com/tenantstream/tenantstream/domain"
 	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -143,6 +144,12 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 	if recomputed.Currency == "" {
 		recomputed.Currency = book.CurrencyCode()
 	}
+	creditChecks, creditLines, err := b.auditCredits(ctx, tid, p, iss, recomputed.TotalBeforeCredits(), book.CurrencyCode())
+	if err != nil {
+		return AuditReport{}, err
+	}
+	recomputed.AddLines(creditLines...)
+	rep.Checks = append(rep.Checks, creditChecks...)
 
 	rep.RecomputedSubtotal = formatMoney(recomputed.Subtotal, recomputed.Currency)
 	rep.Match = iss.Invoice.Subtotal.Equal(recomputed.Subtotal) && iss.Invoice.Currency == recomputed.Currency &&
@@ -164,7 +171,7 @@ func (b *Billing) Audit(ctx context.Context, tid events.TenantID, p billing.Peri
 			al.RecomputedQuantity, al.RecomputedAmount = r.Quantity.String(), formatMoney(r.Amount, recomputed.Currency)
 		}
 		al.Match = a != nil && r != nil && a.Kind == r.Kind && a.Meter == r.Meter && a.Segment == r.Segment &&
-			a.Plan == r.Plan && samePeriod(a.OriginalPeriod, r.OriginalPeriod) &&
+			a.Plan == r.Plan && a.Grant == r.Grant && samePeriod(a.OriginalPeriod, r.OriginalPeriod) &&
 			a.Quantity.Equal(r.Quantity) && a.Amount.Equal(r.Amount)
 		rep.Match = rep.Match && al.Match
 		rep.Lines = append(rep.Lines, al)
@@ -325,6 +332,9 @@ func lineKey(a, r *billing.Line) string {
 	if l.Meter != "" {
 		k += " " + l.Meter
 	}
+	if l.Grant != "" {
+		k += " " + l.Grant
+	}
 	return k
 }
 
@@ -336,4 +346,79 @@ func formatMoney(d decimal.Decimal, currency string) string {
 		return d.String() // not an invoiced amount (a corrupt line, say): show it exactly
 	}
 	return d.StringFixed(minor)
+}
+
+// auditCredits recomputes an invoice's credit lines from the credits stream: the
+// fold of the events before the credit.applied the invoice names, applied to
+// the recomputed total before credits. It also checks that the credit.applied
+// is this invoice's (the same invoice, the same allocations as its credit
+// lines) and that no other application names the invoice. An invoice issued
+// before credits (no credits version) must have no credit lines and no
+// application.
+func (b *Billing) auditCredits(ctx context.Context, tid events.TenantID, p billing.Period, iss billing.Issued, total decimal.Decimal, currency string) ([]AuditCheck, []billing.Line, error) {
+	id := iss.Invoice.InvoiceID
+	all, err := b.loadCredits(ctx, tid, currency, allVersions)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := "credit application"
+	if iss.CreditsVersion == 0 {
+		_, applied := all.ledger.Applied(id)
+		return []AuditCheck{{Key: key, Store: map[bool]string{true: "an application", false: "none"}[applied], Found: "none", Match: !applied}}, nil, nil
+	}
+	found := fmt.Sprintf("credit.applied at version %d", iss.CreditsVersion)
+	evs, err := b.Service.Store.Load(ctx, tid, billing.CreditsStreamID, iss.CreditsVersion)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return nil, nil, storeError("load credits", err)
+	}
+	var app *billing.CreditApplied
+	if len(evs) > 0 && evs[0].Version == iss.CreditsVersion && evs[0].Type == billing.TypeCreditApplied {
+		a, err := events.DecodeAs[billing.CreditApplied](schema.Registry, evs[0])
+		if err != nil {
+			return nil, nil, storeError("decode credits", err)
+		}
+		if a.InvoiceID == id {
+			app = &a
+		}
+	}
+	if app == nil {
+		return []AuditCheck{{Key: key, Store: "no application of " + id + " there", Found: found, Match: false}}, nil, nil
+	}
+	checks := []AuditCheck{{Key: key, Store: found, Found: found, Match: true}}
+	stored, err1 := json.Marshal(app.Issued)
+	issued, err2 := json.Marshal(iss)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	checks = append(checks, AuditCheck{Key: "credit application carries the issued invoice", Store: strconv.Itoa(len(stored)) + " bytes",
+		Found: strconv.Itoa(len(issued)) + " bytes", Match: string(stored) == string(issued)})
+	var lineAllocs []billing.CreditAllocation
+	minor, err := billing.MinorUnits(currency)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	for _, ln := range iss.Invoice.Lines {
+		if ln.Kind == billing.LineCredit {
+			lineAllocs = append(lineAllocs, billing.CreditAllocation{GrantID: ln.Grant, Amount: ln.Amount.Neg().StringFixed(minor)})
+		}
+	}
+	checks = append(checks, AuditCheck{Key: "credit allocations", Store: allocString(app.Allocations), Found: allocString(lineAllocs),
+		Match: allocString(app.Allocations) == allocString(lineAllocs)})
+	before, err := b.loadCredits(ctx, tid, currency, iss.CreditsVersion-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, lines := billing.ApplyCredits(before.ledger, p, total)
+	return checks, lines, nil
+}
+
+func allocString(as []billing.CreditAllocation) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.GrantID + " " + a.Amount
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -110,6 +110,13 @@ var auditSpecs = map[string]auditSpec{
 	// Billing and the catalogue: the invoice's header, not its lines.
 	billing.TypeInvoiceIssued:    {target: "invoice_id", extra: invoiceSummary},
 	billing.TypeCatalogPublished: {fields: []string{"created"}, extra: withVersion},
+	// Entitlements (docs/billing.md, "Entitlements"): an operator's override, a notify limit passed.
+	billing.TypeEntitlementOverridden: {target: "feature", fields: []string{"feature", "action", "limit", "reason"}},
+	billing.TypeLimitPassed:           {target: "feature", fields: []string{"feature", "meter", "period", "limit", "used", "plan"}},
+	// Credits: the grant's terms; an application's allocations, not the invoice copy it carries.
+	billing.TypeCreditGranted: {target: "grant_id", fields: []string{"grant_id", "amount", "currency", "priority", "kind", "effective_at", "expires_at", "reason"}},
+	billing.TypeCreditVoided:  {target: "grant_id", fields: []string{"grant_id", "amount", "reason"}},
+	billing.TypeCreditApplied: {target: "invoice_id", fields: []string{"invoice_id", "period", "total_before_credits", "allocations"}},
 
 	// Members, sessions, invitations and password resets (issue 14), by name.
 	"member.added":             {target: "user_id", fields: []string{"user_id", "email", "roles"}},

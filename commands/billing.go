@@ -329,6 +329,33 @@ func (b *Billing) foldPeriod(ctx context.Context, book *billing.Book, tid events
 
 // current returns an up-to-date draft invoice of a period, folding incrementally.
 func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Period) (billing.Invoice, fold, error) {
+	var inv billing.Invoice
+	var out fold
+	err := b.currentFold(ctx, tid, p, func(f fold) error {
+		out = f
+		if f.ledger == nil {
+			inv = billing.Invoice{Period: p, Currency: f.book.CurrencyCode()}
+			return nil
+		}
+		var err error
+		if inv, err = billing.Rate(f.book, f.segs, f.ledger); err != nil {
+			return fmt.Errorf("rate %s: %w", p, err)
+		}
+		inv.TenantID = string(tid)
+		return nil
+	})
+	if err != nil {
+		return billing.Invoice{}, fold{}, err
+	}
+	return inv, out, nil
+}
+
+// currentFold brings the period's cached fold up to date with what was
+// appended since the last look and hands it to use, under the cache's lock
+// (the ledger is shared and later calls add to it). current rates it; the
+// entitlement check reads its usage, so the check and the invoice are one fold
+// (docs/billing.md, "Entitlements").
+func (b *Billing) currentFold(ctx context.Context, tid events.TenantID, p billing.Period, use func(fold) error) error {
 	b.mu.Lock()
 	if b.cache == nil {
 		b.cache = map[ledgerKey]*cachedLedger{}
@@ -344,43 +371,34 @@ func (b *Billing) current(ctx context.Context, tid events.TenantID, p billing.Pe
 	defer c.mu.Unlock()
 	book, err := b.priceBook(ctx)
 	if err != nil {
-		return billing.Invoice{}, fold{}, err
+		return err
 	}
 	prof, _, err := b.profileHistory(ctx, tid)
 	if err != nil {
-		return billing.Invoice{}, fold{}, err
+		return err
 	}
 	// A new publication may add meters, so the ledger is refolded with its catalogue.
 	if c.ledger == nil || c.profileVersion != prof.Version || c.bookVersion != book.Version() {
 		f, err := b.foldPeriod(ctx, book, tid, p, allVersions, nil)
 		if err != nil {
-			return billing.Invoice{}, fold{}, err
+			return err
 		}
 		c.ledger, c.segs, c.usageVersion, c.profileVersion, c.opening = f.ledger, f.segs, f.usageVersion, f.profileVersion, f.opening
 		c.bookVersion = book.Version()
 	} else {
 		evs, err := b.Service.Store.Load(ctx, tid, events.StreamID(UsageStreamID(p.String())), c.usageVersion+1)
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
-			return billing.Invoice{}, fold{}, storeError("load usage", err)
+			return storeError("load usage", err)
 		}
 		if len(evs) > 0 {
 			last, err := b.addUsage(book.Latest(), c.ledger, evs, allVersions)
 			if err != nil {
-				return billing.Invoice{}, fold{}, err
+				return err
 			}
 			c.usageVersion = last
 		}
 	}
-	f := fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof, book: book}
-	if c.ledger == nil {
-		return billing.Invoice{Period: p, Currency: book.CurrencyCode()}, f, nil
-	}
-	inv, err := billing.Rate(book, c.segs, c.ledger)
-	if err != nil {
-		return billing.Invoice{}, fold{}, fmt.Errorf("rate %s: %w", p, err)
-	}
-	inv.TenantID = string(tid)
-	return inv, f, nil
+	return use(fold{ledger: c.ledger, segs: slices.Clone(c.segs), usageVersion: c.usageVersion, profileVersion: c.profileVersion, opening: c.opening, profile: prof, book: book})
 }
 
 // priceBook is the price book the summary and the close rate with; an empty
@@ -456,41 +474,110 @@ type CloseResult struct {
 // Close issues the tenant's invoice for period p. It is idempotent: the invoice is
 // appended to stream invoice-<period> with expected version "no stream", so a
 // second close (or a concurrent one) changes nothing and returns the first invoice.
+//
+// Credits (docs/billing.md, "Credits"): before the invoice is issued, the close
+// appends credit.applied, carrying the invoice as it will be issued with its
+// credit lines, to the tenant's credits stream at the exact version its
+// decision folded. A close of another period, a void or a grant that got there
+// first makes it fold again and re-decide, so one credit is never spent twice;
+// a close that finds its invoice's application there (an earlier attempt
+// stopped between the two appends, or a concurrent close of the same period
+// won the credits stream) issues exactly that invoice, so the issued invoice
+// and the credits fold always agree.
 func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Period) (CloseResult, error) {
 	res := CloseResult{TenantID: string(tid), Period: p.String()}
 	now := b.Service.Clock.Now()
 	if now.Before(p.End().Add(b.grace())) {
 		return res, domain.Errorf(domain.CodeUnprocessable, "period %s can be closed from %s (its end plus the grace window)", p, p.End().Add(b.grace()).Format(time.RFC3339))
 	}
-	if iss, ok, err := b.issuedInvoice(ctx, tid, p); err != nil || ok {
-		if ok {
-			res.Invoice, res.Reason = &iss.Invoice, "already closed"
+	for attempt := 0; ; attempt++ {
+		if iss, ok, err := b.issuedInvoice(ctx, tid, p); err != nil || ok {
+			if ok {
+				res.Invoice, res.Reason = &iss.Invoice, "already closed"
+			}
+			return res, err
 		}
-		return res, err
+		book, err := b.priceBook(ctx)
+		if err != nil {
+			return res, err
+		}
+		credits, err := b.loadCredits(ctx, tid, book.CurrencyCode(), allVersions)
+		if err != nil {
+			return res, err
+		}
+		var issued *billing.Issued
+		if app, ok := credits.ledger.Applied(InvoiceID(tid, p)); ok {
+			issued = &app.Issued // decided by an earlier or a concurrent close
+		} else {
+			draft, reason, err := b.draft(ctx, book, tid, p, now)
+			if err != nil || reason != "" {
+				res.Reason = reason
+				return res, err
+			}
+			allocs, lines := billing.ApplyCredits(credits.ledger, p, draft.Invoice.TotalBeforeCredits())
+			draft.Invoice.AddLines(lines...)
+			draft.CreditsVersion = credits.version + 1
+			app := &billing.CreditApplied{InvoiceID: draft.Invoice.InvoiceID, Period: p,
+				TotalBeforeCredits: draft.Invoice.TotalBeforeCredits().StringFixed(book.MinorUnits()),
+				Allocations:        allocs, Issued: *draft, At: now.UTC()}
+			if app.Allocations == nil {
+				app.Allocations = []billing.CreditAllocation{}
+			}
+			_, err = b.Service.Store.Append(ctx, events.AppendRequest{
+				Tenant: tid, Stream: billing.CreditsStreamID, StreamType: billing.CreditsStreamType,
+				Expected: events.Exactly(credits.version), Actor: "billing", Events: []events.NewEvent{newEvent(app)},
+			})
+			if errors.Is(err, events.ErrConcurrency) && attempt < creditRetries {
+				continue // another write to the credits stream won: fold it and decide again
+			}
+			if err != nil {
+				return res, storeError("apply credits", err)
+			}
+			issued = draft
+		}
+		inv := issued.Invoice
+		_, err = b.Service.Store.Append(ctx, events.AppendRequest{
+			Tenant: tid, Stream: events.StreamID(InvoiceStreamID(p)), StreamType: billing.InvoiceStreamType,
+			Expected: events.NoStream, Actor: "billing", Events: []events.NewEvent{newEvent(issued)},
+		})
+		if errors.Is(err, events.ErrConcurrency) {
+			iss, _, lerr := b.issuedInvoice(ctx, tid, p)
+			res.Invoice, res.Reason = &iss.Invoice, "already closed"
+			return res, lerr
+		}
+		if err != nil {
+			return res, storeError("issue invoice", err)
+		}
+		res.Issued, res.Invoice = true, &inv
+		if b.OnIssued != nil {
+			b.OnIssued(inv)
+		}
+		b.log().InfoContext(ctx, "invoice issued", "tenant", tid, "period", p.String(), "number", inv.Number, "subtotal", inv.Subtotal.String())
+		return res, nil
 	}
-	book, err := b.priceBook(ctx)
-	if err != nil {
-		return res, err
-	}
+}
+
+// draft rates a period for its invoice, late usage adjustments included, before
+// credits. A reason and no draft: nothing to bill.
+func (b *Billing) draft(ctx context.Context, book *billing.Book, tid events.TenantID, p billing.Period, now time.Time) (*billing.Issued, string, error) {
 	f, err := b.foldPeriod(ctx, book, tid, p, allVersions, nil)
 	if err != nil {
-		return res, err
+		return nil, "", err
 	}
 	if len(f.segs) == 0 {
-		res.Reason = "the tenant did not exist during the period"
-		return res, nil
+		return nil, "the tenant did not exist during the period", nil
 	}
 	inv, err := billing.Rate(book, f.segs, f.ledger)
 	if err != nil {
-		return res, fmt.Errorf("close %s: %w", p, err)
+		return nil, "", fmt.Errorf("close %s: %w", p, err)
 	}
 	number, err := b.nextNumber(ctx, tid, p, f.profile.CreatedAt)
 	if err != nil {
-		return res, err
+		return nil, "", err
 	}
 	adj, late, err := b.lateUsage(ctx, book, tid, p, f.profile.CreatedAt)
 	if err != nil {
-		return res, err
+		return nil, "", err
 	}
 	inv.AddLines(adj...)
 	inv.InvoiceID, inv.Number, inv.TenantID, inv.IssuedAt = InvoiceID(tid, p), number, string(tid), now
@@ -498,25 +585,7 @@ func (b *Billing) Close(ctx context.Context, tid events.TenantID, p billing.Peri
 	for m, v := range f.opening {
 		opening[m] = v.String()
 	}
-	issued := &billing.Issued{Invoice: inv, UsageVersion: f.usageVersion, Opening: opening, ProfileVersion: f.profileVersion, Late: late}
-	_, err = b.Service.Store.Append(ctx, events.AppendRequest{
-		Tenant: tid, Stream: events.StreamID(InvoiceStreamID(p)), StreamType: billing.InvoiceStreamType,
-		Expected: events.NoStream, Actor: "billing", Events: []events.NewEvent{newEvent(issued)},
-	})
-	if errors.Is(err, events.ErrConcurrency) {
-		iss, _, lerr := b.issuedInvoice(ctx, tid, p)
-		res.Invoice, res.Reason = &iss.Invoice, "already closed"
-		return res, lerr
-	}
-	if err != nil {
-		return res, storeError("issue invoice", err)
-	}
-	res.Issued, res.Invoice = true, &inv
-	if b.OnIssued != nil {
-		b.OnIssued(inv)
-	}
-	b.log().InfoContext(ctx, "invoice issued", "tenant", tid, "period", p.String(), "number", number, "subtotal", inv.Subtotal.String())
-	return res, nil
+	return &billing.Issued{Invoice: inv, UsageVersion: f.usageVersion, Opening: opening, ProfileVersion: f.profileVersion, Late: late}, "", nil
 }
 
 // nextNumber numbers invoices per tenant without gaps: one more than the latest

@@ -108,6 +108,12 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, c CreateInvitati
 	} else if found {
 		return InvitationView{}, errAlreadyMember
 	}
+	// A pending invitation takes a seat of the plan (entitlements.go).
+	release, err := s.admitSeat(ctx, tid, email)
+	if err != nil {
+		return InvitationView{}, err
+	}
+	defer release()
 	now := s.Clock.Now()
 	id := uuid.Must(uuid.NewV7()).String()
 	ev := &member.InvitationCreated{InvitationID: id, Email: email, Roles: roles, ExpiresAt: now.Add(s.invitationTTL()), At: now}
@@ -125,6 +131,9 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, c CreateInvitati
 	}
 	if err != nil {
 		return InvitationView{}, storeError("create invitation", err)
+	}
+	if !res.Duplicate {
+		s.invited(tid, id, email, now)
 	}
 	return invitationView(res)
 }
@@ -263,6 +272,9 @@ func (s *Service) RevokeInvitation(ctx context.Context, m Meta, tenantID, invita
 		})
 		if errors.Is(err, events.ErrConcurrency) && attempt < maxRosterAttempts {
 			continue // accepted or revoked meanwhile: judge again
+		}
+		if err == nil {
+			s.uninvited(tid, invitationID)
 		}
 		return storeError("revoke invitation", err)
 	}

@@ -34,28 +34,38 @@ var ErrEraseNotAvailable = &domain.Error{Code: domain.CodeNotImplemented, Field:
 	Message: "erasing a tenant's data is not available on this server yet; offboard with \"erase\": false"}
 
 // stateError is a write refused because of the tenant's state: a 403 whose
-// problem type names the state and whose detail says why.
+// problem type names the state, whose detail says why, and whose extension
+// members tenant_status and reason say it for clients (problem.Typed).
 type stateError struct {
-	typ string
-	err *domain.Error
+	typ, title, status, reason string
+	err                        *domain.Error
 }
 
-func (e *stateError) Error() string       { return e.err.Error() }
-func (e *stateError) Unwrap() error       { return e.err }
-func (e *stateError) ProblemType() string { return e.typ }
+func (e *stateError) Error() string                    { return e.err.Error() }
+func (e *stateError) Unwrap() error                    { return e.err }
+func (e *stateError) ProblemType() (uri, title string) { return e.typ, e.title }
+func (e *stateError) ProblemExtensions() map[string]any {
+	return map[string]any{"tenant_status": e.status, "reason": e.reason}
+}
 
 func refusedFor(t tenant.Tenant) error {
+	e := &stateError{status: t.State(), reason: t.StatusReason}
 	switch t.State() {
 	case tenant.StatusSuspended:
-		return &stateError{typ: ProblemTenantSuspended, err: domain.Errorf(domain.CodeForbidden,
-			"tenant %s is suspended (%s): reads, logins and billing work, writes are refused until it is reactivated", t.Name, t.StatusReason)}
+		e.typ, e.title = ProblemTenantSuspended, "Tenant suspended"
+		e.err = domain.Errorf(domain.CodeForbidden,
+			"tenant %s is suspended (%s): reads, logins and billing work, writes are refused until it is reactivated", t.Name, t.StatusReason)
 	case tenant.StatusOffboarding:
-		return &stateError{typ: ProblemTenantOffboarding, err: domain.Errorf(domain.CodeForbidden,
-			"tenant %s is being offboarded (%s): it is read-only, and its export is available", t.Name, t.StatusReason)}
+		e.typ, e.title = ProblemTenantOffboarding, "Tenant offboarding"
+		e.err = domain.Errorf(domain.CodeForbidden,
+			"tenant %s is being offboarded (%s): it is read-only, and its export is available", t.Name, t.StatusReason)
 	case tenant.StatusErased:
-		return &stateError{typ: ProblemTenantErased, err: domain.Errorf(domain.CodeForbidden, "tenant %s was erased", t.Name)}
+		e.typ, e.title = ProblemTenantErased, "Tenant erased"
+		e.err = domain.Errorf(domain.CodeForbidden, "tenant %s was erased", t.Name)
+	default:
+		return nil
 	}
-	return nil
+	return e
 }
 
 // stateCacheTenants bounds the state cache; past it the cache starts over.
@@ -158,7 +168,7 @@ func (s *Service) requireRevocable(ctx context.Context, m Meta, tid events.Tenan
 }
 
 // isOperator reports whether p is a platform operator: the platform_admin
-// role, no tenant and no API key (docs/ARCHITECTURE.md, decision 17).
+// role, no tenant and no API key (docs/ARCHITECTURE.md, decision 19).
 func isOperator(p identity.Principal) bool {
 	return p.Has(identity.RolePlatformAdmin) && p.TenantID == "" && p.KeyID == ""
 }

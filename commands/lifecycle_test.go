@@ -24,13 +24,14 @@ import (
 	"github.com/tenantstream/tenantstream/projections"
 )
 
-var operator = commands.Meta{Principal: ident.Principal{UserID: "operator:alice", Roles: []string{ident.RolePlatformAdmin}}}
+var alice = commands.Meta{Principal: ident.Principal{UserID: "operator:alice", Roles: []string{ident.RolePlatformAdmin}}}
 
 // problemType is the RFC 9457 type the HTTP layer would answer err with.
 func problemType(err error) string {
-	var pt problem.ProblemTyper
+	var pt problem.Typed
 	if errors.As(err, &pt) {
-		return pt.ProblemType()
+		uri, _ := pt.ProblemType()
+		return uri
 	}
 	return ""
 }
@@ -78,7 +79,7 @@ func TestSuspendedTenantRefusesWritesInTheCommandLayer(t *testing.T) {
 	// Warm the state cache, so the suspension must be seen through it.
 	_, err = f.svc.PutItem(f.ctx, m, commands.PutItem{Tenant: tid, ItemID: "warm", Data: json.RawMessage(`{}`)})
 	require.NoError(t, err)
-	susp, err := f.svc.SuspendTenant(f.ctx, operator, tid, "invoice 7 unpaid")
+	susp, err := f.svc.SuspendTenant(f.ctx, alice, tid, "invoice 7 unpaid")
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusSuspended, susp.Status)
 	assert.Equal(t, "invoice 7 unpaid", susp.StatusReason)
@@ -108,10 +109,10 @@ func TestSuspendedTenantRefusesWritesInTheCommandLayer(t *testing.T) {
 	require.NotEmpty(t, k.Keys)
 	assert.NoError(t, f.svc.RevokeAPIKey(f.ctx, m, tid, k.Keys[0].KeyID), "revoking a key while suspended")
 	// The operator may still change a suspended tenant's plan.
-	_, err = f.svc.OperatorPlan(f.ctx, operator, tid, "pro", 0)
+	_, err = f.svc.OperatorPlan(f.ctx, alice, tid, "pro", 0)
 	assert.NoError(t, err)
 
-	_, err = f.svc.ReactivateTenant(f.ctx, operator, tid, "paid")
+	_, err = f.svc.ReactivateTenant(f.ctx, alice, tid, "paid")
 	require.NoError(t, err)
 	for name, w := range writes(f, tid, m) {
 		if name == "change plan" {
@@ -124,14 +125,14 @@ func TestSuspendedTenantRefusesWritesInTheCommandLayer(t *testing.T) {
 func TestOffboardingTenantIsReadOnlyForEveryone(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 10, 10, 8, 0, 0, 0, time.UTC))
 	tid, m := f.onboard(t, "acme")
-	_, err := f.svc.OffboardTenant(f.ctx, operator, tid, "contract ended", false)
+	_, err := f.svc.OffboardTenant(f.ctx, alice, tid, "contract ended", false)
 	require.NoError(t, err)
 	for name, w := range writes(f, tid, m) {
 		err := w()
 		assert.Equal(t, domain.CodeForbidden, domain.ErrorCode(err), "%s: %v", name, err)
 		assert.Equal(t, commands.ProblemTenantOffboarding, problemType(err), name)
 	}
-	_, err = f.svc.OperatorPlan(f.ctx, operator, tid, "pro", 0)
+	_, err = f.svc.OperatorPlan(f.ctx, alice, tid, "pro", 0)
 	assert.Equal(t, commands.ProblemTenantOffboarding, problemType(err), "nobody changes an offboarding tenant's plan")
 	_, err = f.svc.GetTenant(f.ctx, m, tid)
 	assert.NoError(t, err, "reads (and the export) stay available")
@@ -165,13 +166,13 @@ func TestLifecycleTransitions(t *testing.T) {
 			for _, step := range tc.steps {
 				switch step {
 				case "suspend":
-					_, err = f.svc.SuspendTenant(f.ctx, operator, tid, "why")
+					_, err = f.svc.SuspendTenant(f.ctx, alice, tid, "why")
 				case "reactivate":
-					_, err = f.svc.ReactivateTenant(f.ctx, operator, tid, "why")
+					_, err = f.svc.ReactivateTenant(f.ctx, alice, tid, "why")
 				case "offboard":
-					_, err = f.svc.OffboardTenant(f.ctx, operator, tid, "why", false)
+					_, err = f.svc.OffboardTenant(f.ctx, alice, tid, "why", false)
 				case "erase":
-					_, err = f.svc.MarkErased(f.ctx, operator, tid, "why")
+					_, err = f.svc.MarkErased(f.ctx, alice, tid, "why")
 				}
 			}
 			if tc.code == "" {
@@ -179,7 +180,7 @@ func TestLifecycleTransitions(t *testing.T) {
 			} else {
 				assert.Equal(t, tc.code, domain.ErrorCode(err), "%v", err)
 			}
-			got, err := f.svc.GetTenant(f.ctx, operator, tid)
+			got, err := f.svc.GetTenant(f.ctx, alice, tid)
 			require.NoError(t, err)
 			assert.Equal(t, tc.final, got.Status)
 		})
@@ -218,10 +219,10 @@ func TestLifecycleReasonsAndIdempotency(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 10, 10, 8, 0, 0, 0, time.UTC))
 	tid, _ := f.onboard(t, "acme")
 	for name, reason := range map[string]string{"empty": "", "blank": "  \n", "too long": strings.Repeat("x", 501), "control": "a\x00b", "bad utf-8": "\xff"} {
-		_, err := f.svc.SuspendTenant(f.ctx, operator, tid, reason)
+		_, err := f.svc.SuspendTenant(f.ctx, alice, tid, reason)
 		assert.Equal(t, domain.CodeInvalid, domain.ErrorCode(err), name)
 	}
-	keyed := operator
+	keyed := alice
 	keyed.IdempotencyKey, keyed.Fingerprint = "k1", "fp-suspend-why"
 	first, err := f.svc.SuspendTenant(f.ctx, keyed, tid, "why")
 	require.NoError(t, err)
@@ -249,15 +250,15 @@ func TestLifecycleReasonsAndIdempotency(t *testing.T) {
 func TestEraseIsAHookUntilAnEraserIsWired(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 10, 10, 8, 0, 0, 0, time.UTC))
 	tid, _ := f.onboard(t, "acme")
-	_, err := f.svc.OffboardTenant(f.ctx, operator, tid, "contract ended", true)
+	_, err := f.svc.OffboardTenant(f.ctx, alice, tid, "contract ended", true)
 	assert.Equal(t, domain.CodeNotImplemented, domain.ErrorCode(err))
-	got, err := f.svc.GetTenant(f.ctx, operator, tid)
+	got, err := f.svc.GetTenant(f.ctx, alice, tid)
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusActive, got.Status, "a refused erase changes nothing")
 
 	er := &fakeEraser{}
 	f.svc.Eraser = er
-	out, err := f.svc.OffboardTenant(f.ctx, operator, tid, "contract ended", true)
+	out, err := f.svc.OffboardTenant(f.ctx, alice, tid, "contract ended", true)
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusErased, out.Status)
 	assert.Equal(t, []events.TenantID{events.TenantID(tid)}, er.erased)
@@ -265,13 +266,13 @@ func TestEraseIsAHookUntilAnEraserIsWired(t *testing.T) {
 	// An eraser that fails leaves the tenant offboarding; a retry resumes.
 	tid2, _ := f.onboard(t, "globex")
 	er.fail = true
-	_, err = f.svc.OffboardTenant(f.ctx, operator, tid2, "gone", true)
+	_, err = f.svc.OffboardTenant(f.ctx, alice, tid2, "gone", true)
 	require.Error(t, err)
-	got, err = f.svc.GetTenant(f.ctx, operator, tid2)
+	got, err = f.svc.GetTenant(f.ctx, alice, tid2)
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusOffboarding, got.Status)
 	er.fail = false
-	out, err = f.svc.OffboardTenant(f.ctx, operator, tid2, "gone", true)
+	out, err = f.svc.OffboardTenant(f.ctx, alice, tid2, "gone", true)
 	require.NoError(t, err)
 	assert.Equal(t, tenant.StatusErased, out.Status)
 }
@@ -305,9 +306,9 @@ func TestConcurrentSuspendAndReactivateStayConsistent(t *testing.T) {
 			defer wg.Done()
 			var err error
 			if i%2 == 0 {
-				_, err = f.svc.SuspendTenant(f.ctx, operator, tid, fmt.Sprint("s", i))
+				_, err = f.svc.SuspendTenant(f.ctx, alice, tid, fmt.Sprint("s", i))
 			} else {
-				_, err = f.svc.ReactivateTenant(f.ctx, operator, tid, fmt.Sprint("r", i))
+				_, err = f.svc.ReactivateTenant(f.ctx, alice, tid, fmt.Sprint("r", i))
 			}
 			if err != nil {
 				codes[i] = domain.ErrorCode(err)
@@ -343,7 +344,7 @@ func TestConcurrentSuspendAndReactivateStayConsistent(t *testing.T) {
 		}
 	}
 	assert.Equal(t, changes, ok, "every success appended exactly one change")
-	got, err := f.svc.GetTenant(f.ctx, operator, tid)
+	got, err := f.svc.GetTenant(f.ctx, alice, tid)
 	require.NoError(t, err)
 	assert.Equal(t, state, got.Status)
 }
@@ -355,9 +356,9 @@ func TestSuspensionNotifiesTheAdmins(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.svc.AddUser(f.ctx, m, commands.AddUser{Tenant: tid, Email: "member@acme.test", Password: "Sup3r-secret!"}, nil)
 	require.NoError(t, err)
-	_, err = f.svc.SuspendTenant(f.ctx, operator, tid, "invoice 7 unpaid")
+	_, err = f.svc.SuspendTenant(f.ctx, alice, tid, "invoice 7 unpaid")
 	require.NoError(t, err)
-	_, err = f.svc.ReactivateTenant(f.ctx, operator, tid, "paid")
+	_, err = f.svc.ReactivateTenant(f.ctx, alice, tid, "paid")
 	require.NoError(t, err)
 	f.project(t)
 	entries, err := f.engine.Reader().List(f.ctx, projections.OutboxProjection, projections.PlatformTenant, projections.OutboxCollection, "", 100)
@@ -386,7 +387,7 @@ func TestSuspensionNotifiesTheAdmins(t *testing.T) {
 func TestBillingGoesOnWhenSuspendedAndEndsAfterOffboarding(t *testing.T) {
 	f := newFixture(t, time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
 	tid, _ := f.onboard(t, "acme")
-	_, err := f.svc.SuspendTenant(f.ctx, operator, tid, "unpaid")
+	_, err := f.svc.SuspendTenant(f.ctx, alice, tid, "unpaid")
 	require.NoError(t, err)
 	oct, _ := billing.ParsePeriod("2026-10")
 	nov, dec, jan := oct.Next(), oct.Next().Next(), oct.Next().Next().Next()
@@ -401,7 +402,7 @@ func TestBillingGoesOnWhenSuspendedAndEndsAfterOffboarding(t *testing.T) {
 
 	// Offboarded half-way through November: one final invoice for the
 	// half month, then nothing.
-	_, err = f.svc.OffboardTenant(f.ctx, operator, tid, "contract ended", false)
+	_, err = f.svc.OffboardTenant(f.ctx, alice, tid, "contract ended", false)
 	require.NoError(t, err)
 	require.NoError(t, f.clk.Set(time.Date(2027, 1, 1, 2, 0, 0, 0, time.UTC)))
 	res, err = f.bill.CloseThrough(f.ctx, events.TenantID(tid), dec)
@@ -434,9 +435,9 @@ func TestSearchTenants(t *testing.T) {
 		ids[n], _ = f.onboard(t, n)
 		require.NoError(t, f.clk.Set(f.clk.Now().Add(time.Hour)))
 	}
-	_, err := f.svc.SuspendTenant(f.ctx, operator, ids["globex"], "unpaid")
+	_, err := f.svc.SuspendTenant(f.ctx, alice, ids["globex"], "unpaid")
 	require.NoError(t, err)
-	_, err = f.svc.OperatorPlan(f.ctx, operator, ids["initech"], "pro", 0)
+	_, err = f.svc.OperatorPlan(f.ctx, alice, ids["initech"], "pro", 0)
 	require.NoError(t, err)
 	f.project(t)
 	names := func(p commands.TenantPage) []string {
@@ -462,7 +463,7 @@ func TestSearchTenants(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := f.svc.SearchTenants(f.ctx, operator, tc.f)
+			p, err := f.svc.SearchTenants(f.ctx, alice, tc.f)
 			if tc.code != "" {
 				assert.Equal(t, tc.code, domain.ErrorCode(err))
 				return
@@ -475,7 +476,7 @@ func TestSearchTenants(t *testing.T) {
 	var seen []string
 	f2 := commands.TenantFilter{Limit: 1}
 	for range 10 {
-		p, err := f.svc.SearchTenants(f.ctx, operator, f2)
+		p, err := f.svc.SearchTenants(f.ctx, alice, f2)
 		require.NoError(t, err)
 		seen = append(seen, names(p)...)
 		if p.NextCursor == "" {
@@ -485,7 +486,7 @@ func TestSearchTenants(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"acme", "acme-eu", "globex", "initech"}, seen)
 
-	prof, err := f.svc.TenantProfile(f.ctx, operator, ids["globex"])
+	prof, err := f.svc.TenantProfile(f.ctx, alice, ids["globex"])
 	require.NoError(t, err)
 	assert.Equal(t, 1, prof.MemberCount)
 	assert.Equal(t, tenant.StatusSuspended, prof.Status)

@@ -42,6 +42,22 @@ type Meter struct {
 
 	mu     sync.Mutex // serializes Flush
 	stored map[events.TenantID]int64
+	// flushSeq is odd while a Flush moves counts into the store, so a reader
+	// of counts plus the fold (the entitlement check) can tell it saw a count
+	// in neither place, or in both, and read again.
+	flushSeq atomic.Int64
+}
+
+// pending is the count of meter not yet flushed for tenant in at's period.
+func (m *Meter) pending(tenant events.TenantID, meter string, at time.Time) int64 {
+	if m == nil {
+		return 0
+	}
+	v, ok := m.counts.Load(meterKey{tenant, meter, periodIndex(at)})
+	if !ok {
+		return 0
+	}
+	return v.(*meterCount).n.Load()
 }
 
 type meterKey struct {
@@ -140,6 +156,8 @@ func (m *Meter) CountItemWrite(tenant events.TenantID, at time.Time) {
 func (m *Meter) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.flushSeq.Add(1)
+	defer m.flushSeq.Add(1)
 	if m.stored == nil {
 		m.stored = map[events.TenantID]int64{}
 	}

@@ -89,6 +89,7 @@ func (s *Service) MigratePlan(ctx context.Context, m Meta, tenantID, planID stri
 		if err != nil {
 			return tenant.Tenant{}, storeError("migrate plan", err)
 		}
+		s.dropEntitlementState(tid)
 		s.logger().InfoContext(ctx, "plan version migrated", "tenant", tid, "plan", planID, "from_version", billing.EffectiveVersion(t.PlanVersion), "to_version", toVersion, "at", at)
 		t.Apply(res.LastVersion(), ev)
 		return t, nil

@@ -91,6 +91,13 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 			return ev, dup, err
 		}
 	}
+	// The plan's item_writes limit, checked after a retry got its first answer
+	// (a write already made takes nothing more) and before anything is written.
+	ticket, err := s.admitItemWrite(ctx, tenant)
+	if err != nil {
+		return events.Event{}, false, err
+	}
+	defer ticket.cancel()
 	const attempts = 5
 	for i := 0; ; i++ {
 		cur, err := s.loadItem(ctx, tenant, itemID)
@@ -113,7 +120,11 @@ func (s *Service) writeItem(ctx context.Context, m Meta, tenant events.TenantID,
 		switch {
 		case err == nil:
 			if !res.Duplicate {
-				s.meter(ctx).CountItemWrite(tenant, res.Events[0].RecordedAt)
+				if ticket != nil {
+					ticket.commit(ctx, res.Events[0].RecordedAt)
+				} else {
+					s.meter(ctx).CountItemWrite(tenant, res.Events[0].RecordedAt)
+				}
 			}
 			return res.Events[0], res.Duplicate, nil
 		case errors.Is(err, events.ErrConcurrency) && i+1 < attempts:

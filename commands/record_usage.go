@@ -113,6 +113,13 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 		seen[r.ID] = i
 		valid = append(valid, metering.Recorded{ID: r.ID, Meter: r.Meter, Quantity: r.Quantity, Timestamp: r.Timestamp.UTC(), Properties: r.Properties, Source: "api"})
 	}
+	// The limits of the reported meters (entitlements.go): a report that a
+	// blocking limit does not admit is refused whole, before anything is written.
+	release, err := s.admitUsage(ctx, tid, valid)
+	if err != nil {
+		return UsageResult{}, err
+	}
+	defer release()
 	if m.IdempotencyKey == "" {
 		return s.recordUsage(ctx, m, tid, valid)
 	}

@@ -53,7 +53,10 @@ type Service struct {
 	ResetAnswerTime time.Duration
 	// Meter counts item writes for billing; nil meters nothing.
 	Meter *Meter
-	Log   *slog.Logger
+	// Billing is the billing whose period folds the entitlement checks read
+	// (entitlements.go), so one cache serves both; nil: one of the Service's own.
+	Billing *Billing
+	Log     *slog.Logger
 	// Cursors seals the event-log cursors the API hands out, so they are opaque
 	// and bound to the tenant (docs/ARCHITECTURE.md, "API cursors"). nil uses a
 	// random key of this process: still opaque, but not valid after a restart
@@ -82,6 +85,10 @@ type Service struct {
 
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
+
+	billingOnce sync.Once
+	gatesOnce   sync.Once
+	gates       *entGates // per-tenant entitlement state (entitlements.go)
 }
 
 // cursors returns the sealer of the event-log cursors.

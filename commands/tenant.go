@@ -117,6 +117,7 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 		if err != nil {
 			return tenant.Tenant{}, storeError("change plan", err)
 		}
+		s.dropEntitlementState(tid)
 		if res.Duplicate {
 			return answer(res)
 		}

@@ -61,6 +61,12 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 			return User{}, err
 		}
 	}
+	// The plan's seats: users and pending invitations (entitlements.go).
+	release, err := s.admitSeat(ctx, tid, email)
+	if err != nil {
+		return User{}, err
+	}
+	defer release()
 	if s.Users != nil {
 		return s.addDirectoryUser(ctx, m, tid, email, role, c.Password)
 	}

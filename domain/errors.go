@@ -21,6 +21,7 @@ const (
 	CodeTooLarge           Code = "too_large"           // body or event over a limit (413)
 	CodeUnprocessable      Code = "unprocessable"       // well-formed but cannot be processed (422)
 	CodeRateLimited        Code = "rate_limited"        // slowed down, retry later (429)
+	CodeLimitExceeded      Code = "limit_exceeded"      // a plan limit refuses it until the period resets or the plan changes (402)
 	CodeInternal           Code = "internal"            // a bug or an outage; details are logged only (500)
 	CodeUnavailable        Code = "unavailable"         // shutting down or overloaded (503)
 	CodeNotImplemented     Code = "not_implemented"     // a feature this server does not have yet (501)

@@ -57,7 +57,7 @@ func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {
-	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested,
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed,
 		tenant.TypeSuspended, tenant.TypeReactivated}
 }
 
@@ -75,6 +75,8 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = e.Invoice
 	case *member.InvitationCreated:
 		data = map[string]any{"invitation_id": e.InvitationID, "email": e.Email, "roles": e.Roles, "expires_at": e.ExpiresAt.UTC()}
+	case *billing.LimitPassed:
+		data = e // a notify feature's usage passed its limit (once per period)
 	case *tenant.Suspended:
 		// To the tenant's admins as the suspension found them (the event
 		// carries them, so this needs no other stream).

@@ -253,7 +253,7 @@ func (a *App) clockMoved(ctx context.Context) error {
 
 // operatorVerifier verifies the operator tokens `tenantstream operator token`
 // mints with the data directory's operator key (docs/ARCHITECTURE.md,
-// decision 17), creating the key on first start. A directory or key that
+// decision 19), creating the key on first start. A directory or key that
 // others may read serves no operator tokens (logged): the key would not be
 // the owner's alone.
 func (a *App) operatorVerifier() auth.TokenVerifier {

@@ -21,7 +21,7 @@ func billingCmd() *cobra.Command {
 	// Every billing command prices with a catalogue.
 	var catalogFile string
 	c.PersistentFlags().StringVar(&catalogFile, "catalog", "", "plan catalogue file (default: the embedded catalogue)")
-	c.AddCommand(closeCmd(&catalogFile), auditCmd(&catalogFile), quoteCmd(&catalogFile))
+	c.AddCommand(closeCmd(&catalogFile), auditCmd(&catalogFile), quoteCmd(&catalogFile), creditsCmd(&catalogFile))
 	return c
 }
 
@@ -238,4 +238,138 @@ func printAudit(w io.Writer, rep commands.AuditReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Store, c.Found, mark)
 	}
 	tw.Flush()
+}
+
+// creditsCmd grants and voids prepaid credit (docs/billing.md, "Credits"). Only
+// operators grant: no HTTP route does (the operator HTTP plane is a later issue).
+func creditsCmd(catalogFile *string) *cobra.Command {
+	c := &cobra.Command{Use: "credits", Short: "Grant, void and show a tenant's prepaid credits (on sqlite the server must be stopped to grant or void)"}
+	c.AddCommand(creditsGrantCmd(catalogFile), creditsVoidCmd(catalogFile), creditsShowCmd(catalogFile))
+	return c
+}
+
+// parseWhen reads YYYY-MM-DD (00:00 UTC that day) or RFC 3339.
+func parseWhen(flag, s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s: want YYYY-MM-DD (00:00 UTC) or RFC 3339, such as 2027-01-01T00:00:00Z", flag)}
+	}
+	return t.UTC(), nil
+}
+
+func creditsGrantCmd(catalogFile *string) *cobra.Command {
+	be := &backendFlags{}
+	var tenant, amount, currency, effective, expires, kind, reason string
+	var priority int
+	c := &cobra.Command{
+		Use:   "grant --tenant ID --amount 10.00 --kind promotional|purchased --reason TEXT [--priority N] [--effective WHEN] [--expires WHEN]",
+		Short: "Grant a tenant credit that its next invoices apply (lower --priority first, then the earliest expiry)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := commands.CreditGrantRequest{Amount: amount, Currency: currency, Priority: priority, Kind: kind, Reason: reason}
+			if effective != "" {
+				t, err := parseWhen("--effective", effective)
+				if err != nil {
+					return err
+				}
+				req.EffectiveAt = t
+			}
+			if expires != "" {
+				t, err := parseWhen("--expires", expires)
+				if err != nil {
+					return err
+				}
+				req.ExpiresAt = &t
+			}
+			app, err := be.open(cmd, toolOptions{catalogFile: *catalogFile, exclusive: true})
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			g, err := app.Billing.GrantCredit(cmd.Context(), operatorMeta(), tenant, req)
+			if err != nil {
+				return err
+			}
+			exp := "never"
+			if g.ExpiresAt != nil {
+				exp = g.ExpiresAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "granted %s %s %s to tenant %s (%s, priority %d, effective %s, expires %s)\n",
+				g.GrantID, g.Amount, g.Currency, tenant, g.Kind, g.Priority, g.EffectiveAt.Format(time.RFC3339), exp)
+			return app.CatchUp(cmd.Context())
+		},
+	}
+	c.Flags().StringVar(&tenant, "tenant", "", "the tenant id (required)")
+	c.Flags().StringVar(&amount, "amount", "", "the amount, with at most the currency's minor digits (required)")
+	c.Flags().StringVar(&currency, "currency", "", "must be the catalogue's currency (default: it)")
+	c.Flags().IntVar(&priority, "priority", 0, "0-1000; lower applies first")
+	c.Flags().StringVar(&effective, "effective", "", "when the credit starts to count: YYYY-MM-DD or RFC 3339 (default: now)")
+	c.Flags().StringVar(&expires, "expires", "", "when unused credit expires: YYYY-MM-DD (00:00 UTC) or RFC 3339 (default: never)")
+	c.Flags().StringVar(&kind, "kind", "", "promotional or purchased (required)")
+	c.Flags().StringVar(&reason, "reason", "", "why, shown on the invoice (required)")
+	for _, f := range []string{"tenant", "amount", "kind", "reason"} {
+		_ = c.MarkFlagRequired(f)
+	}
+	be.add(c)
+	return c
+}
+
+func creditsVoidCmd(catalogFile *string) *cobra.Command {
+	be := &backendFlags{}
+	var tenant, grant, reason string
+	c := &cobra.Command{
+		Use:   "void --tenant ID --grant ID --reason TEXT",
+		Short: "Void what is left of a credit grant",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			app, err := be.open(cmd, toolOptions{catalogFile: *catalogFile, exclusive: true})
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			v, err := app.Billing.VoidCredit(cmd.Context(), operatorMeta(), tenant, grant, reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "voided %s of grant %s of tenant %s\n", v.Amount, v.GrantID, tenant)
+			return app.CatchUp(cmd.Context())
+		},
+	}
+	c.Flags().StringVar(&tenant, "tenant", "", "the tenant id (required)")
+	c.Flags().StringVar(&grant, "grant", "", "the grant id, cr_... (required)")
+	c.Flags().StringVar(&reason, "reason", "", "why (required)")
+	for _, f := range []string{"tenant", "grant", "reason"} {
+		_ = c.MarkFlagRequired(f)
+	}
+	be.add(c)
+	return c
+}
+
+func creditsShowCmd(catalogFile *string) *cobra.Command {
+	be := &backendFlags{}
+	var tenant string
+	c := &cobra.Command{
+		Use:   "show --tenant ID",
+		Short: "Print a tenant's credit balance, grants and ledger as JSON (what GET /billing/{tenant_id}/credits answers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			app, err := be.open(cmd, toolOptions{catalogFile: *catalogFile})
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			v, err := app.Billing.Credits(cmd.Context(), operatorMeta(), tenant)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+	c.Flags().StringVar(&tenant, "tenant", "", "the tenant id (required)")
+	_ = c.MarkFlagRequired("tenant")
+	be.add(c)
+	return c
 }

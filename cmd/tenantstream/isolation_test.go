@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantstream/tenantstream/commands"
 	"github.com/tenantstream/tenantstream/commands/identity"
 	"github.com/tenantstream/tenantstream/domain/apikey"
 	"github.com/tenantstream/tenantstream/events"
@@ -295,6 +296,11 @@ func newIsoSetup(t *testing.T) *isoSetup {
 	b0 := app.login(t, s.b)
 	app.must(t, http.StatusOK, nil, "PUT", "/tenants/"+s.b.ID+"/data/b-doc", b0.AccessToken, map[string]any{"owner": "b"})
 
+	// A holds a credit whose reason is the marker: its credits and its invoice's
+	// credit line must never reach B.
+	_, err := app.Billing.GrantCredit(context.Background(), operatorMeta(), s.a.ID, commands.CreditGrantRequest{Amount: "1.00", Kind: "promotional", Reason: isoMarker})
+	require.NoError(t, err)
+
 	// Close January: both tenants get an invoice, and A's old token expires.
 	app.must(t, http.StatusOK, nil, "POST", "/test-clock", "", map[string]any{"now": time.Date(2026, 2, 1, 2, 0, 0, 0, time.UTC)})
 	s.tokA, s.tokB = app.login(t, s.a), app.login(t, s.b)
@@ -404,7 +410,13 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 		"DELETE /tenants/{tenant_id}/data/{item_id}": {{method: "DELETE", path: a + "/data/" + s.itemA}, {method: "DELETE", path: a + "/data/doc-2", headers: []string{"If-Match", `"1"`}}},
 		"POST /tenants/{tenant_id}/usage":            {{method: "POST", path: a + "/usage", body: usage}, {method: "POST", path: a + "/usage", body: usage, headers: s.tenantOverride()}},
 		"GET /billing/{tenant_id}":                   {{method: "GET", path: "/billing/" + s.a.ID}},
-		"GET /billing/{tenant_id}/invoices":          {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
+		"GET /tenants/{tenant_id}/entitlements":      {{method: "GET", path: a + "/entitlements"}, {method: "GET", path: a + "/entitlements", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements/{feature}": {
+			{method: "GET", path: a + "/entitlements/item_writes"},
+			{method: "GET", path: a + "/entitlements/seats", headers: s.tenantOverride()},
+		},
+		"GET /billing/{tenant_id}/invoices": {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
+		"GET /billing/{tenant_id}/credits":  {{method: "GET", path: "/billing/" + s.a.ID + "/credits"}, {method: "GET", path: "/billing/" + s.a.ID + "/credits", headers: s.tenantOverride()}},
 		"GET /billing/{tenant_id}/invoices/{invoice_id}": {
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceA},
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceB},
@@ -471,9 +483,12 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 			{method: "POST", path: b + "/usage", body: usage, headers: s.tenantOverride()},
 			{method: "POST", path: b + "/usage", body: withClaim(usage, "tenant_id", s.a.ID)}, // refused or ignored, never A's
 		},
-		"GET /billing/{tenant_id}":                       {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices":              {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices/{invoice_id}": {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}":                        {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements":           {{method: "GET", path: b + "/entitlements", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/entitlements/{feature}": {{method: "GET", path: b + "/entitlements/item_writes", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices":               {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices/{invoice_id}":  {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/credits":                {{method: "GET", path: "/billing/" + s.b.ID + "/credits", headers: s.tenantOverride()}},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 func tenantsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "tenants", Short: "Operate on tenants' subscriptions"}
 	c.AddCommand(tenantsMigrateCmd())
+	c.AddCommand(tenantsEntitleCmd())
 	return c
 }
 

@@ -128,7 +128,7 @@ func (is *Issuer) Issue(p ident.Principal) (Tokens, error) {
 	}
 	if p.Has(ident.RolePlatformAdmin) {
 		// Tenant tokens never carry the operator role: operators have tokens
-		// of their own (OperatorKey, docs/ARCHITECTURE.md, decision 17).
+		// of their own (OperatorKey, docs/ARCHITECTURE.md, decision 19).
 		return Tokens{}, errors.New("issue tokens: a tenant token cannot carry " + ident.RolePlatformAdmin)
 	}
 	now := is.cfg.Clock.Now()

@@ -23,7 +23,7 @@ import (
 	ident "github.com/tenantstream/tenantstream/domain/identity"
 )
 
-// Operator credentials (docs/ARCHITECTURE.md, decision 17): short-lived tokens
+// Operator credentials (docs/ARCHITECTURE.md, decision 19): short-lived tokens
 // for the platform_admin role, signed with a key of their own that only the
 // data directory's owner can read, so no tenant token (signed with the
 // issuer's RSA key) and no API key can ever be one.

@@ -89,6 +89,8 @@ type Plan struct {
 	BaseFeeTiming Timing           `json:"base_fee_timing,omitempty"`
 	Prices        []Price          `json:"prices,omitempty"`
 	MinimumCharge *decimal.Decimal `json:"minimum_charge,omitempty"`
+	// Features are the plan's entitlements (entitlements.go).
+	Features Features `json:"features,omitempty"`
 }
 
 // Price prices one meter under one model. Only the fields of its model may be set.
@@ -298,6 +300,7 @@ func (c *Catalog) validate() error {
 		for j := range pl.Prices {
 			c.validatePrice(v, fmt.Sprintf("%s.prices[%d]", p, j), &pl.Prices[j], priced)
 		}
+		c.validateFeatures(v, p, pl)
 	}
 	return errors.Join(v.errs...)
 }

@@ -52,6 +52,8 @@ type Line struct {
 	Amount    decimal.Decimal
 	// OriginalPeriod names the closed period an adjustment line corrects.
 	OriginalPeriod *Period
+	// Grant names the credit grant a credit line is paid from.
+	Grant string
 }
 
 // Invoice is a rated period. Rate returns a draft; the issuer fills in InvoiceID,

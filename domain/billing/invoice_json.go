@@ -37,6 +37,7 @@ type lineJSON struct {
 	Tiers          []TierCharge     `json:"tiers,omitempty"`
 	Amount         string           `json:"amount"`
 	OriginalPeriod *Period          `json:"original_period,omitempty"`
+	Grant          string           `json:"grant_id,omitempty"`
 }
 
 type quoteJSON struct {
@@ -51,7 +52,7 @@ func linesJSON(lines []Line, minor int32) []lineJSON {
 		out[i] = lineJSON{
 			Kind: ln.Kind, Segment: ln.Segment, Plan: ln.Plan, Meter: ln.Meter, Description: ln.Description,
 			Quantity: ln.Quantity, Billable: ln.Billable, UnitPrice: ln.UnitPrice, Tiers: ln.Tiers,
-			Amount: ln.Amount.StringFixed(minor), OriginalPeriod: ln.OriginalPeriod,
+			Amount: ln.Amount.StringFixed(minor), OriginalPeriod: ln.OriginalPeriod, Grant: ln.Grant,
 		}
 	}
 	return out
@@ -93,7 +94,7 @@ func (inv *Invoice) UnmarshalJSON(b []byte) error {
 		}
 		n.Lines = append(n.Lines, Line{Kind: lj.Kind, Segment: lj.Segment, Plan: lj.Plan, Meter: lj.Meter,
 			Description: lj.Description, Quantity: lj.Quantity, Billable: lj.Billable, UnitPrice: lj.UnitPrice,
-			Tiers: lj.Tiers, Amount: amt, OriginalPeriod: lj.OriginalPeriod})
+			Tiers: lj.Tiers, Amount: amt, OriginalPeriod: lj.OriginalPeriod, Grant: lj.Grant})
 	}
 	*inv = n
 	return nil

@@ -23,6 +23,11 @@ type Issued struct {
 	// invoice billed as adjustment lines, so a later close bills only newer late
 	// usage and an audit can recompute the adjustments.
 	Late []LateBilled `json:"late,omitempty"`
+	// CreditsVersion is the version of the credit.applied event on the tenant's
+	// credits stream that decided the invoice's credit lines (0: issued before
+	// credits existed). The audit recomputes the application from the events
+	// before it.
+	CreditsVersion int64 `json:"credits_version,omitempty"`
 }
 
 // LateBilled names late usage of an earlier period billed on a later invoice:

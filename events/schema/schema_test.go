@@ -62,13 +62,36 @@ func samples() map[string]any {
 			UsageVersion: 42, Opening: map[string]string{"storage_bytes": "1024"}, ProfileVersion: 2,
 		},
 
+		billing.TypeCreditGranted: &billing.CreditGranted{GrantID: "cr_1", Amount: "10.00", Currency: "USD", Priority: 1, EffectiveAt: at,
+			ExpiresAt: &expires, Kind: billing.CreditPromotional, Reason: "outage compensation", Actor: "operator", At: at},
+		billing.TypeCreditVoided: &billing.CreditVoided{GrantID: "cr_1", Amount: "4.50", Reason: "granted in error", Actor: "operator", At: at},
+		billing.TypeCreditApplied: &billing.CreditApplied{InvoiceID: "inv_1", Period: p, TotalBeforeCredits: "29.00",
+			Allocations: []billing.CreditAllocation{{GrantID: "cr_1", Amount: "5.50"}},
+			Issued: billing.Issued{
+				Invoice: billing.Invoice{
+					InvoiceID: "inv_1", Number: 3, TenantID: "01a2-tenant", Period: p, Currency: "USD",
+					Segments: []billing.PlanSegment{{Plan: "starter", Version: 2, From: p.Start(), To: p.End()}},
+					Lines: []billing.Line{
+						{Kind: billing.LineBaseFee, Plan: "starter", Description: "starter base fee", Quantity: decimal.NewFromInt(31), Billable: decimal.NewFromInt(31), Amount: decimal.RequireFromString("29.00")},
+						{Kind: billing.LineCredit, Grant: "cr_1", Description: "promotional credit cr_1", Quantity: decimal.Zero, Billable: decimal.Zero, Amount: decimal.RequireFromString("-5.50")},
+					},
+					Subtotal: decimal.RequireFromString("23.50"), IssuedAt: at, Proration: billing.CurrentProration,
+				},
+				UsageVersion: 42, ProfileVersion: 2, CreditsVersion: 4,
+			},
+			At: at},
+
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 		tenant.TypeSuspended:          &tenant.Suspended{Reason: "invoice 7 unpaid", Notify: []string{"admin@acme.test"}, At: at},
 		tenant.TypeReactivated:        &tenant.Reactivated{Reason: "paid", Notify: []string{"admin@acme.test"}, At: at},
 		tenant.TypeOffboardingStarted: &tenant.OffboardingStarted{Reason: "contract ended", Erase: true, At: at},
 		tenant.TypeErased:             &tenant.Erased{Reason: "contract ended", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
-		apikey.TypeRegistered:         &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
+		billing.TypeEntitlementOverridden: &billing.EntitlementOverridden{Feature: "seats", Action: billing.OverrideLimit,
+			Limit: decimalPtr("5"), Reason: "support ticket 42: five seats until the contract is signed", At: at},
+		billing.TypeLimitPassed: &billing.LimitPassed{Feature: "compute", Meter: "compute_seconds", Period: billing.Period{Year: 2026, Month: 11},
+			Limit: decimal.RequireFromString("3600"), Used: decimal.RequireFromString("3602.5"), Plan: billing.PlanRef{Plan: "free", Version: 2}, At: at},
+		apikey.TypeRegistered: &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
 			SecretHash: "5f0e3d3c2a1b00112233445566778899aabbccddeeff00112233445566778899", CreatedAt: at, ExpiresAt: &expires},
 		apikey.TypeRevoked:            &apikey.Revoked{KeyID: "abcdefghij234567", At: at},
@@ -188,4 +211,9 @@ func TestLegacyNameReservationDecodes(t *testing.T) {
 	ne, err := Registry.New(&tenant.NameReserved{Name: "acme", TenantID: "01a2-tenant", AdminEmail: "admin@acme.test", UserID: "01a2-user", Plan: "starter"})
 	require.NoError(t, err)
 	assert.JSONEq(t, string(raw), string(ne.Data))
+}
+
+func decimalPtr(s string) *decimal.Decimal {
+	d := decimal.RequireFromString(s)
+	return &d
 }

@@ -32,7 +32,7 @@ func WithAPIKeys(tokens, keys TokenVerifier) TokenVerifier {
 
 // WithOperators sends a token with the operator prefix
 // (identity.OperatorTokenPrefix) to operators, and never tries it as a JWT or
-// an API key; any other token to tokens (docs/ARCHITECTURE.md, decision 17).
+// an API key; any other token to tokens (docs/ARCHITECTURE.md, decision 19).
 // A nil operators refuses every operator token.
 func WithOperators(tokens, operators TokenVerifier) TokenVerifier {
 	return VerifierFunc(func(ctx context.Context, token string) (ident.Principal, error) {

@@ -18,7 +18,7 @@ import (
 )
 
 // A token of the tenants' issuer (or pool) can never be an operator's, and an
-// operator pool's verifier takes nothing else (docs/ARCHITECTURE.md, decision 17).
+// operator pool's verifier takes nothing else (docs/ARCHITECTURE.md, decision 19).
 func TestPlatformAdminOnlyFromAnOperatorVerifier(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)

@@ -54,7 +54,7 @@ type Config struct {
 	// must carry the platform_admin group and name no tenant. Without it (the
 	// local issuer, the tenants' user pool) a token carrying platform_admin is
 	// refused: tenant tokens can never be operators (docs/ARCHITECTURE.md,
-	// decision 17).
+	// decision 19).
 	PlatformAdmins bool
 }
 

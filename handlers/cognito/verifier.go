@@ -30,7 +30,7 @@ type VerifierConfig struct {
 	Clock   clock.Clock
 	// PlatformAdmins makes this the verifier of the operators' pool: its
 	// tokens must carry platform_admin and no tenant; without it a token
-	// carrying platform_admin is refused (docs/ARCHITECTURE.md, decision 17).
+	// carrying platform_admin is refused (docs/ARCHITECTURE.md, decision 19).
 	PlatformAdmins bool
 }
 

@@ -51,6 +51,7 @@ type Billing interface {
 	Summary(ctx context.Context, m commands.Meta, tenant string) (commands.Summary, error)
 	Invoices(ctx context.Context, m commands.Meta, tenant string) (commands.InvoiceList, error)
 	Invoice(ctx context.Context, m commands.Meta, tenant, invoiceID string) (json.RawMessage, error)
+	Credits(ctx context.Context, m commands.Meta, tenant string) (commands.CreditsView, error)
 }
 
 // UsageCounter counts a tenant's API requests (the api_requests meter).
@@ -155,9 +156,12 @@ func (a *API) Handler() http.Handler {
 	handle("GET /tenants/{tenant_id}/data/{item_id}", true, a.getItem)
 	handle("DELETE /tenants/{tenant_id}/data/{item_id}", true, a.deleteItem)
 	handle("POST /tenants/{tenant_id}/usage", true, a.recordUsage)
+	handle("GET /tenants/{tenant_id}/entitlements", true, a.entitlements)
+	handle("GET /tenants/{tenant_id}/entitlements/{feature}", true, a.entitlement)
 	handle("GET /billing/{tenant_id}", true, a.billingSummary)
 	handle("GET /billing/{tenant_id}/invoices", true, a.invoices)
 	handle("GET /billing/{tenant_id}/invoices/{invoice_id}", true, a.invoice)
+	handle("GET /billing/{tenant_id}/credits", true, a.credits)
 	a.adminRoutes(handle) // the operator plane (admin.go)
 	handle("POST /test-clock", false, a.advanceClock)
 	handle("GET /healthz", false, func(w http.ResponseWriter, r *http.Request) error {
@@ -374,15 +378,18 @@ const anyKey = "(any key)"
 // open to a key: the tenant profile, its plan, users, API keys, the event log
 // and the audit log need a user's token.
 var routeScopes = map[string]string{
-	"GET /me":                                        anyKey, // the caller's own identity
-	"GET /tenants/{tenant_id}/data":                  apikey.ScopeDataRead,
-	"GET /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataRead,
-	"PUT /tenants/{tenant_id}/data/{item_id}":        apikey.ScopeDataWrite,
-	"DELETE /tenants/{tenant_id}/data/{item_id}":     apikey.ScopeDataWrite,
-	"POST /tenants/{tenant_id}/usage":                apikey.ScopeUsageWrite,
-	"GET /billing/{tenant_id}":                       apikey.ScopeBillingRead,
-	"GET /billing/{tenant_id}/invoices":              apikey.ScopeBillingRead,
-	"GET /billing/{tenant_id}/invoices/{invoice_id}": apikey.ScopeBillingRead,
+	"GET /me":                                         anyKey, // the caller's own identity
+	"GET /tenants/{tenant_id}/data":                   apikey.ScopeDataRead,
+	"GET /tenants/{tenant_id}/data/{item_id}":         apikey.ScopeDataRead,
+	"PUT /tenants/{tenant_id}/data/{item_id}":         apikey.ScopeDataWrite,
+	"DELETE /tenants/{tenant_id}/data/{item_id}":      apikey.ScopeDataWrite,
+	"POST /tenants/{tenant_id}/usage":                 apikey.ScopeUsageWrite,
+	"GET /tenants/{tenant_id}/entitlements":           apikey.ScopeBillingRead,
+	"GET /tenants/{tenant_id}/entitlements/{feature}": apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}":                        apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/invoices":               apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/invoices/{invoice_id}":  apikey.ScopeBillingRead,
+	"GET /billing/{tenant_id}/credits":                apikey.ScopeBillingRead,
 }
 
 // requireScope refuses an API key a route outside its scopes: a 403 naming the

@@ -461,6 +461,14 @@ func (a *API) invoice(w http.ResponseWriter, r *http.Request) error {
 	})(w, r)
 }
 
+// credits answers the balance, grants and ledger of the tenant's prepaid
+// credits. Nothing on the API grants credit: only operators do (the CLI).
+func (a *API) credits(w http.ResponseWriter, r *http.Request) error {
+	return a.query(func(r *http.Request, m commands.Meta) (any, error) {
+		return a.Billing.Credits(r.Context(), m, r.PathValue("tenant_id"))
+	})(w, r)
+}
+
 // ClockRequest is the body of POST /test-clock.
 type ClockRequest struct {
 	Now time.Time `json:"now"`

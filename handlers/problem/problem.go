@@ -1,11 +1,13 @@
 package problem
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -28,6 +30,7 @@ var statusOf = map[domain.Code]int{
 	domain.CodeTooLarge:           http.StatusRequestEntityTooLarge,
 	domain.CodeUnprocessable:      http.StatusUnprocessableEntity,
 	domain.CodeRateLimited:        http.StatusTooManyRequests,
+	domain.CodeLimitExceeded:      http.StatusPaymentRequired,
 	domain.CodeInternal:           http.StatusInternalServerError,
 	domain.CodeUnavailable:        http.StatusServiceUnavailable,
 	domain.CodeNotImplemented:     http.StatusNotImplemented,
@@ -46,6 +49,7 @@ var genericDetail = map[domain.Code]string{
 	domain.CodeTooLarge:           "The request is too large.",
 	domain.CodeUnprocessable:      "The request cannot be processed.",
 	domain.CodeRateLimited:        "Too many requests; retry later.",
+	domain.CodeLimitExceeded:      "A limit of the plan refuses this; a plan change lifts it.",
 	domain.CodeInternal:           "Internal error.",
 	domain.CodeUnavailable:        "The service is unavailable; retry later.",
 	domain.CodeNotImplemented:     "This server does not implement that yet.",
@@ -79,19 +83,57 @@ type Problem struct {
 
 	// RetryAfter becomes the Retry-After header of 409, 429 and 503 answers.
 	RetryAfter time.Duration `json:"-"`
+	// Extensions are further members of a typed problem (Typed); they never
+	// replace the members above.
+	Extensions map[string]any `json:"-"`
+}
+
+// Typed is implemented by errors whose problem has a type URI of its own and
+// extension members a client branches on (a plan limit's limit, used and
+// upgrade plan). Only 4xx problems are typed.
+type Typed interface {
+	ProblemType() (uri, title string)
+	ProblemExtensions() map[string]any
+}
+
+// MarshalJSON writes the problem's members, then its extensions.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return b, err
+	}
+	var std map[string]json.RawMessage
+	if err := json.Unmarshal(b, &std); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(p.Extensions))
+	for k := range p.Extensions {
+		if _, taken := std[k]; !taken {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := bytes.NewBuffer(b[:len(b)-1])
+	for _, k := range keys {
+		v, err := json.Marshal(p.Extensions[k])
+		if err != nil {
+			return nil, err
+		}
+		kb, _ := json.Marshal(k)
+		out.WriteByte(',')
+		out.Write(kb)
+		out.WriteByte(':')
+		out.Write(v)
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
 }
 
 // RetryAfterer is implemented by errors that know when a retry may succeed, such as
 // a login throttle; it is an interface so that commands need not import this package.
 type RetryAfterer interface {
 	RetryAfter() time.Duration
-}
-
-// ProblemTyper is implemented by errors that have a problem type of their own
-// (a URI naming the kind of problem, RFC 9457 section 3.1.1), such as a
-// suspended tenant's refusal; every other problem is "about:blank".
-type ProblemTyper interface {
-	ProblemType() string
 }
 
 // From builds the problem for err as seen by request r (r may be nil). Server-side
@@ -118,9 +160,10 @@ func From(r *http.Request, err error) Problem {
 	}
 	if status < 500 {
 		p.Errors = fieldIssues(err)
-		var pt ProblemTyper
-		if errors.As(err, &pt) && pt.ProblemType() != "" {
-			p.Type = pt.ProblemType()
+		var typed Typed
+		if errors.As(err, &typed) {
+			p.Type, p.Title = typed.ProblemType()
+			p.Extensions = typed.ProblemExtensions()
 		}
 	}
 	if code == domain.CodeRateLimited || code == domain.CodeUnavailable || code == domain.CodeConflict {

@@ -175,6 +175,8 @@ func Open(ctx context.Context, o Options) (*Platform, error) {
 		}
 	}
 	p.Billing = &commands.Billing{Service: p.Service, Catalog: cat, Grace: o.Grace, Log: p.Log, AuditReadModel: o.AuditReadModel, OnIssued: onIssued}
+	// The entitlement checks read the same period folds the summary and the close do.
+	p.Service.Billing = p.Billing
 	// Clients may report the meters of the latest published catalogue.
 	p.Meters = commands.PublishedMeters{Service: p.Service, Fallback: commands.Catalog{Catalog: cat}}
 	if o.PublishCatalog {
