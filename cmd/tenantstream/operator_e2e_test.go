@@ -94,6 +94,10 @@ func TestOperatorLifecycleEndToEnd(t *testing.T) {
 		p := problemOf(t, res)
 		assert.Equal(t, commands.ProblemTenantSuspended, p.Type)
 		assert.Contains(t, p.Detail, "invoice 7 unpaid")
+		var ext map[string]any
+		require.NoError(t, json.Unmarshal(res.body, &ext))
+		assert.Equal(t, "suspended", ext["tenant_status"], "%s", res)
+		assert.Equal(t, "invoice 7 unpaid", ext["reason"])
 	}
 	// Reads, logins and billing work.
 	app.must(t, http.StatusOK, nil, "GET", item, tok, nil)
