@@ -71,6 +71,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, m Meta, c CreateAPIKey) (Cre
 	if err != nil {
 		return CreatedAPIKey{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return CreatedAPIKey{}, err
+	}
 	if c.Name == "" || utf8.RuneCountInString(c.Name) > maxAPIKeyName || !utf8.ValidString(c.Name) {
 		return CreatedAPIKey{}, domain.FieldError("name", "is required, at most %d characters", maxAPIKeyName)
 	}
@@ -347,6 +350,9 @@ func (s *Service) ListAPIKeys(ctx context.Context, m Meta, tenant string) (APIKe
 func (s *Service) RevokeAPIKey(ctx context.Context, m Meta, tenant, keyID string) error {
 	tid, err := s.authorizeKeyAdmin(ctx, m, tenant)
 	if err != nil {
+		return err
+	}
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	notFound := domain.Errorf(domain.CodeNotFound, "no such API key")

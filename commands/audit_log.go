@@ -90,6 +90,11 @@ var auditSpecs = map[string]auditSpec{
 	tenant.TypeDataErased:         {tenantTarget: true, fields: []string{"at"}},
 	tenant.TypeUserAdded:          {target: "user_id", fields: []string{"user_id", "email", "roles"}},
 	tenant.TypeUserClaimed:        {target: "user_id", fields: []string{"user_id", "role"}},
+	// The lifecycle (docs/lifecycle.md): the reason, never whom it notified.
+	tenant.TypeSuspended:          {tenantTarget: true, fields: []string{"reason"}},
+	tenant.TypeReactivated:        {tenantTarget: true, fields: []string{"reason"}},
+	tenant.TypeOffboardingStarted: {tenantTarget: true, fields: []string{"reason", "erase"}},
+	tenant.TypeErased:             {tenantTarget: true, fields: []string{"reason"}},
 	// domain/apikey. Never secret_hash.
 	apikey.TypeRegistered: {target: "key_id", fields: []string{"key_id", "tenant_id"}},
 	apikey.TypeCreated:    {target: "key_id", fields: []string{"key_id", "name", "scopes", "created_at", "expires_at"}},
@@ -238,7 +243,7 @@ func (s *Service) actorNames(ctx context.Context, tid events.TenantID, evs []eve
 		switch {
 		case strings.HasPrefix(e.Actor, keyActorPrefix):
 			keys = true
-		case !systemActors[e.Actor]:
+		case !systemActors[e.Actor] && !strings.HasPrefix(e.Actor, identity.OperatorActorPrefix):
 			users = true
 		}
 	}
@@ -275,6 +280,9 @@ func auditEntry(e events.Event, names map[string]string) AuditEntry {
 	case strings.HasPrefix(e.Actor, keyActorPrefix):
 		out.Actor = AuditActor{Type: PrincipalAPIKey, ID: strings.TrimPrefix(e.Actor, keyActorPrefix), Name: names[e.Actor]}
 	case systemActors[e.Actor]:
+		out.Actor = AuditActor{Type: PrincipalSystem, ID: e.Actor, Name: e.Actor}
+	case strings.HasPrefix(e.Actor, identity.OperatorActorPrefix):
+		// A platform operator (docs/lifecycle.md): the platform's, named.
 		out.Actor = AuditActor{Type: PrincipalSystem, ID: e.Actor, Name: e.Actor}
 	default:
 		out.Actor = AuditActor{Type: PrincipalUser, ID: e.Actor, Name: names[e.Actor]}

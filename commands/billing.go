@@ -137,6 +137,10 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 			timeline = append(timeline, planAt{e.At.UTC(), e.Plan, billing.EffectiveVersion(e.PlanVersion)})
 		case *tenant.PlanChanged:
 			timeline = append(timeline, planAt{e.At.UTC(), e.To, billing.EffectiveVersion(e.PlanVersion)})
+		case *tenant.OffboardingStarted:
+			// Billing ends here: the period is billed up to At (the final
+			// invoice), later ones have no segments (docs/lifecycle.md).
+			timeline = append(timeline, planAt{at: e.At.UTC()})
 		}
 	}
 	if t.ID == "" {
@@ -148,8 +152,8 @@ func (b *Billing) profileHistory(ctx context.Context, tid events.TenantID) (tena
 
 type planAt struct {
 	at      time.Time
-	plan    string
-	version int // effective: events without a version mean 1
+	plan    string // "": the end of billing (offboarding)
+	version int    // effective: events without a version mean 1
 }
 
 // segmentsOf cuts a period into plan segments from the plan timeline; none when
@@ -158,6 +162,9 @@ type planAt struct {
 func segmentsOf(p billing.Period, timeline []planAt) []billing.PlanSegment {
 	var segs []billing.PlanSegment
 	for i, pa := range timeline {
+		if pa.plan == "" {
+			break // offboarded: nothing after is billed
+		}
 		from, to := pa.at, p.End()
 		if i+1 < len(timeline) {
 			to = timeline[i+1].at

@@ -43,6 +43,15 @@ func (s *Service) EachTenant(ctx context.Context, fn func(projections.TenantSumm
 // concurrent close is harmless. The periods this Billing saw closed are
 // remembered, so a long-running caller (the scheduler) does not re-read them.
 func (b *Billing) CloseThrough(ctx context.Context, tid events.TenantID, through billing.Period) ([]CloseResult, error) {
+	if err := tid.Validate(); err == nil {
+		// An offboarded tenant is billed up to its offboarding: one final
+		// invoice for that period, then it is skipped (docs/lifecycle.md).
+		if st, err := b.Service.tenantState(ctx, tid); err == nil && !st.OffboardedAt.IsZero() {
+			if last := billing.PeriodOf(st.OffboardedAt); last.Start().Before(through.Start()) {
+				through = last
+			}
+		}
+	}
 	from, known := b.closedThrough(tid)
 	if known {
 		from = from.Next()

@@ -13,6 +13,9 @@ func (s *Service) DeleteItem(ctx context.Context, m Meta, tenantID, itemID strin
 	if err != nil {
 		return err
 	}
+	if err := s.requireWritable(ctx, m, tenant); err != nil {
+		return err
+	}
 	if err := item.ValidateID(itemID); err != nil {
 		return err
 	}

@@ -237,6 +237,7 @@ func (s *Service) cachedEntitlementState(ctx context.Context, tid events.TenantI
 // dropEntitlementState forgets the cached state of a tenant whose plan or
 // overrides this process just changed.
 func (s *Service) dropEntitlementState(tid events.TenantID) {
+	s.dropTenantState(tid)
 	g := s.gate(tid)
 	g.stMu.Lock()
 	g.st = nil

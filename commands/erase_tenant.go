@@ -82,6 +82,7 @@ func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, ke
 			if err := keys.Erase(ctx, tid); err != nil {
 				return EraseResult{}, false, storeError("destroy data keys", err)
 			}
+			s.itemCache().forget(tid)
 			return EraseResult{TenantID: string(tid), ErasedAt: p.At, Already: true}, false, nil
 		}
 	}
@@ -95,6 +96,7 @@ func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, ke
 	_, err = s.Store.Append(ctx, events.AppendRequest{Tenant: tid, Stream: tenant.StreamID, StreamType: tenant.StreamType,
 		Expected: events.Exactly(evs[len(evs)-1].Version), CorrelationID: m.CorrelationID, Actor: m.Principal.UserID,
 		Events: []events.NewEvent{newEvent(&tenant.DataErased{At: at})}})
+	s.dropTenantState(tid)
 	if errors.Is(err, events.ErrConcurrency) {
 		return EraseResult{}, true, storeError("record the erasure", err)
 	}
@@ -104,5 +106,6 @@ func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, ke
 	if err := keys.Erase(ctx, tid); err != nil {
 		return EraseResult{}, false, storeError("destroy data keys", err)
 	}
+	s.itemCache().forget(tid) // the process's plaintext copies of the tenant's items
 	return EraseResult{TenantID: string(tid), ErasedAt: at}, false, nil
 }

@@ -22,6 +22,9 @@ func (s *Service) GetItem(ctx context.Context, m Meta, tenantID, itemID string) 
 	if err := item.ValidateID(itemID); err != nil {
 		return item.Item{}, err
 	}
+	if err := s.requireReadable(ctx, tenant); err != nil {
+		return item.Item{}, err
+	}
 	it, err := s.loadItem(ctx, tenant, itemID)
 	if err != nil {
 		return item.Item{}, err

@@ -86,6 +86,9 @@ func (s *Service) CreateInvitation(ctx context.Context, m Meta, c CreateInvitati
 	if err != nil {
 		return InvitationView{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return InvitationView{}, err
+	}
 	email, err := tenant.NormalizeEmail(c.Email)
 	if err != nil {
 		return InvitationView{}, err
@@ -240,6 +243,9 @@ func validInvitationID(id string) bool {
 func (s *Service) RevokeInvitation(ctx context.Context, m Meta, tenantID, invitationID string) error {
 	tid, err := s.authorizeKeyAdmin(ctx, m, tenantID)
 	if err != nil {
+		return err
+	}
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	if !validInvitationID(invitationID) {
@@ -409,6 +415,10 @@ func (a *Auth) AcceptInvitation(ctx context.Context, m Meta, c AcceptInvitation,
 	tid := events.TenantID(tok.Tenant)
 	// Everything from here is the invitation's tenant's (docs/ARCHITECTURE.md, decision 9d).
 	ctx = events.WithTenantScope(ctx, tid)
+	// Accepting adds a member: a write the tenant's state may refuse.
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return Tokens{}, err
+	}
 	inv, acc, err := a.claimInvitation(ctx, m, tid, tok.ID, c.Password)
 	if err != nil {
 		return Tokens{}, err

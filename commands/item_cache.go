@@ -84,3 +84,19 @@ func (c *itemCache) put(tenant events.TenantID, it item.Item) {
 		c.bytes -= entrySize(e.it)
 	}
 }
+
+// forget drops every entry of tenant (an erased tenant's plaintext).
+func (c *itemCache) forget(tenant events.TenantID) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, el := range c.entries {
+		if k.tenant == tenant {
+			c.lru.Remove(el)
+			delete(c.entries, k)
+			c.bytes -= entrySize(el.Value.(*itemEntry).it)
+		}
+	}
+}

@@ -32,6 +32,9 @@ func (s *Service) ListItems(ctx context.Context, m Meta, tenantID, cursor string
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.requireReadable(ctx, tid); err != nil {
+		return nil, "", err
+	}
 	after, err := s.decodeItemCursor(tid, cursor)
 	if err != nil {
 		return nil, "", err

@@ -150,6 +150,9 @@ func (s *Service) SetUserRoles(ctx context.Context, m Meta, tenantID, userID str
 	if err != nil {
 		return UserView{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return UserView{}, err
+	}
 	canon, err := canonicalRoles(roles)
 	if err != nil {
 		return UserView{}, err
@@ -211,6 +214,9 @@ func canonicalRoles(roles []string) ([]string, error) {
 func (s *Service) RemoveUser(ctx context.Context, m Meta, tenantID, userID string) error {
 	tid, err := s.authorizeKeyAdmin(ctx, m, tenantID)
 	if err != nil {
+		return err
+	}
+	if err := s.requireRevocable(ctx, m, tid); err != nil {
 		return err
 	}
 	var target member.Member

@@ -27,6 +27,9 @@ func (s *Service) MigratePlan(ctx context.Context, m Meta, tenantID, planID stri
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return tenant.Tenant{}, err
+	}
 	book, err := s.PriceBook(ctx)
 	if err != nil {
 		return tenant.Tenant{}, err

@@ -26,6 +26,9 @@ func (s *Service) PutItem(ctx context.Context, m Meta, c PutItem) (item.Item, er
 	if err != nil {
 		return item.Item{}, err
 	}
+	if err := s.requireWritable(ctx, m, tenant); err != nil {
+		return item.Item{}, err
+	}
 	if err := item.ValidateID(c.ItemID); err != nil {
 		return item.Item{}, err
 	}

@@ -2,13 +2,9 @@ package commands
 
 import (
 	"context"
-	"errors"
-	"sync"
 
 	"github.com/tenantstream/tenantstream/domain/billing"
-	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
-	"github.com/tenantstream/tenantstream/events/schema"
 )
 
 // TenantRateLimits is what the HTTP layer limits a tenant's request with
@@ -19,14 +15,7 @@ type TenantRateLimits struct {
 	Limits *billing.RateLimits
 }
 
-// tenantPlanCacheTenants bounds the profiles kept per instance (then it starts
-// over, as the roster cache does).
-const tenantPlanCacheTenants = 10_000
 
-type tenantPlanCache struct {
-	mu sync.Mutex
-	m  map[events.TenantID]tenant.Tenant
-}
 
 // RateLimitsOf returns the tenant's plan version and its rate limits, current
 // with the store: each instance keeps each tenant's folded profile and reads
@@ -38,7 +27,7 @@ type tenantPlanCache struct {
 // tenantID is the authenticated principal's, never a path's (decision 9a).
 func (s *Service) RateLimitsOf(ctx context.Context, tenantID string) (TenantRateLimits, error) {
 	tid := events.TenantID(tenantID)
-	t, err := s.currentProfile(ctx, tid)
+	t, err := s.tenantState(ctx, tid)
 	if err != nil {
 		return TenantRateLimits{}, err
 	}
@@ -56,59 +45,6 @@ func (s *Service) RateLimitsOf(ctx context.Context, tenantID string) (TenantRate
 		}
 	}
 	return TenantRateLimits{Plan: ref, Limits: pl.RateLimits}, nil
-}
-
-// currentProfile is the tenant's profile folded to the stream's head, from the
-// instance's cached fold plus the events after it.
-func (s *Service) currentProfile(ctx context.Context, tid events.TenantID) (tenant.Tenant, error) {
-	c := s.tenantPlans()
-	c.mu.Lock()
-	cached, known := c.m[tid]
-	c.mu.Unlock()
-	if !known {
-		t, err := s.loadTenant(ctx, tid)
-		if err != nil {
-			return tenant.Tenant{}, err
-		}
-		c.put(tid, t)
-		return t, nil
-	}
-	evs, err := s.Store.Load(ctx, tid, tenant.StreamID, cached.Version+1)
-	if errors.Is(err, events.ErrNotFound) {
-		return cached, nil // past the end
-	}
-	if err != nil {
-		return tenant.Tenant{}, storeError("load tenant", err)
-	}
-	if len(evs) == 0 {
-		return cached, nil
-	}
-	t := cached
-	for _, ev := range evs {
-		p, err := schema.Registry.Decode(ev)
-		if err != nil {
-			return tenant.Tenant{}, storeError("decode tenant", err)
-		}
-		t.Apply(ev.Version, p)
-	}
-	c.put(tid, t)
-	return t, nil
-}
-
-func (c *tenantPlanCache) put(tid events.TenantID, t tenant.Tenant) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= tenantPlanCacheTenants {
-		c.m = map[events.TenantID]tenant.Tenant{}
-	}
-	if old, ok := c.m[tid]; !ok || old.Version < t.Version {
-		c.m[tid] = t
-	}
-}
-
-func (s *Service) tenantPlans() *tenantPlanCache {
-	s.tenantPlansOnce.Do(func() { s.tenantPlanCache = &tenantPlanCache{m: map[events.TenantID]tenant.Tenant{}} })
-	return s.tenantPlanCache
 }
 
 // PlanLifting names the first plan of the latest catalogue (in catalogue

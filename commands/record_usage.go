@@ -65,6 +65,9 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 	if err != nil {
 		return UsageResult{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return UsageResult{}, err
+	}
 	if len(recs) == 0 {
 		return UsageResult{}, domain.FieldError("events", "must hold at least one usage event")
 	}

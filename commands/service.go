@@ -63,6 +63,9 @@ type Service struct {
 	// random key of this process: still opaque, but not valid after a restart
 	// or on another instance, so cmd wires a persistent key.
 	Cursors *cursorseal.Sealer
+	// Eraser erases an offboarding tenant's data (OffboardTenant with erase);
+	// nil: erasure is not available and such a request changes nothing.
+	Eraser TenantEraser
 
 	itemsOnce sync.Once
 	items     *itemCache
@@ -78,14 +81,15 @@ type Service struct {
 	rosterOnce  sync.Once
 	rosterCache *rosterCache // folded rosters (roster)
 
+	stateOnce  sync.Once
+	stateCache *stateCache // folded tenant profiles (tenantState)
+
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
 
 	billingOnce     sync.Once
 	gatesOnce       sync.Once
 	gates           *entGates // per-tenant entitlement state (entitlements.go)
-	tenantPlansOnce sync.Once
-	tenantPlanCache *tenantPlanCache // folded profiles (RateLimitsOf)
 }
 
 // cursors returns the sealer of the event-log cursors.

@@ -58,6 +58,9 @@ func (s *Service) ChangePlan(ctx context.Context, m Meta, tenantID, plan string)
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return tenant.Tenant{}, err
+	}
 	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return tenant.Tenant{}, err
 	}

@@ -39,6 +39,9 @@ func (s *Service) AddUser(ctx context.Context, m Meta, c AddUser, policy Passwor
 	if err != nil {
 		return User{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return User{}, err
+	}
 	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return User{}, err
 	}

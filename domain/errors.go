@@ -24,6 +24,7 @@ const (
 	CodeLimitExceeded      Code = "limit_exceeded"      // a plan limit refuses it until the period resets or the plan changes (402)
 	CodeInternal           Code = "internal"            // a bug or an outage; details are logged only (500)
 	CodeUnavailable        Code = "unavailable"         // shutting down or overloaded (503)
+	CodeNotImplemented     Code = "not_implemented"     // a feature this server does not have yet (501)
 )
 
 // Error is an error meant for the client: Message is safe to show.

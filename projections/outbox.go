@@ -57,7 +57,8 @@ func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {
-	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed}
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed,
+		tenant.TypeSuspended, tenant.TypeReactivated}
 }
 
 // Apply implements Projection.
@@ -76,6 +77,12 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = map[string]any{"invitation_id": e.InvitationID, "email": e.Email, "roles": e.Roles, "expires_at": e.ExpiresAt.UTC()}
 	case *billing.LimitPassed:
 		data = e // a notify feature's usage passed its limit (once per period)
+	case *tenant.Suspended:
+		// To the tenant's admins as the suspension found them (the event
+		// carries them, so this needs no other stream).
+		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
+	case *tenant.Reactivated:
+		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
 	case *member.ResetRequested:
 		data = map[string]any{"reset_id": e.ResetID, "user_id": e.UserID, "email": e.Email, "expires_at": e.ExpiresAt.UTC()}
 	default:
@@ -91,4 +98,11 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		return err
 	}
 	return tx.Put(ctx, PlatformTenant, OutboxCollection, OutboxKey(ev), b)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

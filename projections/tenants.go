@@ -17,9 +17,12 @@ type TenantSummary struct {
 	Plan      string    `json:"plan"`
 	CreatedAt time.Time `json:"created_at"`
 	Version   int64     `json:"version"`
-	// Status is TenantErased once the tenant's data keys were destroyed
-	// (decision 19); empty otherwise.
+	// Status is the tenant's lifecycle state (docs/lifecycle.md); "" in rows
+	// written before states existed, which means active. TenantErased also
+	// once the tenant's data keys were destroyed (decision 19).
 	Status string `json:"status,omitempty"`
+	// OffboardedAt is when offboarding started (zero: never).
+	OffboardedAt time.Time `json:"offboarded_at,omitzero"`
 }
 
 // TenantErased is the Status of a tenant erased by crypto-shredding.
@@ -44,10 +47,11 @@ func (Tenants) Name() string { return TenantsProjection }
 
 // Handles implements Projection.
 func (Tenants) Handles() []string {
-	return []string{tenant.TypeOnboarded, tenant.TypePlanChanged, tenant.TypeDataErased}
+	return []string{tenant.TypeOnboarded, tenant.TypePlanChanged, tenant.TypeDataErased,
+		tenant.TypeSuspended, tenant.TypeReactivated, tenant.TypeOffboardingStarted, tenant.TypeErased}
 }
 
-// Apply implements Projection. The event types all live on the tenant's one profile
+// Apply implements Projection. Every event type it handles lives on the tenant's one profile
 // stream, so folding in version order is all that is needed.
 func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 	p, err := schema.Registry.Decode(ev)
@@ -65,6 +69,14 @@ func (Tenants) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		s = TenantSummary{TenantID: e.TenantID, Name: e.Name, Plan: e.Plan, CreatedAt: e.At}
 	case *tenant.PlanChanged:
 		s.Plan = e.To
+	case *tenant.Suspended:
+		s.Status = tenant.StatusSuspended
+	case *tenant.Reactivated:
+		s.Status = tenant.StatusActive
+	case *tenant.OffboardingStarted:
+		s.Status, s.OffboardedAt = tenant.StatusOffboarding, e.At
+	case *tenant.Erased:
+		s.Status = tenant.StatusErased
 	case *tenant.DataErased:
 		s.Status = TenantErased
 	}

@@ -257,7 +257,38 @@ func (a *App) clockMoved(ctx context.Context) error {
 	return a.runDue(ctx)
 }
 
+// operatorVerifier verifies the operator tokens `tenantstream operator token`
+// mints with the data directory's operator key (docs/ARCHITECTURE.md,
+// decision 21), creating the key on first start. A directory or key that
+// others may read serves no operator tokens (logged): the key would not be
+// the owner's alone.
+func (a *App) operatorVerifier() auth.TokenVerifier {
+	k, err := identity.LoadOrCreateOperatorKey(a.cfg.DataDir)
+	if err != nil {
+		a.log.Warn("operator tokens are disabled", "error", err)
+		return nil
+	}
+	return k.Verifier(a.Clock)
+}
+
+// onlineEraser lets the operator's offboard route erase a tenant on a running
+// server (commands.TenantEraser): the tenant's data keys are destroyed and
+// every projection rebuilt from the store, as `tenants erase` does. What it
+// does not do while serving is scrub the read-model file's free pages and the
+// notification files (the dispatcher writes them): `tenants erase` on the
+// stopped server does that (docs/data-protection.md).
+type onlineEraser struct{ a *App }
+
+func (e onlineEraser) EraseTenant(ctx context.Context, tid events.TenantID) error {
+	m := commands.Meta{Principal: ident.Principal{UserID: "operator", Roles: []string{ident.RolePlatformAdmin}}}
+	_, err := e.a.Platform.EraseTenant(ctx, m, string(tid), nil)
+	return err
+}
+
 func (a *App) buildHandler(addr string) error {
+	if a.Sealed != nil {
+		a.Service.Eraser = onlineEraser{a}
+	}
 	key, err := identity.LoadOrCreateSigningKey(a.cfg.DataDir)
 	if err != nil {
 		return err
@@ -289,7 +320,7 @@ func (a *App) buildHandler(addr string) error {
 	}
 	api := &httpapi.API{
 		Service:        a.Service,
-		Authenticate:   auth.Bearer(a.BearerVerifier(ver)),
+		Authenticate:   auth.Bearer(auth.WithOperators(a.BearerVerifier(ver), a.operatorVerifier())),
 		Logins:         &commands.Auth{Service: a.Service, Issuer: issuerAdapter{iss}, Throttle: identity.NewThrottle(a.Clock)},
 		Billing:        a.Billing,
 		Meters:         a.Meters,

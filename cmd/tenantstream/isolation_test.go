@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -51,7 +52,10 @@ func startLiveApp(tb testing.TB, cfg Config) *liveApp {
 func openLiveApp(tb testing.TB, cfg Config) (*liveApp, func()) {
 	tb.Helper()
 	if cfg.DataDir == "" {
+		// The owner's only, as the server creates a directory: t.TempDir's
+		// 0755 would leave the operator key unused (docs/lifecycle.md).
 		cfg.DataDir = tb.TempDir()
+		require.NoError(tb, os.Chmod(cfg.DataDir, 0o700))
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -358,7 +362,7 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 	a := "/tenants/" + s.a.ID
 	bodyNamingA := map[string]any{"tenant_id": s.a.ID, "custom:tenant_id": s.a.ID, "evil": true}
 	usage := map[string]any{"events": []map[string]any{{"id": s.usageID, "meter": "compute_seconds", "quantity": "1", "timestamp": time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC)}}}
-	return map[string][]isoAttack{
+	m := map[string][]isoAttack{
 		"GET /me": {
 			{method: "GET", path: "/me", headers: s.tenantOverride(), self: true},
 			{method: "GET", path: "/me?tenant_id=" + s.a.ID, self: true},
@@ -417,6 +421,30 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceA},
 			{method: "GET", path: "/billing/" + s.a.ID + "/invoices/" + s.invoiceB},
 		},
+	}
+	for p, at := range s.adminAttacks(s.a.ID) {
+		m[p] = at
+	}
+	return m
+}
+
+// adminAttacks lists, per /admin/ route, requests on tenant id's resources:
+// every one must be refused to any tenant principal and any API key, whoever's
+// tenant it names (docs/lifecycle.md).
+func (s *isoSetup) adminAttacks(id string) map[string][]isoAttack {
+	a := "/admin/tenants/" + id
+	reason := map[string]any{"reason": "mole"}
+	return map[string][]isoAttack{
+		"GET /admin/tenants":                         {{method: "GET", path: "/admin/tenants"}, {method: "GET", path: "/admin/tenants?status=active&limit=500", headers: s.tenantOverride()}},
+		"GET /admin/tenants/{tenant_id}":             {{method: "GET", path: a}},
+		"GET /admin/tenants/{tenant_id}/usage":       {{method: "GET", path: a + "/usage"}},
+		"GET /admin/tenants/{tenant_id}/invoices":    {{method: "GET", path: a + "/invoices"}},
+		"GET /admin/tenants/{tenant_id}/audit-log":   {{method: "GET", path: a + "/audit-log?limit=1000"}},
+		"POST /admin/tenants/{tenant_id}/suspend":    {{method: "POST", path: a + "/suspend", body: reason}, {method: "POST", path: a + "/suspend", body: reason, headers: []string{"Idempotency-Key", "susp-1"}}},
+		"POST /admin/tenants/{tenant_id}/reactivate": {{method: "POST", path: a + "/reactivate", body: reason}},
+		"POST /admin/tenants/{tenant_id}/offboard": {{method: "POST", path: a + "/offboard", body: map[string]any{"reason": "mole", "erase": false}},
+			{method: "POST", path: a + "/offboard", body: map[string]any{"reason": "mole", "erase": true}}},
+		"PUT /admin/tenants/{tenant_id}/plan": {{method: "PUT", path: a + "/plan", body: map[string]any{"plan": "pro"}}, {method: "PUT", path: a + "/plan", body: map[string]any{"plan": "starter", "version": 1}}},
 	}
 }
 
@@ -512,6 +540,13 @@ func (s *isoSetup) forgedTokens(t *testing.T) map[string]string {
 		"A's API key, other secret": otherSecret(t, s.keyA.Key),
 		"API key prefix only":       apikey.Prefix,
 		"API key without checksum":  s.keyA.Key[:len(s.keyA.Key)-7],
+		// The tenant issuer's real key cannot make an operator: a tenant token
+		// carrying platform_admin is refused, with or without a tenant.
+		"platform_admin claims, real key":           signJWT(t, jose.RS256, key.Private, key.ID, withClaim(claims, "cognito:groups", []string{"platform_admin"})),
+		"platform_admin without tenant, real key":   signJWT(t, jose.RS256, key.Private, key.ID, withClaim(withClaim(claims, "cognito:groups", []string{"platform_admin"}), "custom:tenant_id", "")),
+		"operator prefix on A's token":              identity.OperatorTokenPrefix + good,
+		"operator token of another key":             otherOperatorToken(t, s.app.Clock.Now()),
+		"operator token signed with the tenant key": identity.OperatorTokenPrefix + signJWT(t, jose.RS256, key.Private, key.ID, map[string]any{"iss": "tenantstream-operator", "aud": "tenantstream-admin", "sub": "operator:mole", "name": "mole", "token_use": "operator", "iat": s.app.Clock.Now().Unix(), "exp": s.app.Clock.Now().Add(time.Hour).Unix()}),
 	}
 }
 
@@ -551,6 +586,9 @@ func TestTenantIsolation(t *testing.T) {
 	for _, p := range authed {
 		if !slices.Contains(self, p) {
 			assert.NotEmpty(t, cross[p], "route %q has no cross-tenant attack in this suite", p)
+		}
+		if strings.Contains(p, " /admin/") {
+			continue // operators only: no tenant acts on its own there (see below)
 		}
 		assert.NotEmpty(t, own[p], "route %q has no tenant-override attempt in this suite", p)
 	}
@@ -729,6 +767,28 @@ func TestTenantIsolation(t *testing.T) {
 		app.must(t, http.StatusOK, &prof, "GET", "/tenants/"+s.a.ID, s.tokA.AccessToken, nil)
 		assert.NotEqual(t, "pro", prof["plan"])
 	})
+
+	// Last: A's own requests below are metered to A.
+	t.Run("operator routes refuse tenant tokens and API keys", func(t *testing.T) {
+		for _, p := range authed {
+			if !strings.Contains(p, " /admin/") {
+				continue
+			}
+			// A's own admin, A's own key with every scope, on A's own id.
+			for i, at := range s.adminAttacks(s.a.ID)[p] {
+				t.Run(fmt.Sprintf("%s#%d", p, i), func(t *testing.T) {
+					for who, tok := range map[string]string{"A's admin": s.tokA.AccessToken, "A's API key": s.keyA.Key} {
+						res := app.do(t, at.method, at.path, tok, at.body, at.headers...)
+						assert.Equal(t, http.StatusForbidden, res.status, "%s: %s", who, res)
+						isProblem(t, res)
+					}
+					res := app.do(t, at.method, at.path, "", at.body, at.headers...)
+					assert.Equal(t, http.StatusUnauthorized, res.status, "no token: %s", res)
+					isProblem(t, res)
+				})
+			}
+		}
+	})
 }
 
 // typo changes one character of an API key (past its prefix).
@@ -756,4 +816,16 @@ func eventIDs(evs []events.Event) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// otherOperatorToken is an operator token signed with a key that is not the
+// data directory's.
+func otherOperatorToken(t *testing.T, now time.Time) string {
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o700))
+	k, err := identity.LoadOrCreateOperatorKey(dir)
+	require.NoError(t, err)
+	tok, _, err := k.Mint("mole", time.Hour, now)
+	require.NoError(t, err)
+	return tok
 }

@@ -45,7 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.Version = version()
 	root.SetVersionTemplate("tenantstream {{.Version}}\n")
-	root.AddCommand(serveCmd(), billingCmd(), projectionsCmd(), notificationsCmd(), catalogCmd(), tenantsCmd(), versionCmd())
+	root.AddCommand(serveCmd(), billingCmd(), projectionsCmd(), notificationsCmd(), catalogCmd(), tenantsCmd(), operatorCmd(), versionCmd())
 	strictCommands(root)
 	return root
 }

@@ -126,6 +126,11 @@ func (is *Issuer) Issue(p ident.Principal) (Tokens, error) {
 	if p.UserID == "" || p.TenantID == "" {
 		return Tokens{}, errors.New("issue tokens: principal needs a user and a tenant id")
 	}
+	if p.Has(ident.RolePlatformAdmin) {
+		// Tenant tokens never carry the operator role: operators have tokens
+		// of their own (OperatorKey, docs/ARCHITECTURE.md, decision 21).
+		return Tokens{}, errors.New("issue tokens: a tenant token cannot carry " + ident.RolePlatformAdmin)
+	}
 	now := is.cfg.Clock.Now()
 	exp := now.Add(is.cfg.TokenTTL)
 	base := func(ttl time.Duration, aud jwt.Audience) jwt.Claims {

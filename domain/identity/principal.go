@@ -9,6 +9,10 @@ const (
 	RolePlatformAdmin = "platform_admin"
 )
 
+// OperatorActorPrefix starts the UserID of a platform operator ("operator:NAME"),
+// and so the actor of every event an operator causes (docs/lifecycle.md).
+const OperatorActorPrefix = "operator:"
+
 // Principal is who is calling, taken only from a verified token (docs/ARCHITECTURE.md, decision 9a).
 type Principal struct {
 	TenantID string

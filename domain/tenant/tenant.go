@@ -123,6 +123,13 @@ type Tenant struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Version     int64     `json:"version"`
+	// Status is the lifecycle state (docs/lifecycle.md): StatusActive, or the
+	// last lifecycle event's. StatusReason and StatusAt are that event's.
+	Status       string    `json:"status"`
+	StatusReason string    `json:"status_reason,omitempty"`
+	StatusAt     time.Time `json:"status_at,omitzero"`
+	// OffboardedAt is when offboarding started (zero: never): billing's end.
+	OffboardedAt time.Time `json:"offboarded_at,omitzero"`
 }
 
 // Apply folds one profile event into the tenant.
@@ -133,6 +140,18 @@ func (t *Tenant) Apply(version int64, ev any) {
 		t.CreatedAt, t.UpdatedAt = e.At, e.At
 	case *PlanChanged:
 		t.Plan, t.PlanVersion, t.UpdatedAt = e.To, e.PlanVersion, e.At
+	case *Suspended:
+		t.Status, t.StatusReason, t.StatusAt, t.UpdatedAt = StatusSuspended, e.Reason, e.At, e.At
+	case *Reactivated:
+		t.Status, t.StatusReason, t.StatusAt, t.UpdatedAt = StatusActive, e.Reason, e.At, e.At
+	case *OffboardingStarted:
+		t.Status, t.StatusReason, t.StatusAt, t.UpdatedAt = StatusOffboarding, e.Reason, e.At, e.At
+		t.OffboardedAt = e.At
+	case *Erased:
+		t.Status, t.StatusReason, t.StatusAt, t.UpdatedAt = StatusErased, e.Reason, e.At, e.At
+	}
+	if t.Status == "" && t.ID != "" {
+		t.Status = StatusActive
 	}
 	t.Version = version
 }

@@ -83,6 +83,10 @@ func samples() map[string]any {
 
 		tenant.TypeReservationExpired: &tenant.ReservationExpired{Name: "acme", At: at},
 		tenant.TypeDataErased:         &tenant.DataErased{At: at},
+		tenant.TypeSuspended:          &tenant.Suspended{Reason: "invoice 7 unpaid", Notify: []string{"admin@acme.test"}, At: at},
+		tenant.TypeReactivated:        &tenant.Reactivated{Reason: "paid", Notify: []string{"admin@acme.test"}, At: at},
+		tenant.TypeOffboardingStarted: &tenant.OffboardingStarted{Reason: "contract ended", Erase: true, At: at},
+		tenant.TypeErased:             &tenant.Erased{Reason: "contract ended", At: at},
 		billing.TypeCatalogPublished:  catalogPublishedSample(),
 		billing.TypeEntitlementOverridden: &billing.EntitlementOverridden{Feature: "seats", Action: billing.OverrideLimit,
 			Limit: decimalPtr("5"), Reason: "support ticket 42: five seats until the contract is signed", At: at},

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"strings"
+
+	"github.com/tenantstream/tenantstream/commands/identity"
 
 	"github.com/tenantstream/tenantstream/domain/apikey"
 	ident "github.com/tenantstream/tenantstream/domain/identity"
@@ -22,6 +25,22 @@ func WithAPIKeys(tokens, keys TokenVerifier) TokenVerifier {
 	return VerifierFunc(func(ctx context.Context, token string) (ident.Principal, error) {
 		if apikey.LooksLike(token) {
 			return keys.Verify(ctx, token)
+		}
+		return tokens.Verify(ctx, token)
+	})
+}
+
+// WithOperators sends a token with the operator prefix
+// (identity.OperatorTokenPrefix) to operators, and never tries it as a JWT or
+// an API key; any other token to tokens (docs/ARCHITECTURE.md, decision 21).
+// A nil operators refuses every operator token.
+func WithOperators(tokens, operators TokenVerifier) TokenVerifier {
+	return VerifierFunc(func(ctx context.Context, token string) (ident.Principal, error) {
+		if strings.HasPrefix(token, identity.OperatorTokenPrefix) {
+			if operators == nil {
+				return ident.Principal{}, reject("This server accepts no operator tokens.", ErrMalformedToken)
+			}
+			return operators.Verify(ctx, token)
 		}
 		return tokens.Verify(ctx, token)
 	})

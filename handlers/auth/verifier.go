@@ -33,6 +33,7 @@ var (
 	ErrWrongAudience  = errors.New("auth: wrong audience")
 	ErrWrongTokenUse  = errors.New("auth: wrong token use")
 	ErrMissingClaim   = errors.New("auth: missing claim")
+	ErrForbiddenRole  = errors.New("auth: role not allowed in this token")
 )
 
 // maxTokenLen bounds the work an unauthenticated request can cause.
@@ -49,6 +50,12 @@ type Config struct {
 	Leeway    time.Duration // clock skew allowed on exp, nbf and iat; 0: 30 s
 	// CacheSize bounds the cache of verified tokens; 0: 10,000, negative: no cache.
 	CacheSize int
+	// PlatformAdmins makes this the verifier of an operator pool: every token
+	// must carry the platform_admin group and name no tenant. Without it (the
+	// local issuer, the tenants' user pool) a token carrying platform_admin is
+	// refused: tenant tokens can never be operators (docs/ARCHITECTURE.md,
+	// decision 21).
+	PlatformAdmins bool
 }
 
 // Verifier checks bearer tokens and turns them into Principals. It caches verified
@@ -231,6 +238,12 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, exp *time.T
 	name := c.Username
 	if name == "" {
 		name = c.IDName
+	}
+	if slices.Contains(groups, ident.RolePlatformAdmin) != v.cfg.PlatformAdmins {
+		return ident.Principal{}, reject(invalid, fmt.Errorf("%w: %s in a token of the wrong pool", ErrForbiddenRole, ident.RolePlatformAdmin))
+	}
+	if v.cfg.PlatformAdmins && c.TenantID != "" {
+		return ident.Principal{}, reject(invalid, fmt.Errorf("%w: an operator token names a tenant", ErrForbiddenRole))
 	}
 	return principal(c.TenantID, c.Subject, c.Email, name, groups)
 }

@@ -28,6 +28,10 @@ type VerifierConfig struct {
 	// JWKSURL overrides where keys are fetched; empty: the issuer's own.
 	JWKSURL string
 	Clock   clock.Clock
+	// PlatformAdmins makes this the verifier of the operators' pool: its
+	// tokens must carry platform_admin and no tenant; without it a token
+	// carrying platform_admin is refused (docs/ARCHITECTURE.md, decision 21).
+	PlatformAdmins bool
 }
 
 // NewVerifier returns a bearer-token verifier for the pool's ID and access tokens.
@@ -40,7 +44,7 @@ func NewVerifier(cfg VerifierConfig) (*auth.Verifier, error) {
 	if jwks == "" {
 		jwks = iss + "/.well-known/jwks.json"
 	}
-	v, err := auth.NewVerifier(auth.Config{Issuer: iss, ClientIDs: cfg.ClientIDs, Keys: &auth.RemoteJWKS{URL: jwks, Clock: cfg.Clock}, Clock: cfg.Clock})
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss, ClientIDs: cfg.ClientIDs, Keys: &auth.RemoteJWKS{URL: jwks, Clock: cfg.Clock}, Clock: cfg.Clock, PlatformAdmins: cfg.PlatformAdmins})
 	if err != nil {
 		return nil, fmt.Errorf("new cognito verifier: %w", err)
 	}

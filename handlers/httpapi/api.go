@@ -170,6 +170,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET /billing/{tenant_id}/invoices", true, a.invoices)
 	handle("GET /billing/{tenant_id}/invoices/{invoice_id}", true, a.invoice)
 	handle("GET /billing/{tenant_id}/credits", true, a.credits)
+	a.adminRoutes(handle) // the operator plane (admin.go)
 	handle("POST /test-clock", false, a.advanceClock)
 	handle("GET /healthz", false, func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -135,7 +135,7 @@ type registeredRoute struct {
 	authed  bool
 }
 
-// registeredRoutes reads the route registrations from api.go's syntax tree: every
+// registeredRoutes reads the route registrations from the package's syntax trees: every
 // call whose first argument is a "METHOD /path" literal. handle(pattern, authed, h)
 // carries the auth flag; anything else (mux.Handle, public) serves without a token.
 // Reading the source also finds routes that are registered only when an optional
@@ -143,8 +143,23 @@ type registeredRoute struct {
 func registeredRoutes(t *testing.T) []registeredRoute {
 	t.Helper()
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "api.go", nil, 0)
+	// api.go registers most routes; groups of routes kept in files of their
+	// own (admin.go) register through the same handle.
+	names, err := filepath.Glob("*.go")
 	require.NoError(t, err)
+	var out []registeredRoute
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		out = append(out, routesIn(t, f)...)
+	}
+	return out
+}
+
+func routesIn(t *testing.T, f *ast.File) []registeredRoute {
 	var out []registeredRoute
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)

@@ -33,6 +33,7 @@ var statusOf = map[domain.Code]int{
 	domain.CodeLimitExceeded:      http.StatusPaymentRequired,
 	domain.CodeInternal:           http.StatusInternalServerError,
 	domain.CodeUnavailable:        http.StatusServiceUnavailable,
+	domain.CodeNotImplemented:     http.StatusNotImplemented,
 }
 
 // genericDetail is shown when an error carries no client-safe message, so that
@@ -51,6 +52,7 @@ var genericDetail = map[domain.Code]string{
 	domain.CodeLimitExceeded:      "A limit of the plan refuses this; a plan change lifts it.",
 	domain.CodeInternal:           "Internal error.",
 	domain.CodeUnavailable:        "The service is unavailable; retry later.",
+	domain.CodeNotImplemented:     "This server does not implement that yet.",
 }
 
 // Status returns the HTTP status for code; unknown codes are internal errors.
@@ -142,13 +144,15 @@ type RetryAfterer interface {
 func From(r *http.Request, err error) Problem {
 	code, detail := classify(r, err)
 	status := Status(code)
-	if status >= 500 {
-		// Never show a server-side message, even a domain.Error's: it may quote a
+	if status >= 500 && code != domain.CodeNotImplemented {
+		// A 501's message is written for the client (what is missing, and
+		// what to do instead). Never show a server-side message, even a domain.Error's: it may quote a
 		// driver or a path.
 		detail = genericDetail[domain.CodeInternal]
 		if code == domain.CodeUnavailable {
 			detail = genericDetail[domain.CodeUnavailable]
 		}
+
 	}
 	p := Problem{
 		Type:   "about:blank",

@@ -28,7 +28,8 @@ var ErrNoTopic = errors.New("sns: no topic for notification type")
 
 // Topics are the topic ARNs notifications go to.
 type Topics struct {
-	Invoices   string
+	Invoices string
+	// Onboarding receives onboardings, suspensions and reactivations.
 	Onboarding string
 	// Members receives invitations and password resets (their one-time
 	// tokens included: subscribe only what delivers them to the person).
@@ -40,7 +41,9 @@ func (t Topics) topicFor(eventType string) string {
 	switch eventType {
 	case billing.TypeInvoiceIssued:
 		return t.Invoices
-	case tenant.TypeOnboarded:
+	case tenant.TypeOnboarded, tenant.TypeSuspended, tenant.TypeReactivated:
+		// The account's lifecycle: a suspension and its end go where the
+		// onboarding went, to the tenant's admins (docs/lifecycle.md).
 		return t.Onboarding
 	case member.TypeInvitationCreated, member.TypeResetRequested:
 		return t.Members

@@ -86,6 +86,21 @@ func newAPI(ctx context.Context, env Env, adjust func(*Options) error) (APIHandl
 			return nil, nil, fmt.Errorf("cognito verifier: %w", err)
 		}
 	}
+	if env.OperatorPoolID != "" {
+		// The operators' own pool (docs/aws.md, "Operators on AWS"): its
+		// tokens go to a verifier that takes only platform_admin, the
+		// tenants' pool's to one that refuses it.
+		ops, err := cognito.NewVerifier(cognito.VerifierConfig{Region: p.AWS.Region, UserPoolID: env.OperatorPoolID,
+			ClientIDs: []string{env.OperatorClientID}, JWKSURL: env.OperatorJWKSURL, PlatformAdmins: true})
+		if err != nil {
+			return nil, nil, fmt.Errorf("operator pool verifier: %w", err)
+		}
+		tenants := ver
+		if tenants == nil {
+			tenants = noUserPool{}
+		}
+		ver = auth.ByIssuer(map[string]auth.TokenVerifier{cognito.IssuerURL(p.AWS.Region, env.OperatorPoolID): ops}, tenants)
+	}
 	// No authorizer sits in front of the routes (docs/aws.md, "API keys on
 	// AWS"): the function verifies every bearer itself, Cognito JWTs with the
 	// pool's JWKS and API keys against the tables, on the same path as locally.

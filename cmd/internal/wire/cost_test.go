@@ -612,20 +612,21 @@ func TestCommandCostBudget(t *testing.T) {
 	putFeed := feedOf(put.events)
 	putProj := r.project(put.events)
 	r.check("PUT item", put, putProj, putFeed, budget{
-		// Today: 7 requests, 7 WRU (the item.put is one conditional PutItem),
-		// 5 RRU; 2 events (item.put, and the three built-in meters as one
+		// Today: 8 requests, 7 WRU (the item.put is one conditional PutItem),
+		// 6 RRU (one of each the tenant profile's tail, which the rate
+		// limiter and the suspension check share); 2 events (item.put, and the three built-in meters as one
 		// usage.reported); 2 deliveries (items, ledgers); projectors 8
 		// requests, 14 WRU, 6 RRU (the generation state cached under its
 		// fence: no GEN read or check; no ledgers head item) (docs/cost.md).
-		apiRequests: 7, apiWRU: 8, apiRRU: 6, events: 2, deliveries: 2, projRequests: 9, projWRU: 15, projRRU: 7})
+		apiRequests: 8, apiWRU: 8, apiRRU: 7, events: 2, deliveries: 2, projRequests: 9, projWRU: 15, projRRU: 7})
 
 	rep := r.call(http.MethodPost, tp+"/usage", usage("batch"), claims, http.StatusAccepted)
 	repFeed := feedOf(rep.events)
 	repProj := r.project(rep.events)
 	r.check("usage report of 100", rep, repProj, repFeed, budget{
-		// Today: 6 requests, 244 WRU (200 of them the 100 usage-id claims), 5
-		// RRU; 3 events (99 records, then 1: DynamoDB's 100 items per
+		// Today: 7 requests, 244 WRU (200 of them the 100 usage-id claims), 6
+		// RRU (with the tenant profile's tail); 3 events (99 records, then 1: DynamoDB's 100 items per
 		// transaction, and the api_requests meter); 3 deliveries (ledgers);
 		// projectors 9 requests, 12 WRU, 6 RRU (docs/cost.md).
-		apiRequests: 7, apiWRU: 250, apiRRU: 6, events: 3, deliveries: 3, projRequests: 10, projWRU: 13, projRRU: 7})
+		apiRequests: 8, apiWRU: 250, apiRRU: 7, events: 3, deliveries: 3, projRequests: 10, projWRU: 13, projRRU: 7})
 }

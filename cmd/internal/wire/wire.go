@@ -35,6 +35,13 @@ type Env struct {
 	ClientID           string // COGNITO_CLIENT_ID
 	JWKSURL            string // COGNITO_JWKS_URL: empty means the issuer's
 	CloseQueueURL      string // BILLING_CLOSE_QUEUE_URL
+	// OperatorPoolID and OperatorClientID (TENANTSTREAM_OPERATOR_POOL_ID,
+	// TENANTSTREAM_OPERATOR_CLIENT_ID) name the operators' user pool and app
+	// client: its tokens, in the group platform_admin, are the operator
+	// credential on AWS (docs/aws.md, "Operators on AWS"). Empty: no operator
+	// tokens are accepted. OperatorJWKSURL (TENANTSTREAM_OPERATOR_JWKS_URL)
+	// overrides where its keys are read, as JWKSURL does.
+	OperatorPoolID, OperatorClientID, OperatorJWKSURL string
 	// CatalogFile (TENANTSTREAM_CATALOG_FILE) is the plan catalogue the platform
 	// prices with, loaded by catalog.Load; empty means the embedded default.
 	// FromEnv resolves a relative path against LAMBDA_TASK_ROOT when it is set.
@@ -84,6 +91,8 @@ func FromEnv() Env {
 	e.CursorKeySecretARN = os.Getenv("TENANTSTREAM_CURSOR_KEY_SECRET_ARN")
 	e.MembersTopicARN = os.Getenv("TENANTSTREAM_MEMBERS_TOPIC_ARN")
 	e.Feed = os.Getenv("TENANTSTREAM_FEED")
+	e.OperatorPoolID, e.OperatorClientID = os.Getenv("TENANTSTREAM_OPERATOR_POOL_ID"), os.Getenv("TENANTSTREAM_OPERATOR_CLIENT_ID")
+	e.OperatorJWKSURL = os.Getenv("TENANTSTREAM_OPERATOR_JWKS_URL")
 	// make lambda ships the catalogue next to bootstrap, which Lambda unpacks in
 	// the task root.
 	if root := os.Getenv("LAMBDA_TASK_ROOT"); e.CatalogFile != "" && root != "" && !filepath.IsAbs(e.CatalogFile) {
