@@ -15,8 +15,6 @@ type TenantRateLimits struct {
 	Limits *billing.RateLimits
 }
 
-
-
 // RateLimitsOf returns the tenant's plan version and its rate limits, current
 // with the store: each instance keeps each tenant's folded profile and reads
 // only the profile events after it on every call (an empty read almost always:

@@ -87,9 +87,9 @@ type Service struct {
 	bookMu sync.Mutex
 	book   *billing.Book // the cached price book (readBook)
 
-	billingOnce     sync.Once
-	gatesOnce       sync.Once
-	gates           *entGates // per-tenant entitlement state (entitlements.go)
+	billingOnce sync.Once
+	gatesOnce   sync.Once
+	gates       *entGates // per-tenant entitlement state (entitlements.go)
 }
 
 // cursors returns the sealer of the event-log cursors.
