@@ -45,8 +45,14 @@ func TestWriteCheckReadsOnlyNewProfileEvents(t *testing.T) {
 	ctx := context.Background()
 	for range 3 {
 		require.NoError(t, s.requireWritable(ctx, Meta{}, tid))
+		time.Sleep(stateReuse + 5*time.Millisecond)
 	}
 	require.Equal(t, 3, store.loads, "one Load per check")
+	// Within stateReuse the checks of one request share one read.
+	require.NoError(t, s.requireWritable(ctx, Meta{}, tid))
+	require.NoError(t, s.requireWritable(ctx, Meta{}, tid))
+	require.Equal(t, 4, store.loads, "two checks in one request: one Load")
+	time.Sleep(stateReuse + 5*time.Millisecond)
 	other := &Service{Store: store, Clock: s.Clock} // another instance
 	_, err := other.SuspendTenant(ctx, Meta{Principal: operatorPrincipal()}, string(tid), "unpaid")
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package dynamodb_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenantstream/tenantstream/commands/catalog"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/identity"
+	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
 	"github.com/tenantstream/tenantstream/events/dynamodb"
 )
@@ -48,7 +50,11 @@ func TestKeyedUsageReportCosts(t *testing.T) {
 		}
 		return out
 	}
-	_, err := svc.RecordUsage(ctx, m, "t1", meters, recs("warm", 1)) // registers the tenant
+	// A tenant has a profile (the plan its limits come from).
+	_, err := s.store.Append(events.WithTenantScope(ctx, "t1"), events.AppendRequest{Tenant: "t1", Stream: tenant.StreamID, StreamType: tenant.StreamType,
+		Expected: events.NoStream, Events: []events.NewEvent{{Type: tenant.TypeOnboarded, Data: mustJSON(t, &tenant.Onboarded{TenantID: "t1", Name: "t1", Plan: "free", At: clk.Now()})}}})
+	require.NoError(t, err)
+	_, err = svc.RecordUsage(ctx, m, "t1", meters, recs("warm", 1)) // registers the tenant
 	require.NoError(t, err)
 
 	unkeyed := s.measure(t, func() {
@@ -104,4 +110,11 @@ func TestUsageClaimsExpire(t *testing.T) {
 	assert.False(t, claimed["usage:a"], "expired: absent")
 	_, err = later.Append(ctx, req)
 	assert.NoError(t, err, "an expired claim may be taken again")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }

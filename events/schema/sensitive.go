@@ -35,6 +35,9 @@ var Sensitive = shred.Specs{
 	member.TypeResetRequested:     {Fields: []shred.Field{{Path: "email"}}},
 	member.TypeResetCompleted:     {Fields: []shred.Field{{Path: "password_hash"}}},
 	apikey.TypeCreated:            {Fields: []shred.Field{{Path: "name"}}},
+	// The admins' emails the notification goes to.
+	tenant.TypeSuspended:   {Fields: []shred.Field{{Path: "notify"}}},
+	tenant.TypeReactivated: {Fields: []shred.Field{{Path: "notify"}}},
 }
 
 // Clear lists the registered types stored entirely in clear, with the reason.
@@ -58,5 +61,7 @@ var Clear = map[string]string{
 	billing.TypeCreditVoided:          "a grant id, an amount and an operator's reason",
 	billing.TypeCreditApplied:         "an issued invoice and what it took from each grant, audited after erasure",
 	billing.TypeEntitlementOverridden: "a feature, a limit and an operator's reason",
+	tenant.TypeOffboardingStarted:     "an operator's reason and a flag",
+	tenant.TypeErased:                 "an operator's reason: the record of the erasure",
 	billing.TypeLimitPassed:           "a feature, counts and a plan",
 }
