@@ -108,6 +108,9 @@ var auditSpecs = map[string]auditSpec{
 	// Entitlements (docs/billing.md, "Entitlements"): an operator's override, a notify limit passed.
 	billing.TypeEntitlementOverridden: {target: "feature", fields: []string{"feature", "action", "limit", "reason"}},
 	billing.TypeLimitPassed:           {target: "feature", fields: []string{"feature", "meter", "period", "limit", "used", "plan"}},
+	// Alerts (docs/billing.md, "Alerts and spend caps"): a configuration, an alert.
+	billing.TypeAlertsConfigured: {fields: []string{"thresholds", "spend_cap"}},
+	billing.TypeThresholdReached: {target: "threshold_id", fields: []string{"threshold_id", "kind", "meter", "value", "reached", "currency", "period", "source"}},
 
 	// Members, sessions, invitations and password resets (issue 14), by name.
 	"member.added":             {target: "user_id", fields: []string{"user_id", "email", "roles"}},

@@ -57,7 +57,7 @@ func (Outbox) Name() string { return OutboxProjection }
 
 // Handles implements Projection.
 func (Outbox) Handles() []string {
-	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed}
+	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed, billing.TypeThresholdReached}
 }
 
 // Apply implements Projection.
@@ -76,6 +76,8 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = map[string]any{"invitation_id": e.InvitationID, "email": e.Email, "roles": e.Roles, "expires_at": e.ExpiresAt.UTC()}
 	case *billing.LimitPassed:
 		data = e // a notify feature's usage passed its limit (once per period)
+	case *billing.ThresholdReached:
+		data = e // a usage alert (once per period and threshold)
 	case *member.ResetRequested:
 		data = map[string]any{"reset_id": e.ResetID, "user_id": e.UserID, "email": e.Email, "expires_at": e.ExpiresAt.UTC()}
 	default:

@@ -91,6 +91,9 @@ type Plan struct {
 	MinimumCharge *decimal.Decimal `json:"minimum_charge,omitempty"`
 	// Features are the plan's entitlements (entitlements.go).
 	Features Features `json:"features,omitempty"`
+	// Alerts are the plan's default alert thresholds (alerts.go); a tenant's
+	// own configuration replaces them.
+	Alerts []Threshold `json:"alerts,omitempty"`
 }
 
 // Price prices one meter under one model. Only the fields of its model may be set.
@@ -301,6 +304,7 @@ func (c *Catalog) validate() error {
 			c.validatePrice(v, fmt.Sprintf("%s.prices[%d]", p, j), &pl.Prices[j], priced)
 		}
 		c.validateFeatures(v, p, pl)
+		c.validateAlerts(v, p, pl)
 	}
 	return errors.Join(v.errs...)
 }

@@ -166,30 +166,60 @@ func Rate(cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
 // RateUnder is Rate under a given proration rule, for the audit of an invoice
 // issued under an earlier one.
 func RateUnder(rule Proration, cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
+	if err := checkRate(cat, segs, l); err != nil {
+		return Invoice{}, err
+	}
+	return rateQuantities(rule, cat, segs, l.Period(), l.Quantity), nil
+}
+
+// checkRate checks that segs are valid for the ledger's period and cut it where the ledger is cut.
+func checkRate(cat Plans, segs []PlanSegment, l *Ledger) error {
 	p := l.Period()
 	if err := checkSegments(cat, p, segs); err != nil {
-		return Invoice{}, fmt.Errorf("rate %s: %w", p, err)
+		return fmt.Errorf("rate %s: %w", p, err)
 	}
 	cuts := l.Cuts()
 	want := SegmentCuts(segs)
 	if len(cuts) != len(want) {
-		return Invoice{}, fmt.Errorf("rate %s: %w: ledger has %d segments, plan has %d", p, ErrInvalidSegments, len(cuts)+1, len(segs))
+		return fmt.Errorf("rate %s: %w: ledger has %d segments, plan has %d", p, ErrInvalidSegments, len(cuts)+1, len(segs))
 	}
 	for i := range cuts {
 		if !cuts[i].Equal(want[i]) {
-			return Invoice{}, fmt.Errorf("rate %s: %w: ledger segment %d starts at %s, plan segment at %s", p, ErrInvalidSegments,
+			return fmt.Errorf("rate %s: %w: ledger segment %d starts at %s, plan segment at %s", p, ErrInvalidSegments,
 				i+1, cuts[i].Format(time.RFC3339Nano), want[i].Format(time.RFC3339Nano))
 		}
 	}
+	return nil
+}
+
+// rateQuantities rates segments whose quantities quantity gives (segment, meter).
+func rateQuantities(rule Proration, cat Plans, segs []PlanSegment, p Period, quantity func(int, string) decimal.Decimal) Invoice {
 	inv := Invoice{Period: p, Currency: cat.CurrencyCode(), Segments: segs, Proration: rule}
 	for i, s := range segs {
 		plan, _ := cat.PlanVersion(s.Plan, s.Version)
 		inv.Lines = append(inv.Lines, rateSegment(cat.MinorUnits(), plan, i, rule.Days(s), p.Days(), func(m string) decimal.Decimal {
-			return l.Quantity(i, m)
+			return quantity(i, m)
 		})...)
 	}
 	inv.Subtotal = sumLines(inv.Lines)
-	return inv, nil
+	return inv
+}
+
+// RateAdding is Rate with extra units of count or sum meters added to the
+// segment that holds at: the subtotal an action would leave (a spend cap's
+// check) without copying the ledger.
+func RateAdding(cat Plans, segs []PlanSegment, l *Ledger, at time.Time, extra map[string]decimal.Decimal) (Invoice, error) {
+	if err := checkRate(cat, segs, l); err != nil {
+		return Invoice{}, err
+	}
+	seg := l.segmentOf(at)
+	return rateQuantities(CurrentProration, cat, segs, l.Period(), func(i int, m string) decimal.Decimal {
+		q := l.Quantity(i, m)
+		if i == seg {
+			q = q.Add(extra[m])
+		}
+		return q
+	}), nil
 }
 
 // Quote is the price of a usage over one full period under one plan, for pricing

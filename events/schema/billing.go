@@ -10,4 +10,6 @@ func registerBilling(r *events.Registry) {
 	r.Register(billing.TypeCatalogPublished, 1, billing.CatalogPublished{})
 	r.Register(billing.TypeEntitlementOverridden, 1, billing.EntitlementOverridden{})
 	r.Register(billing.TypeLimitPassed, 1, billing.LimitPassed{})
+	r.Register(billing.TypeAlertsConfigured, 1, billing.AlertsConfigured{})
+	r.Register(billing.TypeThresholdReached, 1, billing.ThresholdReached{})
 }

@@ -38,8 +38,8 @@ type Topics struct {
 // topicFor routes by the notification's event type.
 func (t Topics) topicFor(eventType string) string {
 	switch eventType {
-	case billing.TypeInvoiceIssued:
-		return t.Invoices
+	case billing.TypeInvoiceIssued, billing.TypeThresholdReached:
+		return t.Invoices // billing: invoices and usage alerts
 	case tenant.TypeOnboarded:
 		return t.Onboarding
 	case member.TypeInvitationCreated, member.TypeResetRequested:
