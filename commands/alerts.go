@@ -375,13 +375,15 @@ func checkSpend(st entState, p billing.Period, before, after decimal.Decimal) er
 }
 
 // subtotalsAdding rates the fold before and after n more units of a count or
-// sum meter at at.
+// sum meter at at, pending units (counted, not yet in the fold) included in both.
 func subtotalsAdding(f fold, meter string, pending, n decimal.Decimal, at time.Time) (decimal.Decimal, decimal.Decimal, error) {
-	before, err := billing.RateAdding(f.book, f.segs, f.ledger, at, map[string]decimal.Decimal{meter: pending})
+	unflushed := billing.Usage{Meter: meter, Quantity: pending, OccurredAt: at}
+	before, err := billing.RateAdding(f.book, f.segs, f.ledger, []billing.Usage{unflushed})
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}
-	after, err := billing.RateAdding(f.book, f.segs, f.ledger, at, map[string]decimal.Decimal{meter: pending.Add(n)})
+	unflushed.Quantity = pending.Add(n)
+	after, err := billing.RateAdding(f.book, f.segs, f.ledger, []billing.Usage{unflushed})
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}
@@ -389,21 +391,29 @@ func subtotalsAdding(f fold, meter string, pending, n decimal.Decimal, at time.T
 }
 
 // subtotalsWith rates the fold before and after recs (records already
-// folded add nothing, as in usageAfter).
+// folded add nothing, as in usageAfter): count and sum meters without copying
+// the ledger, other aggregations in a copy.
 func subtotalsWith(f fold, recs []metering.Recorded) (decimal.Decimal, decimal.Decimal, error) {
 	before, err := billing.Rate(f.book, f.segs, f.ledger)
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}
-	cp := f.ledger.Clone()
+	us := make([]billing.Usage, 0, len(recs))
 	for _, r := range recs {
 		q, err := decimal.NewFromString(r.Quantity)
 		if err != nil {
 			continue // validated before
 		}
-		_, _ = cp.Add(billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties})
+		us = append(us, billing.Usage{ID: r.Meter + "/" + r.ID, Meter: r.Meter, Quantity: q, OccurredAt: r.Timestamp.UTC(), Properties: r.Properties})
 	}
-	after, err := billing.Rate(f.book, f.segs, cp)
+	after, err := billing.RateAdding(f.book, f.segs, f.ledger, us)
+	if errors.Is(err, billing.ErrNotAdditive) {
+		cp := f.ledger.Clone()
+		for _, u := range us {
+			_, _ = cp.Add(u)
+		}
+		after, err = billing.Rate(f.book, f.segs, cp)
+	}
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}

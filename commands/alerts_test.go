@@ -123,7 +123,7 @@ func (f *alertFix) reached() []string {
 	return out
 }
 
-func pct(n int) *int { return &n }
+func pct(n int) *int       { return &n }
 func str(s string) *string { return &s }
 
 func rec(id, meter, qty string, at time.Time) commands.UsageRecord {

@@ -101,8 +101,13 @@ func TestRateAddingEqualsRatingTheAddedUsage(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.Add(Usage{ID: "1", Meter: MeterItemWrites, Quantity: decimal.NewFromInt(4), OccurredAt: at.Add(time.Hour)})
 	require.NoError(t, err)
-	got, err := RateAdding(c, segs, l, at.Add(2*time.Hour), map[string]decimal.Decimal{MeterItemWrites: decimal.NewFromInt(3)})
+	add := []Usage{{ID: "2", Meter: MeterItemWrites, Quantity: decimal.NewFromInt(3), OccurredAt: at.Add(2 * time.Hour)},
+		{ID: "2", Meter: MeterItemWrites, Quantity: decimal.NewFromInt(3), OccurredAt: at.Add(2 * time.Hour)}, // the same record twice
+		{ID: "1", Meter: MeterItemWrites, Quantity: decimal.NewFromInt(9), OccurredAt: at.Add(time.Hour)}}     // seen already
+	got, err := RateAdding(c, segs, l, add)
 	require.NoError(t, err)
+	_, err = RateAdding(c, segs, l, []Usage{{ID: "m", Meter: MeterStorageBytes, Quantity: decimal.NewFromInt(1), OccurredAt: at}})
+	require.ErrorIs(t, err, ErrNotAdditive)
 	_, err = l.Add(Usage{ID: "2", Meter: MeterItemWrites, Quantity: decimal.NewFromInt(3), OccurredAt: at.Add(2 * time.Hour)})
 	require.NoError(t, err)
 	want, err := Rate(c, segs, l)

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -205,20 +206,44 @@ func rateQuantities(rule Proration, cat Plans, segs []PlanSegment, p Period, qua
 	return inv
 }
 
-// RateAdding is Rate with extra units of count or sum meters added to the
-// segment that holds at: the subtotal an action would leave (a spend cap's
-// check) without copying the ledger.
-func RateAdding(cat Plans, segs []PlanSegment, l *Ledger, at time.Time, extra map[string]decimal.Decimal) (Invoice, error) {
+// ErrNotAdditive is RateAdding's answer for usage of a meter whose
+// aggregation is not a count or a sum: fold it into a copy of the ledger.
+var ErrNotAdditive = errors.New("usage of a max, latest or unique_count meter cannot be added to a rating")
+
+// RateAdding is Rate with the usage add folded in, for count and sum meters,
+// without copying the ledger: the subtotal an action would leave (a spend
+// cap's check). Records the ledger has seen (by ID) or outside its period add
+// nothing, as Add would.
+func RateAdding(cat Plans, segs []PlanSegment, l *Ledger, add []Usage) (Invoice, error) {
 	if err := checkRate(cat, segs, l); err != nil {
 		return Invoice{}, err
 	}
-	seg := l.segmentOf(at)
-	return rateQuantities(CurrentProration, cat, segs, l.Period(), func(i int, m string) decimal.Decimal {
-		q := l.Quantity(i, m)
-		if i == seg {
-			q = q.Add(extra[m])
+	extra := make([]map[string]decimal.Decimal, len(l.segments))
+	seen := map[string]bool{}
+	for _, u := range add {
+		m, ok := l.meters[u.Meter]
+		if !ok || !l.period.Contains(u.OccurredAt) || u.ID != "" && (l.Seen(u.ID) || seen[u.ID]) {
+			continue
 		}
-		return q
+		seen[u.ID] = true
+		q := u.Quantity
+		switch m.Aggregation {
+		case AggCount:
+			if q.IsZero() {
+				q = decimal.NewFromInt(1)
+			}
+		case AggSum:
+		default:
+			return Invoice{}, fmt.Errorf("rate %s with %s: %w", l.period, u.Meter, ErrNotAdditive)
+		}
+		i := l.segmentOf(u.OccurredAt)
+		if extra[i] == nil {
+			extra[i] = map[string]decimal.Decimal{}
+		}
+		extra[i][u.Meter] = extra[i][u.Meter].Add(q)
+	}
+	return rateQuantities(CurrentProration, cat, segs, l.Period(), func(i int, m string) decimal.Decimal {
+		return l.Quantity(i, m).Add(extra[i][m])
 	}), nil
 }
 
