@@ -118,6 +118,9 @@ var auditSpecs = map[string]auditSpec{
 	billing.TypeCreditGranted: {target: "grant_id", fields: []string{"grant_id", "amount", "currency", "priority", "kind", "effective_at", "expires_at", "reason"}},
 	billing.TypeCreditVoided:  {target: "grant_id", fields: []string{"grant_id", "amount", "reason"}},
 	billing.TypeCreditApplied: {target: "invoice_id", fields: []string{"invoice_id", "period", "total_before_credits", "allocations"}},
+	// Alerts (docs/billing.md, "Alerts and spend caps"): a configuration, an alert.
+	billing.TypeAlertsConfigured: {fields: []string{"thresholds", "spend_cap"}},
+	billing.TypeThresholdReached: {target: "threshold_id", fields: []string{"threshold_id", "kind", "meter", "value", "reached", "currency", "period", "source"}},
 
 	// Members, sessions, invitations and password resets (issue 14), by name.
 	"member.added":             {target: "user_id", fields: []string{"user_id", "email", "roles"}},

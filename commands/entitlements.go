@@ -112,6 +112,7 @@ type entState struct {
 	plan      *billing.Plan
 	ref       billing.PlanRef
 	overrides billing.Overrides
+	alerts    billing.AlertConfig // the tenant's alert configuration (alerts.go)
 }
 
 // entGates holds, per tenant, what concurrent checks of one process share.
@@ -136,6 +137,11 @@ type entGate struct {
 	ovVersion int64
 	// notified remembers the limit_passed events known to be written (feature/period).
 	notified map[string]bool
+	// alMu guards alerts, the folded alerts stream; alerted remembers the
+	// usage.threshold_reached events known to be written (period/threshold).
+	alMu    sync.Mutex
+	alerts  billing.AlertConfig
+	alerted map[string]bool
 	// st is the last entitlement state read for the tenant and when
 	// (cachedEntitlementState).
 	stMu sync.Mutex
@@ -173,7 +179,7 @@ func (s *Service) gate(tid events.TenantID) *entGate {
 				}
 			}
 		}
-		e = &entGate{invited: map[string]invitedSeat{}, notified: map[string]bool{}}
+		e = &entGate{invited: map[string]invitedSeat{}, notified: map[string]bool{}, alerted: map[string]bool{}}
 		g.m[tid] = e
 	}
 	return e
@@ -265,7 +271,11 @@ func (s *Service) entitlementState(ctx context.Context, tid events.TenantID) (en
 	if err != nil {
 		return entState{}, err
 	}
-	st := entState{tenant: t, book: book, plan: plan, ref: ref, overrides: ov}
+	al, err := s.alertsOf(ctx, tid)
+	if err != nil {
+		return entState{}, err
+	}
+	st := entState{tenant: t, book: book, plan: plan, ref: ref, overrides: ov, alerts: al}
 	g := s.gate(tid)
 	g.stMu.Lock()
 	if g.st == nil || !g.stAt.After(read) {
@@ -278,13 +288,15 @@ func (s *Service) entitlementState(ctx context.Context, tid events.TenantID) (en
 // usedOf reads a meter's usage in period p from the billing fold, plus, for
 // item_writes, what this process's Meter counted and has not flushed and the
 // writes admitted but not yet counted (the caller holds the gate's lock).
-// extra, when set, runs on the ledger under the fold's lock. A Flush moves
-// counts into the store while it runs, so a read that overlapped one is done again.
-func (s *Service) usedOf(ctx context.Context, tid events.TenantID, g *entGate, meter string, p billing.Period, extra func(*billing.Ledger) decimal.Decimal) (decimal.Decimal, decimal.Decimal, error) {
+// extra, when set, runs on the fold under its lock with those unflushed units
+// (pending). A Flush moves counts into the store while it runs, so a read that
+// overlapped one is done again.
+func (s *Service) usedOf(ctx context.Context, tid events.TenantID, g *entGate, meter string, p billing.Period, extra func(f fold, pending decimal.Decimal) decimal.Decimal) (decimal.Decimal, decimal.Decimal, error) {
 	mt := s.meter(ctx)
 	counted := meter == metering.MeterItemWrites && mt != nil
 	for {
 		var seq int64
+		pending := decimal.Zero
 		if counted {
 			if seq = mt.flushSeq.Load(); seq%2 == 1 {
 				if err := sleepCtx(ctx, time.Millisecond); err != nil {
@@ -292,13 +304,14 @@ func (s *Service) usedOf(ctx context.Context, tid events.TenantID, g *entGate, m
 				}
 				continue
 			}
+			pending = decimal.NewFromInt(mt.pending(tid, meter, p.Start()) + g.reserved)
 		}
-		var used, more decimal.Decimal
+		used, more := pending, decimal.Zero
 		err := s.billing().currentFold(ctx, tid, p, func(f fold) error {
 			if f.ledger != nil {
-				used = f.ledger.Total(meter)
+				used = used.Add(f.ledger.Total(meter))
 				if extra != nil {
-					more = extra(f.ledger)
+					more = extra(f, pending)
 				}
 			}
 			return nil
@@ -306,12 +319,8 @@ func (s *Service) usedOf(ctx context.Context, tid events.TenantID, g *entGate, m
 		if err != nil {
 			return decimal.Zero, decimal.Zero, err
 		}
-		if !counted {
+		if !counted || mt.flushSeq.Load() == seq {
 			return used, more, nil
-		}
-		used = used.Add(decimal.NewFromInt(mt.pending(tid, meter, p.Start())))
-		if mt.flushSeq.Load() == seq {
-			return used.Add(decimal.NewFromInt(g.reserved)), more, nil
 		}
 	}
 }
@@ -447,8 +456,7 @@ func (s *Service) admitItemWrite(ctx context.Context, tid events.TenantID) (*ite
 		return nil, err
 	}
 	t, err := s.admitItemWriteUnder(ctx, tid, st)
-	var lim *LimitError
-	if cached && errors.As(err, &lim) {
+	if cached && refused(err) {
 		// Refuse only on what the store says now: the plan may have changed.
 		if st, err = s.entitlementState(ctx, tid); err != nil {
 			return nil, err
@@ -459,27 +467,48 @@ func (s *Service) admitItemWrite(ctx context.Context, tid events.TenantID) (*ite
 }
 
 func (s *Service) admitItemWriteUnder(ctx context.Context, tid events.TenantID, st entState) (*itemWriteTicket, error) {
-	e, ok := billing.MeterFeature(st.plan, st.overrides, metering.MeterItemWrites)
-	if !ok || e.Allowed && (e.Unlimited || e.OnExceed == billing.ExceedOverage) {
-		return nil, nil // overage is billed by the plan's price: nothing to check
+	e, limited := billing.MeterFeature(st.plan, st.overrides, metering.MeterItemWrites)
+	if limited && e.Allowed && (e.Unlimited || e.OnExceed == billing.ExceedOverage) {
+		limited = false // overage is billed by the plan's price: nothing to check
+	}
+	capped := spendCapped(st, metering.MeterItemWrites)
+	if !limited && !capped {
+		return nil, nil
 	}
 	now := s.Clock.Now()
 	p := billing.PeriodOf(now)
 	g := s.gate(tid)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	used, _, err := s.usedOf(ctx, tid, g, metering.MeterItemWrites, p, nil)
+	one := decimal.NewFromInt(1)
+	var spend func(fold, decimal.Decimal) decimal.Decimal
+	var before, after decimal.Decimal
+	var rateErr error
+	if capped {
+		spend = func(f fold, pending decimal.Decimal) decimal.Decimal {
+			before, after, rateErr = subtotalsAdding(f, metering.MeterItemWrites, pending, one, now)
+			return decimal.Zero
+		}
+	}
+	used, _, err := s.usedOf(ctx, tid, g, metering.MeterItemWrites, p, spend)
+	if err == nil {
+		err = rateErr
+	}
 	if err != nil {
 		return nil, err
 	}
-	one := decimal.NewFromInt(1)
-	if !e.Admits(used, one) {
+	if limited && !e.Admits(used, one) {
 		end := p.End()
 		return nil, s.limitError(st, e, used, one, &end)
 	}
+	if capped {
+		if err := checkSpend(st, p, before, after); err != nil {
+			return nil, err
+		}
+	}
 	g.reserved++
 	t := &itemWriteTicket{s: s, tid: tid, g: g}
-	if e.OnExceed == billing.ExceedNotify && used.Add(one).GreaterThan(e.Limit) && !g.notified[e.Name+"/"+p.String()] {
+	if limited && e.OnExceed == billing.ExceedNotify && used.Add(one).GreaterThan(e.Limit) && !g.notified[e.Name+"/"+p.String()] {
 		t.notify = &billing.LimitPassed{Feature: e.Name, Meter: e.Meter, Period: p, Limit: e.Limit, Used: used.Add(one), Plan: st.ref, At: now}
 	}
 	return t, nil
@@ -548,8 +577,7 @@ func (s *Service) admitUsage(ctx context.Context, tid events.TenantID, recs []me
 		return nil, err
 	}
 	release, err := s.admitUsageUnder(ctx, tid, st, recs)
-	var lim *LimitError
-	if cached && errors.As(err, &lim) {
+	if cached && refused(err) {
 		if st, err = s.entitlementState(ctx, tid); err != nil {
 			return nil, err
 		}
@@ -580,7 +608,20 @@ func (s *Service) admitUsageUnder(ctx context.Context, tid events.TenantID, st e
 		}
 		groups[k] = append(groups[k], r)
 	}
-	if len(order) == 0 {
+	// A spend cap checks every period of the records of priced meters.
+	var capOrder []billing.Period
+	capGroups := map[billing.Period][]metering.Recorded{}
+	for _, r := range recs {
+		if !spendCapped(st, r.Meter) {
+			continue
+		}
+		p := billing.PeriodOf(r.Timestamp)
+		if _, seen := capGroups[p]; !seen {
+			capOrder = append(capOrder, p)
+		}
+		capGroups[p] = append(capGroups[p], r)
+	}
+	if len(order) == 0 && len(capOrder) == 0 {
 		return func() {}, nil
 	}
 	g := s.gate(tid)
@@ -590,8 +631,8 @@ func (s *Service) admitUsageUnder(ctx context.Context, tid events.TenantID, st e
 	for _, k := range order {
 		e := feats[k.meter]
 		mt, _ := cat.Meter(k.meter)
-		used, after, err := s.usedOf(ctx, tid, g, k.meter, k.period, func(l *billing.Ledger) decimal.Decimal {
-			return usageAfter(l, mt, k.meter, groups[k])
+		used, after, err := s.usedOf(ctx, tid, g, k.meter, k.period, func(f fold, _ decimal.Decimal) decimal.Decimal {
+			return usageAfter(f.ledger, mt, k.meter, groups[k])
 		})
 		if err != nil {
 			g.mu.Unlock()
@@ -604,6 +645,24 @@ func (s *Service) admitUsageUnder(ctx context.Context, tid events.TenantID, st e
 		}
 		if e.OnExceed == billing.ExceedNotify && after.GreaterThan(e.Limit) {
 			notices = append(notices, &billing.LimitPassed{Feature: e.Name, Meter: k.meter, Period: k.period, Limit: e.Limit, Used: after, Plan: st.ref, At: s.Clock.Now()})
+		}
+	}
+	for _, p := range capOrder {
+		var before, after decimal.Decimal
+		err := s.billing().currentFold(ctx, tid, p, func(f fold) error {
+			if f.ledger == nil {
+				return nil
+			}
+			var err error
+			before, after, err = subtotalsWith(f, capGroups[p])
+			return err
+		})
+		if err == nil {
+			err = checkSpend(st, p, before, after)
+		}
+		if err != nil {
+			g.mu.Unlock()
+			return nil, err
 		}
 	}
 	return func() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantstream/tenantstream/domain/billing"
 	"github.com/tenantstream/tenantstream/domain/clock"
 	"github.com/tenantstream/tenantstream/domain/metering"
 	"github.com/tenantstream/tenantstream/events"
@@ -154,10 +155,27 @@ func (m *Meter) CountItemWrite(tenant events.TenantID, at time.Time) {
 // out first (an atomic swap, so counting goes on meanwhile) and put back if
 // their append fails, so nothing is lost to a transient error.
 func (m *Meter) Flush(ctx context.Context) error {
+	recorded, err := m.flush(ctx)
+	// Once the counts are in the store (and outside the flush, whose seqlock
+	// the checks read around), the alerts their periods reach (alerts.go).
+	for _, r := range recorded {
+		m.Service.checkAlerts(events.WithTenantScope(ctx, r.tenant), r.tenant, r.period)
+	}
+	return err
+}
+
+// flushed is a tenant's period whose usage a flush appended.
+type flushed struct {
+	tenant events.TenantID
+	period billing.Period
+}
+
+func (m *Meter) flush(ctx context.Context) ([]flushed, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.flushSeq.Add(1)
 	defer m.flushSeq.Add(1)
+	var recorded []flushed
 	if m.stored == nil {
 		m.stored = map[events.TenantID]int64{}
 	}
@@ -229,8 +247,11 @@ func (m *Meter) Flush(ctx context.Context) error {
 		if bytes, ok := readings[k]; ok {
 			m.stored[k.tenant] = bytes
 		}
+		if p, err := billing.ParsePeriod(k.period); err == nil {
+			recorded = append(recorded, flushed{k.tenant, p})
+		}
 	}
-	return errors.Join(errs...)
+	return recorded, errors.Join(errs...)
 }
 
 // recordID is a flushed record's usage id: random, or with Invocation set the

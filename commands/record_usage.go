@@ -119,11 +119,19 @@ func (s *Service) RecordUsage(ctx context.Context, m Meta, tenantID string, mete
 	if err != nil {
 		return UsageResult{}, err
 	}
-	defer release()
+	var res UsageResult
 	if m.IdempotencyKey == "" {
-		return s.recordUsage(ctx, m, tid, valid)
+		res, err = s.recordUsage(ctx, m, tid, valid)
+	} else {
+		res, err = s.recordKeyedUsage(ctx, m, tid, valid)
 	}
-	return s.recordKeyedUsage(ctx, m, tid, valid)
+	release()
+	if err == nil {
+		// The usage is in the store: the alerts its periods reach (alerts.go).
+		// A retry checks again, so an alert a crash left unwritten is written.
+		s.checkAlerts(ctx, tid, recordedPeriods(valid)...)
+	}
+	return res, err
 }
 
 // recordKeyedUsage runs a usage report sent with an Idempotency-Key: it claims

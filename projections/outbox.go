@@ -58,7 +58,7 @@ func (Outbox) Name() string { return OutboxProjection }
 // Handles implements Projection.
 func (Outbox) Handles() []string {
 	return []string{tenant.TypeOnboarded, billing.TypeInvoiceIssued, member.TypeInvitationCreated, member.TypeResetRequested, billing.TypeLimitPassed,
-		tenant.TypeSuspended, tenant.TypeReactivated}
+		tenant.TypeSuspended, tenant.TypeReactivated, billing.TypeThresholdReached}
 }
 
 // Apply implements Projection.
@@ -83,6 +83,8 @@ func (Outbox) Apply(ctx context.Context, tx Tx, ev events.Event) error {
 		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
 	case *tenant.Reactivated:
 		data = map[string]any{"reason": e.Reason, "to": nonNil(e.Notify), "at": e.At.UTC()}
+	case *billing.ThresholdReached:
+		data = e // a usage alert (once per period and threshold)
 	case *member.ResetRequested:
 		data = map[string]any{"reset_id": e.ResetID, "user_id": e.UserID, "email": e.Email, "expires_at": e.ExpiresAt.UTC()}
 	default:

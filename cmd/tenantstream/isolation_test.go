@@ -415,6 +415,11 @@ func (s *isoSetup) crossTenant() map[string][]isoAttack {
 			{method: "GET", path: a + "/entitlements/item_writes"},
 			{method: "GET", path: a + "/entitlements/seats", headers: s.tenantOverride()},
 		},
+		"GET /tenants/{tenant_id}/alerts": {{method: "GET", path: a + "/alerts"}, {method: "GET", path: a + "/alerts", headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/alerts": {
+			{method: "PUT", path: a + "/alerts", body: map[string]any{"thresholds": []any{}, "spend_cap": "0"}},
+			{method: "PUT", path: a + "/alerts", body: map[string]any{"thresholds": []any{map[string]any{"subtotal": "1.00"}}}, headers: append(s.tenantOverride(), "Idempotency-Key", "alerts-1")},
+		},
 		"GET /billing/{tenant_id}/invoices": {{method: "GET", path: "/billing/" + s.a.ID + "/invoices"}},
 		"GET /billing/{tenant_id}/credits":  {{method: "GET", path: "/billing/" + s.a.ID + "/credits"}, {method: "GET", path: "/billing/" + s.a.ID + "/credits", headers: s.tenantOverride()}},
 		"GET /billing/{tenant_id}/invoices/{invoice_id}": {
@@ -486,9 +491,14 @@ func (s *isoSetup) ownPath() map[string][]isoAttack {
 		"GET /billing/{tenant_id}":                        {{method: "GET", path: "/billing/" + s.b.ID, headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/entitlements":           {{method: "GET", path: b + "/entitlements", headers: s.tenantOverride()}},
 		"GET /tenants/{tenant_id}/entitlements/{feature}": {{method: "GET", path: b + "/entitlements/item_writes", headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices":               {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/invoices/{invoice_id}":  {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
-		"GET /billing/{tenant_id}/credits":                {{method: "GET", path: "/billing/" + s.b.ID + "/credits", headers: s.tenantOverride()}},
+		"GET /tenants/{tenant_id}/alerts":                 {{method: "GET", path: b + "/alerts", headers: s.tenantOverride()}},
+		"PUT /tenants/{tenant_id}/alerts": {
+			{method: "PUT", path: b + "/alerts", body: map[string]any{"thresholds": []any{map[string]any{"subtotal": "1.00"}}, "spend_cap": "5.00"}, headers: s.tenantOverride()}, // B's own, never A's
+			{method: "PUT", path: b + "/alerts", body: map[string]any{"thresholds": []any{}, "tenant_id": s.a.ID}},                                                                // 400: no tenant in a body
+		},
+		"GET /billing/{tenant_id}/invoices":              {{method: "GET", path: "/billing/" + s.b.ID + "/invoices", headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/invoices/{invoice_id}": {{method: "GET", path: "/billing/" + s.b.ID + "/invoices/" + s.invoiceA, headers: s.tenantOverride()}},
+		"GET /billing/{tenant_id}/credits":               {{method: "GET", path: "/billing/" + s.b.ID + "/credits", headers: s.tenantOverride()}},
 	}
 }
 

@@ -92,6 +92,9 @@ type Plan struct {
 	// Features are the plan's entitlements (entitlements.go).
 	Features   Features    `json:"features,omitempty"`
 	RateLimits *RateLimits `json:"rate_limits,omitempty"` // ratelimits.go
+	// Alerts are the plan's default alert thresholds (alerts.go); a tenant's
+	// own configuration replaces them.
+	Alerts []Threshold `json:"alerts,omitempty"`
 }
 
 // Price prices one meter under one model. Only the fields of its model may be set.
@@ -303,6 +306,7 @@ func (c *Catalog) validate() error {
 		}
 		c.validateFeatures(v, p, pl)
 		pl.RateLimits.validate(v, p+".rate_limits")
+		c.validateAlerts(v, p, pl)
 	}
 	return errors.Join(v.errs...)
 }

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -168,30 +169,84 @@ func Rate(cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
 // RateUnder is Rate under a given proration rule, for the audit of an invoice
 // issued under an earlier one.
 func RateUnder(rule Proration, cat Plans, segs []PlanSegment, l *Ledger) (Invoice, error) {
+	if err := checkRate(cat, segs, l); err != nil {
+		return Invoice{}, err
+	}
+	return rateQuantities(rule, cat, segs, l.Period(), l.Quantity), nil
+}
+
+// checkRate checks that segs are valid for the ledger's period and cut it where the ledger is cut.
+func checkRate(cat Plans, segs []PlanSegment, l *Ledger) error {
 	p := l.Period()
 	if err := checkSegments(cat, p, segs); err != nil {
-		return Invoice{}, fmt.Errorf("rate %s: %w", p, err)
+		return fmt.Errorf("rate %s: %w", p, err)
 	}
 	cuts := l.Cuts()
 	want := SegmentCuts(segs)
 	if len(cuts) != len(want) {
-		return Invoice{}, fmt.Errorf("rate %s: %w: ledger has %d segments, plan has %d", p, ErrInvalidSegments, len(cuts)+1, len(segs))
+		return fmt.Errorf("rate %s: %w: ledger has %d segments, plan has %d", p, ErrInvalidSegments, len(cuts)+1, len(segs))
 	}
 	for i := range cuts {
 		if !cuts[i].Equal(want[i]) {
-			return Invoice{}, fmt.Errorf("rate %s: %w: ledger segment %d starts at %s, plan segment at %s", p, ErrInvalidSegments,
+			return fmt.Errorf("rate %s: %w: ledger segment %d starts at %s, plan segment at %s", p, ErrInvalidSegments,
 				i+1, cuts[i].Format(time.RFC3339Nano), want[i].Format(time.RFC3339Nano))
 		}
 	}
+	return nil
+}
+
+// rateQuantities rates segments whose quantities quantity gives (segment, meter).
+func rateQuantities(rule Proration, cat Plans, segs []PlanSegment, p Period, quantity func(int, string) decimal.Decimal) Invoice {
 	inv := Invoice{Period: p, Currency: cat.CurrencyCode(), Segments: segs, Proration: rule}
 	for i, s := range segs {
 		plan, _ := cat.PlanVersion(s.Plan, s.Version)
 		inv.Lines = append(inv.Lines, rateSegment(cat.MinorUnits(), plan, i, rule.Days(s), p.Days(), func(m string) decimal.Decimal {
-			return l.Quantity(i, m)
+			return quantity(i, m)
 		})...)
 	}
 	inv.Subtotal = sumLines(inv.Lines)
-	return inv, nil
+	return inv
+}
+
+// ErrNotAdditive is RateAdding's answer for usage of a meter whose
+// aggregation is not a count or a sum: fold it into a copy of the ledger.
+var ErrNotAdditive = errors.New("usage of a max, latest or unique_count meter cannot be added to a rating")
+
+// RateAdding is Rate with the usage add folded in, for count and sum meters,
+// without copying the ledger: the subtotal an action would leave (a spend
+// cap's check). Records the ledger has seen (by ID) or outside its period add
+// nothing, as Add would.
+func RateAdding(cat Plans, segs []PlanSegment, l *Ledger, add []Usage) (Invoice, error) {
+	if err := checkRate(cat, segs, l); err != nil {
+		return Invoice{}, err
+	}
+	extra := make([]map[string]decimal.Decimal, len(l.segments))
+	seen := map[string]bool{}
+	for _, u := range add {
+		m, ok := l.meters[u.Meter]
+		if !ok || !l.period.Contains(u.OccurredAt) || u.ID != "" && (l.Seen(u.ID) || seen[u.ID]) {
+			continue
+		}
+		seen[u.ID] = true
+		q := u.Quantity
+		switch m.Aggregation {
+		case AggCount:
+			if q.IsZero() {
+				q = decimal.NewFromInt(1)
+			}
+		case AggSum:
+		default:
+			return Invoice{}, fmt.Errorf("rate %s with %s: %w", l.period, u.Meter, ErrNotAdditive)
+		}
+		i := l.segmentOf(u.OccurredAt)
+		if extra[i] == nil {
+			extra[i] = map[string]decimal.Decimal{}
+		}
+		extra[i][u.Meter] = extra[i][u.Meter].Add(q)
+	}
+	return rateQuantities(CurrentProration, cat, segs, l.Period(), func(i int, m string) decimal.Decimal {
+		return l.Quantity(i, m).Add(extra[i][m])
+	}), nil
 }
 
 // Quote is the price of a usage over one full period under one plan, for pricing

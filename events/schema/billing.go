@@ -13,4 +13,6 @@ func registerBilling(r *events.Registry) {
 	r.Register(billing.TypeCreditGranted, 1, billing.CreditGranted{})
 	r.Register(billing.TypeCreditVoided, 1, billing.CreditVoided{})
 	r.Register(billing.TypeCreditApplied, 1, billing.CreditApplied{})
+	r.Register(billing.TypeAlertsConfigured, 1, billing.AlertsConfigured{})
+	r.Register(billing.TypeThresholdReached, 1, billing.ThresholdReached{})
 }

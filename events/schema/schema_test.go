@@ -92,6 +92,12 @@ func samples() map[string]any {
 			Limit: decimalPtr("5"), Reason: "support ticket 42: five seats until the contract is signed", At: at},
 		billing.TypeLimitPassed: &billing.LimitPassed{Feature: "compute", Meter: "compute_seconds", Period: billing.Period{Year: 2026, Month: 11},
 			Limit: decimal.RequireFromString("3600"), Used: decimal.RequireFromString("3602.5"), Plan: billing.PlanRef{Plan: "free", Version: 2}, At: at},
+		billing.TypeAlertsConfigured: &billing.AlertsConfigured{Thresholds: []billing.Threshold{
+			{Meter: "compute_seconds", Quantity: "3600"}, {Meter: "item_writes", PercentOfLimit: intPtr(80)}, {PercentOfLimit: intPtr(100)}, {Subtotal: "50"},
+		}, SpendCap: stringPtr("100"), At: at},
+		billing.TypeThresholdReached: &billing.ThresholdReached{ThresholdID: "p-item_writes-80", Threshold: billing.Threshold{Meter: "item_writes", PercentOfLimit: intPtr(80)},
+			Kind: billing.ThresholdPercent, Meter: "item_writes", Value: decimal.RequireFromString("8000"), Limit: decimalPtr("10000"), Reached: decimal.RequireFromString("8004"),
+			Period: billing.Period{Year: 2026, Month: 11}, Plan: billing.PlanRef{Plan: "free", Version: 2}, Source: "plan", At: at},
 		apikey.TypeRegistered: &apikey.Registered{KeyID: "abcdefghij234567", TenantID: "01a2-tenant", At: at},
 		apikey.TypeCreated: &apikey.Created{KeyID: "abcdefghij234567", Name: "ingest", Scopes: []string{"usage:write", "data:read"},
 			SecretHash: "5f0e3d3c2a1b00112233445566778899aabbccddeeff00112233445566778899", CreatedAt: at, ExpiresAt: &expires},
@@ -218,3 +224,7 @@ func decimalPtr(s string) *decimal.Decimal {
 	d := decimal.RequireFromString(s)
 	return &d
 }
+
+func intPtr(n int) *int { return &n }
+
+func stringPtr(s string) *string { return &s }

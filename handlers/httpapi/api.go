@@ -166,6 +166,8 @@ func (a *API) Handler() http.Handler {
 	handle("POST /tenants/{tenant_id}/usage", true, a.recordUsage)
 	handle("GET /tenants/{tenant_id}/entitlements", true, a.entitlements)
 	handle("GET /tenants/{tenant_id}/entitlements/{feature}", true, a.entitlement)
+	handle("GET /tenants/{tenant_id}/alerts", true, a.alerts)
+	handle("PUT /tenants/{tenant_id}/alerts", true, a.configureAlerts)
 	handle("GET /billing/{tenant_id}", true, a.billingSummary)
 	handle("GET /billing/{tenant_id}/invoices", true, a.invoices)
 	handle("GET /billing/{tenant_id}/invoices/{invoice_id}", true, a.invoice)
@@ -394,6 +396,7 @@ var routeScopes = map[string]string{
 	"POST /tenants/{tenant_id}/usage":                 apikey.ScopeUsageWrite,
 	"GET /tenants/{tenant_id}/entitlements":           apikey.ScopeBillingRead,
 	"GET /tenants/{tenant_id}/entitlements/{feature}": apikey.ScopeBillingRead,
+	"GET /tenants/{tenant_id}/alerts":                 apikey.ScopeBillingRead,
 	"GET /billing/{tenant_id}":                        apikey.ScopeBillingRead,
 	"GET /billing/{tenant_id}/invoices":               apikey.ScopeBillingRead,
 	"GET /billing/{tenant_id}/invoices/{invoice_id}":  apikey.ScopeBillingRead,

@@ -39,8 +39,8 @@ type Topics struct {
 // topicFor routes by the notification's event type.
 func (t Topics) topicFor(eventType string) string {
 	switch eventType {
-	case billing.TypeInvoiceIssued:
-		return t.Invoices
+	case billing.TypeInvoiceIssued, billing.TypeThresholdReached:
+		return t.Invoices // billing: invoices and usage alerts
 	case tenant.TypeOnboarded, tenant.TypeSuspended, tenant.TypeReactivated:
 		// The account's lifecycle: a suspension and its end go where the
 		// onboarding went, to the tenant's admins (docs/lifecycle.md).
