@@ -63,5 +63,7 @@ var Clear = map[string]string{
 	billing.TypeEntitlementOverridden: "a feature, a limit and an operator's reason",
 	tenant.TypeOffboardingStarted:     "an operator's reason and a flag",
 	tenant.TypeErased:                 "an operator's reason: the record of the erasure",
+	billing.TypeAlertsConfigured:      "thresholds and a cap: meters and amounts",
+	billing.TypeThresholdReached:      "a threshold, a value and a period",
 	billing.TypeLimitPassed:           "a feature, counts and a plan",
 }
