@@ -77,29 +77,7 @@ func LoadOrCreateSigningKey(dir string) (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, KeyFile+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	// A hard link fails if the file exists, so two processes starting at once agree
-	// on one key instead of the later rename silently replacing the earlier's.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := writeKeyOnce(dir, path, KeyFile, der); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return loadSigningKey(path)
 		}
@@ -133,4 +111,32 @@ func loadSigningKey(path string) (*SigningKey, error) {
 		return nil, fmt.Errorf("load signing key %s: not an RSA key", filepath.Base(path))
 	}
 	return NewSigningKey(priv)
+}
+
+// writeKeyOnce writes a PKCS #8 private key as PEM to path, readable by its
+// owner only, through a synced temporary file in dir. A hard link fails if
+// the file exists (fs.ErrExist), so two processes creating it at once agree on
+// one key instead of a later rename silently replacing the earlier's.
+func writeKeyOnce(dir, path, name string, der []byte) error {
+	tmp, err := os.CreateTemp(dir, name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+		tmp.Close()
+		return err
+	}
+	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }

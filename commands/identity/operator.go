@@ -107,29 +107,7 @@ func LoadOrCreateOperatorKey(dir string) (*OperatorKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create operator key: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, OperatorKeyFile+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("create operator key: %w", err)
-	}
-	// A hard link fails if the file exists: a server and a CLI creating it at
-	// once agree on one key (as LoadOrCreateSigningKey does).
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := writeKeyOnce(dir, path, OperatorKeyFile, der); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return loadOperatorKey(path)
 		}
