@@ -190,6 +190,9 @@ func (s *Service) ConfigureAlerts(ctx context.Context, m Meta, tenantID string, 
 	if err := s.requireRole(ctx, m, tid, identity.RoleTenantAdmin); err != nil {
 		return AlertsView{}, err
 	}
+	if err := s.requireWritable(ctx, m, tid); err != nil {
+		return AlertsView{}, err
+	}
 	answer := func(res events.AppendResult) (AlertsView, error) {
 		if res.Events[0].Type != billing.TypeAlertsConfigured {
 			return AlertsView{}, errKeyReused
@@ -391,14 +394,19 @@ func subtotalsAdding(f fold, meter string, pending, n decimal.Decimal, at time.T
 }
 
 // subtotalsWith rates the fold before and after recs (records already
-// folded add nothing, as in usageAfter): count and sum meters without copying
+// folded add nothing, as in usageAfter), with the process's item writes not
+// yet in the fold (unflushed) in both: count and sum meters without copying
 // the ledger, other aggregations in a copy.
-func subtotalsWith(f fold, recs []metering.Recorded) (decimal.Decimal, decimal.Decimal, error) {
-	before, err := billing.Rate(f.book, f.segs, f.ledger)
+func subtotalsWith(f fold, recs []metering.Recorded, unflushed []billing.Usage) (decimal.Decimal, decimal.Decimal, error) {
+	before, err := billing.RateAdding(f.book, f.segs, f.ledger, unflushed)
+	if errors.Is(err, billing.ErrNotAdditive) {
+		before, err = rateCopy(f, unflushed)
+	}
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}
-	us := make([]billing.Usage, 0, len(recs))
+	us := make([]billing.Usage, 0, len(recs)+len(unflushed))
+	us = append(us, unflushed...)
 	for _, r := range recs {
 		q, err := decimal.NewFromString(r.Quantity)
 		if err != nil {
@@ -408,14 +416,19 @@ func subtotalsWith(f fold, recs []metering.Recorded) (decimal.Decimal, decimal.D
 	}
 	after, err := billing.RateAdding(f.book, f.segs, f.ledger, us)
 	if errors.Is(err, billing.ErrNotAdditive) {
-		cp := f.ledger.Clone()
-		for _, u := range us {
-			_, _ = cp.Add(u)
-		}
-		after, err = billing.Rate(f.book, f.segs, cp)
+		after, err = rateCopy(f, us)
 	}
 	if err != nil {
 		return decimal.Zero, decimal.Zero, err
 	}
 	return before.Subtotal, after.Subtotal, nil
+}
+
+// rateCopy rates a copy of the fold's ledger with us added.
+func rateCopy(f fold, us []billing.Usage) (billing.Invoice, error) {
+	cp := f.ledger.Clone()
+	for _, u := range us {
+		_, _ = cp.Add(u)
+	}
+	return billing.Rate(f.book, f.segs, cp)
 }

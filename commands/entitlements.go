@@ -649,12 +649,25 @@ func (s *Service) admitUsageUnder(ctx context.Context, tid events.TenantID, st e
 	}
 	for _, p := range capOrder {
 		var before, after decimal.Decimal
+		// Item writes this process admitted or counted and has not flushed
+		// are billed too: a report must not pass the cap they reached.
+		var unflushed []billing.Usage
+		pending := int64(0)
+		if mt := s.meter(ctx); mt != nil {
+			pending = mt.pending(tid, metering.MeterItemWrites, p.Start())
+		}
+		if p == billing.PeriodOf(s.Clock.Now()) {
+			pending += g.reserved
+		}
+		if pending > 0 {
+			unflushed = []billing.Usage{{Meter: metering.MeterItemWrites, Quantity: decimal.NewFromInt(pending), OccurredAt: p.Start()}}
+		}
 		err := s.billing().currentFold(ctx, tid, p, func(f fold) error {
 			if f.ledger == nil {
 				return nil
 			}
 			var err error
-			before, after, err = subtotalsWith(f, capGroups[p])
+			before, after, err = subtotalsWith(f, capGroups[p], unflushed)
 			return err
 		})
 		if err == nil {

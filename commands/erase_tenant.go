@@ -82,7 +82,7 @@ func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, ke
 			if err := keys.Erase(ctx, tid); err != nil {
 				return EraseResult{}, false, storeError("destroy data keys", err)
 			}
-			s.itemCache().forget(tid)
+			s.forgetTenant(tid)
 			return EraseResult{TenantID: string(tid), ErasedAt: p.At, Already: true}, false, nil
 		}
 	}
@@ -106,6 +106,18 @@ func (s *Service) eraseOnce(ctx context.Context, m Meta, tid events.TenantID, ke
 	if err := keys.Erase(ctx, tid); err != nil {
 		return EraseResult{}, false, storeError("destroy data keys", err)
 	}
-	s.itemCache().forget(tid) // the process's plaintext copies of the tenant's items
+	s.forgetTenant(tid)
 	return EraseResult{TenantID: string(tid), ErasedAt: at}, false, nil
+}
+
+// forgetTenant drops what this process holds in clear of an erased tenant:
+// its items, its roster (members' emails) and its cached state, so nothing
+// is served from memory that the store can no longer open.
+func (s *Service) forgetTenant(tid events.TenantID) {
+	s.itemCache().forget(tid)
+	c := s.rosters()
+	c.mu.Lock()
+	delete(c.m, tid)
+	c.mu.Unlock()
+	s.dropEntitlementState(tid)
 }

@@ -133,7 +133,7 @@ func TestEraseTenantConcurrentlyOnce(t *testing.T) {
 	assert.True(t, items[0].Erased)
 	assert.NotContains(t, string(items[0].Data), "victim")
 	_, err = f.svc.PutItem(f.ctx, victimAdmin, commands.PutItem{Tenant: victim, ItemID: "doc2", Data: json.RawMessage(`{"a":1}`)})
-	assert.Equal(t, domain.CodeNotFound, codeOf(err), "writes of an erased tenant: %v", err)
+	assert.Equal(t, domain.CodeForbidden, codeOf(err), "writes of an erased tenant: %v", err)
 	got, err := f.svc.GetItem(f.ctx, otherAdmin, other, "doc")
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"secret":"other"}`, string(got.Data))

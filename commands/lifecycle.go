@@ -331,7 +331,7 @@ func (s *Service) transition(ctx context.Context, m Meta, tenantID, reason, to s
 		if err != nil {
 			return tenant.Tenant{}, err
 		}
-		if err := tenant.Transition(t.State(), to); err != nil {
+		if err := tenant.Transition(t.LifecycleState(), to); err != nil {
 			return tenant.Tenant{}, err
 		}
 		var notify []string

@@ -65,6 +65,9 @@ func (s *Service) ListUsers(ctx context.Context, m Meta, tenantID, after string,
 	if err != nil {
 		return UserList{}, err
 	}
+	if err := s.requireReadable(ctx, tid); err != nil {
+		return UserList{}, err
+	}
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}

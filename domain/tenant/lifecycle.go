@@ -101,15 +101,28 @@ func Transition(from, to string) error {
 	return nil
 }
 
-// statusOf is t's status, active when no lifecycle event set one.
+// statusOf is t's status, active when no lifecycle event set one, and erased
+// once its data keys were destroyed (tenant.data_erased), whatever the
+// lifecycle events said: `tenants erase` destroys them without an operator's
+// offboarding first.
 func (t *Tenant) statusOf() string {
+	if t.KeysDestroyed {
+		return StatusErased
+	}
+	return t.LifecycleState()
+}
+
+// LifecycleState is the state the lifecycle events recorded ("active" when
+// none did): what a transition starts from.
+func (t Tenant) LifecycleState() string {
 	if t.Status == "" {
 		return StatusActive
 	}
 	return t.Status
 }
 
-// State is the tenant's status ("active" when none was recorded).
+// State is the tenant's status ("active" when none was recorded, "erased"
+// once its data keys are destroyed).
 func (t Tenant) State() string { return t.statusOf() }
 
 // Writable reports whether the tenant's own principals may write.

@@ -130,6 +130,9 @@ type Tenant struct {
 	StatusAt     time.Time `json:"status_at,omitzero"`
 	// OffboardedAt is when offboarding started (zero: never): billing's end.
 	OffboardedAt time.Time `json:"offboarded_at,omitzero"`
+	// KeysDestroyed is set by tenant.data_erased: the tenant's data keys are
+	// gone, so it is erased whatever its lifecycle events say.
+	KeysDestroyed bool `json:"keys_destroyed,omitempty"`
 }
 
 // Apply folds one profile event into the tenant.
@@ -149,6 +152,13 @@ func (t *Tenant) Apply(version int64, ev any) {
 		t.OffboardedAt = e.At
 	case *Erased:
 		t.Status, t.StatusReason, t.StatusAt, t.UpdatedAt = StatusErased, e.Reason, e.At, e.At
+	case *DataErased:
+		t.KeysDestroyed, t.UpdatedAt = true, e.At
+		if t.Status != StatusOffboarding {
+			// Erased without an operator's offboarding (`tenants erase`); an
+			// offboarding tenant's tenant.erased follows and says why.
+			t.Status, t.StatusAt = StatusErased, e.At
+		}
 	}
 	if t.Status == "" && t.ID != "" {
 		t.Status = StatusActive
