@@ -108,18 +108,27 @@ func (s *Store) current(ctx context.Context, tenant events.TenantID) (*dataKey, 
 	if err != nil {
 		return nil, fmt.Errorf("data key of %s: %w", tenant, err)
 	}
+	return s.remember(tenant, k, true)
+}
+
+// remember prepares k and caches it for tenant (as the current key to seal
+// with when current).
+func (s *Store) remember(tenant events.TenantID, k Key, current bool) (*dataKey, error) {
 	dk, err := prepare(k)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e = s.cache[tenant]
+	e := s.cache[tenant]
 	if e == nil || !s.fresh(e) {
 		e = &entry{byID: map[string]*dataKey{}, at: s.now()}
 		s.cache[tenant] = e
 	}
-	e.current, e.byID[dk.id] = dk, dk
+	e.byID[dk.id] = dk
+	if current {
+		e.current = dk
+	}
 	return dk, nil
 }
 
@@ -149,19 +158,7 @@ func (s *Store) get(ctx context.Context, tenant events.TenantID, id string) (*da
 	if err != nil {
 		return nil, fmt.Errorf("data key of %s: %w", tenant, err)
 	}
-	dk, err := prepare(k)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e = s.cache[tenant]
-	if e == nil || !s.fresh(e) {
-		e = &entry{byID: map[string]*dataKey{}, at: s.now()}
-		s.cache[tenant] = e
-	}
-	e.byID[dk.id] = dk
-	return dk, nil
+	return s.remember(tenant, k, false)
 }
 
 func (s *Store) markErased(tenant events.TenantID) {
