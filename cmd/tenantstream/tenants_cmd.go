@@ -12,7 +12,7 @@ import (
 
 func tenantsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "tenants", Short: "Operate on tenants' subscriptions"}
-	c.AddCommand(tenantsMigrateCmd(), tenantsEntitleCmd(), tenantsEraseCmd())
+	c.AddCommand(tenantsMigrateCmd(), tenantsEntitleCmd(), tenantsEraseCmd(), tenantsExportCmd(), tenantsImportCmd())
 	return c
 }
 
