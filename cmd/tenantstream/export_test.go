@@ -1,0 +1,177 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/projections"
+)
+
+// readModel lists a tenant's collection of a projection, key to value.
+func readModel(t *testing.T, srv *testServer, projection, tenant, collection string) map[string]string {
+	t.Helper()
+	es, err := srv.App.Reader.List(t.Context(), projection, events.TenantID(tenant), collection, "", 1000)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, e := range es {
+		out[e.Key] = string(e.Value)
+	}
+	return out
+}
+
+// auditReport runs billing audit and returns its report.
+func auditReport(t *testing.T, data, tenant, period string) map[string]any {
+	t.Helper()
+	out, errOut, err := runCLI(t, "billing", "audit", "--tenant", tenant, "--period", period, "--json", "--data", data)
+	require.NoError(t, err, "audit %s: %s %s", period, out, errOut)
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	return rep
+}
+
+// rewriteArchive copies an archive, changing each member with edit.
+func rewriteArchive(t *testing.T, from, to string, edit func(name string, b []byte) []byte) {
+	t.Helper()
+	f, err := os.Open(from)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		b = edit(h.Name, b)
+		h.Size = int64(len(b))
+		require.NoError(t, tw.WriteHeader(h))
+		_, err = tw.Write(b)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(to, buf.Bytes(), 0o600))
+}
+
+// The round trip: a tenant with items, usage and issued invoices is exported,
+// imported into a fresh data directory, and has the same items, the same
+// invoices, and invoices that audit there; no password hash is in the
+// archive, and a tampered archive or an existing tenant is refused.
+func TestTenantExportImportRoundTrip(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "catalog.yaml")
+	require.NoError(t, os.WriteFile(cat, []byte(eraseCatalog), 0o600))
+	srv := startServer(t, "", Config{TestClock: true, StartAt: time.Date(2026, 2, 27, 10, 0, 0, 0, time.UTC), CatalogFile: cat})
+	m := markersOf("exportco")
+	r := srv.do(http.MethodPost, "/onboarding", "", map[string]string{"tenant_name": "exportco", "email": m.adminEmail, "password": acmePassword, "plan": "team"})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	tid := r.JSON(t)["tenant_id"].(string)
+	token, _ := srv.login("exportco", m.adminEmail, acmePassword)
+	for _, id := range []string{"doc-1", "doc-2"} {
+		r = srv.do(http.MethodPut, "/tenants/"+tid+"/data/"+id, token, map[string]string{"note": m.item + id})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	}
+	r = srv.do(http.MethodPost, "/tenants/"+tid+"/users", token, map[string]string{"email": m.memberEmail, "password": acmePassword})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r = srv.do(http.MethodPost, "/test-clock", "", map[string]string{"now": "2026-03-05T09:00:00Z"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	token, _ = srv.login("exportco", m.adminEmail, acmePassword)
+	recs := []map[string]any{}
+	for i, v := range []string{m.prop1, m.prop2, m.prop1} {
+		recs = append(recs, map[string]any{"id": "s-" + string(rune('a'+i)), "meter": "seats", "quantity": "1", "timestamp": "2026-03-05T09:00:00Z",
+			"properties": map[string]string{"user": v}})
+	}
+	r = srv.do(http.MethodPost, "/tenants/"+tid+"/usage", token, map[string]any{"events": recs})
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	r = srv.do(http.MethodPost, "/test-clock", "", map[string]string{"now": "2026-04-01T02:00:00Z"})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	srv.settle()
+	items := readModel(t, srv, projections.ItemsProjection, tid, projections.ItemsCollection)
+	invoices := readModel(t, srv, projections.InvoicesProjection, tid, projections.InvoicesCollection)
+	require.Len(t, items, 2)
+	require.Len(t, invoices, 2, "February and March are invoiced")
+	srv.Stop()
+	audits := map[string]map[string]any{}
+	for _, p := range []string{"2026-02", "2026-03"} {
+		audits[p] = auditReport(t, srv.Data, tid, p)
+		require.Equal(t, true, audits[p]["match"])
+	}
+
+	archive := filepath.Join(t.TempDir(), "exportco.tar.gz")
+	out, errOut, err := runCLI(t, "tenants", "export", "--tenant", tid, "--out", archive, "--data", srv.Data)
+	require.NoError(t, err, "%s %s", out, errOut)
+	mf, files, err := readArchive(archive)
+	require.NoError(t, err)
+	assert.Equal(t, tid, mf.TenantID)
+	assert.Equal(t, "exportco", mf.TenantName)
+	assert.Equal(t, 2, mf.EventTypes["item.put"])
+	assert.Equal(t, 2, mf.EventTypes["invoice.issued"])
+	assert.Equal(t, exportRedacted, mf.RedactedFields)
+	all := string(files[exportEventsFile]) + string(files[exportPlatformFile])
+	assert.Contains(t, all, m.item+"doc-1", "the archive holds the opened items")
+	assert.Contains(t, all, m.memberEmail, "and the opened emails")
+	assert.NotContains(t, all, "_sealed")
+	for _, f := range exportRedacted {
+		assert.NotContains(t, all, `"`+f+`"`, "%s is left out", f)
+	}
+	assert.NotContains(t, all, "$argon2", "no password hash in the archive")
+	_, _, err = runCLI(t, "tenants", "export", "--tenant", tid, "--out", archive, "--data", srv.Data)
+	assert.Equal(t, 2, exitStatus(err), "export never overwrites")
+
+	// Into a fresh directory.
+	fresh := startServer(t, "", Config{TestClock: true, CatalogFile: cat})
+	fresh.Stop()
+	tampered := filepath.Join(t.TempDir(), "tampered.tar.gz")
+	rewriteArchive(t, archive, tampered, func(name string, b []byte) []byte {
+		if name == exportEventsFile {
+			return bytes.Replace(b, []byte(m.item+"doc-1"), []byte(m.item+"doc-X"), 1)
+		}
+		return b
+	})
+	_, errOut, err = runCLI(t, "tenants", "import", tampered, "--data", fresh.Data)
+	assert.Equal(t, 2, exitStatus(err), "a tampered archive is a usage error: %s", errOut)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tampered")
+	out, errOut, err = runCLI(t, "tenants", "import", archive, "--data", fresh.Data)
+	require.NoError(t, err, "%s %s", out, errOut)
+	assert.Contains(t, out, "must reset their passwords")
+	_, errOut, err = runCLI(t, "tenants", "import", archive, "--data", fresh.Data)
+	assert.Equal(t, 2, exitStatus(err), "an existing tenant is refused: %s", errOut)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "already exists")
+	_, errOut, err = runCLI(t, "tenants", "import", archive, "--data", srv.Data)
+	assert.Equal(t, 2, exitStatus(err), "the source store has the tenant: %s", errOut)
+
+	for _, p := range []string{"2026-02", "2026-03"} {
+		got := auditReport(t, fresh.Data, tid, p)
+		assert.Equal(t, true, got["match"], "audit %s in the new directory: %v", p, got)
+		assert.Equal(t, audits[p], got, "audit %s is the same report", p)
+	}
+	srv2 := startServer(t, fresh.Data, Config{TestClock: true, CatalogFile: cat})
+	srv2.settle()
+	assert.Equal(t, items, readModel(t, srv2, projections.ItemsProjection, tid, projections.ItemsCollection))
+	assert.Equal(t, invoices, readModel(t, srv2, projections.InvoicesProjection, tid, projections.InvoicesCollection))
+	r = srv2.do(http.MethodPost, "/auth/login", "", map[string]string{"tenant_name": "exportco", "email": m.adminEmail, "password": acmePassword})
+	assert.NotEqual(t, http.StatusOK, r.Status, "no password came along: %s", r.Body)
+	assert.False(t, strings.Contains(string(r.Body), "access_token"))
+}
