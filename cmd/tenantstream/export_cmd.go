@@ -142,31 +142,11 @@ func tenantsExportCmd() *cobra.Command {
 				return fmt.Errorf("load the name reservation: %w", err)
 			}
 			reservation = rs[len(rs)-1:]
-			m := exportManifest{FormatVersion: exportFormatVersion, TenantID: tid, TenantName: name, ExportedAt: app.Clock.Now().UTC(),
-				EventTypes: map[string]int{}, Files: map[string]exportFile{}, RedactedFields: exportRedacted}
-			files := map[string][]byte{}
-			for _, f := range []struct {
-				name string
-				evs  []events.Event
-			}{{exportEventsFile, all}, {exportPlatformFile, reservation}} {
-				types := m.EventTypes
-				if f.name == exportPlatformFile {
-					types = map[string]int{} // the manifest counts the tenant's own events
-				}
-				b, err := ndjson(f.evs, types)
-				if err != nil {
-					return err
-				}
-				sum := sha256.Sum256(b)
-				files[f.name] = b
-				m.Files[f.name] = exportFile{Events: len(f.evs), Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
-			}
-			mb, err := json.MarshalIndent(m, "", "  ")
+			files, err := buildExport(tid, name, app.Clock.Now().UTC(), all, reservation)
 			if err != nil {
 				return err
 			}
-			if err := writeArchive(out, m.ExportedAt, []string{exportManifestFile, exportEventsFile, exportPlatformFile},
-				map[string][]byte{exportManifestFile: mb, exportEventsFile: files[exportEventsFile], exportPlatformFile: files[exportPlatformFile]}); err != nil {
+			if err := writeArchive(out, files); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tenant %s (%s): %d events written to %s; redacted: %v\n", tid, name, len(all), out, exportRedacted)
@@ -181,19 +161,45 @@ func tenantsExportCmd() *cobra.Command {
 	return c
 }
 
-// writeArchive writes the files, in order, to a new tar.gz of mode 0600 (it
-// holds the tenant's data in clear), through a temporary file renamed at the end.
-func writeArchive(path string, at time.Time, order []string, files map[string][]byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*")
-	if err != nil {
-		return err
+// exportOrder is the order of the archive's members: the manifest first.
+var exportOrder = []string{exportManifestFile, exportEventsFile, exportPlatformFile}
+
+// buildExport returns the archive's files, manifest included: the tenant's
+// events and its name reservation, redacted, one envelope a line.
+func buildExport(tid, name string, at time.Time, all, reservation []events.Event) (map[string][]byte, error) {
+	m := exportManifest{FormatVersion: exportFormatVersion, TenantID: tid, TenantName: name, ExportedAt: at,
+		EventTypes: map[string]int{}, Files: map[string]exportFile{}, RedactedFields: exportRedacted}
+	files := map[string][]byte{}
+	for _, f := range []struct {
+		name string
+		evs  []events.Event
+	}{{exportEventsFile, all}, {exportPlatformFile, reservation}} {
+		types := m.EventTypes
+		if f.name == exportPlatformFile {
+			types = map[string]int{} // the manifest counts the tenant's own events
+		}
+		b, err := ndjson(f.evs, types)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		files[f.name] = b
+		m.Files[f.name] = exportFile{Events: len(f.evs), Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	zw := gzip.NewWriter(tmp)
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	files[exportManifestFile] = mb
+	return files, nil
+}
+
+// encodeArchive writes the files as a tar.gz, in exportOrder.
+func encodeArchive(w io.Writer, files map[string][]byte) error {
+	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
-	for _, n := range order {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: int64(len(files[n])), ModTime: at, Typeflag: tar.TypeReg}); err != nil {
+	for _, n := range exportOrder {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		if _, err := tw.Write(files[n]); err != nil {
@@ -203,7 +209,22 @@ func writeArchive(path string, at time.Time, order []string, files map[string][]
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
+	return zw.Close()
+}
+
+// writeArchive writes a new archive of mode 0600 (it holds the tenant's data
+// in clear), through a temporary file renamed at the end; it never overwrites.
+func writeArchive(path string, files map[string][]byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return usageError{fmt.Errorf("%s exists: export never overwrites", path)}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := encodeArchive(tmp, files); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -212,22 +233,24 @@ func writeArchive(path string, at time.Time, order []string, files map[string][]
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err == nil {
-		return usageError{fmt.Errorf("%s exists: export never overwrites", path)}
-	}
 	return os.Rename(tmp.Name(), path)
 }
 
 // readArchive reads an export archive and checks each file against the
 // manifest; any difference is a usage error (a tampered or broken archive).
 func readArchive(path string) (exportManifest, map[string][]byte, error) {
-	var m exportManifest
 	f, err := os.Open(path)
 	if err != nil {
-		return m, nil, usageError{err}
+		return exportManifest{}, nil, usageError{err}
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	return parseArchive(path, f)
+}
+
+// parseArchive is readArchive on the archive's bytes; path names it in errors.
+func parseArchive(path string, r io.Reader) (exportManifest, map[string][]byte, error) {
+	var m exportManifest
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return m, nil, usageError{fmt.Errorf("%s is not an export archive: %w", path, err)}
 	}

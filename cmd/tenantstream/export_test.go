@@ -175,3 +175,65 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	assert.NotEqual(t, http.StatusOK, r.Status, "no password came along: %s", r.Body)
 	assert.False(t, strings.Contains(string(r.Body), "access_token"))
 }
+
+// importBatches refuses histories that would not append as they were: a gap
+// or a repeat in a stream's versions, or an event of another tenant; it splits
+// runs at the append limit and at a change of stream or metadata.
+func TestImportBatches(t *testing.T) {
+	ev := func(tenant, stream string, v int64, corr string) events.Event {
+		return events.Event{ID: stream + string(rune('0'+v)), TenantID: events.TenantID(tenant), StreamID: events.StreamID(stream), StreamType: "s",
+			Version: v, Type: "item.put", SchemaVersion: 1, CorrelationID: corr, Data: json.RawMessage(`{}`)}
+	}
+	for _, tc := range []struct {
+		name    string
+		evs     []events.Event
+		batches []int // events per append
+		err     string
+	}{
+		{"one stream", []events.Event{ev("t", "a", 1, "c"), ev("t", "a", 2, "c"), ev("t", "a", 3, "c")}, []int{2, 1}, ""},
+		{"interleaved", []events.Event{ev("t", "a", 1, "c"), ev("t", "b", 1, "c"), ev("t", "a", 2, "c")}, []int{1, 1, 1}, ""},
+		{"metadata changes", []events.Event{ev("t", "a", 1, "c"), ev("t", "a", 2, "d")}, []int{1, 1}, ""},
+		{"gap", []events.Event{ev("t", "a", 1, "c"), ev("t", "a", 3, "c")}, nil, "version 3 follows 1"},
+		{"not from 1", []events.Event{ev("t", "a", 2, "c")}, nil, "version 2 follows 0"},
+		{"repeat", []events.Event{ev("t", "a", 1, "c"), ev("t", "a", 1, "c")}, nil, "version 1 follows 1"},
+		{"other tenant", []events.Event{ev("t", "a", 1, "c"), ev("u", "a", 2, "c")}, nil, "belongs to tenant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := importBatches(tc.evs, "t", 2)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			var sizes []int
+			for _, b := range got {
+				sizes = append(sizes, len(b.Events))
+			}
+			assert.Equal(t, tc.batches, sizes)
+			assert.Equal(t, events.NoStream, got[0].Expected)
+		})
+	}
+}
+
+// FuzzParseArchive: whatever the bytes, parsing an archive fails with a usage
+// error or returns a manifest whose files match their checksums; it never panics.
+func FuzzParseArchive(f *testing.F) {
+	var buf bytes.Buffer
+	files, err := buildExport("t", "n", time.Unix(0, 0).UTC(), []events.Event{{ID: "e", TenantID: "t", StreamID: "a", Version: 1, Type: "item.put",
+		Data: json.RawMessage(`{"password_hash":"x","k":1}`)}}, nil)
+	require.NoError(f, err)
+	require.NoError(f, encodeArchive(&buf, files))
+	f.Add(buf.Bytes())
+	f.Add([]byte{})
+	f.Add([]byte("\x1f\x8b"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, files, err := parseArchive("fuzz", bytes.NewReader(b))
+		if err != nil {
+			assert.Equal(t, 2, exitStatus(err), "%v", err)
+			return
+		}
+		_, err = parseNDJSON(files[exportEventsFile])
+		_ = err
+	})
+}
