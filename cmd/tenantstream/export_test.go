@@ -162,6 +162,16 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	_, errOut, err = runCLI(t, "tenants", "import", archive, "--data", srv.Data)
 	assert.Equal(t, 2, exitStatus(err), "the source store has the tenant: %s", errOut)
 
+	// A directory where another tenant holds the name refuses it.
+	taken := startServer(t, "", Config{TestClock: true, CatalogFile: cat})
+	r = taken.do(http.MethodPost, "/onboarding", "", map[string]string{"tenant_name": "exportco", "email": "other@other.test", "password": acmePassword, "plan": "team"})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	taken.Stop()
+	_, _, err = runCLI(t, "tenants", "import", archive, "--data", taken.Data)
+	assert.Equal(t, 2, exitStatus(err), "a taken name is refused")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is taken")
+
 	for _, p := range []string{"2026-02", "2026-03"} {
 		got := auditReport(t, fresh.Data, tid, p)
 		assert.Equal(t, true, got["match"], "audit %s in the new directory: %v", p, got)
@@ -171,6 +181,8 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	srv2.settle()
 	assert.Equal(t, items, readModel(t, srv2, projections.ItemsProjection, tid, projections.ItemsCollection))
 	assert.Equal(t, invoices, readModel(t, srv2, projections.InvoicesProjection, tid, projections.InvoicesCollection))
+	_, err = srv2.App.Reader.Get(t.Context(), projections.TenantsProjection, projections.PlatformTenant, projections.TenantsCollection, tid)
+	assert.NoError(t, err, "the directory lists the imported tenant")
 	r = srv2.do(http.MethodPost, "/auth/login", "", map[string]string{"tenant_name": "exportco", "email": m.adminEmail, "password": acmePassword})
 	assert.NotEqual(t, http.StatusOK, r.Status, "no password came along: %s", r.Body)
 	assert.False(t, strings.Contains(string(r.Body), "access_token"))
