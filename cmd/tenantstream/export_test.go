@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -152,6 +154,32 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	assert.Equal(t, 2, exitStatus(err), "a tampered archive is a usage error: %s", errOut)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "tampered")
+	// Forged archives with consistent checksums: a reservation for another
+	// tenant, the platform's own id.
+	for name, forge := range map[string]func(exportManifest, map[string][]byte) (exportManifest, map[string][]byte){
+		"reservation of another tenant": func(m exportManifest, f map[string][]byte) (exportManifest, map[string][]byte) {
+			f[exportPlatformFile] = bytes.ReplaceAll(f[exportPlatformFile], []byte(`"tenant_id":"`+tid+`"`), []byte(`"tenant_id":"`+reverse(tid)+`"`))
+			return m, f
+		},
+		"platform tenant": func(m exportManifest, f map[string][]byte) (exportManifest, map[string][]byte) {
+			m.TenantID = string(projections.PlatformTenant)
+			f[exportEventsFile] = bytes.ReplaceAll(f[exportEventsFile], []byte(`"tenant_id":"`+tid+`"`), []byte(`"tenant_id":"_platform"`))
+			return m, f
+		},
+	} {
+		m2, f2 := forge(mf, cloneFiles(files))
+		rebuilt, err := buildManifest(m2, f2)
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		require.NoError(t, encodeArchive(&buf, rebuilt))
+		forged := filepath.Join(t.TempDir(), "forged.tar.gz")
+		require.NoError(t, os.WriteFile(forged, buf.Bytes(), 0o600))
+		_, _, err = runCLI(t, "tenants", "import", forged, "--data", fresh.Data)
+		assert.Equal(t, 2, exitStatus(err), "%s is refused: %v", name, err)
+		want := map[string]string{"reservation of another tenant": "does not reserve", "platform tenant": "is not a tenant's id"}[name]
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), want)
+	}
 	out, errOut, err = runCLI(t, "tenants", "import", archive, "--data", fresh.Data)
 	require.NoError(t, err, "%s %s", out, errOut)
 	assert.Contains(t, out, "must reset their passwords")
@@ -248,4 +276,33 @@ func FuzzParseArchive(f *testing.F) {
 		_, err = parseNDJSON(files[exportEventsFile])
 		_ = err
 	})
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+		b[i], b[j] = b[j], b[i]
+	}
+	return string(b)
+}
+
+func cloneFiles(f map[string][]byte) map[string][]byte {
+	out := map[string][]byte{}
+	for k, v := range f {
+		out[k] = bytes.Clone(v)
+	}
+	return out
+}
+
+// buildManifest rewrites the manifest of files from m, with the checksums of
+// the files as they are: what a forger who edits the archive would do.
+func buildManifest(m exportManifest, f map[string][]byte) (map[string][]byte, error) {
+	m.Files = map[string]exportFile{}
+	for _, n := range []string{exportEventsFile, exportPlatformFile} {
+		sum := sha256.Sum256(f[n])
+		m.Files[n] = exportFile{Events: bytes.Count(f[n], []byte("\n")), Bytes: int64(len(f[n])), SHA256: hex.EncodeToString(sum[:])}
+	}
+	b, err := json.Marshal(m)
+	f[exportManifestFile] = b
+	return f, err
 }

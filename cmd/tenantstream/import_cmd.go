@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantstream/tenantstream/domain/tenant"
 	"github.com/tenantstream/tenantstream/events"
+	"github.com/tenantstream/tenantstream/events/schema"
 	"github.com/tenantstream/tenantstream/projections"
 )
 
@@ -59,6 +61,33 @@ func importBatches(evs []events.Event, tid events.TenantID, limit int) ([]events
 	return out, nil
 }
 
+// checkImport refuses an archive that does not describe one onboarded tenant
+// consistently: a tenant id that is not a generated one (the platform's own
+// streams must never be imported), a reservation of another name or for
+// another tenant, or a history without that tenant's onboarding.
+func checkImport(m exportManifest, evs []events.Event, res events.Event) error {
+	if u, err := uuid.Parse(m.TenantID); err != nil || u.String() != m.TenantID {
+		return fmt.Errorf("tenant id %q is not a tenant's id", m.TenantID)
+	}
+	if res.TenantID != projections.PlatformTenant || res.StreamID != events.StreamID(tenant.NameStreamID(m.TenantName)) || res.Type != "tenant.name_reserved" {
+		return fmt.Errorf("%s is not the reservation of %q", exportPlatformFile, m.TenantName)
+	}
+	r, err := events.DecodeAs[tenant.NameReserved](schema.Registry, res)
+	if err != nil || r.TenantID != m.TenantID || r.Name != m.TenantName {
+		return fmt.Errorf("%s does not reserve %q for tenant %s", exportPlatformFile, m.TenantName, m.TenantID)
+	}
+	for _, e := range evs {
+		if e.StreamID == tenant.StreamID && e.Version == 1 {
+			o, err := events.DecodeAs[tenant.Onboarded](schema.Registry, e)
+			if err != nil || o.Name != m.TenantName || o.TenantID != m.TenantID {
+				return fmt.Errorf("the tenant's first profile event is not its onboarding as %q", m.TenantName)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no onboarding of tenant %s in %s", m.TenantID, exportEventsFile)
+}
+
 func tenantsImportCmd() *cobra.Command {
 	be := &backendFlags{}
 	c := &cobra.Command{
@@ -89,10 +118,10 @@ func tenantsImportCmd() *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
-			res := plat[0]
-			if res.TenantID != projections.PlatformTenant || res.StreamID != events.StreamID(tenant.NameStreamID(m.TenantName)) {
-				return usageError{fmt.Errorf("%s: %s is not the reservation of %q", args[0], exportPlatformFile, m.TenantName)}
+			if err := checkImport(m, evs, plat[0]); err != nil {
+				return usageError{fmt.Errorf("%s: %w", args[0], err)}
 			}
+			res := plat[0]
 			app, err := be.open(cmd, toolOptions{exclusive: true})
 			if err != nil {
 				return err
