@@ -35,6 +35,10 @@ func TestCLIHabits(t *testing.T) {
 		{"extra argument", []string{"version", "x"}, 2, "unknown command", ""},
 		{"a group without a subcommand shows help", []string{"catalog"}, 0, "", "Usage:"},
 		{"notifications of a missing data directory", []string{"notifications", "list", "--data", missing}, 1, "no data directory", ""},
+		{"export of a missing data directory", []string{"tenants", "export", "--tenant", "t", "--out", filepath.Join(t.TempDir(), "a.tar.gz"), "--data", missing}, 1, "no event store", ""},
+		{"import of a missing archive", []string{"tenants", "import", filepath.Join(missing, "a.tar.gz"), "--data", missing}, 2, "no such file", ""},
+		{"import of something else", []string{"tenants", "import", "cli_test.go", "--data", missing}, 2, "not an export archive", ""},
+		{"import without an archive", []string{"tenants", "import"}, 2, "accepts 1 arg", ""},
 		{"audit of a missing data directory", []string{"billing", "audit", "--tenant", "t", "--period", "2026-01", "--data", missing}, 1, "no event store", ""},
 	}
 	for _, tt := range tests {

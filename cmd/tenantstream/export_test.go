@@ -122,6 +122,8 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "exportco.tar.gz")
 	out, errOut, err := runCLI(t, "tenants", "export", "--tenant", tid, "--out", archive, "--data", srv.Data)
 	require.NoError(t, err, "%s %s", out, errOut)
+	_, _, err = runCLI(t, "tenants", "export", "--tenant", reverse(tid), "--out", archive+".x", "--data", srv.Data)
+	assert.Equal(t, 2, exitStatus(err), "an unknown tenant is a usage error: %v", err)
 	mf, files, err := readArchive(archive)
 	require.NoError(t, err)
 	assert.Equal(t, tid, mf.TenantID)
