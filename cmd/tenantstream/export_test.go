@@ -185,6 +185,13 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	out, errOut, err = runCLI(t, "tenants", "import", archive, "--data", fresh.Data)
 	require.NoError(t, err, "%s %s", out, errOut)
 	assert.Contains(t, out, "must reset their passwords")
+	held := filesHolding(t, fresh.Data, []string{m.item + "doc-1", m.memberEmail})
+	assert.NotEmpty(t, held[m.item+"doc-1"], "the read models hold the imported item")
+	for m, fs := range held {
+		for _, f := range fs {
+			assert.False(t, strings.HasPrefix(f, "events.db"), "%s is sealed again in the target's store, not in clear in %s", m, f)
+		}
+	}
 	_, errOut, err = runCLI(t, "tenants", "import", archive, "--data", fresh.Data)
 	assert.Equal(t, 2, exitStatus(err), "an existing tenant is refused: %s", errOut)
 	require.Error(t, err)
