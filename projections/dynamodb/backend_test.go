@@ -50,7 +50,7 @@ func newBackendVia(t *testing.T, opts dynamodb.Options, wrap func(dynamodb.Clien
 	})
 	var c dynamodb.Client = isolate(client, opts.Table)
 	if wrap != nil {
-		c = wrap(client)
+		c = wrap(c) // still isolated: moto does not serialize transactions
 	}
 	b, err := dynamodb.New(c, opts)
 	require.NoError(t, err)
