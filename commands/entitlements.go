@@ -258,7 +258,7 @@ func (s *Service) entitlementState(ctx context.Context, tid events.TenantID) (en
 	if err != nil {
 		return entState{}, err
 	}
-	t, err := s.loadTenant(ctx, tid)
+	t, err := s.tenantState(ctx, tid) // the profile's tail after the held version, not the whole stream
 	if err != nil {
 		return entState{}, err
 	}

@@ -207,18 +207,8 @@ func (s *Service) requireReadable(ctx context.Context, tid events.TenantID) erro
 // away (revoking an API key or an invitation, removing a user): a suspended or
 // offboarding tenant may still run them, so a leaked key can be revoked while
 // the tenant is suspended for non-payment; only an erased tenant refuses them.
-func (s *Service) requireRevocable(ctx context.Context, m Meta, tid events.TenantID) error {
-	t, err := s.tenantState(ctx, tid)
-	if err != nil {
-		if domain.ErrorCode(err) == domain.CodeNotFound {
-			return nil
-		}
-		return err
-	}
-	if t.State() == tenant.StatusErased {
-		return refusedFor(t)
-	}
-	return nil
+func (s *Service) requireRevocable(ctx context.Context, _ Meta, tid events.TenantID) error {
+	return s.requireReadable(ctx, tid) // the same rule: only an erased tenant refuses
 }
 
 // isOperator reports whether p is a platform operator: the platform_admin
